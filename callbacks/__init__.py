@@ -1,0 +1,6 @@
+"""Lightning callbacks of tiedtransformer: thin, they decide *when*; the package decides *what*."""
+
+from .run_summary import RunSummary
+from .translation_writer import TranslationWriter
+
+__all__ = ["RunSummary", "TranslationWriter"]

@@ -1,0 +1,80 @@
+"""Training throughput and the run's ``summary.json``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from tiedtransformer.runs import atomic_write_json
+
+
+class RunSummary(L.Callback):
+    """Logs ``train/tokens_per_s`` (target tokens per second of training steps) and writes
+    ``summary.json`` into the run directory when fit ends, or fails."""
+
+    def __init__(self, filename: str = "summary.json"):
+        self.filename = filename
+        self._start = self._step_start = 0.0
+        self._tokens, self._train_s = 0, 0.0
+        self._best_bleu: float | None = None
+        self._val_loss: float | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if batch.padding:
+            return
+        dt, tokens = time.perf_counter() - self._step_start, batch.num_tgt_tokens
+        self._tokens += tokens
+        self._train_s += dt
+        pl_module.log("train/tokens_per_s", tokens / max(dt, 1e-9))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        m = trainer.callback_metrics
+        if "val/bleu" in m:
+            bleu = float(m["val/bleu"])
+            self._best_bleu = bleu if self._best_bleu is None else max(self._best_bleu, bleu)
+        if "val/loss" in m:
+            self._val_loss = float(m["val/loss"])
+
+    @rank_zero_only
+    def write(self, trainer, pl_module, status: str) -> Path:
+        net, dm = pl_module.net, trainer.datamodule
+        summary = {
+            "status": status,
+            "run_dir": str(Path(trainer.default_root_dir).resolve()),
+            "tying": net.cfg.tying,
+            "direction": getattr(dm, "direction", None),
+            "vocab_size": net.cfg.vocab_size,
+            "joint_vocab": net.cfg.joint_vocab,
+            "unique_params": net.num_params(unique=True),
+            "untied_params": net.num_params(unique=False),
+            "embedding_params": net.embedding_params(),
+            "tied_with": net.tied_with(),
+            "best_val_bleu": self._best_bleu,
+            "final_val_loss": self._val_loss,
+            "train_tokens": self._tokens,
+            "train_tokens_per_s": self._tokens / self._train_s if self._train_s else None,
+            "wall_s": time.perf_counter() - self._start,
+            "epochs": trainer.current_epoch,  # completed epochs
+            "global_step": trainer.global_step,
+            "sacrebleu_signature": pl_module.sacrebleu_signature,
+        }
+        path = Path(trainer.default_root_dir) / self.filename
+        atomic_write_json(path, summary)
+        return path
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.write(trainer, pl_module, "finished")
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self.write(trainer, pl_module, f"failed: {type(exception).__name__}")

@@ -1,0 +1,186 @@
+"""``tiedtransformer``: LightningCLI (fit, validate, test, predict) plus ``info``.
+
+The commands are a plain dict (:data:`COMMANDS`); ``fit`` gives each run its own directory with the
+resolved config, checkpoints, ``metrics.csv``, W&B files and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger
+
+from callbacks import RunSummary, TranslationWriter
+
+from .data.datamodule import TranslationData
+from .errors import ConfigError
+from .model import TiedTransformer, TransformerConfig
+from .module import TranslationModule
+from .runs import RunOptions, decide_wandb_mode, default_run_name, make_run_dir
+
+RUN_DIR_ENV = "TIEDTRANSFORMER_RUN_DIR"  # lets DDP processes started by rank 0 share its run directory
+
+TRAINER_DEFAULTS = {
+    "max_epochs": 12,
+    "gradient_clip_val": 1.0,
+    "log_every_n_steps": 50,
+}
+
+
+class TiedCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.vocab_size", "model.vocab_size")
+        parser.link_arguments("data.joint_vocab", "model.joint_vocab")
+        parser.add_class_arguments(RunOptions, "run")
+        parser.add_lightning_class_args(RunSummary, "summary")
+        parser.add_lightning_class_args(TranslationWriter, "translations")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "epoch{epoch:02d}-step{step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+    def before_instantiate_classes(self) -> None:
+        self.run_dir = None
+        if self.subcommand != "fit":
+            return
+        cfg = self.config.fit
+        run_dir = os.environ.get(RUN_DIR_ENV)
+        if run_dir is None:
+            name = cfg.run.name or default_run_name(cfg.model.tying, cfg.data.direction)
+            run_dir = str(make_run_dir(cfg.run.root, name))
+            os.environ[RUN_DIR_ENV] = run_dir
+        self.run_dir = Path(run_dir)
+        cfg.trainer.default_root_dir = run_dir
+        cfg.checkpoint.dirpath = str(self.run_dir / "checkpoints")
+        print(f"run directory: {self.run_dir}", flush=True)
+
+    def instantiate_trainer(self, **kwargs):
+        if self.subcommand == "fit":
+            kwargs["logger"] = self._loggers()
+        return super().instantiate_trainer(**kwargs)
+
+    def _loggers(self) -> list:
+        cfg = self.config.fit
+        loggers = [CSVLogger(save_dir=self.run_dir, name="", version="")]
+        mode, why = decide_wandb_mode(cfg.run.wandb)
+        if mode == "disabled":
+            print("W&B: disabled; metrics go to metrics.csv", flush=True)
+            return loggers
+        from lightning.pytorch.loggers import WandbLogger
+
+        tags = [f"tying:{cfg.model.tying}", f"direction:{cfg.data.direction}", *cfg.run.wandb_tags]
+        loggers.append(
+            WandbLogger(
+                project=cfg.run.wandb_project, entity=cfg.run.wandb_entity, group=cfg.run.wandb_group,
+                name=self.run_dir.name, save_dir=str(self.run_dir), tags=tags, offline=mode == "offline",
+                config=_plain(self.config.fit), job_type="fit",
+            )  # fmt: skip
+        )
+        if mode == "offline":
+            print(f"W&B: offline ({why}); later: wandb sync {self.run_dir}/wandb/offline-run-*", flush=True)
+        return loggers
+
+    def after_fit(self) -> None:
+        print(f"run directory: {self.run_dir}", flush=True)
+
+
+def _plain(namespace) -> dict:
+    """A jsonargparse Namespace as plain JSON-able data (for W&B's config)."""
+    return json.loads(json.dumps(namespace.as_dict(), default=str))
+
+
+def _cli(args: list[str], run: bool = True, cls: type[LightningCLI] = TiedCLI) -> LightningCLI:
+    sys.argv = [sys.argv[0], *args]  # LightningCLI reads args; keep sys.argv consistent with them
+    return cls(
+        TranslationModule,
+        TranslationData,
+        args=args,
+        run=run,
+        trainer_defaults=TRAINER_DEFAULTS,
+        seed_everything_default=0,
+        parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_kwargs={"overwrite": True},
+        auto_configure_optimizers=False,  # TranslationModule.configure_optimizers is the one place
+    )
+
+
+class _ParseOnly(TiedCLI):
+    """Parses and links the config like ``fit`` would, and instantiates nothing."""
+
+    def before_instantiate_classes(self) -> None:
+        pass
+
+    def instantiate_classes(self) -> None:
+        pass
+
+    def _set_seed(self) -> None:
+        pass
+
+
+def info(args: list[str]) -> dict:
+    """Parameter accounting of the configured network, built on the meta device (no data, no memory)."""
+    cfg = _cli(args, run=False, cls=_ParseOnly).config
+    fields = {f.name for f in dataclasses.fields(TransformerConfig)}
+    with torch.device("meta"):
+        net = TiedTransformer(TransformerConfig(**{k: v for k, v in cfg.model.items() if k in fields}))
+    shapes = {name: list(w.shape) for name, w in net.embedding_matrices().items()}
+    tied = net.tied_with()
+    return {
+        "tying": net.cfg.tying,
+        "unique_params": net.num_params(unique=True),
+        "untied_params": net.num_params(unique=False),
+        "embedding_params": net.embedding_params(),
+        "matrices": {name: {"shape": shapes[name], "shares_storage_with": tied[name]} for name in shapes},
+    }
+
+
+def _fit_etc(args: list[str]) -> None:
+    _cli(args)
+
+
+COMMANDS = {
+    "fit": _fit_etc,
+    "validate": _fit_etc,
+    "test": _fit_etc,
+    "predict": _fit_etc,
+    "info": lambda args: print(json.dumps(info(args), indent=2)),
+}
+
+
+def _message(e: ConfigError) -> str:
+    text = str(e)  # a ConfigError re-raised from a DataLoader worker carries the worker's traceback
+    marker = "ConfigError: "
+    return text[text.rindex(marker) + len(marker) :].strip() if "Original Traceback" in text else text
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv else None
+    if command not in COMMANDS:
+        if command in (None, "-h", "--help"):
+            print("usage: tiedtransformer {" + ",".join(COMMANDS) + "} [-c CONFIG] [--section.option=value ...]")
+            print("       tiedtransformer COMMAND --help   lists every option with its default")
+            return
+        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        if command == "info":
+            COMMANDS[command](argv[1:])
+        else:
+            COMMANDS[command](argv)
+    except ConfigError as e:
+        print(f"error: {_message(e)}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,136 @@
+"""From a stream of sentence pairs to padded, token-bucketed batches. Pure functions over iterators."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+from ..specials import BOS_ID, EOS_ID, PAD_ID
+
+
+@dataclass
+class Example:
+    id: int  # position of the pair in its split (-1 where the source cannot tell)
+    src: list[int]  # source ids (EOS appended by collate)
+    tgt: list[int]  # target ids
+    ref: str  # target text, the BLEU reference
+
+
+@dataclass
+class Batch:
+    src: torch.Tensor  # (B, S) source ids + EOS, right-padded
+    tgt_in: torch.Tensor  # (B, T) BOS + target ids
+    tgt_out: torch.Tensor  # (B, T) target ids + EOS
+    ids: torch.Tensor  # (B,) pair ids
+    refs: list[str] = field(default_factory=list)
+    padding: bool = False  # a stand-in batch while other ranks still have data (see RankBatches)
+
+    def __len__(self) -> int:
+        return self.src.size(0)
+
+    @property
+    def num_tgt_tokens(self) -> int:
+        return int((self.tgt_out != PAD_ID).sum())
+
+    @classmethod
+    def stand_in(cls) -> Batch:
+        one = torch.tensor([[EOS_ID]])
+        return cls(src=one, tgt_in=torch.tensor([[BOS_ID]]), tgt_out=one, ids=torch.tensor([-1]), padding=True)
+
+
+def shuffled(items: Iterable, buffer_size: int, rng: random.Random) -> Iterator:
+    """Shuffle a stream with a bounded buffer: each item leaves at a random time among the next
+    ``buffer_size``."""
+    buf: list = []
+    for item in items:
+        if len(buf) < buffer_size:
+            buf.append(item)
+            continue
+        j = rng.randrange(buffer_size)
+        yield buf[j]
+        buf[j] = item
+    rng.shuffle(buf)
+    yield from buf
+
+
+def batch_cost(n_sentences: int, longest: int) -> int:
+    """Tokens a padded batch occupies: its sentence count times its longest side (EOS/BOS included)."""
+    return n_sentences * longest
+
+
+def token_buckets(
+    examples: Iterable[Example], max_tokens: int, buffer_size: int, rng: random.Random | None
+) -> Iterator[list[Example]]:
+    """Group examples of similar length into batches of at most ``max_tokens`` padded tokens.
+
+    Reads ``buffer_size`` examples at a time, sorts them by length, cuts batches, and yields them in
+    random order (``rng``) or in order of length (``rng`` None).
+    """
+
+    def flush(buf: list[Example]) -> list[list[Example]]:
+        buf.sort(key=lambda e: (len(e.tgt), len(e.src)))
+        batches, cur, longest = [], [], 0
+        for e in buf:
+            size = max(len(e.src), len(e.tgt)) + 1
+            if cur and batch_cost(len(cur) + 1, max(longest, size)) > max_tokens:
+                batches.append(cur)
+                cur, longest = [], 0
+            cur.append(e)
+            longest = max(longest, size)
+        if cur:
+            batches.append(cur)
+        if rng is not None:
+            rng.shuffle(batches)
+        return batches
+
+    buf: list[Example] = []
+    for e in examples:
+        buf.append(e)
+        if len(buf) >= buffer_size:
+            yield from flush(buf)
+            buf = []
+    yield from flush(buf)
+
+
+def _pad(rows: list[list[int]]) -> torch.Tensor:
+    out = torch.full((len(rows), max(map(len, rows))), PAD_ID, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out
+
+
+def collate(examples: list[Example]) -> Batch:
+    return Batch(
+        src=_pad([e.src + [EOS_ID] for e in examples]),
+        tgt_in=_pad([[BOS_ID] + e.tgt for e in examples]),
+        tgt_out=_pad([e.tgt + [EOS_ID] for e in examples]),
+        ids=torch.tensor([e.id for e in examples], dtype=torch.long),
+        refs=[e.ref for e in examples],
+    )
+
+
+def padding_fraction(batch: Batch) -> float:
+    """Share of padding among the source and target slots of a batch."""
+    slots = batch.src.numel() + batch.tgt_out.numel()
+    real = int((batch.src != PAD_ID).sum()) + int((batch.tgt_out != PAD_ID).sum())
+    return 1.0 - real / slots
+
+
+class RankBatches:
+    """What ``train_dataloader`` returns: a fresh loader per epoch (``make_loader(epoch)``, so the
+    epoch seeds the shuffle in every worker). Under DDP, a rank that runs out of data yields stand-in
+    batches until all ranks have (the LightningModule ends the epoch together); no rank hangs in a
+    collective waiting for another, and no pair is dropped to even the ranks out."""
+
+    def __init__(self, make_loader: Callable[[int], Iterable[Batch]], epoch: Callable[[], int]):
+        self.make_loader, self.epoch = make_loader, epoch
+
+    def __iter__(self) -> Iterator[Batch]:
+        yield from self.make_loader(self.epoch())
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            while True:
+                yield Batch.stand_in()

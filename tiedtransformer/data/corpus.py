@@ -1,0 +1,183 @@
+"""Where sentence pairs come from: the Hugging Face hub (streamed), local files, or the demo grammar.
+
+Every source yields dicts ``{"en": ..., "de": ...}`` and splits itself across DDP ranks and
+DataLoader workers so that each pair is read by exactly one process per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch.utils.data
+
+from ..errors import ConfigError
+from .demo_corpus import demo_pairs
+
+LANGS = ("en", "de")
+Source = Literal["demo", "hub", "files"]
+
+
+def worker_shard() -> tuple[int, int]:
+    """(index, count) of the DataLoader worker this runs in; (0, 1) in the main process."""
+    info = torch.utils.data.get_worker_info()
+    return (0, 1) if info is None else (info.id, info.num_workers)
+
+
+def local_files(path: str, langs=LANGS) -> dict[str, Path]:
+    """The files behind a local corpus path: ``X.jsonl``, ``X.tsv``, or a prefix ``X`` for ``X.en`` + ``X.de``."""
+    p = Path(path).expanduser()
+    if p.suffix in (".jsonl", ".tsv"):
+        return {"table": p}
+    return {lang: p.with_name(f"{p.name}.{lang}") for lang in langs}
+
+
+def _decoded_lines(path: Path, skip_invalid: bool) -> Iterator[str | None]:
+    """Lines of a UTF-8 text file without line endings (LF or CRLF) or BOM; None for a line that is
+    not valid UTF-8 when ``skip_invalid``, otherwise an error naming the file and line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                if skip_invalid:
+                    yield None
+                    continue
+                raise ConfigError(
+                    f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}). Fix or re-encode the "
+                    "file, or set data.skip_invalid_utf8=true to skip such lines."
+                ) from None
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One split of one source. Picklable: it is sent to DataLoader workers."""
+
+    source: Source
+    split: str  # split name (hub, demo) and label in messages
+    path: str | None = None  # files: see local_files()
+    hub_dataset: str = "wmt/wmt14"
+    hub_config: str | None = "de-en"
+    demo_size: int = 0
+    seed: int = 0
+    skip_invalid_utf8: bool = False
+
+    def describe(self) -> dict:
+        """What identifies this corpus's content (for the vocabulary cache key)."""
+        if self.source == "files":
+            return {
+                "files": {k: [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for k, p in local_files(self.path).items()}
+            }  # fmt: skip
+        if self.source == "hub":
+            return {"hub": [self.hub_dataset, self.hub_config, self.split]}
+        return {"demo": [self.split, self.demo_size, self.seed]}
+
+    def check(self) -> None:
+        """Fail early, with the file names, on a missing file or parallel files of different lengths."""
+        if self.source != "files":
+            return
+        if not self.path:
+            raise ConfigError(f"data.source=files needs data.{self.split}_path")
+        files = local_files(self.path)
+        for p in files.values():
+            if not p.is_file():
+                raise ConfigError(
+                    f"{self.split} corpus file {p} does not exist (from data.{self.split}_path={self.path!r}); "
+                    "give a prefix X for X.en + X.de, or a .jsonl or .tsv file"
+                )
+        if "table" not in files:
+            counts = {lang: sum(1 for _ in open(p, "rb")) for lang, p in files.items()}
+            if len(set(counts.values())) > 1:
+                a, b = files.items()
+                raise ConfigError(
+                    f"parallel files differ in length: {a[1]} has {counts[a[0]]} lines, {b[1]} has "
+                    f"{counts[b[0]]}; line N of each must translate the other"
+                )
+
+    def pairs(self, rank: int = 0, world_size: int = 1, epoch: int = 0) -> Iterator[tuple[int, dict | None]]:
+        """This process's share of ``(pair id, pair)``: split by rank, then by DataLoader worker. The id
+        is the pair's position in the split (-1 from the hub, whose library does the splitting); the
+        pair is None for a line skipped as invalid UTF-8."""
+        if self.source == "hub":
+            for pair in self._hub_pairs(rank, world_size, epoch):
+                yield -1, pair
+            return
+        worker, n_workers = worker_shard()
+        shard, n_shards = rank * n_workers + worker, world_size * n_workers
+        raw = self._file_pairs() if self.source == "files" else demo_pairs(self.split, self.demo_size, self.seed)
+        for i, pair in enumerate(raw):
+            if i % n_shards == shard:
+                yield i, pair
+
+    def _file_pairs(self) -> Iterator[dict[str, str] | None]:
+        files = local_files(self.path)
+        if "table" not in files:
+            streams = [_decoded_lines(files[lang], self.skip_invalid_utf8) for lang in LANGS]
+            for texts in zip(*streams, strict=False):
+                yield None if None in texts else dict(zip(LANGS, texts))
+            return
+        path = files["table"]
+        columns = list(LANGS)
+        for lineno, line in enumerate(_decoded_lines(path, self.skip_invalid_utf8), 1):
+            if line is None:
+                yield None
+            elif path.suffix == ".jsonl":
+                if not line.strip():
+                    yield {lang: "" for lang in LANGS}
+                    continue
+                try:
+                    row = json.loads(line)
+                    yield {lang: (row.get("translation") or row)[lang] for lang in LANGS}
+                except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                    raise ConfigError(
+                        f"{path}:{lineno}: expected a JSON object with keys {LANGS} (or "
+                        '{"translation": {...}}), got: ' + line[:80]
+                    ) from None
+            else:
+                cells = line.split("\t")
+                if lineno == 1 and sorted(cells) == sorted(LANGS):  # optional header names the columns
+                    columns = cells
+                    continue
+                if len(cells) != 2:
+                    raise ConfigError(f"{path}:{lineno}: expected 2 tab-separated columns {columns}, got {len(cells)}")
+                yield dict(zip(columns, cells))
+
+    def _hub_pairs(self, rank: int, world_size: int, epoch: int) -> Iterator[dict[str, str]]:
+        import datasets
+        from datasets.distributed import split_dataset_by_node
+
+        try:
+            ds = datasets.load_dataset(self.hub_dataset, self.hub_config, split=self.split, streaming=True)
+        except Exception as e:  # offline, unknown name or split: the library's message, our advice
+            raise ConfigError(
+                f"could not open {self.hub_dataset!r} (config {self.hub_config!r}, split {self.split!r}) "
+                f"from the Hugging Face hub: {type(e).__name__}: {e}. Check data.hub_dataset / data.hub_config / "
+                f"data.{self.split}_split and the network (HF_HUB_OFFLINE), or use data.source=files."
+            ) from None
+        if world_size > 1:  # by shard when they divide evenly, else by example; workers split by the library
+            ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
+        if self.split == "train":
+            ds = ds.shuffle(seed=self.seed, buffer_size=1)  # shard order only; pairs are shuffled downstream
+            ds.set_epoch(epoch)
+        for row in ds:
+            try:
+                yield {lang: row["translation"][lang] for lang in LANGS}
+            except (KeyError, TypeError):
+                raise ConfigError(
+                    f"{self.hub_dataset!r} rows must look like {{'translation': {{'de': ..., 'en': ...}}}}; "
+                    f"got keys {sorted(row)}"
+                ) from None
+
+
+def read_lines(path: str) -> list[str]:
+    """Source sentences to translate, one per line (``predict``)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"data.predict_path={path!r}: no such file ({os.getcwd()})")
+    return [line or "" for line in _decoded_lines(p, skip_invalid=False)]

@@ -1,0 +1,210 @@
+"""The LightningDataModule: vocabulary, streamed token-bucketed batches, ranks and workers."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from functools import partial
+from itertools import islice
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from ..errors import ConfigError
+from ..vocab import Vocabulary, build_vocabulary
+from .batching import Batch, Example, RankBatches, collate, shuffled, token_buckets
+from .corpus import Corpus, Source, read_lines
+
+Direction = Literal["en-de", "de-en"]
+DIRECTIONS = ("en-de", "de-en")
+
+
+def languages(direction: str) -> tuple[str, str]:
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"unknown direction {direction!r} (option data.direction); valid: {', '.join(DIRECTIONS)}")
+    src, tgt = direction.split("-")
+    return src, tgt
+
+
+def tokenized(
+    pairs: Iterator[tuple[int, dict | None]], vocab: Vocabulary, src: str, tgt: str, max_len: int, chunk: int = 256
+) -> Iterator[Example]:
+    """Strip and encode pairs; drop pairs with an empty side or a side longer than ``max_len`` tokens
+    (EOS included)."""
+    while block := list(islice(pairs, chunk)):
+        block = [(i, p[src].strip(), p[tgt].strip()) for i, p in block if p is not None]
+        block = [b for b in block if b[1] and b[2]]
+        if not block:
+            continue
+        src_ids = vocab.encode(src, [b[1] for b in block])
+        tgt_ids = vocab.encode(tgt, [b[2] for b in block])
+        for (i, _, ref), s, t in zip(block, src_ids, tgt_ids):
+            if len(s) < max_len and len(t) < max_len:
+                yield Example(i, s, t, ref)
+
+
+class BatchStream(IterableDataset):
+    """One rank's batches of one split; runs inside each DataLoader worker."""
+
+    def __init__(self, corpus: Corpus, vocab: Vocabulary, direction: str, max_tokens: int, max_len: int,
+                 bucket_buffer: int, shuffle_buffer: int, train: bool, seed: int, epoch: int,
+                 rank: int, world_size: int):  # fmt: skip
+        super().__init__()
+        self.corpus, self.vocab, self.langs = corpus, vocab, languages(direction)
+        self.max_tokens, self.max_len = max_tokens, max_len
+        self.bucket_buffer, self.shuffle_buffer = bucket_buffer, shuffle_buffer
+        self.train, self.seed, self.epoch, self.rank, self.world_size = train, seed, epoch, rank, world_size
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = torch.utils.data.get_worker_info()
+        worker = 0 if info is None else info.id
+        rng = random.Random(f"{self.seed}/{self.epoch}/{self.rank}/{worker}") if self.train else None
+        pairs = self.corpus.pairs(self.rank, self.world_size, self.epoch)
+        if rng is not None:
+            pairs = shuffled(pairs, self.shuffle_buffer, rng)
+        examples = tokenized(pairs, self.vocab, *self.langs, self.max_len)
+        for group in token_buckets(examples, self.max_tokens, self.bucket_buffer, rng):
+            yield collate(group)
+
+
+class TranslationData(L.LightningDataModule):
+    """Parallel EN-DE text as token-bucketed batches, with a SentencePiece vocabulary trained on it.
+
+    Args:
+        source: Where pairs come from: ``hub`` (a Hugging Face dataset, streamed), ``files`` (local
+            text) or ``demo`` (generated offline from a small grammar).
+        direction: Translation direction, ``en-de`` or ``de-en``.
+        hub_dataset: Hub dataset id, or a local folder of parquet/JSON shards in the hub's schema
+            (rows ``{"translation": {"de": ..., "en": ...}}``).
+        hub_config: Hub dataset configuration (language pair).
+        train_split: Hub or demo split for training.
+        valid_split: Hub or demo split for validation (WMT14: newstest2013).
+        test_split: Hub or demo split for testing (WMT14: newstest2014).
+        train_path: ``files``: prefix ``X`` for ``X.en`` + ``X.de`` (one sentence per line), or a
+            ``.jsonl`` / ``.tsv`` file.
+        valid_path: ``files``: the validation corpus, as ``train_path``.
+        test_path: ``files``: the test corpus, as ``train_path``.
+        predict_path: Text file of source sentences to translate (``predict``).
+        demo_train_size: ``demo``: training pairs per epoch.
+        demo_valid_size: ``demo``: held-out pairs for validation and test.
+        vocab_size: Subword vocabulary size (per language if not joint); linked to ``model.vocab_size``.
+        joint_vocab: One SentencePiece model for both languages (needed by tying ``src_tgt`` and
+            ``three_way``); otherwise one per language.
+        vocab_sample_size: Pairs sampled (uniformly, from the first ``vocab_max_scan``) to train it.
+        vocab_max_scan: Pairs read while sampling; None reads the whole training stream.
+        character_coverage: SentencePiece character coverage.
+        cache_dir: Where trained vocabularies are kept, keyed by their inputs.
+        max_tokens: Padded tokens per batch (sentences × longest side).
+        max_len: Longest side in tokens (EOS included); longer pairs are skipped.
+        shuffle_buffer: Pairs in the shuffle buffer of each worker.
+        bucket_buffer: Pairs sorted together by length to cut batches.
+        num_workers: DataLoader worker processes per rank.
+        seed: Seed of shuffling and vocabulary sampling.
+        skip_invalid_utf8: Skip lines of local files that are not valid UTF-8 instead of stopping.
+    """
+
+    def __init__(
+        self,
+        source: Source = "hub",
+        direction: Direction = "en-de",
+        hub_dataset: str = "wmt/wmt14",
+        hub_config: str | None = "de-en",
+        train_split: str = "train",
+        valid_split: str = "validation",
+        test_split: str = "test",
+        train_path: str | None = None,
+        valid_path: str | None = None,
+        test_path: str | None = None,
+        predict_path: str | None = None,
+        demo_train_size: int = 100_000,
+        demo_valid_size: int = 500,
+        vocab_size: int = 37000,
+        joint_vocab: bool = True,
+        vocab_sample_size: int = 1_000_000,
+        vocab_max_scan: int | None = 4_000_000,
+        character_coverage: float = 1.0,
+        cache_dir: str = "~/.cache/tiedtransformer",
+        max_tokens: int = 4096,
+        max_len: int = 256,
+        shuffle_buffer: int = 50_000,
+        bucket_buffer: int = 20_000,
+        num_workers: int = 2,
+        seed: int = 0,
+        skip_invalid_utf8: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.src_lang, self.tgt_lang = languages(direction)
+        self.direction, self.source = direction, source
+        if max_len > max_tokens:
+            raise ConfigError(
+                f"data.max_tokens={max_tokens} cannot hold one pair of the longest allowed length "
+                f"(data.max_len={max_len}); raise max_tokens or lower max_len"
+            )
+        self.vocab: Vocabulary | None = None
+
+    def corpus(self, split: str) -> Corpus:
+        h = self.hparams
+        common = dict(source=h.source, hub_dataset=h.hub_dataset, hub_config=h.hub_config, seed=h.seed,
+                      skip_invalid_utf8=h.skip_invalid_utf8)  # fmt: skip
+        if split == "train":
+            return Corpus(split=h.train_split, path=h.train_path, demo_size=h.demo_train_size, **common)
+        if split == "valid":
+            return Corpus(split=h.valid_split, path=h.valid_path, demo_size=h.demo_valid_size, **common)
+        return Corpus(split=h.test_split, path=h.test_path, demo_size=h.demo_valid_size, **common)
+
+    def _build_vocab(self) -> Vocabulary:
+        h, train = self.hparams, self.corpus("train")
+        train.check()
+        return build_vocabulary(
+            pairs=lambda: (p for _, p in train.pairs() if p is not None), langs=(self.src_lang, self.tgt_lang), vocab_size=h.vocab_size, joint=h.joint_vocab,
+            cache_dir=self.cache_dir, source_key=train.describe(), sample_size=h.vocab_sample_size,
+            max_scan=h.vocab_max_scan, seed=h.seed, character_coverage=h.character_coverage,
+        )  # fmt: skip
+
+    @property
+    def cache_dir(self) -> str:
+        import os
+
+        return os.path.expanduser(os.environ.get("TIEDTRANSFORMER_CACHE", self.hparams.cache_dir))
+
+    def prepare_data(self) -> None:
+        self._build_vocab()  # once per node; setup() then finds it in the cache
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.vocab is None:
+            self.vocab = self._build_vocab()
+        for split in ("valid", "test") if stage in ("fit", "validate", "test") else ():
+            self.corpus(split).check()
+
+    def _rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def _stream(self, split: str, epoch: int) -> DataLoader:
+        h = self.hparams
+        rank, world = self._rank()
+        stream = BatchStream(self.corpus(split), self.vocab, self.direction, h.max_tokens, h.max_len,
+                             h.bucket_buffer, h.shuffle_buffer, split == "train", h.seed, epoch, rank, world)  # fmt: skip
+        return DataLoader(stream, batch_size=None, num_workers=h.num_workers, persistent_workers=False)
+
+    def train_dataloader(self):
+        return RankBatches(partial(self._stream, "train"), epoch=lambda: self.trainer.current_epoch if self.trainer else 0)
+
+    def val_dataloader(self):
+        return self._stream("valid", 0)
+
+    def test_dataloader(self):
+        return self._stream("test", 0)
+
+    def predict_dataloader(self):
+        if not self.hparams.predict_path:
+            raise ConfigError("predict needs the sentences to translate: set data.predict_path=FILE")
+        lines = read_lines(self.hparams.predict_path)
+        ids = self.vocab.encode(self.src_lang, [line.strip() for line in lines])
+        examples = [Example(i, s[: self.hparams.max_len - 1], [], "") for i, s in enumerate(ids)]
+        rank, world = self._rank()
+        groups = list(token_buckets(examples[rank::world], self.hparams.max_tokens, len(examples) or 1, None))
+        return DataLoader([collate(g) for g in groups], batch_size=None)

@@ -1,0 +1,5 @@
+"""The one exception type users should see: a message that says what is wrong and what to do."""
+
+
+class ConfigError(ValueError):
+    """A bad option, file or combination; the CLI prints its message without a traceback."""

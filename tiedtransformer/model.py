@@ -1,0 +1,317 @@
+"""The whole network: an encoder-decoder Transformer (Vaswani et al. 2017) whose token matrices can be
+tied (Press & Wolf 2017). A pure ``nn.Module``: no Lightning, no data, no logging.
+
+The three token matrices are named as in the experiment this project reproduces:
+``enc_embed`` (encoder input embedding), ``dec_embed`` (decoder input embedding) and ``dec_lut``
+(decoder output table, the pre-softmax projection). The fourth, ``enc_lut``, is computed, not stored:
+see :meth:`TiedTransformer.encoder_output_table`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+from .specials import PAD_ID
+
+Tying = Literal["none", "decoder", "src_tgt", "three_way"]
+TYING_MODES: tuple[str, ...] = get_args(Tying)
+JOINT_VOCAB_MODES = ("src_tgt", "three_way")
+
+# One decoder layer's key/value cache: {"self": {"k", "v"}, "cross": {"k", "v"}}, tensors (B, h, T, d/h).
+Cache = list[dict[str, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class TransformerConfig:
+    """Shape and tying of the network. Defaults are Transformer base with a 37k joint vocabulary."""
+
+    vocab_size: int = 37000
+    """Tokens in each vocabulary (source and target have the same size)."""
+    joint_vocab: bool = True
+    """Source and target share one subword vocabulary; `src_tgt` and `three_way` need it."""
+    d_model: int = 512
+    """Width of embeddings and hidden states."""
+    n_heads: int = 8
+    """Attention heads per layer."""
+    n_encoder_layers: int = 6
+    """Encoder layers."""
+    n_decoder_layers: int = 6
+    """Decoder layers."""
+    d_ff: int = 2048
+    """Inner width of the feed-forward sublayers."""
+    dropout: float = 0.1
+    """Dropout on sublayer outputs and on embeddings + positions (Vaswani et al. 2017, 5.4)."""
+    norm_first: bool = False
+    """Pre-norm (LayerNorm before each sublayer, final LayerNorm per stack); the paper is post-norm."""
+    tying: Tying = "none"
+    """Which token matrices are one Parameter: none | decoder (dec_embed = dec_lut, Press & Wolf) |
+    src_tgt (enc_embed = dec_embed) | three_way (all three; Vaswani et al. 2017)."""
+    projection_reg: float = 0.0
+    """Projection Regularization λ (Press & Wolf 2017, 4): if > 0, a d×d matrix P sits before
+    dec_lut and λ·‖P‖_F is added to the loss (the paper uses 0.15)."""
+    max_positions: int = 1024
+    """Longest sequence the sinusoidal position table covers."""
+
+    def __post_init__(self) -> None:
+        if self.tying not in TYING_MODES:
+            raise ConfigError(
+                f"unknown tying mode {self.tying!r} (option model.tying); valid: {', '.join(TYING_MODES)}"
+            )
+        if self.tying in JOINT_VOCAB_MODES and not self.joint_vocab:
+            raise ConfigError(
+                f"tying={self.tying!r} shares the encoder's input matrix with the decoder's, which needs one "
+                "joint source/target vocabulary, but joint_vocab is false. Set data.joint_vocab=true, or "
+                "choose model.tying 'none' or 'decoder'."
+            )
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.vocab_size <= PAD_ID:
+            raise ConfigError(f"vocab_size={self.vocab_size} is too small")
+
+
+def sinusoids(n_positions: int, d: int) -> torch.Tensor:
+    """Sinusoidal position encodings (Vaswani et al. 2017, 3.5), shape (n_positions, d)."""
+    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+    table = torch.zeros(n_positions, d)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table
+
+
+class Attention(nn.Module):
+    """Multi-head attention on ``scaled_dot_product_attention``; q, k, v projected by one matmul."""
+
+    def __init__(self, d: int, n_heads: int, cross: bool):
+        super().__init__()
+        self.n_heads, self.cross = n_heads, cross
+        if cross:  # queries come from the decoder, keys and values from the encoder output
+            self.q_proj = nn.Linear(d, d)
+            self.kv_proj = nn.Linear(d, 2 * d)
+        else:
+            self.qkv_proj = nn.Linear(d, 3 * d)
+        self.out_proj = nn.Linear(d, d)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, h, T, d/h)
+        B, T, d = x.shape
+        return x.view(B, T, self.n_heads, d // self.n_heads).transpose(1, 2)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, d)
+        memory: torch.Tensor | None = None,  # (B, S, d), cross-attention only
+        mask: torch.Tensor | None = None,  # bool, True = may attend; broadcastable to (B, h, T, S)
+        is_causal: bool = False,
+        cache: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        if self.cross:
+            q = self._split(self.q_proj(x))
+            if cache is not None and "k" in cache:  # the encoder output does not change while decoding
+                k, v = cache["k"], cache["v"]
+            else:
+                k, v = map(self._split, self.kv_proj(memory).chunk(2, dim=-1))
+        else:
+            q, k, v = map(self._split, self.qkv_proj(x).chunk(3, dim=-1))
+            if cache is not None and "k" in cache:
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+        if cache is not None:
+            cache["k"], cache["v"] = k, v
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)  # (B, h, T, d/h)
+        B, _, T, _ = y.shape
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class Block(nn.Module):
+    """One encoder layer (self-attention, feed-forward) or decoder layer (plus cross-attention)."""
+
+    def __init__(self, cfg: TransformerConfig, decoder: bool):
+        super().__init__()
+        d = cfg.d_model
+        self.norm_first = cfg.norm_first
+        self.self_attn, self.self_norm = Attention(d, cfg.n_heads, cross=False), nn.LayerNorm(d)
+        self.cross_attn = Attention(d, cfg.n_heads, cross=True) if decoder else None
+        self.cross_norm = nn.LayerNorm(d) if decoder else None
+        self.ffn = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.ReLU(), nn.Linear(cfg.d_ff, d))
+        self.ffn_norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def _residual(self, x: torch.Tensor, norm: nn.LayerNorm, sublayer) -> torch.Tensor:
+        if self.norm_first:
+            return x + self.dropout(sublayer(norm(x)))
+        return norm(x + self.dropout(sublayer(x)))
+
+    def forward(self, x, self_mask=None, is_causal=False, memory=None, memory_mask=None, cache=None):
+        x = self._residual(
+            x,
+            self.self_norm,
+            lambda h: self.self_attn(
+                h, mask=self_mask, is_causal=is_causal, cache=None if cache is None else cache["self"]
+            ),
+        )
+        if self.cross_attn is not None:
+            x = self._residual(
+                x,
+                self.cross_norm,
+                lambda h: self.cross_attn(
+                    h, memory, mask=memory_mask, cache=None if cache is None else cache["cross"]
+                ),
+            )
+        return self._residual(x, self.ffn_norm, self.ffn)
+
+
+class TiedTransformer(nn.Module):
+    """Encoder-decoder Transformer whose token matrices are tied according to ``cfg.tying``."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.cfg = cfg
+        V, d = cfg.vocab_size, cfg.d_model
+        self.enc_embed = nn.Embedding(V, d)
+        self.dec_embed = nn.Embedding(V, d)
+        self.projection = nn.Linear(d, d, bias=False) if cfg.projection_reg > 0 else None  # P
+        self.dec_lut = nn.Linear(d, V, bias=False)
+        self.encoder = nn.ModuleList(Block(cfg, decoder=False) for _ in range(cfg.n_encoder_layers))
+        self.decoder = nn.ModuleList(Block(cfg, decoder=True) for _ in range(cfg.n_decoder_layers))
+        self.enc_norm = nn.LayerNorm(d) if cfg.norm_first else nn.Identity()
+        self.dec_norm = nn.LayerNorm(d) if cfg.norm_first else nn.Identity()
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.register_buffer("positions", sinusoids(cfg.max_positions, d), persistent=False)
+        self._init_weights()
+        # Weight tying, the one place it happens: tied matrices become the same Parameter object.
+        # Press & Wolf 2017 (arXiv 1608.05859): decoder input = output embedding; three-way weight
+        # tying (TWWT) adds the encoder input, which needs a joint vocabulary (as Vaswani et al. 2017).
+        if cfg.tying in ("decoder", "three_way"):
+            self.dec_embed.weight = self.dec_lut.weight
+        if cfg.tying in ("src_tgt", "three_way"):
+            self.enc_embed.weight = self.dec_embed.weight
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        # Token matrices ~ N(0, d^-1/2): scaled by sqrt(d) at the input, they start at unit scale.
+        for w in (self.enc_embed.weight, self.dec_embed.weight, self.dec_lut.weight):
+            nn.init.normal_(w, std=self.cfg.d_model**-0.5)
+        if self.projection is not None:
+            nn.init.eye_(self.projection.weight)  # starts as the unregularised model
+
+    # --- parts -------------------------------------------------------------------------------
+
+    def _embed(self, table: nn.Embedding, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        T = tokens.size(1)
+        if offset + T > self.cfg.max_positions:
+            raise ValueError(
+                f"sequence of {offset + T} tokens is longer than max_positions={self.cfg.max_positions}"
+            )
+        x = table(tokens) * math.sqrt(self.cfg.d_model) + self.positions[offset : offset + T]
+        return self.dropout(x)  # (B, T, d)
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode source ids (B, S); returns the memory (B, S, d) and its key mask (B, 1, 1, S)."""
+        src_mask = (src != PAD_ID)[:, None, None, :]
+        x = self._embed(self.enc_embed, src)
+        for layer in self.encoder:
+            x = layer(x, self_mask=src_mask)
+        return self.enc_norm(x), src_mask
+
+    def decode(
+        self,
+        tgt: torch.Tensor,  # (B, T) target ids; with a cache, only the tokens not yet seen
+        memory: torch.Tensor,  # (B, S, d)
+        memory_mask: torch.Tensor,  # (B, 1, 1, S)
+        cache: Cache | None = None,
+    ) -> torch.Tensor:
+        """Decoder hidden states (B, T, d); pass a cache from :meth:`new_cache` to decode step by step."""
+        past = cache[0]["self"]["k"].size(2) if cache and "k" in cache[0]["self"] else 0
+        T = tgt.size(1)
+        # Right padding only: a causal mask already keeps real positions off the padding.
+        self_mask, is_causal = None, T > 1 and past == 0
+        if T > 1 and past > 0:
+            self_mask = torch.ones(T, past + T, dtype=torch.bool, device=tgt.device).tril(diagonal=past)
+        x = self._embed(self.dec_embed, tgt, offset=past)
+        for i, layer in enumerate(self.decoder):
+            x = layer(
+                x,
+                self_mask=self_mask,
+                is_causal=is_causal,
+                memory=memory,
+                memory_mask=memory_mask,
+                cache=None if cache is None else cache[i],
+            )
+        return self.dec_norm(x)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Pre-softmax scores (..., V) from decoder hidden states (..., d)."""
+        if self.projection is not None:
+            hidden = self.projection(hidden)
+        return self.dec_lut(hidden)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V) for source (B, S) and shifted target (B, T)."""
+        memory, memory_mask = self.encode(src)
+        return self.logits(self.decode(tgt_in, memory, memory_mask))
+
+    def new_cache(self) -> Cache:
+        return [{"self": {}, "cross": {}} for _ in self.decoder]
+
+    @staticmethod
+    def reorder_cache(cache: Cache, index: torch.Tensor) -> None:
+        """Keep (and reorder) the batch rows ``index`` of every cached tensor, in place."""
+        for layer in cache:
+            for kv in layer.values():
+                for key in kv:
+                    kv[key] = kv[key].index_select(0, index)
+
+    def regularization_loss(self) -> torch.Tensor:
+        """λ·‖P‖_F of Projection Regularization, or 0 when it is off."""
+        if self.projection is None:
+            return self.dec_lut.weight.new_zeros(())
+        return self.cfg.projection_reg * torch.linalg.matrix_norm(self.projection.weight)
+
+    # --- the token matrices and parameter accounting ------------------------------------------
+
+    def embedding_matrices(self) -> dict[str, nn.Parameter]:
+        """The stored token matrices by name, each (V, d); tied names map to the same Parameter."""
+        return {
+            "enc_embed": self.enc_embed.weight,
+            "dec_embed": self.dec_embed.weight,
+            "dec_lut": self.dec_lut.weight,
+        }
+
+    def tied_with(self) -> dict[str, list[str]]:
+        """For each matrix name, the other names that are the same Parameter."""
+        mats = self.embedding_matrices()
+        return {a: [b for b in mats if b != a and mats[b] is mats[a]] for a in mats}
+
+    @torch.no_grad()
+    def encoder_output_table(self, batch_size: int = 1024) -> torch.Tensor:
+        """``enc_lut`` (V, d): the encoder's final state for each token fed alone as a one-token source."""
+        was_training = self.training
+        self.eval()
+        device = self.enc_embed.weight.device
+        rows = []
+        for start in range(0, self.cfg.vocab_size, batch_size):
+            ids = torch.arange(start, min(start + batch_size, self.cfg.vocab_size), device=device)
+            memory, _ = self.encode(ids[:, None])
+            rows.append(memory[:, 0].float())
+        self.train(was_training)
+        return torch.cat(rows)
+
+    def num_params(self, unique: bool = True) -> int:
+        """Parameter count; ``unique`` counts a tied matrix once (the figure papers report), otherwise
+        once per role, which equals the same network with ``tying='none'``."""
+        return sum(p.numel() for _, p in self.named_parameters(remove_duplicate=unique))
+
+    def embedding_params(self) -> int:
+        """Parameters in the distinct token matrices."""
+        distinct = {id(p): p for p in self.embedding_matrices().values()}
+        return sum(p.numel() for p in distinct.values())

@@ -1,0 +1,182 @@
+"""Training logic around :class:`~tiedtransformer.model.TiedTransformer`: loss, optimiser and schedule,
+validation loss / perplexity / BLEU, translation for ``predict``."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import lightning as L
+import sacrebleu
+import torch
+import torch.distributed as dist
+
+from .data.batching import Batch
+from .distributed import all_gather_objects
+from .losses import inverse_sqrt_factor, label_smoothed_nll
+from .model import TiedTransformer, TransformerConfig, Tying
+from .search import beam_search, greedy_decode
+
+C = TransformerConfig  # defaults of the network live on its config dataclass
+
+
+class TranslationModule(L.LightningModule):
+    """Trains a :class:`TiedTransformer` for translation.
+
+    Args:
+        tying: Which token matrices share one Parameter: none | decoder | src_tgt | three_way.
+        vocab_size: Vocabulary size (linked from ``data.vocab_size``).
+        joint_vocab: Joint source/target vocabulary (linked from ``data.joint_vocab``).
+        d_model: Model width.
+        n_heads: Attention heads.
+        n_encoder_layers: Encoder layers.
+        n_decoder_layers: Decoder layers.
+        d_ff: Feed-forward inner width.
+        dropout: Dropout rate.
+        norm_first: Pre-norm instead of the paper's post-norm.
+        projection_reg: Projection Regularization λ (0 = off; Press & Wolf use 0.15).
+        max_positions: Longest sequence the position table covers.
+        label_smoothing: Label smoothing ε of the cross-entropy.
+        lr: Peak learning rate, reached at the end of warm-up (7e-4 ≈ Vaswani's d^-0.5·4000^-0.5).
+        warmup_steps: Linear warm-up steps of the inverse-sqrt schedule.
+        betas: Adam betas.
+        adam_eps: Adam epsilon.
+        weight_decay: Decoupled weight decay (AdamW); 0 is the paper's Adam.
+        decode: Validation/prediction search: ``beam`` or ``greedy``.
+        beam_size: Beam width.
+        length_penalty: GNMT length penalty α.
+        max_len_a: Generated tokens at most a·source length + b ...
+        max_len_b: ... (b).
+        val_bleu_sentences: Validation sentences translated for BLEU per validation run (per rank).
+    """
+
+    def __init__(
+        self,
+        tying: Tying = C.tying,
+        vocab_size: int = C.vocab_size,
+        joint_vocab: bool = C.joint_vocab,
+        d_model: int = C.d_model,
+        n_heads: int = C.n_heads,
+        n_encoder_layers: int = C.n_encoder_layers,
+        n_decoder_layers: int = C.n_decoder_layers,
+        d_ff: int = C.d_ff,
+        dropout: float = C.dropout,
+        norm_first: bool = C.norm_first,
+        projection_reg: float = C.projection_reg,
+        max_positions: int = C.max_positions,
+        label_smoothing: float = 0.1,
+        lr: float = 7e-4,
+        warmup_steps: int = 4000,
+        betas: tuple[float, float] = (0.9, 0.98),
+        adam_eps: float = 1e-9,
+        weight_decay: float = 0.0,
+        decode: Literal["beam", "greedy"] = "beam",
+        beam_size: int = 4,
+        length_penalty: float = 0.6,
+        max_len_a: float = 1.0,
+        max_len_b: int = 50,
+        val_bleu_sentences: int = 1000,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = TransformerConfig(
+            vocab_size=vocab_size, joint_vocab=joint_vocab, d_model=d_model, n_heads=n_heads,
+            n_encoder_layers=n_encoder_layers, n_decoder_layers=n_decoder_layers, d_ff=d_ff, dropout=dropout,
+            norm_first=norm_first, tying=tying, projection_reg=projection_reg, max_positions=max_positions,
+        )  # fmt: skip
+        self.net = TiedTransformer(self.config)
+        self.sacrebleu_signature: str | None = None
+        self._val: dict = {}
+
+    # --- training -----------------------------------------------------------------------------
+
+    def _loss(self, batch: Batch):
+        logits = self.net(batch.src, batch.tgt_in)  # (B, T, V)
+        return label_smoothed_nll(logits, batch.tgt_out, self.hparams.label_smoothing)
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int):
+        # Under DDP, ranks agree each step whether any still has data (see data.batching.RankBatches).
+        if self.trainer.world_size > 1:
+            flag = torch.tensor([0.0 if batch.padding else 1.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            if flag.item() == 0:
+                return -1
+        return None
+
+    def training_step(self, batch: Batch, batch_idx: int):
+        loss_sum, nll_sum, ntokens = self._loss(batch)
+        n = ntokens.clamp(min=1)
+        loss = loss_sum / n + self.net.regularization_loss()
+        if batch.padding:  # a stand-in batch: same collectives as the other ranks, no gradient
+            return loss * 0.0
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/ppl", torch.exp((nll_sum / n).detach()))
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        return loss
+
+    def configure_optimizers(self):
+        h = self.hparams
+        opt = torch.optim.AdamW(self.net.parameters(), lr=h.lr, betas=tuple(h.betas), eps=h.adam_eps,
+                                weight_decay=h.weight_decay)  # fmt: skip
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: inverse_sqrt_factor(step + 1, h.warmup_steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # --- translation --------------------------------------------------------------------------
+
+    def translate_ids(self, src: torch.Tensor) -> list[list[int]]:
+        h = self.hparams
+        if h.decode == "greedy":
+            return greedy_decode(self.net, src, h.max_len_a, h.max_len_b)
+        return beam_search(self.net, src, h.beam_size, h.length_penalty, h.max_len_a, h.max_len_b)
+
+    def _detok(self, ids: list[list[int]]) -> list[str]:
+        dm = self.trainer.datamodule
+        return dm.vocab.decode(dm.tgt_lang, ids)
+
+    # --- validation and test ------------------------------------------------------------------
+
+    def on_validation_epoch_start(self) -> None:
+        self._val = {"loss": 0.0, "nll": 0.0, "tokens": 0, "hyps": [], "refs": []}
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        loss_sum, nll_sum, ntokens = self._loss(batch)
+        v = self._val
+        v["loss"] += float(loss_sum)
+        v["nll"] += float(nll_sum)
+        v["tokens"] += int(ntokens)
+        room = self.hparams.val_bleu_sentences - len(v["hyps"])
+        if room > 0 and not self.trainer.sanity_checking:
+            v["hyps"] += self._detok(self.translate_ids(batch.src[:room]))
+            v["refs"] += batch.refs[:room]
+
+    test_step = validation_step
+
+    def _epoch_end(self, stage: str) -> None:
+        v = self._val
+        totals = torch.tensor([v["loss"], v["nll"], float(v["tokens"])], dtype=torch.float64, device=self.device)
+        if self.trainer.world_size > 1:
+            dist.all_reduce(totals)
+        loss_sum, nll_sum, tokens = totals.tolist()
+        tokens = max(tokens, 1.0)
+        self.log(f"{stage}/loss", loss_sum / tokens, sync_dist=False, rank_zero_only=True)
+        self.log(f"{stage}/ppl", math.exp(min(nll_sum / tokens, 50.0)), rank_zero_only=True)
+        if self.trainer.sanity_checking:
+            return
+        hyps = [h for part in all_gather_objects(v["hyps"]) for h in part]
+        refs = [r for part in all_gather_objects(v["refs"]) for r in part]
+        if hyps:
+            bleu = sacrebleu.metrics.BLEU()
+            score = bleu.corpus_score(hyps, [refs])
+            self.sacrebleu_signature = str(bleu.get_signature())
+            self.log(f"{stage}/bleu", score.score, prog_bar=True, rank_zero_only=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_end("test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> list[tuple[int, str]]:
+        return list(zip(batch.ids.tolist(), self._detok(self.translate_ids(batch.src))))
