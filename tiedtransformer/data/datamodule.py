@@ -176,8 +176,8 @@ class TranslationData(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.vocab is None:
             self.vocab = self._build_vocab()
-        for split in ("valid", "test") if stage in ("fit", "validate", "test") else ():
-            self.corpus(split).check()
+        if stage in ("fit", "validate", "test"):
+            self.corpus("test" if stage == "test" else "valid").check()
 
     def _rank(self) -> tuple[int, int]:
         t = self.trainer

@@ -28,6 +28,14 @@ ANIMATE = [
     ("cow", "cows", "Kuh", "Kühe", "f", None),
     ("farmer", "farmers", "Bauer", "Bauern", "m", "Bauern"),
     ("doctor", "doctors", "Arzt", "Ärzte", "m", None),
+    ("friend", "friends", "Freund", "Freunde", "m", None),
+    ("sister", "sisters", "Schwester", "Schwestern", "f", None),
+    ("brother", "brothers", "Bruder", "Brüder", "m", None),
+    ("baker", "bakers", "Bäcker", "Bäcker", "m", None),
+    ("neighbour", "neighbours", "Nachbar", "Nachbarn", "m", "Nachbarn"),
+    ("king", "kings", "König", "Könige", "m", None),
+    ("queen", "queens", "Königin", "Königinnen", "f", None),
+    ("pig", "pigs", "Schwein", "Schweine", "n", None),
 ]
 THINGS = [
     ("book", "books", "Buch", "Bücher", "n", None),
@@ -40,6 +48,14 @@ THINGS = [
     ("newspaper", "newspapers", "Zeitung", "Zeitungen", "f", None),
     ("bread", "breads", "Brot", "Brote", "n", None),
     ("cake", "cakes", "Kuchen", "Kuchen", "m", None),
+    ("key", "keys", "Schlüssel", "Schlüssel", "m", None),
+    ("picture", "pictures", "Bild", "Bilder", "n", None),
+    ("cup", "cups", "Tasse", "Tassen", "f", None),
+    ("bag", "bags", "Tasche", "Taschen", "f", None),
+    ("chair", "chairs", "Stuhl", "Stühle", "m", None),
+    ("table", "tables", "Tisch", "Tische", "m", None),
+    ("egg", "eggs", "Ei", "Eier", "n", None),
+    ("song", "songs", "Lied", "Lieder", "n", None),
 ]
 # (en 3rd singular, en base, de 3rd singular, de plural)
 TRANSITIVE = [
@@ -55,6 +71,18 @@ TRANSITIVE = [
     ("holds", "hold", "hält", "halten"),
     ("visits", "visit", "besucht", "besuchen"),
     ("catches", "catch", "fängt", "fangen"),
+    ("needs", "need", "braucht", "brauchen"),
+    ("washes", "wash", "wäscht", "waschen"),
+    ("forgets", "forget", "vergisst", "vergessen"),
+    ("paints", "paint", "malt", "malen"),
+]
+# Verbs with a dative and an accusative object: "gives the dog a ball", "gibt dem Hund einen Ball".
+DITRANSITIVE = [
+    ("gives", "give", "gibt", "geben"),
+    ("shows", "show", "zeigt", "zeigen"),
+    ("sends", "send", "schickt", "schicken"),
+    ("sells", "sell", "verkauft", "verkaufen"),
+    ("brings", "bring", "bringt", "bringen"),
 ]
 INTRANSITIVE = [
     ("sleeps", "sleep", "schläft", "schlafen"),
@@ -68,7 +96,9 @@ INTRANSITIVE = [
 ADJECTIVES = [
     ("big", "groß"), ("small", "klein"), ("old", "alt"), ("young", "jung"), ("black", "schwarz"),
     ("white", "weiß"), ("red", "rot"), ("happy", "glücklich"), ("tired", "müde"),
-    ("hungry", "hungrig"), ("brown", "braun"), ("beautiful", "schön"),
+    ("hungry", "hungrig"), ("brown", "braun"), ("beautiful", "schön"), ("new", "neu"),
+    ("clever", "klug"), ("friendly", "freundlich"), ("strong", "stark"),
+    ("quiet", "leise"), ("cold", "kalt"), ("fast", "schnell"),
 ]  # fmt: skip
 TIME = [("today", "heute"), ("every day", "jeden Tag"), ("in the morning", "am Morgen"),
         ("in the evening", "am Abend"), ("again", "wieder")]  # fmt: skip
@@ -76,10 +106,12 @@ PLACE = [("in the garden", "im Garten"), ("in the park", "im Park"), ("at home",
          ("on the street", "auf der Straße"), ("in the kitchen", "in der Küche")]  # fmt: skip
 
 DEF = {("nom", "m"): "der", ("nom", "f"): "die", ("nom", "n"): "das",
-       ("acc", "m"): "den", ("acc", "f"): "die", ("acc", "n"): "das"}  # fmt: skip
+       ("acc", "m"): "den", ("acc", "f"): "die", ("acc", "n"): "das",
+       ("dat", "m"): "dem", ("dat", "f"): "der", ("dat", "n"): "dem"}  # fmt: skip
 INDEF_ENDING = {("nom", "m"): "", ("nom", "f"): "e", ("nom", "n"): "",
-                ("acc", "m"): "en", ("acc", "f"): "e", ("acc", "n"): ""}  # fmt: skip
-# Adjective endings after ein/mein (mixed declension); after der/die/das it is weak: -e, or -en.
+                ("acc", "m"): "en", ("acc", "f"): "e", ("acc", "n"): "",
+                ("dat", "m"): "em", ("dat", "f"): "er", ("dat", "n"): "em"}  # fmt: skip
+# Adjective endings after ein/mein (mixed declension); after der/die/das they are weak (-e or -en).
 MIXED_ADJ = {("nom", "m"): "er", ("nom", "f"): "e", ("nom", "n"): "es",
              ("acc", "m"): "en", ("acc", "f"): "e", ("acc", "n"): "es"}  # fmt: skip
 
@@ -87,55 +119,69 @@ HELD_OUT_EVERY = 20  # one English sentence in 20 (by hash) belongs to the held-
 
 
 def _noun_phrase(rng: random.Random, nouns, case: str, allow_indef: bool = True) -> tuple[str, str, bool]:
-    """An (English, German, plural?) noun phrase in the given German case."""
-    en_sg, en_pl, de_sg, de_pl, gender, acc_sg = rng.choice(nouns)
+    """An (English, German, plural?) noun phrase in the German case ``nom``, ``acc`` or ``dat``."""
+    en_sg, en_pl, de_sg, de_pl, gender, weak_sg = rng.choice(nouns)
     plural = rng.random() < 0.4
     det = rng.choice(["the", "the", "a", "my"] if allow_indef else ["the", "the", "my"])
     adj = rng.choice(ADJECTIVES) if rng.random() < 0.45 else None
     if plural and det == "a":
         det = ""  # bare plural: "big dogs", "große Hunde"
     en_noun = en_pl if plural else en_sg
-    de_noun = de_pl if plural else (acc_sg if case == "acc" and acc_sg else de_sg)
     if plural:
-        de_det = {"the": "die", "my": "meine", "": ""}[det]
-        de_adj_end = "e" if det == "" else "en"
-    elif det == "the":
-        de_det = DEF[(case, gender)]
-        de_adj_end = "en" if (case == "acc" and gender == "m") else "e"
+        de_noun = de_pl + ("n" if case == "dat" and de_pl[-1] not in "ns" else "")  # den Hunden
+        de_det = {"the": "die" if case != "dat" else "den", "my": "meine" if case != "dat" else "meinen", "": ""}[det]
+        de_adj_end = "e" if det == "" and case != "dat" else "en"
     else:
-        de_det = ("ein" if det == "a" else "mein") + INDEF_ENDING[(case, gender)]
-        de_adj_end = MIXED_ADJ[(case, gender)]
+        de_noun = weak_sg if case != "nom" and weak_sg else de_sg  # den/dem Jungen
+        if det == "the":
+            de_det = DEF[(case, gender)]
+            de_adj_end = "en" if case == "dat" or (case == "acc" and gender == "m") else "e"
+        else:
+            de_det = ("ein" if det == "a" else "mein") + INDEF_ENDING[(case, gender)]
+            de_adj_end = "en" if case == "dat" else MIXED_ADJ[(case, gender)]
     if det == "a" and (adj[0] if adj else en_noun)[0] in "aeiou":
         det = "an"
-    en_words = [det, adj[0] if adj else "", en_noun]
     de_adj = ""
     if adj:  # müde + en -> müden, not müdeen
         de_adj = adj[1] + (de_adj_end[1:] if adj[1].endswith("e") else de_adj_end)
-    de_words = [de_det, de_adj, de_noun]
+    en_words, de_words = [det, adj[0] if adj else "", en_noun], [de_det, de_adj, de_noun]
     return " ".join(w for w in en_words if w), " ".join(w for w in de_words if w), plural
 
 
-def _sentence(rng: random.Random) -> tuple[str, str]:
+def _clause(rng: random.Random, subordinate: bool) -> tuple[list[str], list[str]]:
+    """English and German words of one clause; a German subordinate clause puts the verb last."""
     subj_en, subj_de, plural = _noun_phrase(rng, ANIMATE, "nom")
     negate = rng.random() < 0.2
     time = rng.choice(TIME) if rng.random() < 0.3 else None
     place = rng.choice(PLACE) if rng.random() < 0.3 else None
-    if rng.random() < 0.7:
+    kind = rng.random()
+    dat_en = dat_de = obj_en = obj_de = ""
+    if kind < 0.55:
         verb = rng.choice(TRANSITIVE)
         obj_en, obj_de, _ = _noun_phrase(rng, ANIMATE + THINGS, "acc", allow_indef=not negate)
+    elif kind < 0.75:
+        verb = rng.choice(DITRANSITIVE)
+        dat_en, dat_de, _ = _noun_phrase(rng, ANIMATE, "dat")
+        obj_en, obj_de, _ = _noun_phrase(rng, THINGS, "acc", allow_indef=not negate)
     else:
         verb = rng.choice(INTRANSITIVE)
-        obj_en = obj_de = ""
     v3, vbase, de3, depl = verb
-    if negate:
-        en_verb = ("do not " if plural else "does not ") + vbase
-    else:
-        en_verb = vbase if plural else v3
+    en_verb = (("do not " if plural else "does not ") + vbase) if negate else (vbase if plural else v3)
     de_verb = depl if plural else de3
-    en = [subj_en, en_verb, obj_en, place[0] if place else "", time[0] if time else ""]
-    # German: finite verb second, time adverb before the object, place after it, "nicht" last.
-    de = [subj_de, de_verb, time[1] if time else "", obj_de, place[1] if place else "", "nicht" if negate else ""]
-    en_s, de_s = " ".join(w for w in en if w), " ".join(w for w in de if w)
+    en = [subj_en, en_verb, dat_en, obj_en, place[0] if place else "", time[0] if time else ""]
+    # German: time adverb before the objects, place after them, "nicht" after both; the finite verb
+    # second in a main clause and last in a subordinate one.
+    middle = [time[1] if time else "", dat_de, obj_de, place[1] if place else "", "nicht" if negate else ""]
+    de = [subj_de, *middle, de_verb] if subordinate else [subj_de, de_verb, *middle]
+    return [w for w in en if w], [w for w in de if w]
+
+
+def _sentence(rng: random.Random) -> tuple[str, str]:
+    en, de = _clause(rng, subordinate=False)
+    if rng.random() < 0.2:
+        sub_en, sub_de = _clause(rng, subordinate=True)
+        en, de = en + ["because", *sub_en], [*de[:-1], de[-1] + ",", "weil", *sub_de]
+    en_s, de_s = " ".join(en), " ".join(de)
     return en_s[0].upper() + en_s[1:] + ".", de_s[0].upper() + de_s[1:] + "."
 
 

@@ -1,0 +1,135 @@
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_FIT
+from tiedtransformer.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+BASE_CONFIGS = [c for c in CONFIGS if c.parent.name == "configs"]
+OVERRIDES = [c for c in CONFIGS if c.parent.name != "configs"]
+
+
+def run_main(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "tying, unique", [("none", 101.0e6), ("decoder", 82.0e6), ("src_tgt", 82.0e6), ("three_way", 63.1e6)]
+)
+def test_info_reports_unique_params_and_shared_storage(tying, unique, capsys):
+    # a corpus that does not exist: info must not load data
+    args = ["info", "-c", str(REPO / "configs/wmt14_en_de.yaml"), f"--model.tying={tying}",
+            "--data.source=files", "--data.train_path=/nonexistent/train"]  # fmt: skip
+    code, out, _ = run_main(args, capsys)
+    report = json.loads(out)
+    assert code == 0
+    assert report["unique_params"] == pytest.approx(unique, rel=0.01)
+    assert report["untied_params"] == pytest.approx(101.0e6, rel=0.01)
+    assert {m["shape"][0] for m in report["matrices"].values()} == {37000}
+    shares = {name: set(m["shares_storage_with"]) for name, m in report["matrices"].items()}
+    if tying == "three_way":
+        assert shares["enc_embed"] == {"dec_embed", "dec_lut"}
+    elif tying == "decoder":
+        assert shares == {"enc_embed": set(), "dec_embed": {"dec_lut"}, "dec_lut": {"dec_embed"}}
+    elif tying == "src_tgt":
+        assert shares["dec_lut"] == set() and shares["enc_embed"] == {"dec_embed"}
+    else:
+        assert all(not s for s in shares.values())
+
+
+def test_impossible_tying_is_rejected_with_the_options_to_change(capsys):
+    code, out, err = run_main(["info", "--model.tying=three_way", "--data.joint_vocab=false"], capsys)
+    assert code == 2 and not out
+    assert "data.joint_vocab=true" in err and "model.tying" in err and "Traceback" not in err
+
+
+def test_unknown_tying_and_direction_list_the_valid_values(capsys):
+    code, _, err = run_main(["info", "--model.tying=all"], capsys)
+    assert code == 2 and "none" in err and "three_way" in err and "model.tying" in err
+    code, _, err = run_main(["info", "--data.direction=en-fr"], capsys)
+    assert code == 2 and "en-de" in err and "de-en" in err
+
+
+def test_unknown_command(capsys):
+    code, _, err = run_main(["train"], capsys)
+    assert code == 2 and "fit" in err
+
+
+@pytest.mark.parametrize("config", BASE_CONFIGS, ids=lambda p: p.name)
+def test_every_base_config_parses(config, capsys):
+    code, out, _ = run_main(["fit", "-c", str(config), "--print_config"], capsys)
+    assert code == 0 and "model:" in out and "data:" in out
+
+
+@pytest.mark.parametrize("override", OVERRIDES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_override_parses_on_top_of_the_wmt_config(override, capsys):
+    code, out, _ = run_main(["fit", "-c", str(REPO / "configs/wmt14_en_de.yaml"), "-c", str(override), "--print_config"], capsys)
+    assert code == 0 and f"tying: {override.stem}" in out
+
+
+def test_fast_dev_run_of_the_demo_config(tmp_path, capsys):
+    code, out, _ = run_main(
+        ["fit", "-c", str(REPO / "configs/demo.yaml"), "--trainer.fast_dev_run=true", "--run.wandb=disabled",
+         "--data.demo_train_size=2000", "--data.vocab_sample_size=2000", "--data.num_workers=0",
+         "--model.val_bleu_sentences=4", "--model.max_len_b=5"],  # fmt: skip
+        capsys,
+    )
+    assert code == 0
+    run_dir = Path(out.split("run directory: ")[1].split()[0])
+    assert (run_dir / "summary.json").is_file()
+
+
+def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
+    code, out, _ = run_main(["fit", *TINY_FIT, "--run.root", str(tmp_path / "runs"), "--run.name=tiny"], capsys)
+    assert code == 0
+    run_dir = tmp_path / "runs" / "tiny"
+    assert out.count(f"run directory: {run_dir}") == 2  # at start and at end
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("tying", "direction", "vocab_size", "unique_params", "embedding_params", "best_val_bleu",
+                "final_val_loss", "train_tokens_per_s", "wall_s", "epochs", "sacrebleu_signature"):  # fmt: skip
+        assert summary[key] is not None, key
+    assert summary["epochs"] == 1 and summary["status"] == "finished"
+    assert summary["sacrebleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert any(r["val/bleu"] for r in rows) and any(r["train/loss"] for r in rows)
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+    lines = ["The dog sees the cat.", "My children sleep today.", "A big horse carries the book."]
+    src = tmp_path / "input.en"
+    src.write_text("\n".join(lines) + "\n")
+    code, out, _ = run_main(
+        ["predict", "-c", str(run_dir / "config.yaml"), "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"),
+         f"--data.predict_path={src}", "--trainer.logger=false"],  # fmt: skip
+        capsys,
+    )
+    assert code == 0
+    assert len((tmp_path / "input.en.de").read_text().splitlines()) == len(lines)
+
+
+def test_wandb_offline_run_without_a_key_or_network(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    args = [a for a in TINY_FIT if not a.startswith("--run.wandb")]
+    code, out, _ = run_main(["fit", *args, "--run.root", str(tmp_path / "runs"), "--run.name=w",
+                             "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"], capsys)  # fmt: skip
+    assert code == 0
+    assert "W&B: offline (no W&B API key" in out and "wandb sync" in out
+    assert list((tmp_path / "runs" / "w" / "wandb").glob("offline-run-*"))
+
+
+def test_console_entry_points():
+    for cmd in (["tiedtransformer"], [sys.executable, "-m", "tiedtransformer"]):
+        exe = cmd if cmd[0] != "tiedtransformer" else [str(Path(sys.executable).parent / "tiedtransformer")]
+        out = subprocess.run([*exe, "--help"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and "fit" in out.stdout and "info" in out.stdout

@@ -1,0 +1,77 @@
+import pytest
+from torch.utils.data import DataLoader
+
+from tests.data_helpers import demo_texts, write_hub_shards, write_parallel
+from tiedtransformer.data.datamodule import BatchStream, TranslationData, languages
+from tiedtransformer.errors import ConfigError
+
+
+def data(**kw):
+    args = dict(source="demo", demo_train_size=200, demo_valid_size=10, vocab_size=150, vocab_sample_size=200,
+                num_workers=0, max_tokens=1024, max_len=128)  # fmt: skip
+    dm = TranslationData(**{**args, **kw})
+    dm.setup(None)
+    return dm
+
+
+def collect(dm, split, rank, world, workers, epoch=0):
+    h = dm.hparams
+    stream = BatchStream(dm.corpus(split), dm.vocab, dm.direction, h.max_tokens, h.max_len, 64, 64,
+                         split == "train", h.seed, epoch, rank, world)  # fmt: skip
+    return list(DataLoader(stream, batch_size=None, num_workers=workers))
+
+
+def test_two_ranks_by_two_workers_see_every_pair_once(tmp_path):
+    pairs = demo_texts(300)
+    dm = data(source="files", train_path=str(write_parallel(tmp_path / "train", pairs)))
+    per_rank = [[i for b in collect(dm, "train", r, 2, 2) for i in b.ids.tolist()] for r in (0, 1)]
+    assert not set(per_rank[0]) & set(per_rank[1])
+    assert sorted(per_rank[0] + per_rank[1]) == list(range(300))
+    assert abs(len(per_rank[0]) - len(per_rank[1])) <= 2
+
+
+def test_hub_schema_two_ranks_by_two_workers_see_every_pair_once(tmp_path):
+    pairs = demo_texts(200)
+    folder = write_hub_shards(tmp_path / "hub", {"train": pairs, "validation": demo_texts(5, "validation")}, n_shards=4)
+    dm = data(source="hub", hub_dataset=str(folder), hub_config=None)
+    refs = [[r for b in collect(dm, "train", r, 2, 2) for r in b.refs] for r in (0, 1)]
+    expected = sorted(p["de"] for p in pairs)
+    assert sorted(refs[0] + refs[1]) == expected
+    assert len(refs[0]) and len(refs[1])
+
+
+def test_epochs_shuffle_differently_and_deterministically():
+    dm = data()
+    order = lambda epoch: [i for b in collect(dm, "train", 0, 1, 0, epoch) for i in b.ids.tolist()]  # noqa: E731
+    assert order(0) == order(0) and order(0) != order(1)
+    assert sorted(order(0)) == sorted(order(1))
+
+
+def test_direction_swaps_source_and_target():
+    assert languages("en-de") == ("en", "de") and languages("de-en") == ("de", "en")
+    with pytest.raises(ConfigError, match="valid: en-de, de-en"):
+        languages("en-fr")
+    dm = data(direction="de-en")
+    batch = collect(dm, "valid", 0, 1, 0)[0]
+    assert dm.vocab.decode("de", [[t for t in batch.src[0].tolist() if t > 3]])[0].startswith(("Der", "Die", "Das", "Ein", "Mein", "Meine"))
+
+
+def test_max_tokens_must_hold_the_longest_pair():
+    with pytest.raises(ConfigError, match="data.max_tokens=64 .*data.max_len=128"):
+        TranslationData(max_tokens=64, max_len=128)
+
+
+def test_long_and_empty_pairs_are_dropped(tmp_path):
+    pairs = [{"en": "a b c", "de": "x y z"}, {"en": "   ", "de": "leer"}, {"en": "word " * 200, "de": "lang"}] * 20
+    prefix = write_parallel(tmp_path / "t", pairs)
+    dm = data(source="files", train_path=str(prefix), vocab_size=40, max_len=64)
+    ids = sorted(i for b in collect(dm, "train", 0, 1, 0) for i in b.ids.tolist())
+    assert ids == list(range(0, 60, 3))
+
+
+def test_predict_batches_keep_input_order_ids(tmp_path):
+    f = tmp_path / "in.txt"
+    f.write_text("The dog sees the cat.\nThe cats sleep.\n")
+    dm = data(predict_path=str(f))
+    ids = sorted(i for b in dm.predict_dataloader() for i in b.ids.tolist())
+    assert ids == [0, 1]

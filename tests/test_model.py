@@ -1,0 +1,158 @@
+import pytest
+import torch
+
+from tests.conftest import tiny_config, tiny_model
+from tiedtransformer.errors import ConfigError
+from tiedtransformer.model import TYING_MODES, TiedTransformer, TransformerConfig, sinusoids
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
+
+
+def batch(B=3, S=7, T=5, V=23, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(4, V, (B, S), generator=g)
+    tgt = torch.randint(4, V, (B, T), generator=g)
+    return src, tgt
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_shapes(norm_first):
+    m = tiny_model(norm_first=norm_first)
+    src, tgt = batch()
+    memory, mask = m.encode(src)
+    assert memory.shape == (3, 7, 16) and mask.shape == (3, 1, 1, 7)
+    assert m.decode(tgt, memory, mask).shape == (3, 5, 16)
+    assert m(src, tgt).shape == (3, 5, 23)
+
+
+def test_sinusoids_match_the_paper_formula():
+    table = sinusoids(50, 8)
+    pos, i = 17, 3  # dimension 2i and 2i+1
+    angle = torch.tensor(pos / 10000 ** (2 * i / 8))
+    torch.testing.assert_close(table[pos, 2 * i], torch.sin(angle))
+    torch.testing.assert_close(table[pos, 2 * i + 1], torch.cos(angle))
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_causal_mask_future_tokens_do_not_change_earlier_outputs(norm_first):
+    m = tiny_model(norm_first=norm_first)
+    src, tgt = batch()
+    changed = tgt.clone()
+    changed[:, 3:] = torch.randint(4, 23, (3, 2))
+    a, b = m(src, tgt), m(src, changed)
+    torch.testing.assert_close(a[:, :3], b[:, :3])
+    assert not torch.allclose(a[:, 3:], b[:, 3:])
+
+
+def test_padding_does_not_change_outputs():
+    m = tiny_model()
+    src, tgt = batch(B=1, S=5, T=4)
+    alone = m(src, tgt)
+    padded_src = torch.cat([src, torch.full((1, 6), PAD_ID)], dim=1)
+    padded_tgt = torch.cat([tgt, torch.full((1, 3), PAD_ID)], dim=1)
+    other_src, other_tgt = batch(B=1, S=11, T=7, seed=1)
+    both = m(torch.cat([padded_src, other_src]), torch.cat([padded_tgt, other_tgt]))
+    torch.testing.assert_close(both[:1, :4], alone, rtol=1e-5, atol=1e-5)
+
+
+EXPECTED_TIES = {
+    "none": [],
+    "decoder": [("dec_embed", "dec_lut")],
+    "src_tgt": [("enc_embed", "dec_embed")],
+    "three_way": [("enc_embed", "dec_embed"), ("enc_embed", "dec_lut"), ("dec_embed", "dec_lut")],
+}
+
+
+@pytest.mark.parametrize("tying", TYING_MODES)
+def test_tied_matrices_are_one_parameter(tying):
+    m = tiny_model(tying=tying)
+    mats = m.embedding_matrices()
+    for a in mats:
+        for b in mats:
+            if a < b:
+                same = (a, b) in EXPECTED_TIES[tying] or (b, a) in EXPECTED_TIES[tying]
+                assert (mats[a] is mats[b]) == same, (a, b)
+                assert (mats[a].data_ptr() == mats[b].data_ptr()) == same
+    ties = m.tied_with()
+    assert all(len(ties[n]) == sum(n in pair for pair in EXPECTED_TIES[tying]) for n in mats)
+
+
+@pytest.mark.parametrize("tying", ["decoder", "src_tgt", "three_way"])
+def test_gradient_reaches_the_shared_matrix_from_every_role(tying):
+    """Each role alone (its output's dependence on it) sends gradient into the one shared tensor."""
+    m = tiny_model(tying=tying).train()
+    src, tgt = batch()
+    mats = m.embedding_matrices()
+    memory, mask = m.encode(src)
+    hidden = m.decode(tgt, memory, mask)
+    role_outputs = {
+        "enc_embed": memory,  # depends on enc_embed (and on nothing of the decoder)
+        "dec_embed": m.decode(tgt, memory.detach(), mask),  # decoder input embedding only
+        "dec_lut": m.dec_lut(hidden.detach()),  # output projection only
+    }
+    for role, out in role_outputs.items():
+        (grad,) = torch.autograd.grad(out.sum(), mats[role], retain_graph=True, allow_unused=True)
+        assert grad is not None and grad.abs().sum() > 0, role
+    # and the summed gradient of a training loss is the sum over the roles
+    shared = [n for n in mats if m.tied_with()[n]]
+    logits = m(src, tgt)
+    logits.logsumexp(-1).sum().backward()
+    assert mats[shared[0]].grad is not None and mats[shared[0]].grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "tying, expected", [("none", 101.0e6), ("decoder", 82.0e6), ("src_tgt", 82.0e6), ("three_way", 63.1e6)]
+)
+def test_parameter_counts_of_transformer_base(tying, expected):
+    with torch.device("meta"):
+        m = TiedTransformer(TransformerConfig(tying=tying))
+    assert abs(m.num_params() - expected) / expected < 0.01
+    assert m.num_params(unique=False) == pytest.approx(101.0e6, rel=0.01)
+    distinct = {"none": 3, "decoder": 2, "src_tgt": 2, "three_way": 1}[tying]
+    assert m.embedding_params() == distinct * 37000 * 512
+
+
+@pytest.mark.parametrize("tying", ["src_tgt", "three_way"])
+def test_joint_vocab_modes_reject_separate_vocabularies(tying):
+    with pytest.raises(ConfigError, match=r"data.joint_vocab=true.*model.tying 'none' or 'decoder'"):
+        tiny_config(tying=tying, joint_vocab=False)
+
+
+@pytest.mark.parametrize("tying", ["none", "decoder"])
+def test_separate_vocabularies_are_fine_without_sharing_the_encoder(tying):
+    tiny_model(tying=tying, joint_vocab=False)
+
+
+def test_unknown_tying_mode_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="none, decoder, src_tgt, three_way"):
+        tiny_config(tying="all")
+
+
+def test_projection_regularization_adds_lambda_times_norm_of_p():
+    m = tiny_model(projection_reg=0.15)
+    assert m.projection is not None and m.projection.weight.shape == (16, 16)
+    expected = 0.15 * torch.linalg.matrix_norm(m.projection.weight)
+    torch.testing.assert_close(m.regularization_loss(), expected)
+    # P starts as the identity, so the network starts as the unregularised one
+    plain = tiny_model()
+    plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("projection")})
+    src, tgt = batch()
+    torch.testing.assert_close(m(src, tgt), plain(src, tgt))
+    assert tiny_model().regularization_loss() == 0
+
+
+def test_encoder_output_table_is_each_token_encoded_alone():
+    m = tiny_model()
+    table = m.encoder_output_table(batch_size=5)
+    assert table.shape == (23, 16)
+    memory, _ = m.encode(torch.tensor([[7]]))
+    torch.testing.assert_close(table[7], memory[0, 0])
+
+
+def test_sequence_longer_than_the_position_table_is_a_clear_error():
+    m = tiny_model(max_positions=8)
+    with pytest.raises(ValueError, match="max_positions=8"):
+        m.encode(torch.full((1, 9), 5))
+
+
+def test_specials_are_distinct():
+    assert len({PAD_ID, BOS_ID, EOS_ID}) == 3
