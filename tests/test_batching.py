@@ -3,7 +3,6 @@ import random
 import pytest
 import torch
 
-from tiedtransformer.data import batching
 from tiedtransformer.data.batching import Batch, Example, RankBatches, collate, padding_fraction, shuffled, token_buckets
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
@@ -47,7 +46,7 @@ def test_collate_adds_bos_and_eos_and_pads():
     assert b.ids.tolist() == [7, 8] and b.refs == ["x", "y"] and b.num_tgt_tokens == 6
 
 
-def test_rank_batches_pass_the_epoch_and_pad_only_under_ddp(monkeypatch):
+def test_rank_batches_pass_the_epoch_and_run_alone_without_ddp():
     seen = []
 
     def make(epoch):
@@ -56,14 +55,8 @@ def test_rank_batches_pass_the_epoch_and_pad_only_under_ddp(monkeypatch):
 
     epoch = iter([3, 4])
     loader = RankBatches(make, epoch=lambda: next(epoch))
-    assert [b.ids.item() for b in loader] == [3]  # single process: ends with the data
-    monkeypatch.setattr(batching.dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(batching.dist, "get_world_size", lambda: 2)
-    it = iter(loader)
-    first = next(it)
-    stand_ins = [next(it) for _ in range(3)]  # then stand-ins until the module ends the epoch
-    assert first.ids.item() == 4 and not first.padding
-    assert all(b.padding and b.num_tgt_tokens == 1 for b in stand_ins)
+    assert [b.ids.item() for b in loader] == [3]
+    assert [b.ids.item() for b in loader] == [4]
     assert seen == [3, 4]
 
 

@@ -94,15 +94,6 @@ class TranslationModule(L.LightningModule):
         logits = self.net(batch.src, batch.tgt_in)  # (B, T, V)
         return label_smoothed_nll(logits, batch.tgt_out, self.hparams.label_smoothing)
 
-    def on_train_batch_start(self, batch: Batch, batch_idx: int):
-        # Under DDP, ranks agree each step whether any still has data (see data.batching.RankBatches).
-        if self.trainer.world_size > 1:
-            flag = torch.tensor([0.0 if batch.padding else 1.0], device=self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            if flag.item() == 0:
-                return -1
-        return None
-
     def training_step(self, batch: Batch, batch_idx: int):
         loss_sum, nll_sum, ntokens = self._loss(batch)
         n = ntokens.clamp(min=1)
@@ -160,8 +151,9 @@ class TranslationModule(L.LightningModule):
             dist.all_reduce(totals)
         loss_sum, nll_sum, tokens = totals.tolist()
         tokens = max(tokens, 1.0)
-        self.log(f"{stage}/loss", loss_sum / tokens, sync_dist=False, rank_zero_only=True)
-        self.log(f"{stage}/ppl", math.exp(min(nll_sum / tokens, 50.0)), rank_zero_only=True)
+        # Already summed over ranks, so every rank logs the same value (sync_dist averages equals).
+        self.log(f"{stage}/loss", loss_sum / tokens, sync_dist=True)
+        self.log(f"{stage}/ppl", math.exp(min(nll_sum / tokens, 50.0)), sync_dist=True)
         if self.trainer.sanity_checking:
             return
         hyps = [h for part in all_gather_objects(v["hyps"]) for h in part]
@@ -170,7 +162,7 @@ class TranslationModule(L.LightningModule):
             bleu = sacrebleu.metrics.BLEU()
             score = bleu.corpus_score(hyps, [refs])
             self.sacrebleu_signature = str(bleu.get_signature())
-            self.log(f"{stage}/bleu", score.score, prog_bar=True, rank_zero_only=True)
+            self.log(f"{stage}/bleu", score.score, prog_bar=True, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self._epoch_end("val")

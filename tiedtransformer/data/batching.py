@@ -122,15 +122,24 @@ def padding_fraction(batch: Batch) -> float:
 
 class RankBatches:
     """What ``train_dataloader`` returns: a fresh loader per epoch (``make_loader(epoch)``, so the
-    epoch seeds the shuffle in every worker). Under DDP, a rank that runs out of data yields stand-in
-    batches until all ranks have (the LightningModule ends the epoch together); no rank hangs in a
-    collective waiting for another, and no pair is dropped to even the ranks out."""
+    epoch seeds the shuffle in every worker). Under DDP the ranks agree at every batch whether any
+    still has data: a rank that ran out yields stand-in batches (no gradient) until all have, and
+    then all stop together. No rank hangs in a collective waiting for another, and no pair is
+    dropped to even the ranks out."""
 
     def __init__(self, make_loader: Callable[[int], Iterable[Batch]], epoch: Callable[[], int]):
         self.make_loader, self.epoch = make_loader, epoch
 
     def __iter__(self) -> Iterator[Batch]:
-        yield from self.make_loader(self.epoch())
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            while True:
-                yield Batch.stand_in()
+        batches = iter(self.make_loader(self.epoch()))
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            yield from batches
+            return
+        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+        while True:
+            batch = next(batches, None)
+            more = torch.tensor([float(batch is not None)], device=device)
+            dist.all_reduce(more, op=dist.ReduceOp.MAX)
+            if not more.item():
+                return
+            yield batch if batch is not None else Batch.stand_in()

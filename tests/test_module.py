@@ -1,0 +1,84 @@
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import TINY_FIT
+from tests.test_cli import REPO, run_main
+from tiedtransformer.data.batching import Batch
+from tiedtransformer.module import TranslationModule
+
+
+def module(**kw):
+    args = dict(vocab_size=30, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32, tying="three_way")
+    return TranslationModule(**{**args, **kw})
+
+
+def test_module_builds_the_configured_network():
+    m = module(projection_reg=0.15, norm_first=True)
+    assert m.net.cfg.tying == "three_way" and m.net.cfg.norm_first and m.net.projection is not None
+    assert m.net.cfg.vocab_size == 30
+
+
+def test_optimizer_is_adam_with_the_papers_betas_and_inverse_sqrt_warmup():
+    m = module(lr=1e-3, warmup_steps=10)
+    conf = m.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert opt.defaults["betas"] == (0.9, 0.98) and opt.defaults["weight_decay"] == 0.0
+    assert conf["lr_scheduler"]["interval"] == "step"
+    lrs = []
+    for _ in range(40):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[9] == pytest.approx(1e-3) and lrs[0] == pytest.approx(1e-4)
+    assert lrs[39] == pytest.approx(1e-3 * (10 / 40) ** 0.5)
+
+
+def test_stand_in_batches_send_no_gradient():
+    m = module()
+    loss = m.training_step(Batch.stand_in(), 0)
+    loss.backward()
+    assert loss.item() == 0 and all(p.grad is None or not p.grad.any() for p in m.parameters())
+
+
+def metrics(run_dir: Path):
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    return [r for r in rows if r["val/loss"]], [float(r["train/loss"]) for r in rows if r["train/loss"]]
+
+
+def test_learning_works_on_the_demo_corpus(tmp_path, capsys):
+    """A short demo run: validation loss falls, and held-out BLEU is clearly above zero."""
+    code, _, _ = run_main(
+        ["fit", "-c", str(REPO / "configs/demo.yaml"), "--run.wandb=disabled", "--run.root", str(tmp_path),
+         "--run.name=learn", "--data.demo_train_size=8000", "--data.vocab_sample_size=8000", "--trainer.max_epochs=2",
+         "--data.demo_valid_size=100", "--model.val_bleu_sentences=100", "--data.num_workers=0",
+         "--trainer.enable_progress_bar=false"],  # fmt: skip
+        capsys,
+    )
+    assert code == 0
+    val, train = metrics(tmp_path / "learn")
+    assert float(val[-1]["val/loss"]) < float(val[0]["val/loss"]) - 1.0
+    assert train[-1] < train[0] - 2.0
+    summary = json.loads((tmp_path / "learn" / "summary.json").read_text())
+    assert summary["best_val_bleu"] > 5.0
+
+
+def test_bf16_mixed_precision_trains_through_the_trainer(tmp_path, capsys):
+    code, _, _ = run_main(["fit", *TINY_FIT, "--trainer.precision=bf16-mixed", "--trainer.limit_train_batches=3",
+                           "--run.root", str(tmp_path), "--run.name=bf16"], capsys)  # fmt: skip
+    assert code == 0
+    val, train = metrics(tmp_path / "bf16")
+    assert train and all(torch.isfinite(torch.tensor(x)) for x in train)
+
+
+@pytest.mark.slow
+def test_the_full_demo_config_reaches_a_useful_bleu(tmp_path, capsys):
+    """The README's first command, as it is (about 1.5 minutes on a 2-core CPU)."""
+    code, _, _ = run_main(["fit", "-c", str(REPO / "configs/demo.yaml"), "--run.root", str(tmp_path), "--run.name=demo",
+                           "--run.wandb=disabled", "--trainer.enable_progress_bar=false"], capsys)  # fmt: skip
+    assert code == 0
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["best_val_bleu"] > 30 and summary["epochs"] == 3
