@@ -65,7 +65,7 @@ class RunSummary(L.Callback):
             "train_tokens": self._tokens,
             "train_tokens_per_s": self._tokens / self._train_s if self._train_s else None,
             "wall_s": time.perf_counter() - self._start,
-            "epochs": trainer.current_epoch,  # completed epochs
+            "epochs": trainer.fit_loop.epoch_progress.current.completed,
             "global_step": trainer.global_step,
             "sacrebleu_signature": pl_module.sacrebleu_signature,
         }

@@ -104,6 +104,11 @@ def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
     assert any(r["val/bleu"] for r in rows) and any(r["train/loss"] for r in rows)
     assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
 
+    for command in ("validate", "test"):
+        code, _, _ = run_main([command, "-c", str(run_dir / "config.yaml"), "--ckpt_path",
+                               str(run_dir / "checkpoints" / "last.ckpt"), "--trainer.logger=false"], capsys)  # fmt: skip
+        assert code == 0, command
+
     lines = ["The dog sees the cat.", "My children sleep today.", "A big horse carries the book."]
     src = tmp_path / "input.en"
     src.write_text("\n".join(lines) + "\n")

@@ -156,3 +156,14 @@ def test_sequence_longer_than_the_position_table_is_a_clear_error():
 
 def test_specials_are_distinct():
     assert len({PAD_ID, BOS_ID, EOS_ID}) == 3
+
+
+@pytest.mark.parametrize("tying", TYING_MODES)
+def test_token_matrices_name_the_four_tables_and_keep_ties(tying):
+    m = tiny_model(tying=tying)
+    mats = m.token_matrices()
+    assert list(mats) == ["enc_embed", "enc_lut", "dec_embed", "dec_lut"]
+    assert all(t.shape == (23, 16) and t.dtype == torch.float32 and not t.requires_grad for t in mats.values())
+    for a, others in m.tied_with().items():
+        assert all(mats[a] is mats[b] for b in others)
+    assert mats["enc_lut"] is not mats["enc_embed"]

@@ -82,3 +82,17 @@ def test_the_full_demo_config_reaches_a_useful_bleu(tmp_path, capsys):
     assert code == 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["best_val_bleu"] > 30 and summary["epochs"] == 3
+
+
+def test_bleu_of_known_strings():
+    from tiedtransformer.module import corpus_bleu
+
+    # the example of sacreBLEU's README
+    hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
+    refs = [["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
+            ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."]]  # fmt: skip
+    score, signature = corpus_bleu(hyps, refs)
+    assert score == pytest.approx(48.53, abs=0.01)
+    assert signature.startswith("nrefs:2|case:mixed|eff:no|tok:13a|smooth:exp")
+    assert corpus_bleu(refs[0], refs[:1])[0] == pytest.approx(100.0)
+    assert corpus_bleu(["a b c d"], [["w x y z"]])[0] == pytest.approx(0.0)

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
-from callbacks import RunSummary, TranslationWriter
+from callbacks import EmbeddingSnapshot, RunSummary, SimilarityReport, TranslationWriter
 
 from .data.datamodule import TranslationData
 from .errors import ConfigError
@@ -41,6 +41,8 @@ class TiedCLI(LightningCLI):
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(RunSummary, "summary")
         parser.add_lightning_class_args(TranslationWriter, "translations")
+        parser.add_lightning_class_args(EmbeddingSnapshot, "snapshot")  # before the report: it reads the dumps
+        parser.add_lightning_class_args(SimilarityReport, "similarity")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -70,6 +72,8 @@ class TiedCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         if self.subcommand == "fit":
             kwargs["logger"] = self._loggers()
+        else:  # validate/test/predict must not overwrite the config.yaml of the run they read
+            self.save_config_callback = None
         return super().instantiate_trainer(**kwargs)
 
     def _loggers(self) -> list:
@@ -112,7 +116,6 @@ def _cli(args: list[str], run: bool = True, cls: type[LightningCLI] = TiedCLI) -
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,
         parser_kwargs={"parser_mode": "omegaconf"},
-        save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,  # TranslationModule.configure_optimizers is the one place
     )
 
@@ -151,12 +154,39 @@ def _fit_etc(args: list[str]) -> None:
     _cli(args)
 
 
+def analyze(args: list[str]) -> None:
+    """``tiedtransformer analyze PATH``: the similarity analysis of a dump directory or checkpoint."""
+    import argparse
+
+    from .dumps import read_any
+    from .report import analyze_to_dir
+
+    p = argparse.ArgumentParser(prog="tiedtransformer analyze", description=analyze.__doc__)
+    p.add_argument("path", help="embedding dump directory (from EmbeddingSnapshot) or a fit checkpoint (.ckpt)")
+    p.add_argument("--top-k", type=int, default=1000, help="pairs kept per matrix, most and least similar")
+    p.add_argument("--knn-k", type=int, default=10, help="nearest neighbours per token")
+    p.add_argument("--bins", type=int, default=200, help="bins of the cosine histogram")
+    p.add_argument("--min-count", type=int, default=0, help="leave out tokens seen fewer times in training")
+    p.add_argument("--out", help="output folder (default: the dump itself, or <checkpoint>-analysis)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a = p.parse_args(args)
+    dump = read_any(a.path)
+    out = a.out or (a.path if Path(a.path).is_dir() else str(Path(a.path).with_suffix("")) + "-analysis")
+    report, _ = analyze_to_dir(dump, out, a.top_k, a.knn_k, a.bins, a.min_count, a.device,
+                               progress=lambda name: print(f"analysed {name}", flush=True))  # fmt: skip
+    for name, m in report["matrices"].items():
+        note = f" (identical to {m['identical_to']})" if m["identical_to"] else ""
+        print(f"{name:10s} mean top-{a.top_k} {m['mean_top']:.3f}  mean bottom {m['mean_bottom']:.3f}{note}")
+    print(f"report: {Path(out) / 'report.md'}")
+
+
 COMMANDS = {
     "fit": _fit_etc,
     "validate": _fit_etc,
     "test": _fit_etc,
     "predict": _fit_etc,
     "info": lambda args: print(json.dumps(info(args), indent=2)),
+    "analyze": analyze,
 }
 
 
@@ -176,11 +206,22 @@ def main(argv: list[str] | None = None) -> None:
             return
         print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         sys.exit(2)
+    failed = True
     try:
-        if command == "info":
+        if command in ("info", "analyze"):
             COMMANDS[command](argv[1:])
         else:
             COMMANDS[command](argv)
+        failed = False
     except ConfigError as e:
         print(f"error: {_message(e)}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        _finish_wandb(failed)
+
+
+def _finish_wandb(failed: bool) -> None:
+    """Close the W&B run of this command (flushes it; a later fit in the same process gets its own)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1 if failed else 0)

@@ -306,6 +306,15 @@ class TiedTransformer(nn.Module):
         self.train(was_training)
         return torch.cat(rows)
 
+    @torch.no_grad()
+    def token_matrices(self) -> dict[str, torch.Tensor]:
+        """The four (V, d) token matrices of the experiment, detached fp32: ``enc_embed``, ``enc_lut``
+        (computed), ``dec_embed``, ``dec_lut``. Tied names map to the same tensor object."""
+        stored = {id(p): p.detach().float() for p in self.embedding_matrices().values()}
+        mats = {name: stored[id(p)] for name, p in self.embedding_matrices().items()}
+        return {"enc_embed": mats["enc_embed"], "enc_lut": self.encoder_output_table(),
+                "dec_embed": mats["dec_embed"], "dec_lut": mats["dec_lut"]}  # fmt: skip
+
     def num_params(self, unique: bool = True) -> int:
         """Parameter count; ``unique`` counts a tied matrix once (the figure papers report), otherwise
         once per role, which equals the same network with ``tying='none'``."""

@@ -20,6 +20,13 @@ from .search import beam_search, greedy_decode
 C = TransformerConfig  # defaults of the network live on its config dataclass
 
 
+def corpus_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[float, str]:
+    """sacreBLEU on detokenized text (default 13a tokenisation, mixed case): score and signature.
+    ``refs`` holds one list per reference stream, each aligned with ``hyps``."""
+    bleu = sacrebleu.metrics.BLEU()
+    return bleu.corpus_score(hyps, refs).score, str(bleu.get_signature())
+
+
 class TranslationModule(L.LightningModule):
     """Trains a :class:`TiedTransformer` for translation.
 
@@ -112,6 +119,17 @@ class TranslationModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: inverse_sqrt_factor(step + 1, h.warmup_steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # A checkpoint carries its vocabulary, so `analyze` and `predict` need nothing else.
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None or dm.vocab is None:
+            return
+        src, tgt = dm.src_lang, dm.tgt_lang
+        checkpoint["vocab_tokens"] = {"src": dm.vocab.pieces(src), "tgt": dm.vocab.pieces(tgt)}
+        checkpoint["vocab_models"] = {"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)}
+        checkpoint["vocab_counts"] = {"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)}
+        checkpoint["direction"] = dm.direction
+
     # --- translation --------------------------------------------------------------------------
 
     def translate_ids(self, src: torch.Tensor) -> list[list[int]]:
@@ -159,10 +177,12 @@ class TranslationModule(L.LightningModule):
         hyps = [h for part in all_gather_objects(v["hyps"]) for h in part]
         refs = [r for part in all_gather_objects(v["refs"]) for r in part]
         if hyps:
-            bleu = sacrebleu.metrics.BLEU()
-            score = bleu.corpus_score(hyps, [refs])
-            self.sacrebleu_signature = str(bleu.get_signature())
-            self.log(f"{stage}/bleu", score.score, prog_bar=True, sync_dist=True)
+            score, signature = corpus_bleu(hyps, [refs])
+            if signature != self.sacrebleu_signature:
+                self.sacrebleu_signature = signature
+                for logger in self.loggers:  # the signature says how the BLEU was computed
+                    logger.log_hyperparams({"sacrebleu_signature": signature})
+            self.log(f"{stage}/bleu", score, prog_bar=True, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self._epoch_end("val")

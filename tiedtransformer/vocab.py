@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import sentencepiece as spm
+from tqdm.auto import tqdm
 
 from .errors import ConfigError
 from .specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
@@ -68,6 +69,14 @@ class Vocabulary:
 
     def decode(self, lang: str, ids: list[list[int]]) -> list[str]:
         return self.processor(lang).decode(ids)
+
+    def model_bytes(self, lang: str) -> bytes:
+        return Path(self.model_files[lang]).read_bytes()
+
+    def counts(self, lang: str) -> list[int] | None:
+        """How often each token occurs in the sample the vocabulary was trained on (row order)."""
+        f = Path(self.model_files[lang]).with_name("counts.json")
+        return json.loads(f.read_text())[lang] if f.is_file() else None
 
     def pieces(self, lang: str) -> list[str]:
         """Token text by id (row order of the embedding matrices)."""
@@ -134,7 +143,10 @@ def build_vocabulary(
     if all(Path(f).is_file() for f in files.values()):
         return Vocabulary(files)
 
-    sample = reservoir_sample(pairs(), sample_size, seed=seed, max_scan=max_scan)
+    reading = tqdm(pairs(), desc="sampling sentences for the vocabulary", total=max_scan, unit=" pairs",
+                   mininterval=5, disable=None)  # fmt: skip
+    sample = reservoir_sample(reading, sample_size, seed=seed, max_scan=max_scan)
+    print(f"training a {vocab_size}-token SentencePiece BPE model on {len(sample)} pairs", flush=True)
     if not sample:
         raise ConfigError(f"no sentence pairs to train a vocabulary on ({source_key}): the corpus is empty")
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +158,15 @@ def build_vocabulary(
         else:
             for lang in langs:
                 _train_one([p[lang] for p in sample], tmp / lang, vocab_size, character_coverage, lang)
+        counts = {}
+        for lang in langs:  # token frequencies, so that analyses can leave out rare tokens
+            sp = spm.SentencePieceProcessor(model_file=str(tmp / f"{names[lang]}.model"))
+            c = [0] * sp.get_piece_size()
+            for ids in sp.encode([p[lang] for p in sample]):
+                for t in ids:
+                    c[t] += 1
+            counts[lang] = c
+        (tmp / "counts.json").write_text(json.dumps(counts))
         (tmp / "inputs.json").write_text(json.dumps({"source": source_key, "vocab_size": vocab_size}, default=str))
         try:
             tmp.rename(final)  # atomic: a reader sees no model or a whole one

@@ -1,0 +1,138 @@
+"""Embedding snapshots and their similarity reports during training (rank zero, thin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from tiedtransformer.analysis import snapshot_overlap
+from tiedtransformer.dumps import dump_from_model, write_dump
+from tiedtransformer.report import analyze_to_dir, scalars, tables
+
+
+def _wandb_loggers(trainer) -> list:
+    from lightning.pytorch.loggers import WandbLogger
+
+    return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+
+
+class EmbeddingSnapshot(L.Callback):
+    """Writes the four token matrices (with ``vocab.txt``) every N epochs and/or M steps and at the end
+    of fit, to ``<run dir>/embeddings/step-XXXXXXXX/``, atomically.
+
+    Args:
+        every_n_epochs: Snapshot after every N-th training epoch (0: never).
+        every_n_steps: Snapshot every M optimizer steps (0: never).
+        dtype: Storage precision of the matrices.
+        log_artifact: Also log each dump as a W&B artifact.
+    """
+
+    def __init__(self, every_n_epochs: int = 1, every_n_steps: int = 0,
+                 dtype: Literal["float32", "float16"] = "float32", log_artifact: bool = False):  # fmt: skip
+        self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
+        self.dtype, self.log_artifact = dtype, log_artifact
+        self.dumps: list[Path] = []
+        self._last_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self.snapshot(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.snapshot(trainer, pl_module)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.snapshot(trainer, pl_module)
+
+    @rank_zero_only
+    def snapshot(self, trainer, pl_module) -> Path | None:
+        if trainer.sanity_checking or trainer.global_step == self._last_step:
+            return None
+        self._last_step = trainer.global_step
+        dm = trainer.datamodule
+        src, tgt = dm.src_lang, dm.tgt_lang
+        meta = {"tying": pl_module.net.cfg.tying, "direction": dm.direction, "step": trainer.global_step,
+                "epoch": trainer.current_epoch}  # fmt: skip
+        dump = dump_from_model(
+            pl_module.net, dm.vocab.pieces(src), dm.vocab.pieces(tgt), meta,
+            counts={"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)},
+            spm_models={"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)},
+        )  # fmt: skip
+        path = Path(trainer.default_root_dir) / "embeddings" / f"step-{trainer.global_step:08d}"
+        write_dump(path, dump, dtype=getattr(torch, self.dtype))
+        self.dumps.append(path)
+        if self.log_artifact:
+            import wandb
+
+            for lg in _wandb_loggers(trainer):
+                art = wandb.Artifact(f"embeddings-{lg.experiment.id}", type="embeddings", metadata=meta)
+                art.add_dir(str(path))
+                lg.experiment.log_artifact(art, aliases=[f"step-{trainer.global_step}"])
+        return path
+
+
+class SimilarityReport(L.Callback):
+    """After each snapshot: runs the similarity analysis into the dump's folder (``similarity.json``,
+    ``report.md``, figures) and logs it: scalars ``emb/<name>/mean_top<K>`` ..., W&B tables of the top
+    pairs and the Jaccard table, the figures, and how settled each matrix is since the last snapshot.
+
+    Args:
+        top_k: Pairs kept per matrix.
+        knn_k: Nearest neighbours per token.
+        min_count: Leave out tokens seen fewer times in the vocabulary sample.
+        max_table_rows: Rows of a W&B table at most (the best pairs are kept).
+    """
+
+    def __init__(self, top_k: int = 1000, knn_k: int = 10, min_count: int = 0, max_table_rows: int = 10000):
+        self.top_k, self.knn_k, self.min_count, self.max_table_rows = top_k, knn_k, min_count, max_table_rows
+        self._done: set[Path] = set()
+        self._previous = None
+
+    def _pending(self, trainer) -> list[Path]:
+        snaps = [c for c in trainer.callbacks if isinstance(c, EmbeddingSnapshot)]
+        return [p for c in snaps for p in c.dumps if p not in self._done]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.report(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.report(trainer, pl_module)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.report(trainer, pl_module)
+
+    @rank_zero_only
+    def report(self, trainer, pl_module) -> None:
+        for path in self._pending(trainer):
+            self._done.add(path)
+            from tiedtransformer.dumps import read_dump
+
+            dump = read_dump(path)
+            device = pl_module.device if pl_module.device.type == "cuda" else "cpu"
+            report, results = analyze_to_dir(dump, path, self.top_k, self.knn_k, min_count=self.min_count, device=device)
+            metrics = scalars(report)
+            if self._previous is not None:
+                for name, o in snapshot_overlap(self._previous, results).items():
+                    metrics[f"emb/{name}/settled_top{self.top_k}"] = o["top_pairs"]
+                    metrics[f"emb/{name}/settled_knn"] = o["knn"]
+            self._previous = results
+            step = int(dump.meta.get("step") or trainer.global_step)
+            for lg in trainer.loggers:
+                lg.log_metrics(metrics, step=step)
+            self._log_wandb(trainer, report, path, step)
+
+    def _log_wandb(self, trainer, report: dict, path: Path, step: int) -> None:
+        loggers = _wandb_loggers(trainer)
+        if not loggers:
+            return
+        import wandb
+
+        payload = {key: wandb.Table(columns=cols, data=rows) for key, (cols, rows) in tables(report, self.max_table_rows).items()}
+        payload.update({f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()})
+        for lg in loggers:
+            lg.experiment.log({**payload, "trainer/global_step": step})

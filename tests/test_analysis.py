@@ -1,0 +1,66 @@
+import math
+
+import pytest
+import torch
+
+from tests.conftest import tiny_model
+from tiedtransformer.analysis import analyze_dump, jaccard_tables, kept_rows, snapshot_overlap, summarize
+from tiedtransformer.dumps import EmbeddingDump, dump_from_model
+from tiedtransformer.specials import NUM_SPECIALS
+
+TOKENS = [f"t{i}" for i in range(23)]
+
+
+@pytest.mark.parametrize("tying", ["none", "decoder", "src_tgt", "three_way"])
+def test_tied_matrices_are_reported_identical_and_computed_once(tying):
+    dump = dump_from_model(tiny_model(tying=tying), TOKENS, TOKENS, {"tying": tying})
+    computed = []
+    results = analyze_dump(dump, top_k=10, knn_k=3, progress=computed.append)
+    distinct = {"none": 4, "decoder": 3, "src_tgt": 3, "three_way": 2}[tying]
+    assert len(computed) == distinct
+    top_j, knn_j = jaccard_tables(results)
+    names = list(results)
+    for a in names:
+        assert top_j[a][a] == 1.0 and knn_j[a][a] == 1.0
+        for b in names:
+            assert top_j[a][b] == top_j[b][a] and knn_j[a][b] == knn_j[b][a]
+            if b in dump.tied_with[a]:
+                assert top_j[a][b] == 1.0 and knn_j[a][b] == 1.0
+    if tying == "three_way":
+        assert results["dec_lut"].identical_to == "enc_embed" and results["enc_lut"].identical_to is None
+
+
+def test_special_and_rare_tokens_are_left_out():
+    w = torch.randn(23, 16)
+    counts = [100] * 23
+    counts[10] = counts[11] = 1
+    dump = EmbeddingDump({"dec_lut": w}, TOKENS, TOKENS, counts={"src": counts, "tgt": counts})
+    assert kept_rows(dump, "dec_lut", 0).tolist() == list(range(NUM_SPECIALS, 23))
+    assert 10 not in kept_rows(dump, "dec_lut", 5).tolist()
+    r = analyze_dump(dump, top_k=400, knn_k=3, min_count=5)["dec_lut"]
+    seen = {t for a, b, _ in r.pair_texts() for t in (a, b)}
+    assert seen == {f"t{i}" for i in range(NUM_SPECIALS, 23) if i not in (10, 11)}
+    assert r.sim.n_pairs == 17 * 16 // 2
+
+
+def test_summary_has_the_seed_experiments_figures():
+    dump = dump_from_model(tiny_model(tying="decoder"), TOKENS, TOKENS, {"tying": "decoder"})
+    report = summarize(analyze_dump(dump, top_k=15, knn_k=3, bins=10), 15, 10)
+    m = report["matrices"]["enc_embed"]
+    assert len(m["top_pairs"]) == 15 and all(len(p) == 3 for p in m["top_pairs"])
+    assert m["mean_top"] == pytest.approx(sum(p[2] for p in m["top_pairs"]) / 15)
+    assert m["mean_bottom"] < m["mean_all"] < m["mean_top"]
+    assert sum(m["histogram"]["counts"]) == m["n_pairs"] == 19 * 18 // 2
+    assert report["matrices"]["dec_lut"]["identical_to"] == "dec_embed"
+    assert not math.isnan(report["jaccard_knn"]["enc_embed"]["dec_lut"])
+
+
+def test_snapshot_overlap_is_one_for_the_same_model_and_lower_after_change():
+    net = tiny_model()
+    a = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), top_k=20, knn_k=3)
+    assert all(v == {"top_pairs": 1.0, "knn": 1.0} for v in snapshot_overlap(a, a).values())
+    with torch.no_grad():
+        net.dec_lut.weight.add_(torch.randn_like(net.dec_lut.weight))
+    b = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), top_k=20, knn_k=3)
+    overlap = snapshot_overlap(a, b)
+    assert overlap["dec_lut"]["top_pairs"] < 1.0 and overlap["enc_embed"]["top_pairs"] == 1.0

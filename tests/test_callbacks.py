@@ -1,0 +1,72 @@
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_FIT
+from tests.test_cli import run_main
+
+
+def fit(tmp_path, capsys, *extra):
+    args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
+    code, out, err = run_main(["fit", *args, "--trainer.max_epochs=2", "--run.root", str(tmp_path), "--run.name=r",
+                               "--similarity.top_k=50", *extra], capsys)  # fmt: skip
+    assert code == 0, err[-2000:]
+    return tmp_path / "r"
+
+
+def test_snapshots_and_reports_during_a_fit_without_wandb(tmp_path, capsys):
+    run = fit(tmp_path, capsys)
+    dumps = sorted((run / "embeddings").iterdir())
+    assert [d.name for d in dumps] == [d.name for d in dumps if d.name.startswith("step-")] and len(dumps) == 2
+    for d in dumps:
+        assert {"embeddings.safetensors", "vocab.txt", "similarity.json", "report.md", "similarity_vs_rank.png"} <= {
+            p.name for p in d.iterdir()}  # fmt: skip
+    report = json.loads((dumps[-1] / "similarity.json").read_text())
+    assert report["meta"]["epoch"] == 1 and len(report["matrices"]["enc_lut"]["top_pairs"]) == 50
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert any(r.get("emb/enc_embed/mean_top50") for r in rows)
+    assert any(r.get("emb/enc_embed/settled_top50") for r in rows)  # second snapshot vs the first
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished"
+
+
+def test_every_n_steps_and_fp16_snapshots(tmp_path, capsys):
+    run = fit(tmp_path, capsys, "--snapshot.every_n_epochs=0", "--snapshot.every_n_steps=2", "--snapshot.dtype=float16")
+    steps = sorted(int(d.name.split("-")[1]) for d in (run / "embeddings").iterdir())
+    assert steps[:2] == [2, 4] and len(steps) >= 3
+    from tiedtransformer.dumps import read_dump
+
+    assert read_dump(run / "embeddings" / f"step-{steps[0]:08d}").matrices["dec_lut"].dtype.itemsize == 2
+
+
+def test_wandb_offline_gets_the_tables_and_figures(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = [a for a in TINY_FIT if not a.startswith(("--run.wandb", "--trainer.max_epochs"))]
+    code, _, err = run_main(["fit", *args, "--trainer.max_epochs=1", "--run.root", str(tmp_path), "--run.name=w",
+                             "--similarity.top_k=20"], capsys)  # fmt: skip
+    assert code == 0, err[-2000:]
+    media = [p.relative_to(tmp_path) for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/**/*")]
+    names = " ".join(str(p) for p in media)
+    assert "emb/top20_pairs" in names and "emb/jaccard" in names and "similarity_vs_rank" in names
+
+
+def test_analyze_command_on_a_dump_and_on_a_checkpoint(tmp_path, capsys):
+    run = fit(tmp_path, capsys)
+    dump = sorted((run / "embeddings").iterdir())[-1]
+    code, out, _ = run_main(["analyze", str(dump), "--top-k", "30", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0 and "report:" in out
+    data = json.loads((tmp_path / "a" / "similarity.json").read_text())
+    assert len(data["matrices"]["dec_lut"]["top_pairs"]) == 30
+    assert data["matrices"]["dec_lut"]["identical_to"] is None  # TINY_FIT trains with tying none
+    ckpt = run / "checkpoints" / "last.ckpt"
+    code, out, _ = run_main(["analyze", str(ckpt), "--top-k", "30"], capsys)
+    assert code == 0
+    from_ckpt = json.loads(Path(str(ckpt.with_suffix("")) + "-analysis/similarity.json").read_text())
+    assert from_ckpt["matrices"]["enc_embed"]["top_pairs"] == data["matrices"]["enc_embed"]["top_pairs"]
+
+
+def test_analyze_rejects_what_is_not_a_dump(tmp_path, capsys):
+    code, _, err = run_main(["analyze", str(tmp_path)], capsys)
+    assert code == 2 and "not an embedding dump" in err

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from tiedtransformer import intrinsic
+from tiedtransformer.intrinsic import plural_probe, read_plural_pairs, read_word_pairs, spearman
+
+
+def test_spearman_known_values():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # with ties: ranks x = 1, 2.5, 2.5, 4 ; y = 1, 2, 3, 4 -> Pearson of ranks
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)
+
+
+def test_plural_probe_finds_a_planted_plural_direction():
+    torch.manual_seed(0)
+    words = ["dog", "cat", "car", "tree", "house"]
+    tokens = ["<pad>", "<unk>", "<s>", "</s>"] + ["▁" + w for w in words] + ["▁" + w + "s" for w in words] + ["▁x"]
+    w = torch.randn(len(tokens), 32)
+    offset = torch.randn(32) * 3
+    for i in range(5):
+        w[9 + i] = w[4 + i] + offset + 0.01 * torch.randn(32)
+    r = plural_probe(w, tokens, [(x, x + "s") for x in words] + [("mouse", "mice")])
+    assert r["pairs"] == 5 and r["analogy_accuracy"] == 1.0 and r["offset_consistency"] > 0.99
+    r = plural_probe(torch.randn(len(tokens), 32), tokens, [(x, x + "s") for x in words])
+    assert r["offset_consistency"] < 0.9
+
+
+def test_reading_the_gensim_files(tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("# header\nold\tnew\t1.58\nsmart\tintelligent\t9.2\n")
+    assert read_word_pairs(f) == [("old", "new", 1.58), ("smart", "intelligent", 9.2)]
+    q = tmp_path / "q.txt"
+    q.write_text(": capital\nA B C D\n: gram8-plural\nbanana bananas bird birds\n: gram9\nx y z w\n")
+    assert read_plural_pairs(q) == [("banana", "bananas"), ("bird", "birds")]
+
+
+def test_evaluation_is_skipped_without_gensim(monkeypatch):
+    monkeypatch.setattr(intrinsic, "gensim_test_data", lambda: None)
+    assert intrinsic.evaluate(object(), ["src"]) is None
+
+
+def test_gensim_data_is_found_when_installed():
+    pytest.importorskip("gensim")
+    path = intrinsic.gensim_test_data()
+    assert path is not None and len(read_word_pairs(path / "simlex999.txt")) == 999
+    assert len(read_word_pairs(path / "wordsim353.tsv")) == 353

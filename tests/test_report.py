@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from tests.data_helpers import demo_texts
+from tiedtransformer.dumps import dump_from_model
+from tiedtransformer.model import TiedTransformer
+from tiedtransformer.report import analyze_to_dir, markdown, scalars, tables
+from tiedtransformer.vocab import build_vocabulary
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory):
+    pairs = demo_texts(2000)
+    vocab = build_vocabulary(lambda: iter(pairs), ("en", "de"), 300, True, tmp_path_factory.mktemp("v"), {"t": 1})
+    net = TiedTransformer(tiny_config(vocab_size=300, tying="decoder")).eval()
+    return dump_from_model(net, vocab.pieces("en"), vocab.pieces("de"), {"tying": "decoder", "direction": "en-de", "step": 7},
+                           counts={"src": vocab.counts("en"), "tgt": vocab.counts("de")},
+                           spm_models={"src": vocab.model_bytes("en"), "tgt": vocab.model_bytes("de")})  # fmt: skip
+
+
+def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):
+    report, _ = analyze_to_dir(dump, tmp_path, top_k=50, knn_k=5, bins=40)
+    data = json.loads((tmp_path / "similarity.json").read_text())
+    for name in ("enc_embed", "enc_lut", "dec_embed", "dec_lut"):
+        m = data["matrices"][name]
+        assert len(m["top_pairs"]) == 50 and isinstance(m["top_pairs"][0][0], str)
+        assert m["top_pairs"][0][2] >= m["top_pairs"][-1][2] and m["mean_top"] > m["mean_bottom"]
+    assert data["matrices"]["dec_lut"]["identical_to"] == "dec_embed"
+    assert data["jaccard_top_pairs"]["dec_embed"]["dec_lut"] == 1.0
+    assert set(data["jaccard_knn"]) == {"enc_embed", "enc_lut", "dec_embed", "dec_lut"}
+    for png in ("jaccard_top_pairs.png", "jaccard_knn.png", "similarity_vs_rank.png", "histogram.png"):
+        assert (tmp_path / png).stat().st_size > 5000, png
+    md = (tmp_path / "report.md").read_text()
+    assert "identical to `dec_embed`" in md and "| `enc_embed` |" in md and "![similarity_vs_rank]" in md
+    assert len((tmp_path / "knn" / "enc_embed.tsv").read_text().splitlines()) == 300 - 4
+    assert not (tmp_path / "knn" / "dec_lut.tsv").exists()  # identical to dec_embed: written once
+
+
+def test_intrinsic_section_is_filled_with_gensim_and_skipped_without(dump, tmp_path, monkeypatch):
+    pytest.importorskip("gensim")
+    report, _ = analyze_to_dir(dump, tmp_path / "a", top_k=10, knn_k=3, bins=10)
+    simlex = report["intrinsic"]["enc_embed"]["simlex999"]
+    assert simlex["pairs"] == 999 and 0 < simlex["covered"] <= 999
+    from tiedtransformer import intrinsic
+
+    monkeypatch.setattr(intrinsic, "gensim_test_data", lambda: None)
+    report, _ = analyze_to_dir(dump, tmp_path / "b", top_k=10, knn_k=3, bins=10)
+    assert "skipped" in report["intrinsic"] and "Skipped" in markdown(report)
+
+
+def test_scalars_and_tables_for_dashboards(dump, tmp_path):
+    report, _ = analyze_to_dir(dump, tmp_path, top_k=30, knn_k=3, bins=10)
+    s = scalars(report)
+    assert s["emb/dec_lut/mean_top30"] == report["matrices"]["dec_lut"]["mean_top"]
+    assert s["emb/jaccard_top30/dec_embed~dec_lut"] == 1.0
+    t = tables(report, max_rows=10_000)
+    cols, rows = t["emb/top30_pairs"]
+    assert cols[0] == "matrix" and len(rows) == 4 * 30
+    _, cut = tables(report, max_rows=40)["emb/top30_pairs"]
+    assert len(cut) == 40 and max(r[1] for r in cut) == 10  # the best 10 pairs of each of 4 matrices

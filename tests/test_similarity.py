@@ -1,0 +1,82 @@
+import itertools
+
+import pytest
+import torch
+
+from tiedtransformer.similarity import analyze_matrix, jaccard, mean_knn_jaccard, normalize_rows, pair_set
+
+
+def brute_force(w, K, k):
+    x = normalize_rows(w)
+    sim = x @ x.T
+    V = w.size(0)
+    pairs = [(float(sim[i, j]), i, j) for i, j in itertools.combinations(range(V), 2)]
+    top = sorted(pairs, key=lambda p: (-p[0], p[1], p[2]))[:K]
+    bottom = sorted(pairs, key=lambda p: (p[0], p[1], p[2]))[:K]
+    knn = []
+    for i in range(V):
+        row = sorted(((float(sim[i, j]), j) for j in range(V) if j != i), key=lambda p: (-p[0], p[1]))[: k + 1]
+        knn.append(row)
+    return top, bottom, knn, [p[0] for p in pairs]
+
+
+def brute_force_all(w):
+    x = normalize_rows(w)
+    sim = x @ x.T
+    return [(float(sim[i, j]), i, j) for i, j in itertools.combinations(range(w.size(0)), 2)]
+
+
+def matrix(V=53, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(V, d, generator=g)
+    w[7] = w[3] * 2.5  # planted: same direction, cosine 1
+    w[20] = -w[11]  # planted: opposite, cosine -1
+    w[30] = torch.zeros(d)  # zero row
+    w[40] = w[41] = w[42]  # duplicate rows: three pairs tied at cosine 1
+    return w
+
+
+@pytest.mark.parametrize("block", [4, 7, 16, 64])
+def test_equals_brute_force_with_planted_pairs_ties_duplicates_and_a_zero_row(block):
+    w = matrix()
+    K, k = 25, 5
+    result = analyze_matrix(w, top_k=K, knn_k=k, bins=20, block=block)
+    top, bottom, knn, all_pairs = brute_force(w, K, k)
+    torch.testing.assert_close(result.top_scores, torch.tensor([p[0] for p in top]))
+    torch.testing.assert_close(result.bottom_scores, torch.tensor([p[0] for p in bottom]))
+    # pairs strictly better than the K-th are determined; those tied with the K-th may be any of them
+    for got, ref, sign in ((result.top_pairs, top, 1), (result.bottom_pairs, bottom, -1)):
+        kth = ref[-1][0]
+        strict = {(i, j) for s, i, j in ref if sign * (s - kth) > 1e-6}
+        tied = {(i, j) for s, i, j in brute_force_all(w) if abs(s - kth) <= 1e-6}
+        assert strict <= pair_set(got) <= strict | tied
+    assert {(3, 7), (40, 41), (40, 42), (41, 42)} <= pair_set(result.top_pairs[:4])
+    assert pair_set(result.bottom_pairs[:1]) == {(11, 20)}
+    assert all(i < j for i, j in result.top_pairs.tolist())
+    determined = 0
+    for i in range(w.size(0)):
+        torch.testing.assert_close(result.knn_scores[i], torch.tensor([s for s, _ in knn[i][:k]]))
+        if knn[i][k - 1][0] > knn[i][k][0] + 1e-6:  # the set is determined unless the k-th place ties
+            assert set(result.knn[i].tolist()) == {j for _, j in knn[i][:k]}
+            determined += 1
+        assert i not in result.knn[i].tolist()
+    assert determined > 40
+    assert not torch.isnan(result.top_scores).any() and not torch.isnan(result.knn_scores).any()
+    assert result.knn_scores[30].eq(0).all()
+    reference = torch.histc(torch.tensor(all_pairs).clamp(-1, 1), bins=20, min=-1, max=1)
+    assert result.histogram.tolist() == reference.double().tolist()
+    assert result.histogram.sum() == result.n_pairs == 53 * 52 // 2
+
+
+def test_k_larger_than_the_number_of_pairs():
+    r = analyze_matrix(torch.randn(4, 3), top_k=100, knn_k=10, block=2)
+    assert len(r.top_scores) == 6 and r.knn.shape == (4, 3)
+    assert (r.top_scores[:-1] >= r.top_scores[1:]).all()
+
+
+def test_jaccard_helpers():
+    assert jaccard({1, 2}, {2, 3}) == pytest.approx(1 / 3)
+    assert jaccard(set(), set()) == 1.0
+    a = torch.tensor([[1, 2], [0, 2]])
+    assert mean_knn_jaccard(a, a) == 1.0
+    assert mean_knn_jaccard(a, torch.tensor([[1, 3], [3, 4]])) == pytest.approx((1 / 3 + 0) / 2)

@@ -1,0 +1,128 @@
+"""Intrinsic quality of token matrices, as in Press & Wolf's tables: Spearman correlation of cosine
+similarity with human judgements (SimLex-999, WordSim-353), and a "plural direction" probe. The
+human data ships inside the gensim wheel (optional extra ``intrinsic``); without gensim this part is
+skipped and says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+
+from .similarity import normalize_rows
+from .specials import UNK_ID
+
+DATASETS = {"simlex999": "simlex999.txt", "wordsim353": "wordsim353.tsv"}
+
+
+def gensim_test_data() -> Path | None:
+    try:
+        import gensim
+    except ImportError:
+        return None
+    path = Path(gensim.__file__).parent / "test" / "test_data"
+    return path if (path / DATASETS["simlex999"]).is_file() else None
+
+
+def read_word_pairs(path: Path) -> list[tuple[str, str, float]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        a, b, score = line.split("\t")[:3]
+        rows.append((a, b, float(score)))
+    return rows
+
+
+def read_plural_pairs(path: Path) -> list[tuple[str, str]]:
+    """The (singular, plural) pairs of the ``gram8-plural`` section of questions-words.txt."""
+    pairs, inside = set(), False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(":"):
+            inside = line.strip() == ": gram8-plural"
+        elif inside:
+            a, b, c, d = line.split()
+            pairs |= {(a, b), (c, d)}
+    return sorted(pairs)
+
+
+def _ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks from 1, ties get their average rank."""
+    order = x.argsort()
+    ranks = torch.empty_like(x, dtype=torch.float64)
+    ranks[order] = torch.arange(1, len(x) + 1, dtype=torch.float64)
+    for v in x.unique():
+        tie = x == v
+        if tie.sum() > 1:
+            ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
+def spearman(x, y) -> float:
+    rx, ry = _ranks(torch.as_tensor(x, dtype=torch.float64)), _ranks(torch.as_tensor(y, dtype=torch.float64))
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = (rx.norm() * ry.norm()).item()
+    return float((rx * ry).sum() / denom) if denom else float("nan")
+
+
+def word_vector(matrix: torch.Tensor, sp: spm.SentencePieceProcessor, word: str) -> torch.Tensor | None:
+    """Mean of the rows of the word's subword pieces; None if a piece is unknown."""
+    ids = sp.encode(word)
+    if not ids or UNK_ID in ids:
+        return None
+    return matrix[ids].float().mean(0)
+
+
+def similarity_correlation(matrix, sp, pairs: list[tuple[str, str, float]]) -> dict:
+    model, human = [], []
+    for a, b, score in pairs:
+        va, vb = word_vector(matrix, sp, a), word_vector(matrix, sp, b)
+        if va is None or vb is None:
+            continue
+        model.append(float(torch.cosine_similarity(va, vb, dim=0)))
+        human.append(score)
+    return {"spearman": spearman(model, human) if len(model) > 2 else None, "covered": len(model),
+            "pairs": len(pairs), "coverage": len(model) / len(pairs) if pairs else 0.0}  # fmt: skip
+
+
+def plural_probe(matrix: torch.Tensor, tokens: list[str], pairs: list[tuple[str, str]]) -> dict:
+    """The mean (plural − singular) offset over pairs whose words are single tokens, how consistent the
+    offsets are (mean cosine with the mean offset), and leave-one-out analogy accuracy: is the
+    plural the nearest token to singular + offset (the singular itself excluded)?"""
+    index = {t: i for i, t in enumerate(tokens)}
+    found = [(index["▁" + s], index["▁" + p]) for s, p in pairs if "▁" + s in index and "▁" + p in index]
+    if len(found) < 2:
+        return {"pairs": len(found), "offset_consistency": None, "analogy_accuracy": None}
+    w = matrix.float()
+    sg, pl = torch.tensor([a for a, _ in found]), torch.tensor([b for _, b in found])
+    offsets = w[pl] - w[sg]
+    total = offsets.sum(0)
+    consistency = torch.cosine_similarity(offsets, total[None].expand_as(offsets), dim=1).mean()
+    unit = normalize_rows(w)
+    hits = 0
+    for n in range(len(found)):
+        offset = (total - offsets[n]) / (len(found) - 1)  # leave this pair out
+        query = normalize_rows((w[sg[n]] + offset)[None])[0]
+        scores = unit @ query
+        scores[sg[n]] = float("-inf")
+        hits += int(scores.argmax() == pl[n])
+    return {"pairs": len(found), "offset_consistency": float(consistency), "analogy_accuracy": hits / len(found)}
+
+
+def evaluate(dump, english_side: list[str]) -> dict | None:
+    """Intrinsic scores of the matrices whose rows are English tokens; None without gensim."""
+    data = gensim_test_data()
+    if data is None or not dump.spm_models:
+        return None
+    word_pairs = {key: read_word_pairs(data / f) for key, f in DATASETS.items()}
+    plural = read_plural_pairs(data / "questions-words.txt")
+    out = {}
+    for name, w in dump.matrices.items():
+        side = dump.side(name)
+        if side not in english_side:
+            continue
+        sp = spm.SentencePieceProcessor(model_proto=dump.spm_models[side])
+        out[name] = {key: similarity_correlation(w, sp, pairs) for key, pairs in word_pairs.items()}
+        out[name]["plural"] = plural_probe(w, dump.tokens(name), plural)
+    return out
