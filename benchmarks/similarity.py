@@ -83,7 +83,7 @@ def main() -> None:
     p.add_argument("--top-k", type=int, default=1000)
     p.add_argument("--knn-k", type=int, default=10)
     p.add_argument("--block", type=int, default=4096)
-    p.add_argument("--naive-n", type=int, default=10000, help="rows for the naive comparison")
+    p.add_argument("--naive-n", type=int, default=20000, help="rows for the naive comparison (it needs ~20 bytes × n² of memory)")
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
     w = matrix(args)

@@ -44,6 +44,35 @@ def _merge_top(scores, idx, new_scores, new_idx, k, largest=True):
     return best, i.gather(-1, pos)
 
 
+class _RunningPairs:
+    """The K best pairs seen so far (largest or smallest cosine), as flat indices i * V + j. Once K
+    are known, a block only needs the entries beating the current K-th: one compare instead of a
+    top-k over the whole block."""
+
+    def __init__(self, K: int, largest: bool, device):
+        self.K, self.largest = K, largest
+        self.scores = torch.empty(0, device=device)
+        self.index = torch.empty(0, dtype=torch.long, device=device)
+
+    def add(self, sim, upper, flat_of, mask_buf) -> None:
+        """Offer the pairs of one block; ``upper`` (bool, or None) marks the entries that are pairs."""
+        if self.scores.numel() < self.K:  # still filling: an exact top-K of the block
+            fill = float("-inf") if self.largest else float("inf")
+            vals = sim if upper is None else sim.masked_fill(~upper, fill)
+            s, p = vals.flatten().topk(min(self.K, vals.numel()), largest=self.largest)
+            rows, cols = p // sim.size(1), p % sim.size(1)
+        else:
+            kth = self.scores[-1]
+            beats = torch.gt(sim, kth, out=mask_buf) if self.largest else torch.lt(sim, kth, out=mask_buf)
+            if upper is not None:
+                beats &= upper
+            rows, cols = beats.nonzero(as_tuple=True)
+            if rows.numel() == 0:
+                return
+            s = sim[rows, cols]
+        self.scores, self.index = _merge_top(self.scores, self.index, s, flat_of(rows, cols), self.K, self.largest)
+
+
 def analyze_matrix(
     w: torch.Tensor, top_k: int = 1000, knn_k: int = 10, bins: int = 200, block: int = 4096
 ) -> MatrixSimilarity:
@@ -52,53 +81,51 @@ def analyze_matrix(
     V, dev = x.size(0), x.device
     n_pairs = V * (V - 1) // 2
     K, k = min(top_k, n_pairs), min(knn_k, V - 1)
-    neg_inf, pos_inf = float("-inf"), float("inf")
-    top_s = torch.empty(0, device=dev)
-    top_i = torch.empty(0, dtype=torch.long, device=dev)
-    bot_s, bot_i = top_s.clone(), top_i.clone()
-    knn_s = torch.full((V, 0), neg_inf, device=dev)
+    top, bottom = _RunningPairs(K, True, dev), _RunningPairs(K, False, dev)
+    knn_s = torch.full((V, 0), float("-inf"), device=dev)
     knn_i = torch.zeros((V, 0), dtype=torch.long, device=dev)
     hist = torch.zeros(bins, dtype=torch.float64, device=dev)
+    b = min(block, V)
+    sim_buf = torch.empty(b, b, device=dev)  # reused: a fresh 64 MB block per step costs page faults
+    mask_buf = torch.empty(b, b, dtype=torch.bool, device=dev)
+    t_buf = torch.empty(b, b, device=dev)  # the block transposed: top-k along rows is twice as fast
+    upper_full = torch.ones(b, b, dtype=torch.bool, device=dev).triu_(diagonal=1)
 
-    for r0 in range(0, V, block):
-        r1 = min(r0 + block, V)
+    for r0 in range(0, V, b):
+        r1 = min(r0 + b, V)
         row_s, row_i = knn_s[r0:r1], knn_i[r0:r1]
-        for c0 in range(r0, V, block):
-            c1 = min(c0 + block, V)
-            sim = x[r0:r1] @ x[c0:c1].T  # (b_r, b_c) cosines of rows r0:r1 with rows c0:c1
+        for c0 in range(r0, V, b):
+            c1 = min(c0 + b, V)
+            sim = torch.mm(x[r0:r1], x[c0:c1].T, out=sim_buf[: r1 - r0, : c1 - c0])  # cosines, rows × cols
             sim.clamp_(-1.0, 1.0)  # rounding can pass 1, and histc drops values outside its range
-            cols = torch.arange(c0, c1, device=dev)
-            if c0 == r0:  # diagonal block: only pairs i < j count; a row is not its own neighbour
-                upper = torch.ones_like(sim, dtype=torch.bool).triu(diagonal=1)
-                pair_hi = sim.masked_fill(~upper, neg_inf)
-                pair_lo = sim.masked_fill(~upper, pos_inf)
-                hist += torch.histc(sim[upper], bins=bins, min=-1.0, max=1.0).double()
-                nn_block = sim.clone().fill_diagonal_(neg_inf)
-            else:
-                pair_hi = pair_lo = sim
-                hist += torch.histc(sim, bins=bins, min=-1.0, max=1.0).double()
-                nn_block = sim
-            # top and bottom pairs of this block, as flat indices i * V + j
-            flat = (torch.arange(r0, r1, device=dev)[:, None] * V + cols[None, :]).flatten()
+            mask = mask_buf[: r1 - r0, : c1 - c0]
+            diagonal = c0 == r0  # only pairs i < j count; a row is not its own neighbour
+            upper = upper_full[: r1 - r0, : c1 - c0] if diagonal else None
+            hist += torch.histc(sim[upper] if diagonal else sim, bins=bins, min=-1.0, max=1.0).double()
+
+            def flat_of(rows, cols, r0=r0, c0=c0):
+                return (rows + r0) * V + (cols + c0)
+
             if K:
-                s, p = pair_hi.flatten().topk(min(K, pair_hi.numel()))
-                top_s, top_i = _merge_top(top_s, top_i, s, flat[p], K)
-                s, p = pair_lo.flatten().topk(min(K, pair_lo.numel()), largest=False)
-                bot_s, bot_i = _merge_top(bot_s, bot_i, s, flat[p], K, largest=False)
+                top.add(sim, upper, flat_of, mask)
+                bottom.add(sim, upper, flat_of, mask)
             if k:
-                s, p = nn_block.topk(min(k, nn_block.size(1)), dim=1)  # neighbours of rows r0:r1 in c0:c1
+                if diagonal:
+                    sim.fill_diagonal_(float("-inf"))
+                cols = torch.arange(c0, c1, device=dev)
+                s, p = sim.topk(min(k, sim.size(1)), dim=1)  # neighbours of rows r0:r1 among c0:c1
                 row_s, row_i = _merge_top(row_s, row_i, s, cols[p], k)
-                if c0 != r0:  # the same block, read by columns: neighbours of rows c0:c1 in r0:r1
-                    s, p = nn_block.topk(min(k, nn_block.size(0)), dim=0)
+                if not diagonal:  # the same block read by columns: neighbours of rows c0:c1 among r0:r1
+                    sim_t = t_buf[: c1 - c0, : r1 - r0].copy_(sim.T)
+                    s, p = sim_t.topk(min(k, sim_t.size(1)), dim=1)
                     rows = torch.arange(r0, r1, device=dev)
-                    knn_s_c, knn_i_c = _merge_top(knn_s[c0:c1], knn_i[c0:c1], s.T, rows[p.T], k)
-                    knn_s, knn_i = _assign(knn_s, knn_i, c0, c1, knn_s_c, knn_i_c, k)
+                    col_s, col_i = _merge_top(knn_s[c0:c1], knn_i[c0:c1], s, rows[p], k)
+                    knn_s, knn_i = _assign(knn_s, knn_i, c0, c1, col_s, col_i, k)
         knn_s, knn_i = _assign(knn_s, knn_i, r0, r1, row_s, row_i, k)
 
-    # pairs whose value is ±inf are masked-out positions, only possible when K > real pairs
     return MatrixSimilarity(
-        top_pairs=torch.stack([top_i // V, top_i % V], dim=1), top_scores=top_s,
-        bottom_pairs=torch.stack([bot_i // V, bot_i % V], dim=1), bottom_scores=bot_s,
+        top_pairs=torch.stack([top.index // V, top.index % V], dim=1), top_scores=top.scores,
+        bottom_pairs=torch.stack([bottom.index // V, bottom.index % V], dim=1), bottom_scores=bottom.scores,
         knn=knn_i, knn_scores=knn_s, histogram=hist, n_pairs=n_pairs,
     )  # fmt: skip
 
