@@ -45,7 +45,7 @@ def test_wandb_offline_gets_the_tables_and_figures(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("WANDB_MODE", "offline")
     args = [a for a in TINY_FIT if not a.startswith(("--run.wandb", "--trainer.max_epochs"))]
     code, _, err = run_main(["fit", *args, "--trainer.max_epochs=1", "--run.root", str(tmp_path), "--run.name=w",
-                             "--similarity.top_k=20"], capsys)  # fmt: skip
+                             "--similarity.top_k=20", "--snapshot.log_artifact=true"], capsys)  # fmt: skip
     assert code == 0, err[-2000:]
     media = [p.relative_to(tmp_path) for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/**/*")]
     names = " ".join(str(p) for p in media)

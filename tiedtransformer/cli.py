@@ -24,6 +24,7 @@ from .errors import ConfigError
 from .model import TiedTransformer, TransformerConfig
 from .module import TranslationModule
 from .runs import RunOptions, decide_wandb_mode, default_run_name, make_run_dir
+from .sweep import RUN_NAME_ENV
 
 RUN_DIR_ENV = "TIEDTRANSFORMER_RUN_DIR"  # lets DDP processes started by rank 0 share its run directory
 
@@ -61,7 +62,7 @@ class TiedCLI(LightningCLI):
         cfg = self.config.fit
         run_dir = os.environ.get(RUN_DIR_ENV)
         if run_dir is None:
-            name = cfg.run.name or default_run_name(cfg.model.tying, cfg.data.direction)
+            name = cfg.run.name or os.environ.get(RUN_NAME_ENV) or default_run_name(cfg.model.tying, cfg.data.direction)
             run_dir = str(make_run_dir(cfg.run.root, name))
             os.environ[RUN_DIR_ENV] = run_dir
         self.run_dir = Path(run_dir)
@@ -86,9 +87,12 @@ class TiedCLI(LightningCLI):
         from lightning.pytorch.loggers import WandbLogger
 
         tags = [f"tying:{cfg.model.tying}", f"direction:{cfg.data.direction}", *cfg.run.wandb_tags]
+        group = cfg.run.wandb_group or os.environ.get("WANDB_RUN_GROUP")
+        if group is None and os.environ.get("WANDB_SWEEP_ID"):  # runs of one agent's sweep: one group
+            group = f"sweep-{os.environ['WANDB_SWEEP_ID']}"
         loggers.append(
             WandbLogger(
-                project=cfg.run.wandb_project, entity=cfg.run.wandb_entity, group=cfg.run.wandb_group,
+                project=cfg.run.wandb_project, entity=cfg.run.wandb_entity, group=group,
                 name=self.run_dir.name, save_dir=str(self.run_dir), tags=tags, offline=mode == "offline",
                 config=_plain(self.config.fit), job_type="fit",
             )  # fmt: skip
@@ -107,11 +111,17 @@ def _plain(namespace) -> dict:
 
 
 def _cli(args: list[str], run: bool = True, cls: type[LightningCLI] = TiedCLI) -> LightningCLI:
-    sys.argv = [sys.argv[0], *args]  # LightningCLI reads args; keep sys.argv consistent with them
+    saved, sys.argv = sys.argv, [sys.argv[0], *args]  # LightningCLI parses sys.argv (and DDP re-runs it)
+    try:
+        return _make_cli(cls, run)
+    finally:
+        sys.argv = saved
+
+
+def _make_cli(cls: type[LightningCLI], run: bool) -> LightningCLI:
     return cls(
         TranslationModule,
         TranslationData,
-        args=args,
         run=run,
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,
@@ -180,6 +190,40 @@ def analyze(args: list[str]) -> None:
     print(f"report: {Path(out) / 'report.md'}")
 
 
+def sweep(args: list[str]) -> None:
+    """``tiedtransformer sweep SWEEP.yaml --local [--dry-run]``: run a W&B sweep config without a server."""
+    import argparse
+
+    from .sweep import run_local
+
+    p = argparse.ArgumentParser(prog="tiedtransformer sweep", description=sweep.__doc__)
+    p.add_argument("sweep", help="a W&B sweep config (sweeps/*.yaml)")
+    p.add_argument("--local", action="store_true", help="run here, one run after another (no W&B server)")
+    p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
+    p.add_argument("--root", default="runs", help="where the runs' directories are (to skip finished ones)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random/bayes sampling")
+    a = p.parse_args(args)
+    if not a.local:
+        raise ConfigError(f"with a W&B server: `wandb sweep {a.sweep}` then `wandb agent <sweep id>`; "
+                          "without one, add --local")  # fmt: skip
+    if run_local(a.sweep, dry_run=a.dry_run, root=a.root, seed=a.seed):
+        sys.exit(1)
+
+
+def compare(args: list[str]) -> None:
+    """``tiedtransformer compare RUN_DIR... --out report.html``: the runs side by side, offline."""
+    import argparse
+
+    from .compare import write_comparison
+
+    p = argparse.ArgumentParser(prog="tiedtransformer compare", description=compare.__doc__)
+    p.add_argument("runs", nargs="+", help="run directories (each with summary.json)")
+    p.add_argument("--out", default="report.html", help="the HTML page; .md and .csv tables go beside it")
+    a = p.parse_args(args)
+    for kind, path in write_comparison(a.runs, a.out).items():
+        print(f"{kind}: {path}")
+
+
 COMMANDS = {
     "fit": _fit_etc,
     "validate": _fit_etc,
@@ -187,6 +231,8 @@ COMMANDS = {
     "predict": _fit_etc,
     "info": lambda args: print(json.dumps(info(args), indent=2)),
     "analyze": analyze,
+    "sweep": sweep,
+    "compare": compare,
 }
 
 
@@ -208,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     failed = True
     try:
-        if command in ("info", "analyze"):
+        if command in ("info", "analyze", "sweep", "compare"):
             COMMANDS[command](argv[1:])
         else:
             COMMANDS[command](argv)

@@ -35,7 +35,7 @@ def analyze_to_dir(
     report["intrinsic"] = intrinsic if intrinsic is not None else {
         "skipped": "gensim is not installed (pip install 'tiedtransformer[intrinsic]') or the dump has no SentencePiece model"
     }  # fmt: skip
-    atomic_write_json(out / "similarity.json", report)
+    atomic_write_json(out / "similarity.json", report, sort_keys=False)  # matrices in the experiment's order
     _write_knn(out, results)
     report["figures"] = _write_figures(out, report, results, top_k)
     atomic_write_text(out / "report.md", markdown(report))

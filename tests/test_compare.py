@@ -1,0 +1,81 @@
+import csv
+import io
+import shutil
+import subprocess
+
+import pytest
+
+from tests.test_cli import run_main
+from tests.test_sweep import tiny_sweep
+from tiedtransformer.compare import load_run, table
+from tiedtransformer.errors import ConfigError
+from tiedtransformer.sweep import run_local
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """A local sweep of two demo runs: tying none and three_way."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the per-test isolation is not active yet
+        mp.chdir(tmp)
+        mp.setenv("TIEDTRANSFORMER_CACHE", str(tmp / "cache"))
+        mp.setenv("WANDB_MODE", "disabled")
+        assert run_local(str(tiny_sweep(tmp)), root="runs", out=io.StringIO()) == 0
+    return sorted((tmp / "runs").iterdir())
+
+
+def test_table_has_deltas_against_the_untied_run(two_runs):
+    rows = {r["tying"]: r for r in table([load_run(d) for d in two_runs])}
+    assert rows["none"]["params_delta_pct"] == 0.0 and rows["none"]["bleu_delta"] == 0.0
+    tied, untied = rows["three_way"], rows["none"]
+    expected = 100 * (tied["unique_params"] - untied["unique_params"]) / untied["unique_params"]
+    assert tied["params_delta_pct"] == pytest.approx(expected) and tied["params_delta_pct"] < 0
+    assert tied["speed_delta_pct"] is not None and tied["wall_s"] > 0
+
+
+def test_compare_writes_html_markdown_and_csv(two_runs, tmp_path, capsys):
+    out = tmp_path / "cmp" / "report.html"
+    code, _, _ = run_main(["compare", *map(str, two_runs), "--out", str(out)], capsys)
+    assert code == 0
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") >= 4  # rank curves, metrics, a heatmap per run
+    assert "http://" not in page and "https://" not in page  # nothing to fetch: works offline
+    assert "three_way" in page and "enc_lut" in page
+    rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
+    assert {r["tying"] for r in rows} == {"none", "three_way"}
+    assert "| run | tying | direction |" in out.with_suffix(".md").read_text()
+
+
+def test_compare_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
+    code, _, err = run_main(["compare", str(tmp_path)], capsys)
+    assert code == 2 and "no summary.json" in err
+    with pytest.raises(ConfigError):
+        load_run(tmp_path)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--virtual-time-budget=5000"]  # fmt: skip
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (Debian: apt-get install chromium)")
+def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert run_main(["compare", *map(str, two_runs), "--out", str(out)], capsys)[0] == 0
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'u1'}", "--dump-dom", out.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    assert 'data-images-ok="true"' in dom  # every embedded figure decoded
+    assert '<table class="runs">' in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'u2'}", "--window-size=1400,1600",
+                    f"--screenshot={shot}", out.as_uri()], capture_output=True, timeout=120)  # fmt: skip
+    from PIL import Image
+
+    img = Image.open(shot).convert("L")
+    assert img.size == (1400, 1600)
+    top = img.crop((0, 0, 1400, 250))  # the table: dark text on white, many distinct rows of pixels
+    figures = img.crop((0, 250, 1400, 1000))  # the curves
+    for region in (top, figures):
+        hist = region.histogram()
+        assert hist[255] < 0.98 * sum(hist), "region is blank"
+        assert sum(1 for v in hist if v) > 20, "region has no detail"

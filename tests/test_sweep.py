@@ -1,0 +1,107 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.test_cli import REPO, run_main
+from tiedtransformer.errors import ConfigError
+from tiedtransformer.sweep import command, expand, load_sweep, run_local
+
+SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_every_sweep_is_a_valid_config_whose_commands_parse_through_the_cli(path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)  # sweep commands name configs relative to the repository
+    sweep = load_sweep(path)
+    assert sweep["metric"] == {"name": "val/bleu", "goal": "maximize"}
+    runs = expand(sweep)
+    assert runs
+    for params in runs[:8]:
+        argv = command(sweep, params)
+        assert argv[:3] == ["/usr/bin/env", "tiedtransformer", "fit"]
+        code, out, err = run_main([*argv[2:], "--print_config"], capsys)
+        assert code == 0, err[-1500:]
+        config = yaml.safe_load(out)
+        for key, value in params.items():  # every parameter reached LightningCLI, booleans included
+            node = config
+            for part in key.split("."):
+                node = node[part]
+            assert node == value, key
+
+
+def test_the_tying_grid_covers_modes_directions_and_seeds():
+    runs = expand(load_sweep(REPO / "sweeps/tying_modes.yaml"))
+    assert len(runs) == 4 * 2 * 3
+    assert {r["model.tying"] for r in runs} == {"none", "decoder", "src_tgt", "three_way"}
+    assert {r["data.direction"] for r in runs} == {"en-de", "de-en"}
+
+
+def test_random_sweeps_sample_run_cap_runs_within_their_ranges():
+    sweep = load_sweep(REPO / "sweeps/random_search.yaml")
+    runs = expand(sweep, seed=1)
+    assert len(runs) == sweep["run_cap"] and runs == expand(sweep, seed=1) and runs != expand(sweep, seed=2)
+    assert all(3e-4 <= r["model.lr"] <= 5e-3 and 50 <= r["model.warmup_steps"] <= 800 for r in runs)
+    assert {r["model.norm_first"] for r in runs} == {True, False}
+    assert "--model.norm_first=True" in command(sweep, {"model.norm_first": True})  # as the agent writes it
+
+
+def test_invalid_sweeps_are_rejected(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: grid\nparameters: {model.tying: {values: [none]}}\ncommand: [tiedtransformer, fit]\n")
+    with pytest.raises(ConfigError, match="args"):
+        load_sweep(bad)
+    bad.write_text("method: hyperband\nparameters: {}\ncommand: [x]\n")
+    with pytest.raises(ConfigError, match="grid, random or bayes"):
+        load_sweep(bad)
+
+
+def tiny_sweep(tmp_path, fail=False) -> Path:
+    fixed = {"data.demo_train_size": 300, "data.demo_valid_size": 20, "data.vocab_size": 200,
+             "data.vocab_sample_size": 300, "data.num_workers": 0, "model.d_model": 32, "model.n_heads": 2,
+             "model.n_encoder_layers": 1, "model.n_decoder_layers": 1, "model.d_ff": 64, "model.max_len_b": 8,
+             "model.val_bleu_sentences": 8, "trainer.max_epochs": 1, "trainer.enable_progress_bar": False,
+             "trainer.log_every_n_steps": 1, "run.wandb": "disabled", "similarity.top_k": 30}  # fmt: skip
+    params = {k: {"value": v} for k, v in fixed.items()}
+    params["model.tying"] = {"values": ["none", "bogus" if fail else "three_way"]}
+    sweep = {"name": "tiny", "method": "grid", "metric": {"name": "val/bleu", "goal": "maximize"},
+             "parameters": params,
+             "command": [sys.executable, "-m", "tiedtransformer", "fit", "--config", str(REPO / "configs/demo.yaml"), "${args}"]}  # fmt: skip
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+def test_local_sweep_runs_then_skips_finished_runs(tmp_path):
+    import io
+
+    log = io.StringIO()
+    assert run_local(str(tiny_sweep(tmp_path)), root=str(tmp_path / "runs"), out=log) == 0
+    text = log.getvalue()
+    assert "[1/2] " in text and "[2/2] " in text and "all 2 runs finished" in text
+    run_dirs = sorted((tmp_path / "runs").iterdir())
+    assert len(run_dirs) == 2
+    assert {json.loads((d / "summary.json").read_text())["tying"] for d in run_dirs} == {"none", "three_way"}
+
+    again = io.StringIO()
+    assert run_local(str(tiny_sweep(tmp_path)), root=str(tmp_path / "runs"), out=again) == 0
+    assert again.getvalue().count("already finished") == 2 and len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_a_failed_run_does_not_stop_the_sweep_and_is_listed(tmp_path):
+    import io
+
+    log = io.StringIO()
+    assert run_local(str(tiny_sweep(tmp_path, fail=True)), root=str(tmp_path / "runs"), out=log) == 1
+    text = log.getvalue()
+    assert "FAILED (exit 2)" in text and "1 of 2 runs failed" in text and "model.tying=bogus" in text
+    assert "[1/2] " in text and "ok in" in text
+
+
+def test_dry_run_prints_the_agents_commands(capsys):
+    code, out, _ = run_main(["sweep", str(REPO / "sweeps/demo_tying.yaml"), "--local", "--dry-run"], capsys)
+    assert code == 0 and out.count("tiedtransformer fit --config configs/demo.yaml --model.tying=") == 8
+    code, _, err = run_main(["sweep", str(REPO / "sweeps/demo_tying.yaml")], capsys)
+    assert code == 2 and "wandb agent" in err and "--local" in err
