@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from tiedtransformer.distributed import all_gather_objects
 from tiedtransformer.runs import atomic_write_json
 
 
@@ -20,6 +22,8 @@ class RunSummary(L.Callback):
         self._start = self._step_start = 0.0
         self._tokens, self._train_s = 0, 0.0
         self._best_bleu: float | None = None
+        self._dropped: Counter = Counter()
+        self.filtered: dict[str, int] | None = None  # pairs skipped by the reader in one epoch, by reason
         self._val_loss: float | None = None
 
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -28,7 +32,21 @@ class RunSummary(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._step_start = time.perf_counter()
 
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._dropped = Counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        total = Counter()
+        for part in all_gather_objects(dict(self._dropped)):
+            total.update(part)
+        first = self.filtered is None
+        self.filtered = {k: total.get(k, 0) for k in ("empty", "too_long", "invalid_utf8")}
+        if first and trainer.is_global_zero and sum(total.values()):
+            print(f"data: skipped {sum(total.values())} training pairs in epoch {trainer.current_epoch} "
+                  f"({', '.join(f'{k}: {v}' for k, v in self.filtered.items())}); see summary.json", flush=True)  # fmt: skip
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._dropped.update(batch.dropped)
         if batch.padding:
             return
         dt, tokens = time.perf_counter() - self._step_start, batch.num_tgt_tokens
@@ -68,6 +86,8 @@ class RunSummary(L.Callback):
             "epochs": trainer.fit_loop.epoch_progress.current.completed,
             "global_step": trainer.global_step,
             "sacrebleu_signature": pl_module.sacrebleu_signature,
+            "skipped_steps": pl_module.skipped_steps,
+            "filtered_pairs_per_epoch": self.filtered,
         }
         path = Path(trainer.default_root_dir) / self.filename
         atomic_write_json(path, summary)

@@ -138,3 +138,31 @@ def test_console_entry_points():
         exe = cmd if cmd[0] != "tiedtransformer" else [str(Path(sys.executable).parent / "tiedtransformer")]
         out = subprocess.run([*exe, "--help"], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0 and "fit" in out.stdout and "info" in out.stdout
+
+
+def test_messy_corpus_trains_and_reports_what_it_skipped(tmp_path, capsys):
+    from tests.data_helpers import demo_texts
+
+    good = demo_texts(200)
+    en = "\ufeff" + "".join(p["en"] + "\r\n" for p in good) + "\n   \nword " * 1 + "x " * 300 + "\n"
+    de = "".join(p["de"] + "\r\n" for p in good) + "leer\nleer\n" + "lang\n"
+    (tmp_path / "c.en").write_bytes(en.encode())
+    (tmp_path / "c.de").write_bytes(de.encode())
+    assert len(en.splitlines()) == len(de.splitlines())
+    args = [a for a in TINY_FIT if not a.startswith(("--data.source", "--data.demo"))]
+    code, out, err = run_main(["fit", *args, "--data.source=files", f"--data.train_path={tmp_path / 'c'}",
+                               f"--data.valid_path={tmp_path / 'c'}", "--run.root", str(tmp_path / "runs"),
+                               "--run.name=m"], capsys)  # fmt: skip
+    assert code == 0, err[-2000:]
+    assert "data: skipped" in out
+    summary = json.loads((tmp_path / "runs" / "m" / "summary.json").read_text())
+    assert summary["filtered_pairs_per_epoch"] == {"empty": 2, "too_long": 1, "invalid_utf8": 0}
+
+
+def test_mismatched_parallel_files_fail_before_training(tmp_path, capsys):
+    (tmp_path / "c.en").write_text("a\nb\nc\n")
+    (tmp_path / "c.de").write_text("a\nb\n")
+    args = [a for a in TINY_FIT if not a.startswith(("--data.source", "--data.demo"))]
+    code, _, err = run_main(["fit", *args, "--data.source=files", f"--data.train_path={tmp_path / 'c'}",
+                             "--run.root", str(tmp_path / "runs")], capsys)  # fmt: skip
+    assert code == 2 and "3 lines" in err and "2" in err and "Traceback" not in err

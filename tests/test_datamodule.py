@@ -75,3 +75,15 @@ def test_predict_batches_keep_input_order_ids(tmp_path):
     dm = data(predict_path=str(f))
     ids = sorted(i for b in dm.predict_dataloader() for i in b.ids.tolist())
     assert ids == [0, 1]
+
+
+def test_skipped_pairs_are_counted_by_reason(tmp_path):
+    pairs = [{"en": "a b c", "de": "x y z"}, {"en": "   ", "de": "leer"}, {"en": "word " * 200, "de": "lang"}] * 20
+    prefix = write_parallel(tmp_path / "t", pairs)
+    dm = data(source="files", train_path=str(prefix), vocab_size=40, max_len=64)
+    batches = collect(dm, "train", 0, 1, 0)
+    total = {}
+    for b in batches:
+        for k, v in b.dropped.items():
+            total[k] = total.get(k, 0) + v
+    assert total.get("empty") == 20 and total.get("too_long") == 20 and not total.get("invalid_utf8")

@@ -29,7 +29,7 @@ def test_two_process_ddp_fit_sees_every_pair_once_and_keeps_ties(tmp_path):
            "--data.max_tokens=600", "--data.max_len=256", "--trainer.max_epochs=2", "--model.tying=three_way",
            "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu",
            "--run.root", str(tmp_path / "runs"), "--run.name=ddp",
-           "--trainer.callbacks+=tests.ddp_probe.RecordPairs", f"--trainer.callbacks.out_dir={tmp_path}"]  # fmt: skip
+           "--trainer.callbacks+=tests.probes.RecordPairs", f"--trainer.callbacks.out_dir={tmp_path}"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,18 +9,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
-from callbacks import EmbeddingSnapshot, RunSummary, SimilarityReport, TranslationWriter
+from callbacks import CheckpointOnFailure, EmbeddingSnapshot, RunSummary, SimilarityReport, TranslationWriter
 
 from .data.datamodule import TranslationData
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .model import TiedTransformer, TransformerConfig
 from .module import TranslationModule
 from .runs import RunOptions, decide_wandb_mode, default_run_name, make_run_dir
@@ -45,6 +47,7 @@ class TiedCLI(LightningCLI):
         parser.add_lightning_class_args(EmbeddingSnapshot, "snapshot")  # before the report: it reads the dumps
         parser.add_lightning_class_args(SimilarityReport, "similarity")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(CheckpointOnFailure, "on_failure")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
@@ -55,31 +58,63 @@ class TiedCLI(LightningCLI):
             }
         )
 
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI would silently replace the model options with the checkpoint's; here the
+        options stay as given, and a checkpoint that does not match them is refused with a message
+        (TranslationModule.on_load_checkpoint)."""
+
     def before_instantiate_classes(self) -> None:
-        self.run_dir = None
+        self.run_dir, self.resuming = None, False
         if self.subcommand != "fit":
             return
         cfg = self.config.fit
-        run_dir = os.environ.get(RUN_DIR_ENV)
+        child = int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("RANK", "0")) > 0
+        run_dir = (os.environ.get(RUN_DIR_ENV) if child else None) or self._resumed_run_dir(cfg)
         if run_dir is None:
             name = cfg.run.name or os.environ.get(RUN_NAME_ENV) or default_run_name(cfg.model.tying, cfg.data.direction)
             run_dir = str(make_run_dir(cfg.run.root, name))
-            os.environ[RUN_DIR_ENV] = run_dir
+        os.environ[RUN_DIR_ENV] = run_dir  # DDP processes started by this one use the same directory
         self.run_dir = Path(run_dir)
         cfg.trainer.default_root_dir = run_dir
         cfg.checkpoint.dirpath = str(self.run_dir / "checkpoints")
-        print(f"run directory: {self.run_dir}", flush=True)
+        print(f"run directory: {self.run_dir}" + (" (resuming)" if self.resuming else ""), flush=True)
+
+    def _resumed_run_dir(self, cfg) -> str | None:
+        """Resuming (``--ckpt_path``) continues the run directory the checkpoint belongs to."""
+        ckpt = cfg.get("ckpt_path")
+        if not ckpt:
+            return None
+        if ckpt == "last":
+            run_dir = Path(cfg.trainer.default_root_dir or "")
+            if not (run_dir / "checkpoints").is_dir():
+                raise ConfigError(
+                    "--ckpt_path last needs the run directory to resume: give the run's own config "
+                    "(-c runs/X/config.yaml), or the checkpoint file (--ckpt_path runs/X/checkpoints/last.ckpt)"
+                )
+        else:
+            path = Path(ckpt)
+            if not path.is_file():
+                raise ConfigError(f"--ckpt_path {ckpt}: no such checkpoint file")
+            run_dir = path.resolve().parent.parent
+            if path.resolve().parent.name != "checkpoints" or not (run_dir / "summary.json").exists() and not (run_dir / "config.yaml").exists():
+                return None  # a checkpoint from elsewhere: a new run directory starts from it
+        self.resuming = True
+        return str(run_dir)
 
     def instantiate_trainer(self, **kwargs):
         if self.subcommand == "fit":
             kwargs["logger"] = self._loggers()
-        else:  # validate/test/predict must not overwrite the config.yaml of the run they read
+        if self.subcommand != "fit" or self.resuming:  # never overwrite the config.yaml of a run
             self.save_config_callback = None
         return super().instantiate_trainer(**kwargs)
 
     def _loggers(self) -> list:
         cfg = self.config.fit
-        loggers = [CSVLogger(save_dir=self.run_dir, name="", version="")]
+        # A resumed run logs into resume-N/metrics.csv: CSVLogger would delete an existing metrics.csv.
+        version = ""
+        if self.resuming:
+            version = f"resume-{1 + len(list(self.run_dir.glob('resume-*')))}"
+        loggers = [CSVLogger(save_dir=self.run_dir, name="", version=version)]
         mode, why = decide_wandb_mode(cfg.run.wandb)
         if mode == "disabled":
             print("W&B: disabled; metrics go to metrics.csv", flush=True)
@@ -161,7 +196,10 @@ def info(args: list[str]) -> dict:
 
 
 def _fit_etc(args: list[str]) -> None:
-    _cli(args)
+    try:
+        _cli(args)
+    finally:
+        os.environ.pop(RUN_DIR_ENV, None)  # the next command in this process makes its own
 
 
 def analyze(args: list[str]) -> None:
@@ -262,6 +300,12 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as e:
         print(f"error: {_message(e)}", file=sys.stderr)
         sys.exit(2)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except SIGTERMException:
+        print("stopped by SIGTERM", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     finally:
         _finish_wandb(failed)
 

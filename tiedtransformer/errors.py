@@ -3,3 +3,7 @@
 
 class ConfigError(ValueError):
     """A bad option, file or combination; the CLI prints its message without a traceback."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. non-finite loss); the CLI prints the message, exits non-zero."""

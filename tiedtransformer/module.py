@@ -4,7 +4,10 @@ validation loss / perplexity / BLEU, translation for ``predict``."""
 from __future__ import annotations
 
 import math
+import random
 from typing import Literal
+
+import numpy as np
 
 import lightning as L
 import sacrebleu
@@ -13,11 +16,51 @@ import torch.distributed as dist
 
 from .data.batching import Batch
 from .distributed import all_gather_objects
+from .errors import ConfigError, TrainingError
 from .losses import inverse_sqrt_factor, label_smoothed_nll
 from .model import TiedTransformer, TransformerConfig, Tying
 from .search import beam_search, greedy_decode
 
 C = TransformerConfig  # defaults of the network live on its config dataclass
+
+
+def rng_state() -> dict:
+    # plain types and tensors only, so that checkpoints load with torch.load(weights_only=True)
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}  # fmt: skip
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def check_compatible(checkpoint: dict, hparams, datamodule) -> None:
+    """A checkpoint of another tying mode, network shape or vocabulary cannot continue this run."""
+    saved = checkpoint.get("hyper_parameters", {})
+    for key in ("tying", "vocab_size", "joint_vocab", "d_model", "n_encoder_layers", "n_decoder_layers", "d_ff",
+                "n_heads", "projection_reg", "norm_first"):  # fmt: skip
+        if key in saved and saved[key] != hparams.get(key):
+            raise ConfigError(
+                f"the checkpoint was trained with model.{key}={saved[key]!r}, but this run has "
+                f"model.{key}={hparams.get(key)!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
+                "or start without --ckpt_path."
+            )
+    tokens = checkpoint.get("vocab_tokens")
+    if tokens and datamodule is not None and datamodule.vocab is not None:
+        if tokens["tgt"] != datamodule.vocab.pieces(datamodule.tgt_lang) or tokens["src"] != datamodule.vocab.pieces(datamodule.src_lang):
+            raise ConfigError(
+                "the checkpoint's vocabulary differs from this run's (other corpus, direction, vocab_size or "
+                "sample). Use the checkpoint's own config (-c runs/X/config.yaml)."
+            )
 
 
 def corpus_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[float, str]:
@@ -55,6 +98,8 @@ class TranslationModule(L.LightningModule):
         max_len_a: Generated tokens at most a·source length + b ...
         max_len_b: ... (b).
         val_bleu_sentences: Validation sentences translated for BLEU per validation run (per rank).
+        nonfinite: What a non-finite loss or gradient does: ``stop`` the run with an error (the
+            weights stay finite), or ``skip`` the update (counted in ``train/skipped_steps``).
     """
 
     def __init__(
@@ -83,6 +128,7 @@ class TranslationModule(L.LightningModule):
         max_len_a: float = 1.0,
         max_len_b: int = 50,
         val_bleu_sentences: int = 1000,
+        nonfinite: Literal["stop", "skip"] = "stop",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -93,6 +139,7 @@ class TranslationModule(L.LightningModule):
         )  # fmt: skip
         self.net = TiedTransformer(self.config)
         self.sacrebleu_signature: str | None = None
+        self.skipped_steps = 0
         self._val: dict = {}
 
     # --- training -----------------------------------------------------------------------------
@@ -112,6 +159,22 @@ class TranslationModule(L.LightningModule):
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # Gradients here are already summed over DDP ranks, so every rank decides the same way.
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        if not grads or torch.stack(torch._foreach_norm(grads)).isfinite().all():
+            return
+        if self.hparams.nonfinite == "stop":
+            raise TrainingError(
+                f"non-finite loss or gradient at step {self.global_step + 1} (epoch {self.current_epoch}); the "
+                "weights are unchanged and still finite. Lower model.lr, raise model.warmup_steps, check the "
+                "data, or pass --model.nonfinite=skip to skip such updates."
+            )
+        for p in self.net.parameters():  # Adam skips parameters without a gradient: no update at all
+            p.grad = None
+        self.skipped_steps += 1
+        self.log("train/skipped_steps", float(self.skipped_steps))
+
     def configure_optimizers(self):
         h = self.hparams
         opt = torch.optim.AdamW(self.net.parameters(), lr=h.lr, betas=tuple(h.betas), eps=h.adam_eps,
@@ -129,6 +192,12 @@ class TranslationModule(L.LightningModule):
         checkpoint["vocab_models"] = {"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)}
         checkpoint["vocab_counts"] = {"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)}
         checkpoint["direction"] = dm.direction
+        checkpoint["rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        check_compatible(checkpoint, self.hparams, getattr(self._trainer, "datamodule", None) if self._trainer else None)
+        if "rng" in checkpoint:  # dropout continues exactly where the interrupted run was
+            set_rng_state(checkpoint["rng"])
 
     # --- translation --------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class Batch:
     ids: torch.Tensor  # (B,) pair ids
     refs: list[str] = field(default_factory=list)
     padding: bool = False  # a stand-in batch while other ranks still have data (see RankBatches)
+    dropped: dict[str, int] = field(default_factory=dict)  # pairs the reader skipped before this batch, by reason
 
     def __len__(self) -> int:
         return self.src.size(0)
@@ -125,19 +127,30 @@ class RankBatches:
     epoch seeds the shuffle in every worker). Under DDP the ranks agree at every batch whether any
     still has data: a rank that ran out yields stand-in batches (no gradient) until all have, and
     then all stop together. No rank hangs in a collective waiting for another, and no pair is
-    dropped to even the ranks out."""
+    dropped to even the ranks out.
 
-    def __init__(self, make_loader: Callable[[int], Iterable[Batch]], epoch: Callable[[], int]):
-        self.make_loader, self.epoch = make_loader, epoch
+    Resuming mid-epoch: ``done()`` says how many batches of this epoch were already trained; the
+    stream (deterministic for a given epoch) is replayed and those batches are skipped, so training
+    continues with exactly the batch that would have come next."""
+
+    def __init__(self, make_loader: Callable[[int], Iterable[Batch]], epoch: Callable[[], int],
+                 done: Callable[[], int] = lambda: 0):  # fmt: skip
+        self.make_loader, self.epoch, self.done = make_loader, epoch, done
 
     def __iter__(self) -> Iterator[Batch]:
-        batches = iter(self.make_loader(self.epoch()))
-        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            yield from batches
+        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        real = iter(self.make_loader(self.epoch()))
+        stream = itertools.chain(real, itertools.repeat(None)) if distributed else real  # None: ran out
+        skip = self.done()
+        if skip:
+            for _ in itertools.islice(stream, skip):  # replay without training; same on every rank
+                pass
+        if not distributed:
+            yield from stream
             return
         device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
         while True:
-            batch = next(batches, None)
+            batch = next(stream)
             more = torch.tensor([float(batch is not None)], device=device)
             dist.all_reduce(more, op=dist.ReduceOp.MAX)
             if not more.item():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 from itertools import islice
@@ -29,20 +30,26 @@ def languages(direction: str) -> tuple[str, str]:
 
 
 def tokenized(
-    pairs: Iterator[tuple[int, dict | None]], vocab: Vocabulary, src: str, tgt: str, max_len: int, chunk: int = 256
-) -> Iterator[Example]:
-    """Strip and encode pairs; drop pairs with an empty side or a side longer than ``max_len`` tokens
-    (EOS included)."""
+    pairs: Iterator[tuple[int, dict | None]], vocab: Vocabulary, src: str, tgt: str, max_len: int,
+    dropped: Counter | None = None, chunk: int = 256,
+) -> Iterator[Example]:  # fmt: skip
+    """Strip and encode pairs; skip pairs with an empty (or whitespace-only) side, a side longer than
+    ``max_len`` tokens (EOS included), or an invalid line, counting each reason in ``dropped``."""
+    dropped = Counter() if dropped is None else dropped
     while block := list(islice(pairs, chunk)):
+        dropped["invalid_utf8"] += sum(p is None for _, p in block)
         block = [(i, p[src].strip(), p[tgt].strip()) for i, p in block if p is not None]
-        block = [b for b in block if b[1] and b[2]]
-        if not block:
+        kept = [b for b in block if b[1] and b[2]]
+        dropped["empty"] += len(block) - len(kept)
+        if not kept:
             continue
-        src_ids = vocab.encode(src, [b[1] for b in block])
-        tgt_ids = vocab.encode(tgt, [b[2] for b in block])
-        for (i, _, ref), s, t in zip(block, src_ids, tgt_ids):
+        src_ids = vocab.encode(src, [b[1] for b in kept])
+        tgt_ids = vocab.encode(tgt, [b[2] for b in kept])
+        for (i, _, ref), s, t in zip(kept, src_ids, tgt_ids):
             if len(s) < max_len and len(t) < max_len:
                 yield Example(i, s, t, ref)
+            else:
+                dropped["too_long"] += 1
 
 
 class BatchStream(IterableDataset):
@@ -64,9 +71,13 @@ class BatchStream(IterableDataset):
         pairs = self.corpus.pairs(self.rank, self.world_size, self.epoch)
         if rng is not None:
             pairs = shuffled(pairs, self.shuffle_buffer, rng)
-        examples = tokenized(pairs, self.vocab, *self.langs, self.max_len)
+        dropped, reported = Counter(), Counter()
+        examples = tokenized(pairs, self.vocab, *self.langs, self.max_len, dropped)
         for group in token_buckets(examples, self.max_tokens, self.bucket_buffer, rng):
-            yield collate(group)
+            batch = collate(group)
+            batch.dropped = dict(dropped - reported)  # pairs skipped since the previous batch
+            reported = dropped.copy()
+            yield batch
 
 
 class TranslationData(L.LightningDataModule):
@@ -188,10 +199,25 @@ class TranslationData(L.LightningDataModule):
         rank, world = self._rank()
         stream = BatchStream(self.corpus(split), self.vocab, self.direction, h.max_tokens, h.max_len,
                              h.bucket_buffer, h.shuffle_buffer, split == "train", h.seed, epoch, rank, world)  # fmt: skip
-        return DataLoader(stream, batch_size=None, num_workers=h.num_workers, persistent_workers=False)
+        # Its own generator: creating the loader must not draw from the global RNG (dropout's), or a
+        # resumed run would see different dropout masks than an uninterrupted one.
+        gen = torch.Generator().manual_seed(h.seed * 100_003 + epoch)
+        return DataLoader(stream, batch_size=None, num_workers=h.num_workers, persistent_workers=False, generator=gen)
 
     def train_dataloader(self):
-        return RankBatches(partial(self._stream, "train"), epoch=lambda: self.trainer.current_epoch if self.trainer else 0)
+        return RankBatches(partial(self._stream, "train"), epoch=self._epoch, done=self._batches_done)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer else 0
+
+    def _batches_done(self) -> int:
+        """Batches of the current epoch already trained (non-zero when resuming mid-epoch)."""
+        if self.trainer is None:
+            return 0
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        if done:
+            print(f"resuming epoch {self._epoch()} after batch {done}: replaying the data stream to there", flush=True)
+        return done
 
     def val_dataloader(self):
         return self._stream("valid", 0)
@@ -207,4 +233,4 @@ class TranslationData(L.LightningDataModule):
         examples = [Example(i, s[: self.hparams.max_len - 1], [], "") for i, s in enumerate(ids)]
         rank, world = self._rank()
         groups = list(token_buckets(examples[rank::world], self.hparams.max_tokens, len(examples) or 1, None))
-        return DataLoader([collate(g) for g in groups], batch_size=None)
+        return DataLoader([collate(g) for g in groups], batch_size=None, generator=torch.Generator())

@@ -1,0 +1,40 @@
+"""A checkpoint when training stops early: SIGTERM (preemption), Ctrl-C or an exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class CheckpointOnFailure(L.Callback):
+    """On SIGTERM, SIGINT or an exception during fit, writes ``checkpoints/last-interrupted.ckpt``
+    (``--ckpt_path last`` picks the newest ``last*`` checkpoint). Never one with non-finite weights.
+
+    Args:
+        filename: Checkpoint file name inside the run's checkpoint folder.
+    """
+
+    def __init__(self, filename: str = "last-interrupted.ckpt"):
+        self.filename = filename
+        self.saved: Path | None = None
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if trainer.state.fn != "fit" or trainer.global_step == 0:
+            return
+        # A failure on one rank only cannot run the collective save on all of them; SIGTERM and
+        # Ctrl-C reach every rank, single-process runs always save.
+        if trainer.world_size > 1 and not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+            return
+        if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
+            print("not writing a checkpoint: the weights are not finite", flush=True)
+            return
+        folder = Path(trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else trainer.default_root_dir)
+        self.saved = folder / self.filename
+        trainer.save_checkpoint(self.saved)
+        if trainer.is_global_zero:
+            print(f"\n{type(exception).__name__} at step {trainer.global_step}: checkpoint written to {self.saved}\n"
+                  f"resume: tiedtransformer fit -c {Path(trainer.default_root_dir) / 'config.yaml'} --ckpt_path last",
+                  flush=True)  # fmt: skip
