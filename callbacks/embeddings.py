@@ -135,4 +135,7 @@ class SimilarityReport(L.Callback):
         payload = {key: wandb.Table(columns=cols, data=rows) for key, (cols, rows) in tables(report, self.max_table_rows).items()}
         payload.update({f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()})
         for lg in loggers:
-            lg.experiment.log({**payload, "trainer/global_step": step})
+            try:
+                lg.experiment.log({**payload, "trainer/global_step": step})
+            except Exception as e:  # W&B trouble must not stop training; the report is on disk
+                print(f"W&B: could not log the similarity report ({type(e).__name__}: {e}); it is in {path}", flush=True)

@@ -1,0 +1,123 @@
+"""Load check of the streaming input pipeline: one epoch over N generated pairs in the Hugging Face
+hub's schema (parquet shards, read through the same `datasets` streaming code as WMT), split over
+2 ranks × 2 DataLoader workers. Reports peak resident memory (main process + workers) and checks that
+every pair is delivered exactly once. Run it for two corpus sizes to see that memory does not grow
+with the corpus:
+
+    python benchmarks/stream_memory.py --pairs 100000
+    python benchmarks/stream_memory.py --pairs 1000000
+
+No model is trained (this measures the data path); ranks run one after the other in this process,
+each with its own DataLoader workers, exactly as each DDP rank would. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tiedtransformer.data.datamodule import BatchStream, TranslationData
+from tiedtransformer.data.demo_corpus import demo_pairs
+from torch.utils.data import DataLoader
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_rss_mb() -> float:
+    """Resident memory of this process and its children (the DataLoader workers)."""
+    me = os.getpid()
+    kids = []
+    for task in Path(f"/proc/{me}/task").iterdir():
+        try:
+            kids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return rss_mb(me) + sum(rss_mb(k) for k in kids)
+
+
+def write_shards(folder: Path, n: int, shards: int) -> Counter:
+    """The corpus, and the multiset of its target sentences (as CRC32) for the completeness check."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected, rows, k = Counter(), [], 0
+    per = -(-n // shards)
+    for pair in demo_pairs("train", n):
+        rows.append({"translation": {"de": pair["de"], "en": pair["en"]}})
+        expected[zlib.crc32(pair["de"].encode())] += 1
+        if len(rows) == per:
+            pq.write_table(pa.Table.from_pylist(rows), folder / f"train-{k:05d}-of-{shards:05d}.parquet")
+            rows, k = [], k + 1
+    if rows:
+        pq.write_table(pa.Table.from_pylist(rows), folder / f"train-{k:05d}-of-{shards:05d}.parquet")
+    return expected
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pairs", type=int, default=1_000_000)
+    p.add_argument("--shards", type=int, default=8)
+    p.add_argument("--ranks", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        expected = write_shards(Path(tmp) / "hub", args.pairs, args.shards)
+        print(f"wrote {args.pairs} pairs in {args.shards} parquet shards in {time.perf_counter() - t0:.0f} s")
+        os.environ["TIEDTRANSFORMER_CACHE"] = str(Path(tmp) / "cache")
+        dm = TranslationData(source="hub", hub_dataset=str(Path(tmp) / "hub"), hub_config=None, vocab_size=2000,
+                             vocab_sample_size=20000, vocab_max_scan=50000, max_tokens=4096, max_len=128)  # fmt: skip
+        dm.setup(None)
+        h = dm.hparams
+        seen, peak, batches, padded, real = Counter(), 0.0, 0, 0, 0
+        stop = threading.Event()
+        samples: list[float] = []
+
+        def sample():
+            while not stop.is_set():
+                samples.append(tree_rss_mb())
+                time.sleep(0.2)
+
+        threading.Thread(target=sample, daemon=True).start()
+        t0 = time.perf_counter()
+        for rank in range(args.ranks):
+            stream = BatchStream(dm.corpus("train"), dm.vocab, dm.direction, h.max_tokens, h.max_len,
+                                 h.bucket_buffer, h.shuffle_buffer, True, h.seed, 0, rank, args.ranks)  # fmt: skip
+            for batch in DataLoader(stream, batch_size=None, num_workers=args.workers):
+                batches += 1
+                padded += batch.src.numel() + batch.tgt_out.numel()
+                real += int((batch.src != 0).sum()) + int((batch.tgt_out != 0).sum())
+                for ref in batch.refs:
+                    seen[zlib.crc32(ref.encode())] += 1
+        took = time.perf_counter() - t0
+        stop.set()
+        peak = max(samples) if samples else tree_rss_mb()
+        complete = seen == expected
+        print(f"{args.ranks} ranks x {args.workers} workers: {sum(seen.values())} pairs in {batches} batches, "
+              f"{took:.0f} s ({sum(seen.values()) / took:,.0f} pairs/s); every pair exactly once: {complete}")  # fmt: skip
+        print(f"peak resident memory, main process + workers: {peak:.0f} MB (median {sorted(samples)[len(samples) // 2]:.0f} MB)")
+        print(f"padding: {100 * (1 - real / padded):.1f}% of batch slots")
+        print(json.dumps({"benchmark": "stream_memory", "pairs": args.pairs, "peak_rss_mb": round(peak),
+                          "complete_once": complete, "pairs_per_s": round(sum(seen.values()) / took),
+                          "padding_pct": round(100 * (1 - real / padded), 2)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
