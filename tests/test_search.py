@@ -88,3 +88,10 @@ def test_wide_beam_finds_the_best_sequence_by_brute_force(seed):
 def test_length_penalty_is_gnmt():
     assert length_penalty(1, 0.6) == 1.0
     assert length_penalty(7, 0.6) == pytest.approx(2.0**0.6)
+
+
+def test_min_len_forbids_ending_early():
+    m = tiny_model()
+    src = sources()
+    for out in (greedy_decode(m, src, 0.0, 6, min_len=6), beam_search(m, src, 3, max_len_a=0.0, max_len_b=6, min_len=6)):
+        assert all(len(seq) == 5 for seq in out)  # 5 tokens, then the forced EOS at the 6th place

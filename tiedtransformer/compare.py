@@ -40,9 +40,12 @@ def load_run(run_dir: str | Path) -> dict:
     if not f.is_file():
         raise ConfigError(f"{d} is not a run directory of a finished or failed fit: it has no summary.json")
     run = {"dir": d, "name": d.name, "summary": json.loads(f.read_text()), "metrics": [], "similarity": None}
-    if (d / "metrics.csv").is_file():
-        with open(d / "metrics.csv", newline="") as fh:
-            run["metrics"] = list(csv.DictReader(fh))
+    # a resumed run continues its metrics in resume-1/, resume-2/, ...
+    parts = [d / "metrics.csv"] + sorted(d.glob("resume-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1]))
+    for part in parts:
+        if part.is_file():
+            with open(part, newline="") as fh:
+                run["metrics"] += list(csv.DictReader(fh))
     dumps = sorted((d / "embeddings").glob("step-*/similarity.json")) if (d / "embeddings").is_dir() else []
     if dumps:
         run["similarity"] = json.loads(dumps[-1].read_text())

@@ -21,9 +21,11 @@ def label_smoothed_nll(
     lprobs = F.log_softmax(logits.float(), dim=-1).view(-1, logits.size(-1))  # (N, V)
     target = target.reshape(-1)
     keep = target != ignore_index
-    lprobs, target = lprobs[keep], target[keep]
-    nll = -lprobs.gather(1, target[:, None]).squeeze(1).sum()
-    smooth = -lprobs.mean(dim=-1).sum()
+    # Per-row terms masked afterwards: selecting the kept rows first would copy the (N, V) matrix.
+    nll_rows = -lprobs.gather(1, target.clamp(min=0)[:, None]).squeeze(1)  # (N,)
+    smooth_rows = -lprobs.mean(dim=-1)  # (N,)
+    nll = (nll_rows * keep).sum()
+    smooth = (smooth_rows * keep).sum()
     return (1.0 - epsilon) * nll + epsilon * smooth, nll, keep.sum()
 
 

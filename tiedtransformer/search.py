@@ -24,6 +24,13 @@ def _step_logprobs(model, tokens, memory, memory_mask, cache) -> torch.Tensor:
     return F.log_softmax(model.logits(hidden).float(), dim=-1)  # (N, V)
 
 
+def _no_eos_before(logp: torch.Tensor, t: int, min_len: int) -> torch.Tensor:
+    """Outputs shorter than ``min_len`` tokens (EOS included) may not end yet."""
+    if t + 1 < min_len:
+        logp[..., EOS_ID] = float("-inf")
+    return logp
+
+
 def _force_eos(logp: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
     """Where ``last`` (rows) is set, only EOS may follow."""
     if last.any():
@@ -39,8 +46,9 @@ def _strip(seq: list[int]) -> list[int]:
 
 @torch.no_grad()
 def greedy_decode(
-    model: TiedTransformer, src: torch.Tensor, max_len_a: float = 1.0, max_len_b: int = 50, use_cache: bool = True
-) -> list[list[int]]:
+    model: TiedTransformer, src: torch.Tensor, max_len_a: float = 1.0, max_len_b: int = 50, use_cache: bool = True,
+    min_len: int = 0,
+) -> list[list[int]]:  # fmt: skip
     """Most likely next token at every step; stops a sentence at EOS or at its length limit."""
     was_training = model.training
     model.eval()
@@ -51,7 +59,8 @@ def greedy_decode(
     cache = model.new_cache() if use_cache else None
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     for t in range(int(limits.max())):
-        logp = _force_eos(_step_logprobs(model, tokens, memory, memory_mask, cache), limits == t + 1)
+        logp = _no_eos_before(_step_logprobs(model, tokens, memory, memory_mask, cache), t, min_len)
+        logp = _force_eos(logp, limits == t + 1)
         nxt = logp.argmax(-1).masked_fill(done, PAD_ID)
         tokens = torch.cat([tokens, nxt[:, None]], dim=1)
         done |= nxt == EOS_ID
@@ -75,6 +84,7 @@ def beam_search(
     max_len_a: float = 1.0,
     max_len_b: int = 50,
     use_cache: bool = True,
+    min_len: int = 0,
 ) -> list[list[int]]:
     """Beam search; a sentence is finished once ``beam_size`` hypotheses ended in EOS among the top
     candidates, and it leaves the batch then (its rows stop costing compute)."""
@@ -95,7 +105,7 @@ def beam_search(
         n = alive.numel()
         logp = _step_logprobs(model, tokens, memory, memory_mask, cache)  # (n*K, V)
         V = logp.size(-1)
-        logp = _force_eos(logp.view(n, K, V), limits[alive] == t + 1)
+        logp = _force_eos(_no_eos_before(logp, t, min_len).view(n, K, V), limits[alive] == t + 1)
         top_s, top_i = (scores[:, :, None] + logp).view(n, K * V).topk(min(2 * K, K * V), dim=1)  # (n, 2K)
         beam, tok = top_i // V, top_i % V
         is_eos = tok == EOS_ID

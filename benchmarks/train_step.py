@@ -1,0 +1,136 @@
+"""Training-step throughput (forward + backward + Adam step, target tokens per second) of our
+Transformer against Hugging Face ``MarianMTModel`` with identical dimensions, the same batch and the
+same tying (three-way: Marian's shared encoder/decoder embeddings tied to the output layer), measured
+in the same process on the same inputs, fp32 and bf16 autocast.
+
+    python benchmarks/train_step.py                 # base (d 512, 6+6, FFN 2048, V 37000), batch 32 x 32
+    python benchmarks/train_step.py --size small    # d 256, 3+3, FFN 1024, V 8000
+    python benchmarks/train_step.py --device cuda   # on a GPU; also reports model FLOP utilisation
+
+Needs the ``bench`` extra (transformers). Ends with one JSON line per precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from tiedtransformer.losses import label_smoothed_nll
+from tiedtransformer.model import TiedTransformer, TransformerConfig
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
+
+SIZES = {
+    "base": dict(d_model=512, n_heads=8, n_encoder_layers=6, n_decoder_layers=6, d_ff=2048, vocab_size=37000),
+    "small": dict(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=1024, vocab_size=8000),
+}
+
+
+def ours(size: dict, device):
+    net = TiedTransformer(TransformerConfig(**size, tying="three_way", dropout=0.1)).to(device).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
+
+    def step(src, tgt_in, tgt_out):
+        loss_sum, _, n = label_smoothed_nll(net(src, tgt_in), tgt_out, 0.1)
+        (loss_sum / n).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return net, step
+
+
+def marian(size: dict, device):
+    from transformers import MarianConfig, MarianMTModel
+
+    cfg = MarianConfig(
+        vocab_size=size["vocab_size"], decoder_vocab_size=size["vocab_size"], d_model=size["d_model"],
+        encoder_layers=size["n_encoder_layers"], decoder_layers=size["n_decoder_layers"],
+        encoder_attention_heads=size["n_heads"], decoder_attention_heads=size["n_heads"],
+        encoder_ffn_dim=size["d_ff"], decoder_ffn_dim=size["d_ff"], dropout=0.1, attention_dropout=0.0,
+        activation_dropout=0.0, activation_function="relu", scale_embedding=True, share_encoder_decoder_embeddings=True,
+        tie_word_embeddings=True, pad_token_id=PAD_ID, eos_token_id=EOS_ID, decoder_start_token_id=BOS_ID,
+        max_position_embeddings=1024,
+    )  # fmt: skip
+    model = MarianMTModel(cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, fused=True)  # as ours
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=PAD_ID, label_smoothing=0.1)
+
+    def step(src, tgt_in, tgt_out):
+        logits = model(input_ids=src, attention_mask=src != PAD_ID, decoder_input_ids=tgt_in).logits
+        loss_fn(logits.float().view(-1, logits.size(-1)), tgt_out.view(-1)).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return model, step
+
+
+def timed_pair(step_a, step_b, batch, steps: int, warmup: int, rounds: int, device, autocast: bool):
+    """Seconds per step of a and b: warm both up, then alternate rounds of ``steps`` steps (so that
+    drifts of the machine hit both alike) and keep each side's best round."""
+    ctx = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else torch.autocast(device.type, enabled=False)
+    best = [float("inf"), float("inf")]
+    with ctx:
+        for step in (step_a, step_b):
+            for _ in range(warmup):
+                step(*batch)
+        for _ in range(rounds):
+            for i, step in enumerate((step_a, step_b)):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+                for _ in range(steps):
+                    step(*batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                best[i] = min(best[i], (time.perf_counter() - t) / steps)
+    return best
+
+
+def unique_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=SIZES, default="base")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--len", type=int, default=32, help="source and target length")
+    p.add_argument("--steps", type=int, default=2, help="steps per timed round")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each side counts")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    args = p.parse_args()
+    device, size = torch.device(args.device), SIZES[args.size]
+    torch.manual_seed(0)
+    V = size["vocab_size"]
+    src = torch.randint(4, V, (args.batch, args.len), device=device)
+    tgt = torch.randint(4, V, (args.batch, args.len), device=device)
+    tgt_in = torch.cat([torch.full((args.batch, 1), BOS_ID, device=device), tgt[:, :-1]], 1)
+    batch, tokens = (src, tgt_in, tgt), args.batch * args.len
+    our_model, our_step = ours(size, device)
+    peer_model, peer_step = marian(size, device)
+    print(f"{args.size}: ours {unique_params(our_model) / 1e6:.1f}M params, Marian {unique_params(peer_model) / 1e6:.1f}M; "
+          f"batch {args.batch} x {args.len} tokens, {torch.get_num_threads()} threads, device {device}")  # fmt: skip
+    # non-embedding FLOPs per target token (6N rule, equal-length source) + output layer
+    flops_per_token = 6 * unique_params(our_model)
+    for precision in args.precision:
+        bf16 = precision == "bf16"
+        t_ours, t_peer = timed_pair(our_step, peer_step, batch, args.steps, args.warmup, args.rounds, device, bf16)
+        ours_tps, peer_tps = tokens / t_ours, tokens / t_peer
+        line = f"{precision}: ours {ours_tps:,.0f} tok/s, Marian {peer_tps:,.0f} tok/s, ratio {ours_tps / peer_tps:.2f}"
+        record = {"benchmark": f"train_step_{args.size}_{precision}", "ours": round(ours_tps, 1), "peer": round(peer_tps, 1),
+                  "unit": "target tokens/s", "ratio": round(ours_tps / peer_tps, 3), "peer_name": "MarianMTModel",
+                  "device": str(device)}  # fmt: skip
+        if device.type == "cuda":
+            peak = 989e12 if bf16 else 67e12  # H100 SXM dense bf16 / fp32 (non-tensor-core) peak
+            record["mfu"] = round(ours_tps * flops_per_token / peak, 4)
+            line += f", MFU {record['mfu']:.1%}"
+        print(line)
+        print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
