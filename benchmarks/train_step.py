@@ -30,7 +30,7 @@ SIZES = {
 
 def ours(size: dict, device):
     net = TiedTransformer(TransformerConfig(**size, tying="three_way", dropout=0.1)).to(device).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)  # as TranslationModule
 
     def step(src, tgt_in, tgt_out):
         loss_sum, _, n = label_smoothed_nll(net(src, tgt_in), tgt_out, 0.1)
@@ -54,7 +54,7 @@ def marian(size: dict, device):
         max_position_embeddings=1024,
     )  # fmt: skip
     model = MarianMTModel(cfg).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, fused=True)  # as ours
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)  # as ours
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=PAD_ID, label_smoothing=0.1)
 
     def step(src, tgt_in, tgt_out):
