@@ -41,16 +41,25 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def tree_rss_mb() -> tuple[float, float]:
-    """Resident memory of this process, and of its children (the DataLoader workers) together."""
-    me = os.getpid()
+def children(pid: int) -> list[int]:
     kids = []
-    for task in Path(f"/proc/{me}/task").iterdir():
-        try:
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
             kids += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return rss_mb(me), sum(rss_mb(k) for k in kids)
+    except OSError:
+        pass
+    return kids
+
+
+def tree_rss_mb() -> tuple[float, float]:
+    """Resident memory of this process, and of all its descendants (the DataLoader workers, also
+    when a fork server starts them) together."""
+    me, todo, seen = os.getpid(), children(os.getpid()), []
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo += children(pid)
+    return rss_mb(me), sum(rss_mb(k) for k in seen)
 
 
 class Fingerprint:
@@ -95,6 +104,8 @@ def main() -> None:
     p.add_argument("--shards", type=int, default=8)
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--start", default=None, choices=["fork", "forkserver", "spawn"], help="how workers start")
+    p.add_argument("--shuffle-buffer", type=int, default=50_000, help="data.shuffle_buffer (pairs per worker)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -102,7 +113,8 @@ def main() -> None:
         print(f"wrote {args.pairs} pairs in {args.shards} parquet shards in {time.perf_counter() - t0:.0f} s")
         os.environ["TIEDTRANSFORMER_CACHE"] = str(Path(tmp) / "cache")
         dm = TranslationData(source="hub", hub_dataset=str(Path(tmp) / "hub"), hub_config=None, vocab_size=2000,
-                             vocab_sample_size=20000, vocab_max_scan=50000, max_tokens=4096, max_len=128)  # fmt: skip
+                             vocab_sample_size=20000, vocab_max_scan=50000, max_tokens=4096, max_len=128,
+                             shuffle_buffer=args.shuffle_buffer)  # fmt: skip
         dm.setup(None)
         h = dm.hparams
         seen, batches, padded, real = Fingerprint(), 0, 0, 0
@@ -119,7 +131,7 @@ def main() -> None:
         for rank in range(args.ranks):
             stream = BatchStream(dm.corpus("train"), dm.vocab, dm.direction, h.max_tokens, h.max_len,
                                  h.bucket_buffer, h.shuffle_buffer, True, h.seed, 0, rank, args.ranks)  # fmt: skip
-            for batch in DataLoader(stream, batch_size=None, num_workers=args.workers):
+            for batch in DataLoader(stream, batch_size=None, num_workers=args.workers, multiprocessing_context=args.start):
                 batches += 1
                 padded += batch.src.numel() + batch.tgt_out.numel()
                 real += int((batch.src != 0).sum()) + int((batch.tgt_out != 0).sum())
