@@ -15,9 +15,17 @@ from tiedtransformer.report import analyze_to_dir, scalars, tables
 
 
 def _wandb_loggers(trainer) -> list:
+    """The W&B loggers of the run that still work (the CLI wraps them in a ResilientLogger)."""
     from lightning.pytorch.loggers import WandbLogger
 
-    return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+    found = []
+    for lg in trainer.loggers:
+        if getattr(lg, "failed", None) is not None:
+            continue
+        inner = getattr(lg, "inner", lg)
+        if isinstance(inner, WandbLogger):
+            found.append(inner)
+    return found
 
 
 class EmbeddingSnapshot(L.Callback):

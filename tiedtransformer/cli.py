@@ -25,6 +25,7 @@ from .data.datamodule import TranslationData
 from .errors import ConfigError, TrainingError
 from .model import TiedTransformer, TransformerConfig
 from .module import TranslationModule
+from .resilient_logger import ResilientLogger
 from .runs import RunOptions, decide_wandb_mode, default_run_name, make_run_dir
 from .sweep import RUN_NAME_ENV
 
@@ -125,13 +126,12 @@ class TiedCLI(LightningCLI):
         group = cfg.run.wandb_group or os.environ.get("WANDB_RUN_GROUP")
         if group is None and os.environ.get("WANDB_SWEEP_ID"):  # runs of one agent's sweep: one group
             group = f"sweep-{os.environ['WANDB_SWEEP_ID']}"
-        loggers.append(
-            WandbLogger(
-                project=cfg.run.wandb_project, entity=cfg.run.wandb_entity, group=group,
-                name=self.run_dir.name, save_dir=str(self.run_dir), tags=tags, offline=mode == "offline",
-                config=_plain(self.config.fit), job_type="fit",
-            )  # fmt: skip
-        )
+        wandb_logger = WandbLogger(
+            project=cfg.run.wandb_project, entity=cfg.run.wandb_entity, group=group,
+            name=self.run_dir.name, save_dir=str(self.run_dir), tags=tags, offline=mode == "offline",
+            config=_plain(self.config.fit), job_type="fit",
+        )  # fmt: skip
+        loggers.append(ResilientLogger(wandb_logger, advice=f"Sync what W&B has later: wandb sync {self.run_dir}/wandb/*-run-*"))
         if mode == "offline":
             print(f"W&B: offline ({why}); later: wandb sync {self.run_dir}/wandb/offline-run-*", flush=True)
         return loggers
