@@ -66,11 +66,12 @@ def test_learning_works_on_the_demo_corpus(tmp_path, capsys):
     assert summary["best_val_bleu"] > 5.0
 
 
-def test_bf16_mixed_precision_trains_through_the_trainer(tmp_path, capsys):
-    code, _, _ = run_main(["fit", *TINY_FIT, "--trainer.precision=bf16-mixed", "--trainer.limit_train_batches=3",
-                           "--run.root", str(tmp_path), "--run.name=bf16"], capsys)  # fmt: skip
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_mixed_precision_trains_through_the_trainer(precision, tmp_path, capsys):
+    code, _, _ = run_main(["fit", *TINY_FIT, f"--trainer.precision={precision}", "--trainer.limit_train_batches=3",
+                           "--run.root", str(tmp_path), "--run.name=mixed"], capsys)  # fmt: skip
     assert code == 0
-    val, train = metrics(tmp_path / "bf16")
+    val, train = metrics(tmp_path / "mixed")
     assert train and all(torch.isfinite(torch.tensor(x)) for x in train)
 
 
