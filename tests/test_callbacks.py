@@ -2,7 +2,6 @@ import csv
 import json
 from pathlib import Path
 
-import pytest
 
 from tests.conftest import TINY_FIT
 from tests.test_cli import run_main

@@ -18,12 +18,12 @@ import json
 from pathlib import Path
 from statistics import mean
 
+from .dumps import MATRIX_NAMES
 from .errors import ConfigError
 from .runs import atomic_write_text
 
 COLUMNS = ["run", "tying", "direction", "unique_params", "params_delta_pct", "best_val_bleu", "bleu_delta",
            "train_tokens_per_s", "speed_delta_pct", "wall_s", "epochs"]  # fmt: skip
-MATRICES = ("enc_embed", "enc_lut", "dec_embed", "dec_lut")
 SHOWN_PAIRS = 10
 
 
@@ -127,8 +127,8 @@ def rank_figure(runs: list[dict]) -> str | None:
     with_sim = [r for r in runs if r["similarity"]]
     if not with_sim:
         return None
-    fig, axes = plt.subplots(1, len(MATRICES), figsize=(4 * len(MATRICES), 3.6), sharey=True)
-    for ax, name in zip(axes, MATRICES):
+    fig, axes = plt.subplots(1, len(MATRIX_NAMES), figsize=(4 * len(MATRIX_NAMES), 3.6), sharey=True)
+    for ax, name in zip(axes, MATRIX_NAMES):
         for r in with_sim:
             m = r["similarity"]["matrices"].get(name)
             if m:

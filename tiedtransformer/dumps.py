@@ -25,10 +25,13 @@ class EmbeddingDump:
     matrices: dict[str, torch.Tensor]  # name -> (V, d); tied names map to the same tensor
     src_tokens: list[str]  # token text by row of enc_embed / enc_lut
     tgt_tokens: list[str]  # token text by row of dec_embed / dec_lut
-    tied_with: dict[str, list[str]] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)  # tying, direction, step, epoch, ...
     counts: dict[str, list[int] | None] | None = None  # "src"/"tgt" -> training frequency by row
     spm_models: dict[str, bytes] | None = None  # "src"/"tgt" -> SentencePiece model (splits words)
+
+    @property
+    def tied_with(self) -> dict[str, list[str]]:
+        return tied_groups(self.matrices)
 
     def tokens(self, name: str) -> list[str]:
         return self.src_tokens if name in SOURCE_SIDE else self.tgt_tokens
@@ -59,7 +62,7 @@ def write_dump(path: str | Path, dump: EmbeddingDump, dtype: torch.dtype = torch
         (tmp / "vocab.txt").write_text("".join(t + "\n" for t in dump.tgt_tokens), encoding="utf-8")
         if dump.src_tokens != dump.tgt_tokens:
             (tmp / "vocab.src.txt").write_text("".join(t + "\n" for t in dump.src_tokens), encoding="utf-8")
-        meta = {**dump.meta, "tied_with": tied_groups(dump.matrices)}
+        meta = {**dump.meta, "tied_with": dump.tied_with}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         if dump.counts is not None:
             (tmp / "counts.json").write_text(json.dumps(dump.counts))
@@ -104,13 +107,12 @@ def read_dump(path: str | Path) -> EmbeddingDump:
         models["tgt"] = (path / "spm.model").read_bytes()
         src_model = path / "spm.src.model"
         models["src"] = src_model.read_bytes() if src_model.is_file() else models["tgt"]
-    return EmbeddingDump(matrices, src, tgt, tied_groups(matrices), meta, counts, models or None)
+    return EmbeddingDump(matrices, src, tgt, meta, counts, models or None)
 
 
 def dump_from_model(net, src_tokens, tgt_tokens, meta: dict, counts=None, spm_models=None) -> EmbeddingDump:
     """The four token matrices of a :class:`TiedTransformer`, through its one public method."""
-    mats = net.token_matrices()
-    return EmbeddingDump(mats, src_tokens, tgt_tokens, tied_groups(mats), meta, counts, spm_models)
+    return EmbeddingDump(net.token_matrices(), src_tokens, tgt_tokens, meta, counts, spm_models)
 
 
 def read_checkpoint(path: str | Path) -> EmbeddingDump:

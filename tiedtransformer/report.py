@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from . import figures
@@ -123,10 +122,6 @@ def markdown(report: dict) -> str:
         lines += [f"| {i} | `{a}` | `{b}` | {s:.3f} |" for i, (a, b, s) in enumerate(mats[n]["top_pairs"][:SHOWN_PAIRS], 1)]
     lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in (report.get("figures") or {}).items()]
     return "\n".join(lines) + "\n"
-
-
-def load_report(out_dir: str | Path) -> dict:
-    return json.loads((Path(out_dir) / "similarity.json").read_text())
 
 
 def scalars(report: dict) -> dict[str, float]:

@@ -82,8 +82,9 @@ def analyze_matrix(
     n_pairs = V * (V - 1) // 2
     K, k = min(top_k, n_pairs), min(knn_k, V - 1)
     top, bottom = _RunningPairs(K, True, dev), _RunningPairs(K, False, dev)
-    knn_s = torch.full((V, 0), float("-inf"), device=dev)
-    knn_i = torch.zeros((V, 0), dtype=torch.long, device=dev)
+    # running k-NN of every row; -inf placeholders lose to any real neighbour (each row has V - 1 >= k)
+    knn_s = torch.full((V, k), float("-inf"), device=dev)
+    knn_i = torch.zeros((V, k), dtype=torch.long, device=dev)
     hist = torch.zeros(bins, dtype=torch.float64, device=dev)
     b = min(block, V)
     sim_buf = torch.empty(b, b, device=dev)  # reused: a fresh 64 MB block per step costs page faults
@@ -119,25 +120,14 @@ def analyze_matrix(
                     sim_t = t_buf[: c1 - c0, : r1 - r0].copy_(sim.T)
                     s, p = sim_t.topk(min(k, sim_t.size(1)), dim=1)
                     rows = torch.arange(r0, r1, device=dev)
-                    col_s, col_i = _merge_top(knn_s[c0:c1], knn_i[c0:c1], s, rows[p], k)
-                    knn_s, knn_i = _assign(knn_s, knn_i, c0, c1, col_s, col_i, k)
-        knn_s, knn_i = _assign(knn_s, knn_i, r0, r1, row_s, row_i, k)
+                    knn_s[c0:c1], knn_i[c0:c1] = _merge_top(knn_s[c0:c1], knn_i[c0:c1], s, rows[p], k)
+        knn_s[r0:r1], knn_i[r0:r1] = row_s, row_i
 
     return MatrixSimilarity(
         top_pairs=torch.stack([top.index // V, top.index % V], dim=1), top_scores=top.scores,
         bottom_pairs=torch.stack([bottom.index // V, bottom.index % V], dim=1), bottom_scores=bottom.scores,
         knn=knn_i, knn_scores=knn_s, histogram=hist, n_pairs=n_pairs,
     )  # fmt: skip
-
-
-def _assign(all_s, all_i, a, b, s, i, k):
-    """Write rows a:b of the running k-NN, growing its width to k on first use."""
-    if all_s.size(1) < s.size(1):
-        pad = s.size(1) - all_s.size(1)
-        all_s = torch.cat([all_s, all_s.new_full((all_s.size(0), pad), float("-inf"))], 1)
-        all_i = torch.cat([all_i, all_i.new_zeros((all_i.size(0), pad))], 1)
-    all_s[a:b, : s.size(1)], all_i[a:b, : i.size(1)] = s, i
-    return all_s, all_i
 
 
 def jaccard(a: set, b: set) -> float:

@@ -28,20 +28,18 @@ class Batch:
     tgt_out: torch.Tensor  # (B, T) target ids + EOS
     ids: torch.Tensor  # (B,) pair ids
     refs: list[str] = field(default_factory=list)
+    num_tgt_tokens: int = 0  # target tokens with EOS, counted at collate time (no device sync later)
     padding: bool = False  # a stand-in batch while other ranks still have data (see RankBatches)
     dropped: dict[str, int] = field(default_factory=dict)  # pairs the reader skipped before this batch, by reason
 
     def __len__(self) -> int:
         return self.src.size(0)
 
-    @property
-    def num_tgt_tokens(self) -> int:
-        return int((self.tgt_out != PAD_ID).sum())
-
     @classmethod
     def stand_in(cls) -> Batch:
         one = torch.tensor([[EOS_ID]])
-        return cls(src=one, tgt_in=torch.tensor([[BOS_ID]]), tgt_out=one, ids=torch.tensor([-1]), padding=True)
+        return cls(src=one, tgt_in=torch.tensor([[BOS_ID]]), tgt_out=one, ids=torch.tensor([-1]), num_tgt_tokens=1,
+                   padding=True)  # fmt: skip
 
 
 def shuffled(items: Iterable, buffer_size: int, rng: random.Random) -> Iterator:
@@ -114,6 +112,7 @@ def collate(examples: list[Example]) -> Batch:
         tgt_out=_pad([e.tgt + [EOS_ID] for e in examples]),
         ids=torch.tensor([e.id for e in examples], dtype=torch.long),
         refs=[e.ref for e in examples],
+        num_tgt_tokens=sum(len(e.tgt) + 1 for e in examples),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -177,8 +178,6 @@ class TranslationData(L.LightningDataModule):
 
     @property
     def cache_dir(self) -> str:
-        import os
-
         return os.path.expanduser(os.environ.get("TIEDTRANSFORMER_CACHE", self.hparams.cache_dir))
 
     def prepare_data(self) -> None:
