@@ -23,8 +23,7 @@ from torch.utils.data import DataLoader
 
 from tiedtransformer.data.batching import padding_fraction
 from tiedtransformer.data.datamodule import BatchStream, TranslationData
-from tiedtransformer.losses import label_smoothed_nll
-from tiedtransformer.model import TiedTransformer, TransformerConfig
+from train_step import ours  # sibling script: the training step as TranslationModule takes it
 
 MODELS = {
     "multi30k": dict(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=1024),
@@ -61,16 +60,12 @@ def main() -> None:
           f"max {100 * max(pads):.1f}%")  # fmt: skip
 
     torch.manual_seed(0)
-    net = TiedTransformer(TransformerConfig(**MODELS[args.model], vocab_size=args.vocab_size, tying="three_way")).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98))
+    _, step = ours({**MODELS[args.model], "vocab_size": args.vocab_size}, torch.device("cpu"))
     sample = sorted(batches, key=lambda b: b.num_tgt_tokens)[len(batches) // 2 : len(batches) // 2 + args.train_steps + 1]
     timings = []
     for b in sample:
         t = time.perf_counter()
-        loss_sum, _, n = label_smoothed_nll(net(b.src, b.tgt_in), b.tgt_out, 0.1)
-        (loss_sum / n).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        step(b.src, b.tgt_in, b.tgt_out)
         timings.append((time.perf_counter() - t, b.num_tgt_tokens))
     timings = timings[1:]  # the first step warms up
     train_tps = sum(n for _, n in timings) / sum(s for s, _ in timings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import tempfile
 import threading
@@ -30,36 +31,35 @@ from tiedtransformer.data.demo_corpus import demo_pairs
 from torch.utils.data import DataLoader
 
 
-def rss_mb(pid: int) -> float:
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident memory (RSS) and private memory (USS: pages no other process maps, so not the ones a
+    forked worker still shares with its parent) of one process, in MB; (0, 0) once it has exited."""
+    rss = uss = 0.0
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
+                key, value = line.split()[:2]
+                if key == "Rss:":
+                    rss = int(value) / 1024
+                elif key in ("Private_Clean:", "Private_Dirty:"):
+                    uss += int(value) / 1024
+    except (OSError, ValueError):
         pass
-    return 0.0
+    return rss, uss
 
 
-def children(pid: int) -> list[int]:
-    kids = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            kids += [int(p) for p in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return kids
-
-
-def tree_rss_mb() -> tuple[float, float]:
-    """Resident memory of this process, and of all its descendants (the DataLoader workers, also
-    when a fork server starts them) together."""
-    me, todo, seen = os.getpid(), children(os.getpid()), []
+def descendants(pid: int) -> list[int]:
+    """All processes below ``pid`` (the DataLoader workers, also when a fork server starts them)."""
+    todo, seen = [pid], []
     while todo:
-        pid = todo.pop()
-        seen.append(pid)
-        todo += children(pid)
-    return rss_mb(me), sum(rss_mb(k) for k in seen)
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            seen += kids
+            todo += kids
+    return seen
 
 
 class Fingerprint:
@@ -109,8 +109,11 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        expected = write_shards(Path(tmp) / "hub", args.pairs, args.shards)
-        print(f"wrote {args.pairs} pairs in {args.shards} parquet shards in {time.perf_counter() - t0:.0f} s")
+        # Written by a separate process: building N rows here would leave this process's heap (and so
+        # the forked workers' resident pages) larger for larger N, and the figure would measure that.
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            expected = pool.apply(write_shards, (Path(tmp) / "hub", args.pairs, args.shards))
+        print(f"wrote {args.pairs} pairs in {args.shards} parquet shards in {time.perf_counter() - t0:.0f} s (separate process)")
         os.environ["TIEDTRANSFORMER_CACHE"] = str(Path(tmp) / "cache")
         dm = TranslationData(source="hub", hub_dataset=str(Path(tmp) / "hub"), hub_config=None, vocab_size=2000,
                              vocab_sample_size=20000, vocab_max_scan=50000, max_tokens=4096, max_len=128,
@@ -119,11 +122,20 @@ def main() -> None:
         h = dm.hparams
         seen, batches, padded, real = Fingerprint(), 0, 0, 0
         stop = threading.Event()
-        samples: list[tuple[float, float]] = []
+        worker_peak: dict[int, tuple[float, float]] = {}  # pid -> (peak RSS, peak USS)
+        samples: list[tuple[int, float, float]] = []  # (pairs delivered, main RSS, workers' RSS summed)
+
+        others = set(descendants(os.getpid()))  # e.g. multiprocessing's resource tracker: not workers
 
         def sample():
             while not stop.is_set():
-                samples.append(tree_rss_mb())
+                main_rss, total = memory_mb(os.getpid())[0], 0.0
+                for pid in set(descendants(os.getpid())) - others:
+                    rss, uss = memory_mb(pid)
+                    old = worker_peak.get(pid, (0.0, 0.0))
+                    worker_peak[pid] = (max(old[0], rss), max(old[1], uss))
+                    total += rss
+                samples.append((seen.n, main_rss, total))
                 time.sleep(0.2)
 
         threading.Thread(target=sample, daemon=True).start()
@@ -139,17 +151,22 @@ def main() -> None:
                     seen.add(ref)
         took = time.perf_counter() - t0
         stop.set()
-        main_peak = max(m for m, _ in samples)
-        workers_peak = max(w for _, w in samples)
-        total_peak = max(m + w for m, w in samples)
+        main_peak = max(m for _, m, _ in samples)
+        total_peak = max(m + w for _, m, w in samples)
+        rss_peak = max(r for r, _ in worker_peak.values())
+        uss_peak = max(u for _, u in worker_peak.values())
+        # the workers' summed RSS over the epoch, in tenths of the pairs delivered: flat if it does not rise
+        tenths = [max((w for n, _, w in samples if k * seen.n / 10 <= n <= (k + 1) * seen.n / 10), default=None) for k in range(10)]
         complete = seen == expected
         print(f"{args.ranks} ranks x {args.workers} workers: {seen.n} pairs in {batches} batches, "
               f"{took:.0f} s ({seen.n / took:,.0f} pairs/s); every pair exactly once: {complete}")  # fmt: skip
-        print(f"peak resident memory: main process {main_peak:.0f} MB, the {args.workers} workers together "
-              f"{workers_peak:.0f} MB, sum {total_peak:.0f} MB (RSS counts pages shared after fork once per process)")  # fmt: skip
+        print(f"peak memory: main process RSS {main_peak:.0f} MB; each worker at most RSS {rss_peak:.0f} MB, of it private "
+              f"(USS) {uss_peak:.0f} MB ({len(worker_peak)} worker processes); main + live workers {total_peak:.0f} MB")  # fmt: skip
+        print("live workers' RSS summed, peak per tenth of the epoch (MB): " + " ".join("-" if t is None else f"{t:.0f}" for t in tenths))
         print(f"padding: {100 * (1 - real / padded):.1f}% of batch slots")
         print(json.dumps({"benchmark": "stream_memory", "pairs": args.pairs, "peak_rss_mb": round(total_peak),
-                          "peak_rss_main_mb": round(main_peak), "peak_rss_workers_mb": round(workers_peak),
+                          "peak_rss_main_mb": round(main_peak), "peak_rss_worker_mb": round(rss_peak),
+                          "peak_uss_worker_mb": round(uss_peak), "workers_rss_by_tenth_mb": [t and round(t) for t in tenths],
                           "complete_once": complete, "pairs_per_s": round(seen.n / took),
                           "padding_pct": round(100 * (1 - real / padded), 2)}))  # fmt: skip
 

@@ -84,6 +84,21 @@ def test_hub_code_path_on_a_local_dataset_in_the_hub_schema(tmp_path, fmt):
     assert not {str(p) for p in halves[0]} & {str(p) for p in halves[1]}
 
 
+def test_hub_train_stream_reads_one_shard_at_a_time_in_an_order_that_changes_by_epoch(tmp_path):
+    k = 4
+    pairs = [{"en": str(i), "de": str(i)} for i in range(k * 2500)]  # pair i lies in shard i % k
+    folder = write_hub_shards(tmp_path / "h", {"train": pairs}, n_shards=k)
+    corpus = Corpus("hub", "train", hub_dataset=str(folder), hub_config=None)
+    orders = set()
+    for epoch in range(3):
+        shards = [int(p["en"]) % k for p in read(corpus, epoch=epoch)]
+        assert sorted(shards) == sorted(i % k for i in range(len(pairs)))
+        # one shard feeds the buffer at a time (not interleaved with others: see Corpus._hub_pairs)
+        assert len(set(shards[:1000])) == 1
+        orders.add(tuple(dict.fromkeys(shards)))
+    assert len(orders) > 1  # the shard order is reshuffled each epoch
+
+
 def test_unreachable_hub_dataset_is_a_clear_error():
     with pytest.raises(ConfigError, match="could not open 'wmt/wmt14'.*data.source=files"):
         read(Corpus("hub", "train"))

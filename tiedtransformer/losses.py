@@ -29,6 +29,80 @@ def label_smoothed_nll(
     return (1.0 - epsilon) * nll + epsilon * smooth, nll, keep.sum()
 
 
+def linear_label_smoothed_nll(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    target: torch.Tensor,
+    epsilon: float,
+    ignore_index: int = PAD_ID,
+    chunk_elements: int = 2**21,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`label_smoothed_nll` of ``logits = hidden @ weight.T``, without the (N, V) logits.
+
+    Same results as ``label_smoothed_nll(hidden @ weight.T, target, epsilon)`` (hidden (..., d),
+    weight (V, d), target (...)), but padding rows are dropped before the output layer, and the
+    logits exist one chunk of about ``chunk_elements`` at a time: each chunk's gradient with respect
+    to the logits (softmax minus the smoothed target) is formed at once and turned into the
+    gradients of ``hidden`` and ``weight`` during the forward pass, so the backward pass only scales
+    them. Only the loss carries a gradient; the NLL is for logging (as perplexity).
+    """
+    target = target.reshape(-1)
+    keep = target != ignore_index
+    rows = hidden.reshape(-1, hidden.size(-1))[keep]  # (n, d)
+    target = target[keep]
+    chunk = max(1, chunk_elements // weight.size(0))
+    if torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad):
+        loss, nll = _LinearLabelSmoothedNLL.apply(rows, weight, target, epsilon, chunk)
+    else:
+        loss, nll, _, _ = _linear_ls_nll(rows, weight, target, epsilon, chunk, with_grads=False)
+    return loss, nll, keep.sum()
+
+
+def _linear_ls_nll(rows, weight, target, epsilon: float, chunk: int, with_grads: bool):
+    """Summed smoothed loss and NLL of ``rows @ weight.T``, chunk by chunk, with the gradients of the
+    loss with respect to ``rows`` and ``weight`` if asked. Matmuls run in the autocast dtype when
+    autocast is on; softmax and the accumulated weight gradient are fp32."""
+    device = rows.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
+    V = weight.size(0)
+    with torch.autocast(device, enabled=False):
+        w = weight.to(dtype)
+        h_all = rows.to(dtype)
+        loss = torch.zeros((), device=rows.device)
+        nll = torch.zeros((), device=rows.device)
+        grad_rows = torch.empty(rows.shape, dtype=torch.float32, device=rows.device) if with_grads else None
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=rows.device) if with_grads else None
+        for start in range(0, rows.size(0), chunk):
+            h, t = h_all[start : start + chunk], target[start : start + chunk]
+            logits = (h @ w.T).float()  # (c, V)
+            lse = torch.logsumexp(logits, dim=-1)  # (c,)
+            row_nll = lse - logits.gather(1, t[:, None]).squeeze(1)
+            row_smooth = lse - logits.mean(dim=-1)  # -mean log p over the vocabulary
+            nll += row_nll.sum()
+            loss += (1.0 - epsilon) * row_nll.sum() + epsilon * row_smooth.sum()
+            if with_grads:  # d loss / d logits = softmax - (1 - ε) onehot - ε / V, in place of the logits
+                g = logits.sub_(lse[:, None]).exp_().sub_(epsilon / V)
+                g.scatter_add_(1, t[:, None], g.new_full((t.numel(), 1), -(1.0 - epsilon)))
+                g = g.to(dtype)
+                grad_rows[start : start + chunk] = g @ w
+                grad_w += g.T @ h
+    return loss, nll, grad_rows, grad_w
+
+
+class _LinearLabelSmoothedNLL(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, rows, weight, target, epsilon, chunk):
+        loss, nll, grad_rows, grad_w = _linear_ls_nll(rows, weight, target, epsilon, chunk, with_grads=True)
+        ctx.save_for_backward(grad_rows.to(rows.dtype), grad_w.to(weight.dtype))
+        ctx.mark_non_differentiable(nll)
+        return loss, nll
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_nll):
+        grad_rows, grad_w = ctx.saved_tensors
+        return grad_rows * grad_loss, grad_w * grad_loss, None, None, None
+
+
 def inverse_sqrt_factor(step: int, warmup_steps: int) -> float:
     """Multiplier of the peak learning rate: linear warm-up, then decay with 1/sqrt(step)
     (Vaswani et al. 2017, 5.3). Equals 1 at ``step == warmup_steps``."""

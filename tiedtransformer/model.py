@@ -249,16 +249,23 @@ class TiedTransformer(nn.Module):
             )
         return self.dec_norm(x)
 
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """What ``dec_lut`` multiplies: decoder hidden states (..., d), through P if there is one."""
+        return hidden if self.projection is None else self.projection(hidden)
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Pre-softmax scores (..., V) from decoder hidden states (..., d)."""
-        if self.projection is not None:
-            hidden = self.projection(hidden)
-        return self.dec_lut(hidden)
+        return self.dec_lut(self.project(hidden))
+
+    def output_inputs(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced inputs of the output layer (B, T, d): ``forward`` is ``dec_lut`` of these
+        (training feeds them to ``losses.linear_label_smoothed_nll`` with ``dec_lut.weight``)."""
+        memory, memory_mask = self.encode(src)
+        return self.project(self.decode(tgt_in, memory, memory_mask))
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, V) for source (B, S) and shifted target (B, T)."""
-        memory, memory_mask = self.encode(src)
-        return self.logits(self.decode(tgt_in, memory, memory_mask))
+        return self.dec_lut(self.output_inputs(src, tgt_in))
 
     def new_cache(self) -> Cache:
         return [{"self": {}, "cross": {}} for _ in self.decoder]

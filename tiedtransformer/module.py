@@ -17,7 +17,7 @@ import torch.distributed as dist
 from .data.batching import Batch
 from .distributed import all_gather_objects
 from .errors import ConfigError, TrainingError
-from .losses import inverse_sqrt_factor, label_smoothed_nll
+from .losses import inverse_sqrt_factor, linear_label_smoothed_nll
 from .model import TiedTransformer, TransformerConfig, Tying
 from .search import beam_search, greedy_decode
 
@@ -145,8 +145,8 @@ class TranslationModule(L.LightningModule):
     # --- training -----------------------------------------------------------------------------
 
     def _loss(self, batch: Batch):
-        logits = self.net(batch.src, batch.tgt_in)  # (B, T, V)
-        return label_smoothed_nll(logits, batch.tgt_out, self.hparams.label_smoothing)
+        hidden = self.net.output_inputs(batch.src, batch.tgt_in)  # (B, T, d); the (B, T, V) logits never whole
+        return linear_label_smoothed_nll(hidden, self.net.dec_lut.weight, batch.tgt_out, self.hparams.label_smoothing)
 
     def training_step(self, batch: Batch, batch_idx: int):
         loss_sum, nll_sum, ntokens = self._loss(batch)

@@ -6,6 +6,7 @@ DataLoader workers so that each pair is read by exactly one process per epoch.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Iterator
@@ -163,7 +164,12 @@ class Corpus:
         if world_size > 1:  # by shard when they divide evenly, else by example; workers split by the library
             ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
         if self.split == "train":
-            ds = ds.shuffle(seed=self.seed, buffer_size=1)  # shard order only; pairs are shuffled downstream
+            # Shard order, and a small buffer; pairs are shuffled downstream (data.shuffle_buffer). One
+            # shard at a time: datasets >= 4 by default interleaves 10 shards re-batched to buffer_size / 10
+            # rows, which ran 12x slower here and held memory in proportion to the shards still unread
+            # (benchmarks/stream_memory.py). Older versions read one shard at a time anyway.
+            one_shard = {"max_buffer_input_shards": 1} if "max_buffer_input_shards" in inspect.signature(ds.shuffle).parameters else {}
+            ds = ds.shuffle(seed=self.seed, buffer_size=1000, **one_shard)
             ds.set_epoch(epoch)
         for row in ds:
             try:
