@@ -60,7 +60,7 @@ def main() -> None:
           f"max {100 * max(pads):.1f}%")  # fmt: skip
 
     torch.manual_seed(0)
-    _, step = ours({**MODELS[args.model], "vocab_size": args.vocab_size}, torch.device("cpu"))
+    _, _, step = ours({**MODELS[args.model], "vocab_size": args.vocab_size}, torch.device("cpu"))
     sample = sorted(batches, key=lambda b: b.num_tgt_tokens)[len(batches) // 2 : len(batches) // 2 + args.train_steps + 1]
     timings = []
     for b in sample:

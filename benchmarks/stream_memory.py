@@ -101,7 +101,9 @@ def write_shards(folder: Path, n: int, shards: int) -> Fingerprint:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=1_000_000)
-    p.add_argument("--shards", type=int, default=8)
+    p.add_argument("--shard-rows", type=int, default=50_000,
+                   help="pairs per parquet shard; a larger corpus has more shards, as on the hub, whose files "
+                        "have a bounded size (Arrow holds one shard's compressed columns while it reads it)")
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--start", default=None, choices=["fork", "forkserver", "spawn"], help="how workers start")
@@ -112,8 +114,9 @@ def main() -> None:
         # Written by a separate process: building N rows here would leave this process's heap (and so
         # the forked workers' resident pages) larger for larger N, and the figure would measure that.
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            expected = pool.apply(write_shards, (Path(tmp) / "hub", args.pairs, args.shards))
-        print(f"wrote {args.pairs} pairs in {args.shards} parquet shards in {time.perf_counter() - t0:.0f} s (separate process)")
+            shards = -(-args.pairs // args.shard_rows)
+            expected = pool.apply(write_shards, (Path(tmp) / "hub", args.pairs, shards))
+        print(f"wrote {args.pairs} pairs in {shards} parquet shards in {time.perf_counter() - t0:.0f} s (separate process)")
         os.environ["TIEDTRANSFORMER_CACHE"] = str(Path(tmp) / "cache")
         dm = TranslationData(source="hub", hub_dataset=str(Path(tmp) / "hub"), hub_config=None, vocab_size=2000,
                              vocab_sample_size=20000, vocab_max_scan=50000, max_tokens=4096, max_len=128,
@@ -164,7 +167,7 @@ def main() -> None:
               f"(USS) {uss_peak:.0f} MB ({len(worker_peak)} worker processes); main + live workers {total_peak:.0f} MB")  # fmt: skip
         print("live workers' RSS summed, peak per tenth of the epoch (MB): " + " ".join("-" if t is None else f"{t:.0f}" for t in tenths))
         print(f"padding: {100 * (1 - real / padded):.1f}% of batch slots")
-        print(json.dumps({"benchmark": "stream_memory", "pairs": args.pairs, "peak_rss_mb": round(total_peak),
+        print(json.dumps({"benchmark": "stream_memory", "pairs": args.pairs, "shard_rows": args.shard_rows, "peak_rss_mb": round(total_peak),
                           "peak_rss_main_mb": round(main_peak), "peak_rss_worker_mb": round(rss_peak),
                           "peak_uss_worker_mb": round(uss_peak), "workers_rss_by_tenth_mb": [t and round(t) for t in tenths],
                           "complete_once": complete, "pairs_per_s": round(seen.n / took),

@@ -28,10 +28,11 @@ SIZES = {
 }
 
 
-def ours(size: dict, device, fused_loss: bool = True):
-    """Our training step as ``TranslationModule`` takes it; ``fused_loss=False`` computes the loss
-    from the whole (B, T, V) logits instead (to measure what the fused output layer + loss buys)."""
-    net = TiedTransformer(TransformerConfig(**size, tying="three_way", dropout=0.1)).to(device).train()
+def ours(size: dict, device, fused_loss: bool = True, tying: str = "three_way"):
+    """The network, its optimizer and our training step as ``TranslationModule`` takes it;
+    ``fused_loss=False`` computes the loss from the whole (B, T, V) logits instead (to measure what
+    the fused output layer + loss buys)."""
+    net = TiedTransformer(TransformerConfig(**size, tying=tying, dropout=0.1)).to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)  # as TranslationModule
 
     def step(src, tgt_in, tgt_out):
@@ -43,7 +44,7 @@ def ours(size: dict, device, fused_loss: bool = True):
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return net, step
+    return net, opt, step
 
 
 def marian(size: dict, device):
@@ -115,8 +116,8 @@ def main() -> None:
     tgt = torch.randint(4, V, (args.batch, args.len), device=device)
     tgt_in = torch.cat([torch.full((args.batch, 1), BOS_ID, device=device), tgt[:, :-1]], 1)
     batch, tokens = (src, tgt_in, tgt), args.batch * args.len
-    our_model, our_step = ours(size, device)
-    _, full_logits_step = ours(size, device, fused_loss=False)
+    our_model, _, our_step = ours(size, device)
+    _, _, full_logits_step = ours(size, device, fused_loss=False)
     peer_model, peer_step = marian(size, device)
     print(f"{args.size}: ours {unique_params(our_model) / 1e6:.1f}M params, Marian {unique_params(peer_model) / 1e6:.1f}M; "
           f"batch {args.batch} x {args.len} tokens, {torch.get_num_threads()} threads, device {device}")  # fmt: skip

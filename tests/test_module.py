@@ -8,6 +8,7 @@ import torch
 from tests.conftest import TINY_FIT
 from tests.test_cli import REPO, run_main
 from tiedtransformer.data.batching import Batch
+from tiedtransformer.losses import label_smoothed_nll
 from tiedtransformer.module import TranslationModule
 
 
@@ -35,6 +36,25 @@ def test_optimizer_is_adam_with_the_papers_betas_and_inverse_sqrt_warmup():
         sched.step()
     assert lrs[9] == pytest.approx(1e-3) and lrs[0] == pytest.approx(1e-4)
     assert lrs[39] == pytest.approx(1e-3 * (10 / 40) ** 0.5)
+
+
+@pytest.mark.parametrize("tying,projection_reg", [("three_way", 0.0), ("none", 0.15)])
+def test_training_loss_and_gradients_equal_those_of_the_whole_logits(tying, projection_reg):
+    torch.manual_seed(0)
+    m = module(tying=tying, projection_reg=projection_reg, label_smoothing=0.1).eval()  # eval: no dropout
+    src, tgt = torch.randint(4, 30, (3, 6)), torch.randint(4, 30, (3, 5))
+    tgt[2, 3:] = 0  # padding
+    batch = Batch(src=src, tgt_in=torch.cat([torch.full((3, 1), 1), tgt[:, :-1]], 1), tgt_out=tgt, ids=torch.arange(3))
+    loss, nll, n = m._loss(batch)
+    loss.backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    ref = label_smoothed_nll(m.net(batch.src, batch.tgt_in), batch.tgt_out, 0.1)
+    ref[0].backward()
+    for a, b in zip((loss, nll, n), ref):
+        torch.testing.assert_close(a, b)
+    for g, p in zip(grads, m.parameters()):
+        torch.testing.assert_close(g, p.grad)
 
 
 def test_stand_in_batches_send_no_gradient():

@@ -35,7 +35,7 @@ def linear_label_smoothed_nll(
     target: torch.Tensor,
     epsilon: float,
     ignore_index: int = PAD_ID,
-    chunk_elements: int = 2**21,
+    chunk_elements: int = 2**26,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`label_smoothed_nll` of ``logits = hidden @ weight.T``, without the (N, V) logits.
 
@@ -45,6 +45,10 @@ def linear_label_smoothed_nll(
     to the logits (softmax minus the smoothed target) is formed at once and turned into the
     gradients of ``hidden`` and ``weight`` during the forward pass, so the backward pass only scales
     them. Only the loss carries a gradient; the NLL is for logging (as perplexity).
+
+    Chunks are large by default because each adds one pass over the (V, d) weight gradient: on a
+    2-core CPU (1024 rows, V 37000, d 512) one chunk took 715 ms against 759 ms for the whole-logits
+    loss, but 56-row chunks 1261 ms. A batch of 4096 rows and V 37000 is 3 chunks of < 2^26 logits.
     """
     target = target.reshape(-1)
     keep = target != ignore_index

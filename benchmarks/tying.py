@@ -1,0 +1,89 @@
+"""What tying changes, given that it removes no FLOPs: parameters, Adam state, the memory of the
+training state (weights + gradients + Adam moments, counted from the tensors after a real step) and
+training-step speed, for each tying mode, against the untied network measured in the same run on the
+same batch.
+
+    python benchmarks/tying.py                 # Transformer base, V 37000, batch 32 x 32, fp32
+    python benchmarks/tying.py --size small
+    python benchmarks/tying.py --device cuda   # on a GPU; adds the step's peak allocated memory
+
+Ends with one JSON line per tying mode (peer: tying none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from tiedtransformer.model import TYING_MODES
+from train_step import SIZES, ours, timed  # sibling script
+
+MB = 2**20
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=SIZES, default="base")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--len", type=int, default=32, help="source and target length")
+    p.add_argument("--steps", type=int, default=2, help="steps per timed round")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each mode counts")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    device, size = torch.device(args.device), SIZES[args.size]
+    torch.manual_seed(0)
+    V = size["vocab_size"]
+    src = torch.randint(4, V, (args.batch, args.len), device=device)
+    tgt = torch.randint(4, V, (args.batch, args.len), device=device)
+    tgt_in = torch.cat([torch.full((args.batch, 1), 1, device=device), tgt[:, :-1]], 1)
+    batch, tokens = (src, tgt_in, tgt), args.batch * args.len
+
+    rows, steps = {}, []
+    for mode in TYING_MODES:
+        net, opt, step = ours(size, device, tying=mode)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        step(*batch)  # creates the Adam moments
+        params = list(net.parameters())  # each tied matrix once
+        weights = tensor_bytes(params)
+        adam = tensor_bytes(t for state in opt.state.values() for t in state.values() if t.dim() > 0)
+        rows[mode] = {
+            "params": net.num_params(), "weights_mb": weights / MB, "adam_state_mb": adam / MB,
+            # a gradient per distinct parameter, as large as it
+            "train_state_mb": (2 * weights + adam) / MB,
+        }  # fmt: skip
+        if device.type == "cuda":
+            rows[mode]["peak_step_mb"] = torch.cuda.max_memory_allocated() / MB
+        steps.append(step)
+        del net, opt
+    seconds = timed(steps, batch, args.steps, 1, args.rounds, device, autocast=False)
+    base = rows["none"]
+    base_tps = tokens / seconds[0]
+    print(f"{args.size}, batch {args.batch} x {args.len}, fp32, {device}; ratios against tying none in this run")
+    for (mode, row), sec in zip(rows.items(), seconds):
+        row["tokens_per_s"] = tokens / sec
+        line = (f"{mode:>9}: {row['params'] / 1e6:6.1f}M params ({row['params'] / base['params']:.2f}), Adam state "
+                f"{row['adam_state_mb']:6.0f} MB, weights+grads+Adam {row['train_state_mb']:6.0f} MB "
+                f"({row['train_state_mb'] / base['train_state_mb']:.2f}), {row['tokens_per_s']:,.0f} tok/s "
+                f"({row['tokens_per_s'] / base_tps:.2f})")  # fmt: skip
+        if "peak_step_mb" in row:
+            line += f", peak {row['peak_step_mb']:,.0f} MB"
+        print(line)
+    for mode, row in rows.items():
+        print(json.dumps({"benchmark": f"tying_{args.size}_{mode}", "ours": round(row["tokens_per_s"], 1),
+                          "peer": round(base_tps, 1), "unit": "target tokens/s", "ratio": round(row["tokens_per_s"] / base_tps, 3),
+                          "peer_name": "tying none", "params": row["params"],
+                          "adam_state_mb": round(row["adam_state_mb"], 1), "train_state_mb": round(row["train_state_mb"], 1),
+                          "train_state_ratio": round(row["train_state_mb"] / base["train_state_mb"], 3),
+                          **({"peak_step_mb": round(row["peak_step_mb"], 1)} if "peak_step_mb" in row else {}),
+                          "device": str(device)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
