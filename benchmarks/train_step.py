@@ -98,8 +98,9 @@ def unique_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def step_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of the training-step benchmarks (this one and tying.py)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=SIZES, default="base")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--len", type=int, default=32, help="source and target length")
@@ -107,15 +108,25 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each side counts")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    args = p.parse_args()
-    device, size = torch.device(args.device), SIZES[args.size]
+    return p
+
+
+def random_batch(size: dict, args, device) -> tuple[tuple[torch.Tensor, ...], int]:
+    """(source, shifted target, target) of random ids, full length, and its target token count."""
     torch.manual_seed(0)
     V = size["vocab_size"]
     src = torch.randint(4, V, (args.batch, args.len), device=device)
     tgt = torch.randint(4, V, (args.batch, args.len), device=device)
     tgt_in = torch.cat([torch.full((args.batch, 1), BOS_ID, device=device), tgt[:, :-1]], 1)
-    batch, tokens = (src, tgt_in, tgt), args.batch * args.len
+    return (src, tgt_in, tgt), args.batch * args.len
+
+
+def main() -> None:
+    p = step_arguments(__doc__)
+    p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    args = p.parse_args()
+    device, size = torch.device(args.device), SIZES[args.size]
+    batch, tokens = random_batch(size, args, device)
     our_model, _, our_step = ours(size, device)
     _, _, full_logits_step = ours(size, device, fused_loss=False)
     peer_model, peer_step = marian(size, device)

@@ -12,13 +12,12 @@ Ends with one JSON line per tying mode (peer: tying none).
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import torch
 
 from tiedtransformer.model import TYING_MODES
-from train_step import SIZES, ours, timed  # sibling script
+from train_step import SIZES, ours, random_batch, step_arguments, timed  # sibling script
 
 MB = 2**20
 
@@ -28,21 +27,9 @@ def tensor_bytes(tensors) -> int:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", choices=SIZES, default="base")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--len", type=int, default=32, help="source and target length")
-    p.add_argument("--steps", type=int, default=2, help="steps per timed round")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each mode counts")
-    p.add_argument("--device", default="cpu")
-    args = p.parse_args()
+    args = step_arguments(__doc__).parse_args()
     device, size = torch.device(args.device), SIZES[args.size]
-    torch.manual_seed(0)
-    V = size["vocab_size"]
-    src = torch.randint(4, V, (args.batch, args.len), device=device)
-    tgt = torch.randint(4, V, (args.batch, args.len), device=device)
-    tgt_in = torch.cat([torch.full((args.batch, 1), 1, device=device), tgt[:, :-1]], 1)
-    batch, tokens = (src, tgt_in, tgt), args.batch * args.len
+    batch, tokens = random_batch(size, args, device)
 
     rows, steps = {}, []
     for mode in TYING_MODES:
@@ -62,7 +49,7 @@ def main() -> None:
             rows[mode]["peak_step_mb"] = torch.cuda.max_memory_allocated() / MB
         steps.append(step)
         del net, opt
-    seconds = timed(steps, batch, args.steps, 1, args.rounds, device, autocast=False)
+    seconds = timed(steps, batch, args.steps, args.warmup, args.rounds, device, autocast=False)
     base = rows["none"]
     base_tps = tokens / seconds[0]
     print(f"{args.size}, batch {args.batch} x {args.len}, fp32, {device}; ratios against tying none in this run")

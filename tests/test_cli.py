@@ -166,3 +166,15 @@ def test_mismatched_parallel_files_fail_before_training(tmp_path, capsys):
     code, _, err = run_main(["fit", *args, "--data.source=files", f"--data.train_path={tmp_path / 'c'}",
                              "--run.root", str(tmp_path / "runs")], capsys)  # fmt: skip
     assert code == 2 and "3 lines" in err and "2" in err and "Traceback" not in err
+
+
+def test_a_disk_too_full_for_the_checkpoints_fails_before_training(tmp_path, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
+    code, out, err = run_main(["fit", *TINY_FIT, "--run.root", str(tmp_path / "runs"), "--run.name=full"], capsys)
+    assert code == 2 and "GiB free" in err and "--run.root" in err and "Traceback" not in err
+    assert not list((tmp_path / "runs" / "full").glob("checkpoints/*.ckpt"))
+    assert not (tmp_path / "runs" / "full" / "metrics.csv").exists()  # no step was trained

@@ -5,7 +5,8 @@ import stat
 import pytest
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.runs import atomic_write_json, atomic_write_text, decide_wandb_mode, make_run_dir, wandb_api_key
+from tiedtransformer.runs import (atomic_write_json, atomic_write_text, check_free_space, checkpoint_bytes,
+                                  decide_wandb_mode, make_run_dir, wandb_api_key)
 
 yes, no = (lambda: True), (lambda: False)
 
@@ -71,3 +72,14 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left behind
     assert stat.S_IMODE(path.stat().st_mode) & 0o044  # readable by others, like any file
+
+
+def test_free_space_check_names_the_folder_and_the_need(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * 2**30, 99 * 2**30, 2**30))
+    check_free_space(tmp_path, checkpoint_bytes(20_000_000))  # 3 x 0.22 GiB fit in 1 GiB
+    with pytest.raises(ConfigError, match=rf"{tmp_path}.*1.00 GiB free.*1.68 GiB.*--run.root"):
+        check_free_space(tmp_path, checkpoint_bytes(50_000_000))

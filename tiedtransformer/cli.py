@@ -26,7 +26,7 @@ from .errors import ConfigError, TrainingError
 from .model import TiedTransformer, TransformerConfig
 from .module import TranslationModule
 from .resilient_logger import ResilientLogger
-from .runs import RunOptions, decide_wandb_mode, default_run_name, make_run_dir
+from .runs import RunOptions, check_free_space, checkpoint_bytes, decide_wandb_mode, default_run_name, make_run_dir
 from .sweep import RUN_NAME_ENV
 
 RUN_DIR_ENV = "TIEDTRANSFORMER_RUN_DIR"  # lets DDP processes started by rank 0 share its run directory
@@ -135,6 +135,9 @@ class TiedCLI(LightningCLI):
         if mode == "offline":
             print(f"W&B: offline ({why}); later: wandb sync {self.run_dir}/wandb/offline-run-*", flush=True)
         return loggers
+
+    def before_fit(self) -> None:
+        check_free_space(self.run_dir, checkpoint_bytes(self.model.net.num_params()))
 
     def after_fit(self) -> None:
         print(f"run directory: {self.run_dir}", flush=True)

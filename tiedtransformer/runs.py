@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -83,6 +84,23 @@ def make_run_dir(root: str, name: str) -> Path:
             "or choose another folder with --run.root"
         ) from None
     return run_dir
+
+
+def checkpoint_bytes(num_params: int) -> int:
+    """About what one training checkpoint takes: fp32 weights and Adam's two moments per parameter."""
+    return 12 * num_params
+
+
+def check_free_space(run_dir: Path, checkpoint_size: int, copies: int = 3) -> None:
+    """Fail now, not at the first checkpoint an hour in, if the run directory's disk cannot hold
+    ``copies`` checkpoints (the best, last.ckpt, and one written on an interruption)."""
+    needed, free = copies * checkpoint_size, shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise ConfigError(
+            f"the disk of the run directory {run_dir} has {free / 2**30:.2f} GiB free, but this run's checkpoints "
+            f"need about {needed / 2**30:.2f} GiB ({copies} x {checkpoint_size / 2**30:.2f} GiB). Free disk space, or "
+            "choose another folder with --run.root"
+        )
 
 
 def default_run_name(tying: str, direction: str, now: float | None = None) -> str:
