@@ -28,16 +28,17 @@ SIZES = {
 }
 
 
-def ours(size: dict, device, fused_loss: bool = True, tying: str = "three_way"):
+def ours(size: dict, device, fused_loss: bool = True, tying: str = "three_way", compile: bool = False):
     """The network, its optimizer and our training step as ``TranslationModule`` takes it;
     ``fused_loss=False`` computes the loss from the whole (B, T, V) logits instead (to measure what
-    the fused output layer + loss buys)."""
+    the fused output layer + loss buys); ``compile`` as ``--model.compile=true``."""
     net = TiedTransformer(TransformerConfig(**size, tying=tying, dropout=0.1)).to(device).train()
+    output_inputs = torch.compile(net.output_inputs, dynamic=True) if compile else net.output_inputs
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)  # as TranslationModule
 
     def step(src, tgt_in, tgt_out):
         if fused_loss:
-            loss_sum, _, n = linear_label_smoothed_nll(net.output_inputs(src, tgt_in), net.dec_lut.weight, tgt_out, 0.1)
+            loss_sum, _, n = linear_label_smoothed_nll(output_inputs(src, tgt_in), net.dec_lut.weight, tgt_out, 0.1)
         else:
             loss_sum, _, n = label_smoothed_nll(net(src, tgt_in), tgt_out, 0.1)
         (loss_sum / n).backward()
@@ -124,11 +125,15 @@ def random_batch(size: dict, args, device) -> tuple[tuple[torch.Tensor, ...], in
 def main() -> None:
     p = step_arguments(__doc__)
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--compile", action="store_true", help="also time ours with --model.compile=true")
     args = p.parse_args()
     device, size = torch.device(args.device), SIZES[args.size]
     batch, tokens = random_batch(size, args, device)
     our_model, _, our_step = ours(size, device)
     _, _, full_logits_step = ours(size, device, fused_loss=False)
+    extra = {"ours_full_logits": full_logits_step}
+    if args.compile:
+        extra["ours_compiled"] = ours(size, device, compile=True)[2]
     peer_model, peer_step = marian(size, device)
     print(f"{args.size}: ours {unique_params(our_model) / 1e6:.1f}M params, Marian {unique_params(peer_model) / 1e6:.1f}M; "
           f"batch {args.batch} x {args.len} tokens, {torch.get_num_threads()} threads, device {device}")  # fmt: skip
@@ -136,14 +141,15 @@ def main() -> None:
     flops_per_token = 6 * unique_params(our_model)
     for precision in args.precision:
         bf16 = precision == "bf16"
-        t_ours, t_full, t_peer = timed([our_step, full_logits_step, peer_step], batch, args.steps, args.warmup, args.rounds, device, bf16)
-        ours_tps, full_tps, peer_tps = tokens / t_ours, tokens / t_full, tokens / t_peer
-        line = (f"{precision}: ours {ours_tps:,.0f} tok/s (with the loss over whole logits instead: {full_tps:,.0f}), "
-                f"Marian {peer_tps:,.0f} tok/s, ratio {ours_tps / peer_tps:.2f}")
+        t_ours, t_peer, *t_extra = timed([our_step, peer_step, *extra.values()], batch, args.steps, args.warmup, args.rounds, device, bf16)
+        ours_tps, peer_tps = tokens / t_ours, tokens / t_peer
+        extra_tps = {name: tokens / t for name, t in zip(extra, t_extra)}
+        line = (f"{precision}: ours {ours_tps:,.0f} tok/s ("
+                + ", ".join(f"{name.removeprefix('ours_').replace('_', ' ')}: {tps:,.0f}" for name, tps in extra_tps.items())
+                + f"), Marian {peer_tps:,.0f} tok/s, ratio {ours_tps / peer_tps:.2f}")
         record = {"benchmark": f"train_step_{args.size}_{precision}", "ours": round(ours_tps, 1), "peer": round(peer_tps, 1),
                   "unit": "target tokens/s", "ratio": round(ours_tps / peer_tps, 3), "peer_name": "MarianMTModel",
-                  "ours_full_logits": round(full_tps, 1),
-                  "device": str(device)}  # fmt: skip
+                  **{name: round(tps, 1) for name, tps in extra_tps.items()}, "device": str(device)}  # fmt: skip
         if device.type == "cuda":
             peak = 989e12 if bf16 else 67e12  # H100 SXM dense bf16 / fp32 (non-tensor-core) peak
             record["mfu"] = round(ours_tps * flops_per_token / peak, 4)

@@ -57,6 +57,26 @@ def test_training_loss_and_gradients_equal_those_of_the_whole_logits(tying, proj
         torch.testing.assert_close(g, p.grad)
 
 
+def test_compiled_network_gives_the_eager_loss_and_gradients_and_the_same_checkpoint_keys():
+    torch.manual_seed(0)
+    eager, compiled = module(dropout=0.0), module(dropout=0.0, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    assert hasattr(compiled._output_inputs, "_torchdynamo_orig_callable") and not hasattr(eager._output_inputs, "_torchdynamo_orig_callable")
+    for length in (5, 7):  # another length must not break the compiled graph (dynamic shapes)
+        src, tgt = torch.randint(4, 30, (3, length)), torch.randint(4, 30, (3, length))
+        batch = Batch(src=src, tgt_in=torch.cat([torch.full((3, 1), 1), tgt[:, :-1]], 1), tgt_out=tgt, ids=torch.arange(3))
+        losses = []
+        for m in (eager, compiled):
+            m.zero_grad()
+            loss = m._loss(batch)[0]
+            loss.backward()
+            losses.append(loss.detach())
+        torch.testing.assert_close(losses[0], losses[1])
+        for a, b in zip(eager.parameters(), compiled.parameters()):
+            torch.testing.assert_close(a.grad, b.grad)
+
+
 def test_stand_in_batches_send_no_gradient():
     m = module()
     loss = m.training_step(Batch.stand_in(), 0)

@@ -100,6 +100,10 @@ class TranslationModule(L.LightningModule):
         val_bleu_sentences: Validation sentences translated for BLEU per validation run (per rank).
         nonfinite: What a non-finite loss or gradient does: ``stop`` the run with an error (the
             weights stay finite), or ``skip`` the update (counted in ``train/skipped_steps``).
+        compile: Run the teacher-forced network (training and validation loss) through
+            ``torch.compile`` with dynamic shapes; decoding stays eager, and checkpoints are the same.
+            Compiling takes a while at the start; on the 2-core CPU measured here it did not pay
+            (see README, Performance), it is meant for GPUs.
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class TranslationModule(L.LightningModule):
         max_len_b: int = 50,
         val_bleu_sentences: int = 1000,
         nonfinite: Literal["stop", "skip"] = "stop",
+        compile: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -138,6 +143,8 @@ class TranslationModule(L.LightningModule):
             norm_first=norm_first, tying=tying, projection_reg=projection_reg, max_positions=max_positions,
         )  # fmt: skip
         self.net = TiedTransformer(self.config)
+        # A compiled view of the same parameters: state_dict keys and decoding are untouched.
+        self._output_inputs = torch.compile(self.net.output_inputs, dynamic=True) if compile else self.net.output_inputs
         self.sacrebleu_signature: str | None = None
         self.skipped_steps = 0
         self._val: dict = {}
@@ -145,7 +152,7 @@ class TranslationModule(L.LightningModule):
     # --- training -----------------------------------------------------------------------------
 
     def _loss(self, batch: Batch):
-        hidden = self.net.output_inputs(batch.src, batch.tgt_in)  # (B, T, d); the (B, T, V) logits never whole
+        hidden = self._output_inputs(batch.src, batch.tgt_in)  # (B, T, d); the (B, T, V) logits never whole
         return linear_label_smoothed_nll(hidden, self.net.dec_lut.weight, batch.tgt_out, self.hparams.label_smoothing)
 
     def training_step(self, batch: Batch, batch_idx: int):
