@@ -82,8 +82,9 @@ def _linear_ls_nll(rows, weight, target, epsilon: float, chunk: int, with_grads:
             lse = torch.logsumexp(logits, dim=-1)  # (c,)
             row_nll = lse - logits.gather(1, t[:, None]).squeeze(1)
             row_smooth = lse - logits.mean(dim=-1)  # -mean log p over the vocabulary
-            nll += row_nll.sum()
-            loss += (1.0 - epsilon) * row_nll.sum() + epsilon * row_smooth.sum()
+            chunk_nll = row_nll.sum()
+            nll += chunk_nll
+            loss += (1.0 - epsilon) * chunk_nll + epsilon * row_smooth.sum()
             if with_grads:  # d loss / d logits = softmax - (1 - ε) onehot - ε / V, in place of the logits
                 g = logits.sub_(lse[:, None]).exp_().sub_(epsilon / V)
                 g.scatter_add_(1, t[:, None], g.new_full((t.numel(), 1), -(1.0 - epsilon)))

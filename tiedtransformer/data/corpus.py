@@ -165,9 +165,9 @@ class Corpus:
             ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
         if self.split == "train":
             # Shard order, and a small buffer; pairs are shuffled downstream (data.shuffle_buffer). One
-            # shard at a time: datasets >= 4 by default interleaves 10 shards re-batched to buffer_size / 10
+            # shard at a time: datasets 5.2 by default interleaves 10 shards re-batched to buffer_size / 10
             # rows, which ran 12x slower here and held memory in proportion to the shards still unread
-            # (benchmarks/stream_memory.py). Older versions read one shard at a time anyway.
+            # (benchmarks/stream_memory.py). Versions without the option are called without it.
             one_shard = {"max_buffer_input_shards": 1} if "max_buffer_input_shards" in inspect.signature(ds.shuffle).parameters else {}
             ds = ds.shuffle(seed=self.seed, buffer_size=1000, **one_shard)
             ds.set_epoch(epoch)
