@@ -178,3 +178,11 @@ def test_a_disk_too_full_for_the_checkpoints_fails_before_training(tmp_path, cap
     assert code == 2 and "GiB free" in err and "--run.root" in err and "Traceback" not in err
     assert not list((tmp_path / "runs" / "full").glob("checkpoints/*.ckpt"))
     assert not (tmp_path / "runs" / "full" / "metrics.csv").exists()  # no step was trained
+
+
+def test_trainer_options_that_do_not_go_together_are_named_without_a_traceback(tmp_path, capsys):
+    code, out, err = run_main(["fit", *TINY_FIT, "--trainer.strategy=fsdp", "--trainer.accelerator=cpu",
+                               "--run.root", str(tmp_path / "runs"), "--run.name=bad"], capsys)  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert "--trainer.strategy" in err and "accelerator='cpu'" in err and "config file" in err
+    assert not (tmp_path / "runs" / "bad").exists()  # nothing ran, no empty run directory is left

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
@@ -107,7 +107,16 @@ class TiedCLI(LightningCLI):
             kwargs["logger"] = self._loggers()
         if self.subcommand != "fit" or self.resuming:  # never overwrite the config.yaml of a run
             self.save_config_callback = None
-        return super().instantiate_trainer(**kwargs)
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (ValueError, TypeError, MisconfigurationException) as e:  # Lightning checks the trainer options here
+            if self.run_dir is not None and not self.resuming and not any(self.run_dir.iterdir()):
+                self.run_dir.rmdir()  # nothing ran: leave no empty run behind
+            raise ConfigError(
+                f"the trainer options do not go together: {e} Change them on the command line "
+                "(--trainer.accelerator, --trainer.strategy, --trainer.devices, ...) or in the config file's "
+                "trainer section; `tiedtransformer fit --help` lists them."
+            ) from None
 
     def _loggers(self) -> list:
         cfg = self.config.fit
