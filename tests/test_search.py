@@ -95,3 +95,46 @@ def test_min_len_forbids_ending_early():
     src = sources()
     for out in (greedy_decode(m, src, 0.0, 6, min_len=6), beam_search(m, src, 3, max_len_a=0.0, max_len_b=6, min_len=6)):
         assert all(len(seq) == 5 for seq in out)  # 5 tokens, then the forced EOS at the 6th place
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_beams_sharing_their_sentence_memory_decode_as_with_a_copy_per_beam(K):
+    m = tiny_model()
+    src = sources()
+    memory, mask = m.encode(src)
+    tgt = torch.randint(4, 23, (4 * K, 5))
+    copied = m.decode(tgt, memory.repeat_interleave(K, 0), mask.repeat_interleave(K, 0))
+    torch.testing.assert_close(m.decode(tgt, memory, mask), copied, rtol=1e-5, atol=1e-5)
+    cache = m.new_cache()
+    steps = [m.decode(tgt[:, t : t + 1], memory, mask, cache=cache) for t in range(3)]
+    # sentences 0 and 2 go on (their beams reordered), as when the others finished
+    keep = torch.tensor([0, 2])
+    rows = (keep[:, None] * K + torch.arange(K).flip(0)).view(-1)
+    m.reorder_cache(cache, keep, "cross")
+    m.reorder_cache(cache, rows, "self")
+    steps.append(m.decode(tgt[rows, 3:], memory[keep], mask[keep], cache=cache))
+    torch.testing.assert_close(torch.cat(steps[:3], dim=1), copied[:, :3], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(steps[3], m.decode(tgt[rows], memory[keep], mask[keep])[:, 3:], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("projection_reg", [0.0, 0.15])
+def test_the_cpu_transposed_output_layer_gives_the_same_search(projection_reg, monkeypatch):
+    import tiedtransformer.search as search
+
+    torch.manual_seed(0)
+    m = tiny_model(projection_reg=projection_reg)
+    if m.projection is not None:
+        torch.nn.init.normal_(m.projection.weight)  # P away from its identity start
+    src = sources()
+    memory, mask = m.encode(src)
+    tokens = torch.randint(4, 23, (4, 3))
+    outputs = {}
+    for max_rows in (0, 10**6):  # never / always the transposed product
+        monkeypatch.setattr(search, "_CPU_TRANSPOSED_MAX_ROWS", max_rows)
+        logp = search._step_logprobs(m, tokens, memory, mask, None)
+        outputs[max_rows] = (logp, beam_search(m, src, 3, max_len_b=10), greedy_decode(m, src, max_len_b=10))
+    plain, transposed = outputs[0], outputs[10**6]
+    expected = F.log_softmax(m.logits(m.decode(tokens, memory, mask)[:, -1]), -1)
+    torch.testing.assert_close(plain[0], expected)
+    torch.testing.assert_close(transposed[0], expected, rtol=1e-5, atol=1e-5)
+    assert transposed[1:] == plain[1:]

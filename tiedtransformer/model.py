@@ -123,8 +123,13 @@ class Attention(nn.Module):
                 k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
         if cache is not None:
             cache["k"], cache["v"] = k, v
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)  # (B, h, T, d/h)
-        B, _, T, _ = y.shape
+        B, h, T, dh = q.shape
+        g = B // k.size(0)  # queries per memory row: the beams of one sentence share its encoder output
+        if g > 1:  # cross-attention has no order among queries: a sentence's beams become its query rows
+            q = q.view(-1, g, h, T, dh).transpose(1, 2).reshape(-1, h, g * T, dh)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)  # (B/g, h, g·T, d/h)
+        if g > 1:
+            y = y.view(-1, h, g, T, dh).transpose(1, 2).reshape(B, h, T, dh)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -226,11 +231,12 @@ class TiedTransformer(nn.Module):
     def decode(
         self,
         tgt: torch.Tensor,  # (B, T) target ids; with a cache, only the tokens not yet seen
-        memory: torch.Tensor,  # (B, S, d)
-        memory_mask: torch.Tensor,  # (B, 1, 1, S)
+        memory: torch.Tensor,  # (B / g, S, d)
+        memory_mask: torch.Tensor,  # (B / g, 1, 1, S)
         cache: Cache | None = None,
     ) -> torch.Tensor:
-        """Decoder hidden states (B, T, d); pass a cache from :meth:`new_cache` to decode step by step."""
+        """Decoder hidden states (B, T, d); pass a cache from :meth:`new_cache` to decode step by step.
+        ``memory`` may hold one row per g consecutive target rows (the g beams of a sentence share it)."""
         past = cache[0]["self"]["k"].size(2) if cache and "k" in cache[0]["self"] else 0
         T = tgt.size(1)
         # Right padding only: a causal mask already keeps real positions off the padding.
@@ -271,12 +277,13 @@ class TiedTransformer(nn.Module):
         return [{"self": {}, "cross": {}} for _ in self.decoder]
 
     @staticmethod
-    def reorder_cache(cache: Cache, index: torch.Tensor) -> None:
-        """Keep (and reorder) the batch rows ``index`` of every cached tensor, in place."""
+    def reorder_cache(cache: Cache, index: torch.Tensor, part: Literal["self", "cross"] = "self") -> None:
+        """Keep (and reorder) the batch rows ``index`` of the cached self-attention (decoder rows) or
+        cross-attention (memory rows) keys and values, in place."""
         for layer in cache:
-            for kv in layer.values():
-                for key in kv:
-                    kv[key] = kv[key].index_select(0, index)
+            kv = layer[part]
+            for key in kv:
+                kv[key] = kv[key].index_select(0, index)
 
     def regularization_loss(self) -> torch.Tensor:
         """λ·‖P‖_F of Projection Regularization, or 0 when it is off."""
