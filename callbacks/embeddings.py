@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from tiedtransformer.analysis import snapshot_overlap
+from tiedtransformer.distributed import full_copy, is_sharded
 from tiedtransformer.dumps import dump_from_model, write_dump
 from tiedtransformer.report import analyze_to_dir, scalars, tables
 
@@ -57,17 +58,22 @@ class EmbeddingSnapshot(L.Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         self.snapshot(trainer, pl_module)
 
-    @rank_zero_only
     def snapshot(self, trainer, pl_module) -> Path | None:
         if trainer.sanity_checking or trainer.global_step == self._last_step:
             return None
         self._last_step = trainer.global_step
+        net = pl_module.net
+        if is_sharded(net):  # FSDP: every rank gathers the full weights (collective), rank zero writes
+            net = full_copy(net)
+        return self._write(trainer, net) if trainer.is_global_zero else None
+
+    def _write(self, trainer, net) -> Path:
         dm = trainer.datamodule
         src, tgt = dm.src_lang, dm.tgt_lang
-        meta = {"tying": pl_module.net.cfg.tying, "direction": dm.direction, "step": trainer.global_step,
+        meta = {"tying": net.cfg.tying, "direction": dm.direction, "step": trainer.global_step,
                 "epoch": trainer.current_epoch}  # fmt: skip
         dump = dump_from_model(
-            pl_module.net, dm.vocab.pieces(src), dm.vocab.pieces(tgt), meta,
+            net, dm.vocab.pieces(src), dm.vocab.pieces(tgt), meta,
             counts={"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)},
             spm_models={"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)},
         )  # fmt: skip

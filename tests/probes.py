@@ -71,3 +71,28 @@ class PoisonGradient(L.Callback):
     def on_after_backward(self, trainer, pl_module):
         if trainer.global_step + 1 == self.step:
             next(pl_module.parameters()).grad.view(-1)[0] = float("nan")
+
+
+class RecordSharding(RecordPairs):
+    """RecordPairs, plus how FSDP holds the token matrices: which names are one Parameter, each
+    matrix's rows on this rank against its full rows, and how often each matrix appears among the
+    parameters of the root's FSDP group (the group that gathers and reduce-scatters it)."""
+
+    def on_train_start(self, trainer, pl_module):
+        super().on_train_start(trainer, pl_module)
+        net = pl_module.net
+        mats = net.embedding_matrices()
+        self.tied = {a: [b for b in mats if mats[b] is mats[a] and a != b] for a in mats}
+        group = [p.sharded_param for p in net._get_fsdp_state()._fsdp_param_group.fsdp_params]
+        self.sharding = {
+            a: {"type": type(m).__name__, "local_rows": m.to_local().shape[0], "rows": m.shape[0],
+                "in_root_group": sum(p is m for p in group)}
+            for a, m in mats.items()
+        }  # fmt: skip
+        self.wrapped = type(net).__name__
+
+    def on_fit_end(self, trainer, pl_module):
+        super().on_fit_end(trainer, pl_module)
+        path = os.path.join(self.out_dir, f"sharding{trainer.global_rank}.json")
+        with open(path, "w") as f:
+            json.dump(self.sharding, f)

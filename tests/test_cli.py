@@ -181,8 +181,15 @@ def test_a_disk_too_full_for_the_checkpoints_fails_before_training(tmp_path, cap
 
 
 def test_trainer_options_that_do_not_go_together_are_named_without_a_traceback(tmp_path, capsys):
-    code, out, err = run_main(["fit", *TINY_FIT, "--trainer.strategy=fsdp", "--trainer.accelerator=cpu",
+    code, out, err = run_main(["fit", *TINY_FIT, "--trainer.devices=abc", "--trainer.accelerator=cpu",
                                "--run.root", str(tmp_path / "runs"), "--run.name=bad"], capsys)  # fmt: skip
     assert code == 2 and "Traceback" not in err
-    assert "--trainer.strategy" in err and "accelerator='cpu'" in err and "config file" in err
+    assert "--trainer.devices" in err and "CPUAccelerator" in err and "config file" in err
     assert not (tmp_path / "runs" / "bad").exists()  # nothing ran, no empty run directory is left
+
+
+def test_fsdp1_points_to_the_supported_fsdp_config(tmp_path, capsys):
+    code, _, err = run_main(["fit", *TINY_FIT, "--trainer.strategy=fsdp", "--run.root", str(tmp_path / "runs"),
+                             "--run.name=f"], capsys)  # fmt: skip
+    assert code == 2 and "Traceback" not in err and "-c configs/fsdp.yaml" in err and "--trainer.strategy=ddp" in err
+    assert not (tmp_path / "runs" / "f").exists()

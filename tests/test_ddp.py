@@ -11,36 +11,69 @@ from tests.conftest import TINY_FIT
 from tests.data_helpers import demo_texts, write_parallel
 
 REPO = Path(__file__).resolve().parents[1]
+N_PAIRS = 301
 
 
-def test_two_process_ddp_fit_sees_every_pair_once_and_keeps_ties(tmp_path):
-    # Pairs alternate long and short, and rank r reads pairs i with i % 2 == r: rank 0 gets far more
-    # tokens, hence more batches, and rank 1 must wait with stand-in batches.
-    n_pairs, short = 301, demo_texts(400)
+def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs") -> Path:
+    """A 2-process CPU fit (2 epochs, three-way tied) on a corpus whose ranks get uneven work: pairs
+    alternate long and short, and rank r reads pairs i with i % 2 == r, so rank 0 gets far more
+    tokens, hence more batches, and rank 1 must wait with stand-in batches. Each rank writes
+    ``<tmp_path>/<run>/rank<r>.json`` (``tests.probes.<probe>``). Returns the run directory."""
+    short = demo_texts(400)
     pairs = [
         {k: " ".join(p[k] for p in short[i : i + 3]) for k in ("en", "de")} if i % 2 == 0 else short[i]
-        for i in range(n_pairs)
+        for i in range(N_PAIRS)
     ]
     train = write_parallel(tmp_path / "corpus" / "train", pairs)
     valid = write_parallel(tmp_path / "corpus" / "valid", demo_texts(21, "validation"))
+    probes = tmp_path / run
+    probes.mkdir()
     args = [a for a in TINY_FIT if not a.startswith(("--data.demo", "--trainer.max_epochs", "--data.source", "--data.max_"))]
-    cmd = [sys.executable, "-m", "tiedtransformer", "fit", *args, "--data.source=files",
+    cmd = [sys.executable, "-m", "tiedtransformer", "fit", *options, *args, "--data.source=files",
            f"--data.train_path={train}", f"--data.valid_path={valid}",
            "--data.max_tokens=600", "--data.max_len=256", "--trainer.max_epochs=2", "--model.tying=three_way",
-           "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu",
-           "--run.root", str(tmp_path / "runs"), "--run.name=ddp",
-           "--trainer.callbacks+=tests.probes.RecordPairs", f"--trainer.callbacks.out_dir={tmp_path}"]  # fmt: skip
+           "--trainer.devices=2", "--trainer.accelerator=cpu", "--run.root", str(tmp_path / "runs"), f"--run.name={run}",
+           f"--trainer.callbacks+=tests.probes.{probe}", f"--trainer.callbacks.out_dir={probes}"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
-    for epoch in (0, 1):
+    return tmp_path / "runs" / run
+
+
+def resume_two_process_fit(tmp_path, run_dir: Path, max_epochs: int) -> None:
+    """Continue a finished two_process_fit run from its last checkpoint up to ``max_epochs``."""
+    cmd = [sys.executable, "-m", "tiedtransformer", "fit", "-c", str(run_dir / "config.yaml"), "--ckpt_path=last",
+           f"--trainer.max_epochs={max_epochs}"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("(resuming)") == 2  # both ranks know that they resume
+
+
+def rank_records(tmp_path, run: str) -> list[dict]:
+    return [json.loads((tmp_path / run / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def assert_every_pair_once_per_epoch(ranks: list[dict], epochs=(0, 1)) -> None:
+    assert {e for r in ranks for e, _ in r["ids"]} == set(epochs)
+    for epoch in epochs:
         seen = [[i for e, i in r["ids"] if e == epoch] for r in ranks]
         assert not set(seen[0]) & set(seen[1])
-        assert sorted(seen[0] + seen[1]) == list(range(n_pairs))
+        assert sorted(seen[0] + seen[1]) == list(range(N_PAIRS))
+    assert ranks[0]["stand_ins"] == 0 and ranks[1]["stand_ins"] > 0
+
+
+def test_two_process_ddp_fit_sees_every_pair_once_and_keeps_ties(tmp_path):
+    run_dir = two_process_fit(tmp_path, "ddp", "--trainer.strategy=ddp")
+    ranks = rank_records(tmp_path, "ddp")
+    assert_every_pair_once_per_epoch(ranks)
     for r in ranks:
         assert r["wrapped"] == "DistributedDataParallel"
         assert r["tied"]["enc_embed"] == ["dec_embed", "dec_lut"]
-    assert ranks[0]["stand_ins"] == 0 and ranks[1]["stand_ins"] > 0
-    summary = json.loads((tmp_path / "runs" / "ddp" / "summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["final_val_loss"] is not None and summary["best_val_bleu"] is not None
+
+    # One more epoch from the last checkpoint: no rank waits for another, the epoch is trained whole.
+    resume_two_process_fit(tmp_path, run_dir, 3)
+    assert_every_pair_once_per_epoch(rank_records(tmp_path, "ddp"), epochs=(2,))
+    assert json.loads((run_dir / "summary.json").read_text())["global_step"] > summary["global_step"]

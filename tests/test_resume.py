@@ -59,6 +59,25 @@ def test_interrupted_and_resumed_twice_equals_uninterrupted(tmp_path, capsys):
     assert json.loads((run / "summary.json").read_text())["global_step"] == 3 * N
 
 
+def test_more_epochs_after_a_finished_run_continue_as_one_longer_run(tmp_path, capsys):
+    # last.ckpt of a finished run is written at the end of its last epoch; resuming from it with a
+    # larger max_epochs must train the next epoch exactly as an uninterrupted longer run does.
+    full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
+    code, _, err = run_main(fit_args(tmp_path, "full", full, "--trainer.max_steps=-1", "--trainer.max_epochs=2"), capsys)
+    assert code == 0, err[-3000:]
+    code, _, err = run_main(fit_args(tmp_path, "part", part, "--trainer.max_steps=-1", "--trainer.max_epochs=1"), capsys)
+    assert code == 0, err[-3000:]
+    run = tmp_path / "runs" / "part"
+    code, out, err = run_main(["fit", "-c", str(run / "config.yaml"), "--ckpt_path=last", "--trainer.max_epochs=2"], capsys)
+    assert code == 0, err[-3000:]
+    reference, resumed = steps(full), steps(part)
+    assert {r["epoch"] for r in reference.values()} == {0, 1}
+    assert sorted(resumed) == sorted(reference)
+    for step, ref in reference.items():
+        assert resumed[step]["ids"] == ref["ids"], step
+        assert resumed[step]["loss"] == pytest.approx(ref["loss"], abs=1e-6), step
+
+
 def test_ctrl_c_writes_a_checkpoint_and_exits_non_zero(tmp_path, capsys):
     code, out, _ = run_main(fit_args(tmp_path, "c", tmp_path / "r.jsonl", *stop_at(3, "sigint")), capsys)
     assert code == 1 and (tmp_path / "runs" / "c" / "checkpoints" / "last-interrupted.ckpt").is_file()

@@ -30,6 +30,7 @@ from .runs import RunOptions, check_free_space, checkpoint_bytes, decide_wandb_m
 from .sweep import RUN_NAME_ENV
 
 RUN_DIR_ENV = "TIEDTRANSFORMER_RUN_DIR"  # lets DDP processes started by rank 0 share its run directory
+RESUMING_ENV = "TIEDTRANSFORMER_RESUMING"  # ... and know whether it resumes
 
 TRAINER_DEFAULTS = {
     "max_epochs": 12,
@@ -70,11 +71,17 @@ class TiedCLI(LightningCLI):
             return
         cfg = self.config.fit
         child = int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("RANK", "0")) > 0
-        run_dir = (os.environ.get(RUN_DIR_ENV) if child else None) or self._resumed_run_dir(cfg)
+        run_dir = os.environ.get(RUN_DIR_ENV) if child else None
+        if run_dir is not None:  # a DDP/FSDP process started by rank 0: its directory, resuming as it does
+            self.resuming = os.environ.get(RESUMING_ENV) == "1"
+        else:
+            run_dir = self._resumed_run_dir(cfg)
         if run_dir is None:
             name = cfg.run.name or os.environ.get(RUN_NAME_ENV) or default_run_name(cfg.model.tying, cfg.data.direction)
             run_dir = str(make_run_dir(cfg.run.root, name))
-        os.environ[RUN_DIR_ENV] = run_dir  # DDP processes started by this one use the same directory
+        # Processes started by this one use the same directory, and resume if it does: every rank
+        # must set up the same callbacks, or their collectives (config saving) wait on each other.
+        os.environ[RUN_DIR_ENV], os.environ[RESUMING_ENV] = run_dir, "1" if self.resuming else "0"
         self.run_dir = Path(run_dir)
         cfg.trainer.default_root_dir = run_dir
         cfg.checkpoint.dirpath = str(self.run_dir / "checkpoints")
@@ -108,10 +115,13 @@ class TiedCLI(LightningCLI):
         if self.subcommand != "fit" or self.resuming:  # never overwrite the config.yaml of a run
             self.save_config_callback = None
         try:
+            _check_strategy(self.config[self.subcommand].trainer.get("strategy"))
             return super().instantiate_trainer(**kwargs)
-        except (ValueError, TypeError, MisconfigurationException) as e:  # Lightning checks the trainer options here
+        except (ConfigError, ValueError, TypeError, MisconfigurationException) as e:  # Lightning checks options here
             if self.run_dir is not None and not self.resuming and not any(self.run_dir.iterdir()):
                 self.run_dir.rmdir()  # nothing ran: leave no empty run behind
+            if isinstance(e, ConfigError):
+                raise
             raise ConfigError(
                 f"the trainer options do not go together: {e} Change them on the command line "
                 "(--trainer.accelerator, --trainer.strategy, --trainer.devices, ...) or in the config file's "
@@ -150,6 +160,16 @@ class TiedCLI(LightningCLI):
 
     def after_fit(self) -> None:
         print(f"run directory: {self.run_dir}", flush=True)
+
+
+def _check_strategy(strategy) -> None:
+    name = strategy if isinstance(strategy, str) else str(getattr(strategy, "class_path", ""))
+    if name.startswith("fsdp") or name.endswith("FSDPStrategy"):
+        raise ConfigError(
+            f"--trainer.strategy={name}: Lightning's FSDPStrategy (FSDP1) is not supported here. For FSDP add "
+            "-c configs/fsdp.yaml (FSDP2 through ModelParallelStrategy, tied matrices sharded as one "
+            "group); for plain data parallelism use --trainer.strategy=ddp."
+        )
 
 
 def _plain(namespace) -> dict:

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 from .data.batching import Batch
-from .distributed import all_gather_objects
+from .distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from .errors import ConfigError, TrainingError
 from .losses import inverse_sqrt_factor, linear_label_smoothed_nll
 from .model import TiedTransformer, TransformerConfig, Tying
@@ -148,12 +148,39 @@ class TranslationModule(L.LightningModule):
         self.sacrebleu_signature: str | None = None
         self.skipped_steps = 0
         self._val: dict = {}
+        # Under FSDP: an unsharded copy for evaluation (in a list, so that it is no submodule).
+        self._full: list[TiedTransformer] = []
+
+    def configure_model(self) -> None:
+        """Under ``ModelParallelStrategy`` (``-c configs/fsdp.yaml``): shard the network with FSDP2.
+        Other strategies (single device, DDP) leave it as it is."""
+        mesh = self.device_mesh
+        if mesh is None or is_sharded(self.net):
+            return
+        if self.hparams.compile:
+            raise ConfigError("model.compile=true is not supported with FSDP (ModelParallelStrategy); use DDP or "
+                              "leave model.compile off")  # fmt: skip
+        # Lightning's mesh is (data_parallel = nodes, tensor_parallel = devices per node); there is no
+        # tensor parallelism here: on one node every rank holds a shard, across nodes HSDP.
+        shard(self.net, mesh["tensor_parallel"] if mesh["data_parallel"].size() == 1 else mesh)
+        self._output_inputs = self.net.output_inputs  # the method FSDP now wraps
+
+    def eval_net(self) -> TiedTransformer:
+        """The network to evaluate and translate with: ``net`` itself, or under FSDP its unsharded copy
+        taken at the start of the current validation, test or prediction."""
+        return self._full[0] if self._full else self.net
+
+    def refresh_eval_net(self) -> None:
+        """Under FSDP, gather the current weights into the evaluation copy (collective: all ranks)."""
+        self._full = [full_copy(self.net)] if is_sharded(self.net) else []
 
     # --- training -----------------------------------------------------------------------------
 
-    def _loss(self, batch: Batch):
-        hidden = self._output_inputs(batch.src, batch.tgt_in)  # (B, T, d); the (B, T, V) logits never whole
-        return linear_label_smoothed_nll(hidden, self.net.dec_lut.weight, batch.tgt_out, self.hparams.label_smoothing)
+    def _loss(self, batch: Batch, net: TiedTransformer | None = None):
+        """Summed loss and NLL and the token count; ``net``: evaluate with this network instead."""
+        hidden = (net.output_inputs if net is not None else self._output_inputs)(batch.src, batch.tgt_in)
+        weight = (net or self.net).dec_lut.weight  # (B, T, d) hidden states; the (B, T, V) logits never whole
+        return linear_label_smoothed_nll(hidden, weight, batch.tgt_out, self.hparams.label_smoothing)
 
     def training_step(self, batch: Batch, batch_idx: int):
         loss_sum, nll_sum, ntokens = self._loss(batch)
@@ -167,9 +194,9 @@ class TranslationModule(L.LightningModule):
         return loss
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        # Gradients here are already summed over DDP ranks, so every rank decides the same way.
-        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
-        if not grads or torch.stack(torch._foreach_norm(grads)).isfinite().all():
+        # Gradients here are already summed over DDP ranks (under FSDP each rank holds a shard, and
+        # all_finite agrees the verdict), so every rank decides the same way.
+        if all_finite([p.grad for p in self.net.parameters() if p.grad is not None]):
             return
         if self.hparams.nonfinite == "stop":
             raise TrainingError(
@@ -212,9 +239,10 @@ class TranslationModule(L.LightningModule):
 
     def translate_ids(self, src: torch.Tensor) -> list[list[int]]:
         h = self.hparams
+        net = self.eval_net()
         if h.decode == "greedy":
-            return greedy_decode(self.net, src, h.max_len_a, h.max_len_b)
-        return beam_search(self.net, src, h.beam_size, h.length_penalty, h.max_len_a, h.max_len_b)
+            return greedy_decode(net, src, h.max_len_a, h.max_len_b)
+        return beam_search(net, src, h.beam_size, h.length_penalty, h.max_len_a, h.max_len_b)
 
     def _detok(self, ids: list[list[int]]) -> list[str]:
         dm = self.trainer.datamodule
@@ -223,12 +251,26 @@ class TranslationModule(L.LightningModule):
     # --- validation and test ------------------------------------------------------------------
 
     def on_validation_epoch_start(self) -> None:
+        # Under FSDP, evaluation runs on a gathered copy: ranks may have different numbers of
+        # validation batches and sentences to search, which per-layer collectives would not survive.
+        self.refresh_eval_net()
         self._val = {"loss": 0.0, "nll": 0.0, "tokens": 0, "hyps": [], "refs": []}
 
     on_test_epoch_start = on_validation_epoch_start
 
+    def on_predict_epoch_start(self) -> None:
+        self.refresh_eval_net()
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_end("val")
+        self._full = []  # training goes on with the sharded network
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_end("test")
+        self._full = []
+
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss_sum, nll_sum, ntokens = self._loss(batch)
+        loss_sum, nll_sum, ntokens = self._loss(batch, self._full[0] if self._full else None)
         v = self._val
         v["loss"] += float(loss_sum)
         v["nll"] += float(nll_sum)
@@ -261,12 +303,6 @@ class TranslationModule(L.LightningModule):
                 for logger in self.loggers:  # the signature says how the BLEU was computed
                     logger.log_hyperparams({"sacrebleu_signature": signature})
             self.log(f"{stage}/bleu", score, prog_bar=True, sync_dist=True)
-
-    def on_validation_epoch_end(self) -> None:
-        self._epoch_end("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._epoch_end("test")
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[tuple[int, str]]:
         return list(zip(batch.ids.tolist(), self._detok(self.translate_ids(batch.src))))

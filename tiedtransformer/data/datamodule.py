@@ -206,12 +206,22 @@ class TranslationData(L.LightningDataModule):
     def train_dataloader(self):
         return RankBatches(partial(self._stream, "train"), epoch=self._epoch, done=self._batches_done)
 
+    def _resumed_after_epoch_end(self) -> bool:
+        # A checkpoint written at the end of an epoch (after its validation) has the epoch processed
+        # but not completed. Resuming from it, Lightning asks for the first batch before it moves
+        # on to the next epoch (and reuses that iterator), so the stream must already be the next
+        # epoch's, from its start; otherwise it would replay the finished epoch and train nothing.
+        p = self.trainer.fit_loop.epoch_progress.current
+        return p.processed > p.completed
+
     def _epoch(self) -> int:
-        return self.trainer.current_epoch if self.trainer else 0
+        if self.trainer is None:
+            return 0
+        return self.trainer.current_epoch + (1 if self._resumed_after_epoch_end() else 0)
 
     def _batches_done(self) -> int:
         """Batches of the current epoch already trained (non-zero when resuming mid-epoch)."""
-        if self.trainer is None:
+        if self.trainer is None or self._resumed_after_epoch_end():
             return 0
         done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
         if done:
