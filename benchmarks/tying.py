@@ -1,7 +1,9 @@
 """What tying changes, given that it removes no FLOPs: parameters, Adam state, the memory of the
 training state (weights + gradients + Adam moments, counted from the tensors after a real step) and
 training-step speed, for each tying mode, against the untied network measured in the same run on the
-same batch.
+same batch. On the CPU it also measures, for each mode in a fresh process, how much the peak
+resident memory (RSS) of that process grows from before the network is built to after two training
+steps: the whole footprint (weights, gradients, Adam, activations, allocator), not a count.
 
     python benchmarks/tying.py                 # Transformer base, V 37000, batch 32 x 32, fp32
     python benchmarks/tying.py --size small
@@ -13,6 +15,8 @@ Ends with one JSON line per tying mode (peer: tying none).
 from __future__ import annotations
 
 import json
+import multiprocessing
+from argparse import Namespace
 
 import torch
 
@@ -24,6 +28,23 @@ MB = 2**20
 
 def tensor_bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024  # kB
+
+
+def step_rss_growth(mode: str, args: Namespace) -> float:
+    """In a fresh process: MB by which the peak RSS (VmHWM; Linux) grows from before building the
+    network to after two training steps. (Not ru_maxrss: it keeps the parent's peak across exec.)"""
+    size = SIZES[args.size]
+    batch, _ = random_batch(size, args, torch.device("cpu"))
+    before = _status_mb("VmHWM")
+    net, opt, step = ours(size, torch.device("cpu"), tying=mode)
+    for _ in range(2):
+        step(*batch)
+    return _status_mb("VmHWM") - before
 
 
 def main() -> None:
@@ -47,6 +68,9 @@ def main() -> None:
         }  # fmt: skip
         if device.type == "cuda":
             rows[mode]["peak_step_mb"] = torch.cuda.max_memory_allocated() / MB
+        else:
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                rows[mode]["rss_growth_mb"] = pool.apply(step_rss_growth, (mode, args))
         steps.append(step)
         del net, opt
     seconds = timed(steps, batch, args.steps, args.warmup, args.rounds, device, autocast=False)
@@ -61,6 +85,9 @@ def main() -> None:
                 f"({row['tokens_per_s'] / base_tps:.2f})")  # fmt: skip
         if "peak_step_mb" in row:
             line += f", peak {row['peak_step_mb']:,.0f} MB"
+        if "rss_growth_mb" in row:
+            line += (f", RSS growth {row['rss_growth_mb']:,.0f} MB "
+                     f"({row['rss_growth_mb'] / base['rss_growth_mb']:.2f})")  # fmt: skip
         print(line)
     for mode, row in rows.items():
         print(json.dumps({"benchmark": f"tying_{args.size}_{mode}", "ours": round(row["tokens_per_s"], 1),
@@ -69,6 +96,7 @@ def main() -> None:
                           "adam_state_mb": round(row["adam_state_mb"], 1), "train_state_mb": round(row["train_state_mb"], 1),
                           "train_state_ratio": round(row["train_state_mb"] / base["train_state_mb"], 3),
                           **({"peak_step_mb": round(row["peak_step_mb"], 1)} if "peak_step_mb" in row else {}),
+                          **({"rss_growth_mb": round(row["rss_growth_mb"], 1)} if "rss_growth_mb" in row else {}),
                           "device": str(device)}))  # fmt: skip
 
 
