@@ -59,19 +59,27 @@ def test_interrupted_and_resumed_twice_equals_uninterrupted(tmp_path, capsys):
     assert json.loads((run / "summary.json").read_text())["global_step"] == 3 * N
 
 
-def test_more_epochs_after_a_finished_run_continue_as_one_longer_run(tmp_path, capsys):
-    # last.ckpt of a finished run is written at the end of its last epoch; resuming from it with a
-    # larger max_epochs must train the next epoch exactly as an uninterrupted longer run does.
+@pytest.mark.parametrize("first_leg", ["finished", "step_checkpoint", "sigterm"])
+def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, capsys, first_leg):
+    # The first leg stops after the last batch of epoch 0, its checkpoint written at the end of the
+    # run (after validation), by --checkpoint.every_n_train_steps on that batch, or on SIGTERM right
+    # after it. Resuming must train epoch 1 exactly as an uninterrupted two-epoch run does.
     full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
     code, _, err = run_main(fit_args(tmp_path, "full", full, "--trainer.max_steps=-1", "--trainer.max_epochs=2"), capsys)
     assert code == 0, err[-3000:]
-    code, _, err = run_main(fit_args(tmp_path, "part", part, "--trainer.max_steps=-1", "--trainer.max_epochs=1"), capsys)
-    assert code == 0, err[-3000:]
+    reference = steps(full)
+    per_epoch = sum(r["epoch"] == 0 for r in reference.values())
+    assert {r["epoch"] for r in reference.values()} == {0, 1} and per_epoch > 1
+    leg = {"finished": ["--trainer.max_epochs=1"],
+           "step_checkpoint": ["--trainer.max_epochs=1", f"--checkpoint.every_n_train_steps={per_epoch}"],
+           "sigterm": ["--trainer.max_epochs=2", *stop_at(per_epoch, "sigterm")]}[first_leg]  # fmt: skip
+    code, _, err = run_main(fit_args(tmp_path, "part", part, "--trainer.max_steps=-1", *leg), capsys)
+    assert code == (143 if first_leg == "sigterm" else 0), err[-3000:]
+    assert sorted(steps(part)) == list(range(1, per_epoch + 1))
     run = tmp_path / "runs" / "part"
     code, out, err = run_main(["fit", "-c", str(run / "config.yaml"), "--ckpt_path=last", "--trainer.max_epochs=2"], capsys)
     assert code == 0, err[-3000:]
-    reference, resumed = steps(full), steps(part)
-    assert {r["epoch"] for r in reference.values()} == {0, 1}
+    resumed = steps(part)
     assert sorted(resumed) == sorted(reference)
     for step, ref in reference.items():
         assert resumed[step]["ids"] == ref["ids"], step

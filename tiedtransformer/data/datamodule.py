@@ -206,26 +206,32 @@ class TranslationData(L.LightningDataModule):
     def train_dataloader(self):
         return RankBatches(partial(self._stream, "train"), epoch=self._epoch, done=self._batches_done)
 
-    def _resumed_after_epoch_end(self) -> bool:
-        # A checkpoint written at the end of an epoch (after its validation) has the epoch processed
-        # but not completed. Resuming from it, Lightning asks for the first batch before it moves
-        # on to the next epoch (and reuses that iterator), so the stream must already be the next
-        # epoch's, from its start; otherwise it would replay the finished epoch and train nothing.
-        p = self.trainer.fit_loop.epoch_progress.current
-        return p.processed > p.completed
+    def _position(self) -> tuple[int, int]:
+        """(epoch, batches of it already trained) that the training stream starts from. Lightning asks
+        for the first batch of a resumed run before it settles the epoch (and keeps that iterator),
+        so when the checkpoint was written after the last batch of an epoch, the stream must already
+        be the next epoch's, from its start; replaying the finished epoch would train nothing."""
+        t = self.trainer
+        if t is None:
+            return 0, 0
+        epochs, batches = t.fit_loop.epoch_progress.current, t.fit_loop.epoch_loop.batch_progress
+        if epochs.processed > epochs.completed:  # written at the epoch's end, after its validation
+            return t.current_epoch + 1, 0
+        if batches.is_last_batch:
+            # Written after the epoch's last batch: either current_epoch already is the next epoch
+            # (the batch count is the finished one's), or Lightning closes the epoch first and asks
+            # for a new iterator (tested: a step checkpoint on the last batch, SIGTERM after it).
+            return t.current_epoch, 0
+        return t.current_epoch, batches.current.completed  # mid-epoch (0 when not resuming)
 
     def _epoch(self) -> int:
-        if self.trainer is None:
-            return 0
-        return self.trainer.current_epoch + (1 if self._resumed_after_epoch_end() else 0)
+        return self._position()[0]
 
     def _batches_done(self) -> int:
         """Batches of the current epoch already trained (non-zero when resuming mid-epoch)."""
-        if self.trainer is None or self._resumed_after_epoch_end():
-            return 0
-        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        epoch, done = self._position()
         if done:
-            print(f"resuming epoch {self._epoch()} after batch {done}: replaying the data stream to there", flush=True)
+            print(f"resuming epoch {epoch} after batch {done}: replaying the data stream to there", flush=True)
         return done
 
     def val_dataloader(self):
