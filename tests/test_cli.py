@@ -193,3 +193,10 @@ def test_fsdp1_points_to_the_supported_fsdp_config(tmp_path, capsys):
                              "--run.name=f"], capsys)  # fmt: skip
     assert code == 2 and "Traceback" not in err and "-c configs/fsdp.yaml" in err and "--trainer.strategy=ddp" in err
     assert not (tmp_path / "runs" / "f").exists()
+
+
+def test_the_fsdp_config_composes_with_the_wmt_config(capsys):
+    code, out, _ = run_main(["fit", "-c", str(REPO / "configs/wmt14_en_de.yaml"), "-c", str(REPO / "configs/fsdp.yaml"),
+                             "--trainer.devices=8", "--print_config"], capsys)  # fmt: skip
+    assert code == 0 and "ModelParallelStrategy" in out and "save_distributed_checkpoint: false" in out
+    assert "precision: bf16-mixed" in out  # the WMT settings stay
