@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every benchmark in one go; their JSON lines are collected into one file (printed at the end).
+#   benchmarks/all.sh          # on the CPU
+#   benchmarks/all.sh cuda     # on a GPU: train step with model FLOP utilisation, tying with peak
+#                              # memory, decoding (the data and similarity figures are CPU work)
+# Run from anywhere; data.py needs ../shared/data next to the repository and is skipped without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+device=${1:-cpu}
+out=${OUT:-benchmarks}/results-$(date +%Y%m%d-%H%M%S)-$device.jsonl
+run() {
+    echo "== python $*"
+    python "$@" | tee /dev/stderr | grep '^{' >> "$out"
+}
+run benchmarks/train_step.py --device "$device"
+run benchmarks/train_step.py --device "$device" --size small
+run benchmarks/tying.py --device "$device"
+run benchmarks/decode.py --device "$device"
+if [ "$device" = cpu ]; then
+    run benchmarks/similarity.py
+    if [ -d ../shared/data/multi30k ]; then run benchmarks/data.py; else echo "== no ../shared/data: data.py skipped"; fi
+fi
+echo "results: $out"
