@@ -4,7 +4,11 @@ in one FSDP group, ranks with uneven work do not hang, and training ends with th
 the same run under DDP."""
 
 import json
+import os
+import subprocess
+import sys
 
+import pytest
 import torch
 
 from tests.test_ddp import REPO, assert_every_pair_once_per_epoch, rank_records, resume_two_process_fit, two_process_fit
@@ -37,6 +41,16 @@ def test_two_process_fsdp_fit_shards_the_tied_matrix_as_one_group_and_matches_dd
     assert fsdp_sum["best_val_bleu"] == ddp_sum["best_val_bleu"]
     # the embedding snapshot of the last step was gathered from the shards and written by rank zero
     assert (fsdp_dir / "embeddings" / f"step-{fsdp_ckpt['global_step']:08d}").is_dir()
+
+    # `validate` under FSDP: the checkpoint loads into the sharded model, evaluation runs on the
+    # gathered copy, and the validation loss is the one the fit logged with the same weights
+    cmd = [sys.executable, "-m", "tiedtransformer", "validate", "-c", str(fsdp_dir / "config.yaml"),
+           f"--ckpt_path={fsdp_dir / 'checkpoints' / 'last.ckpt'}"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = next(line for line in proc.stdout.splitlines() if "val/loss" in line)
+    assert float(row.split()[-2]) == pytest.approx(fsdp_sum["final_val_loss"], abs=1e-5)
 
     # the full checkpoint file loads back into the sharded model: one more epoch, the same as DDP's
     for run, run_dir in (("fsdp", fsdp_dir), ("ddp", ddp_dir)):
