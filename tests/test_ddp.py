@@ -77,3 +77,27 @@ def test_two_process_ddp_fit_sees_every_pair_once_and_keeps_ties(tmp_path):
     resume_two_process_fit(tmp_path, run_dir, 3)
     assert_every_pair_once_per_epoch(rank_records(tmp_path, "ddp"), epochs=(2,))
     assert json.loads((run_dir / "summary.json").read_text())["global_step"] > summary["global_step"]
+
+
+def test_two_nodes_write_one_run_directory(tmp_path):
+    # Two "nodes" of one process each on this machine, as a cluster launches them (NODE_RANK): only
+    # rank 0 creates the run directory, and every file of the run lands there.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
+    cmd = [sys.executable, "-m", "tiedtransformer", "fit", *args, "--trainer.max_epochs=1", "--trainer.strategy=ddp",
+           "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.num_nodes=2", "--run.root", str(tmp_path / "runs"),
+           "--run.name=two-nodes"]  # fmt: skip
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO), "MASTER_ADDR": "127.0.0.1",
+                                   "MASTER_PORT": str(port), "NODE_RANK": str(node)})
+             for node in (0, 1)]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert [d.name for d in (tmp_path / "runs").iterdir()] == ["two-nodes"]
+    run = tmp_path / "runs" / "two-nodes"
+    assert (run / "summary.json").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert "another node" in outs[1][0]

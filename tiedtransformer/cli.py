@@ -66,26 +66,35 @@ class TiedCLI(LightningCLI):
         (TranslationModule.on_load_checkpoint)."""
 
     def before_instantiate_classes(self) -> None:
-        self.run_dir, self.resuming = None, False
+        self.run_dir, self.resuming, self.placeholder, self.created_run_dir = None, False, False, False
         if self.subcommand != "fit":
             return
         cfg = self.config.fit
-        child = int(os.environ.get("LOCAL_RANK", "0")) > 0 or int(os.environ.get("RANK", "0")) > 0
+        child = _not_rank_zero()
         run_dir = os.environ.get(RUN_DIR_ENV) if child else None
         if run_dir is not None:  # a DDP/FSDP process started by rank 0: its directory, resuming as it does
             self.resuming = os.environ.get(RESUMING_ENV) == "1"
         else:
             run_dir = self._resumed_run_dir(cfg)
+        # On another node nothing tells this process rank 0's directory before the process group
+        # exists: it creates none (rank 0 writes everything; Lightning gives every rank rank 0's
+        # checkpoint folder), and works with the name it would have chosen.
+        self.placeholder = run_dir is None and child
+        self.created_run_dir = run_dir is None and not child
         if run_dir is None:
             name = cfg.run.name or os.environ.get(RUN_NAME_ENV) or default_run_name(cfg.model.tying, cfg.data.direction)
-            run_dir = str(make_run_dir(cfg.run.root, name))
+            run_dir = str(Path(cfg.run.root).expanduser() / name) if child else str(make_run_dir(cfg.run.root, name))
         # Processes started by this one use the same directory, and resume if it does: every rank
         # must set up the same callbacks, or their collectives (config saving) wait on each other.
-        os.environ[RUN_DIR_ENV], os.environ[RESUMING_ENV] = run_dir, "1" if self.resuming else "0"
+        if not self.placeholder:
+            os.environ[RUN_DIR_ENV], os.environ[RESUMING_ENV] = run_dir, "1" if self.resuming else "0"
         self.run_dir = Path(run_dir)
         cfg.trainer.default_root_dir = run_dir
         cfg.checkpoint.dirpath = str(self.run_dir / "checkpoints")
-        print(f"run directory: {self.run_dir}" + (" (resuming)" if self.resuming else ""), flush=True)
+        if self.placeholder:
+            print("run directory: rank 0's (this process is on another node)", flush=True)
+        else:
+            print(f"run directory: {self.run_dir}" + (" (resuming)" if self.resuming else ""), flush=True)
 
     def _resumed_run_dir(self, cfg) -> str | None:
         """Resuming (``--ckpt_path``) continues the run directory the checkpoint belongs to."""
@@ -118,7 +127,7 @@ class TiedCLI(LightningCLI):
             _check_strategy(self.config[self.subcommand].trainer.get("strategy"))
             return super().instantiate_trainer(**kwargs)
         except (ConfigError, ValueError, TypeError, MisconfigurationException) as e:  # Lightning checks options here
-            if self.run_dir is not None and not self.resuming and not any(self.run_dir.iterdir()):
+            if self.created_run_dir and not any(self.run_dir.iterdir()):
                 self.run_dir.rmdir()  # nothing ran: leave no empty run behind
             if isinstance(e, ConfigError):
                 raise
@@ -156,10 +165,18 @@ class TiedCLI(LightningCLI):
         return loggers
 
     def before_fit(self) -> None:
-        check_free_space(self.run_dir, checkpoint_bytes(self.model.net.num_params()))
+        if not self.placeholder:
+            check_free_space(self.run_dir, checkpoint_bytes(self.model.net.num_params()))
 
     def after_fit(self) -> None:
-        print(f"run directory: {self.run_dir}", flush=True)
+        if not self.placeholder:
+            print(f"run directory: {self.run_dir}", flush=True)
+
+
+def _not_rank_zero() -> bool:
+    """Whether the launcher says this process is not global rank 0: Lightning's own child processes
+    and torchrun (LOCAL_RANK, RANK), another node under Lightning (NODE_RANK) or SLURM (SLURM_PROCID)."""
+    return any(int(os.environ.get(v) or 0) > 0 for v in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
 def _check_strategy(strategy) -> None:
