@@ -5,6 +5,7 @@ the same run under DDP."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -46,11 +47,13 @@ def test_two_process_fsdp_fit_shards_the_tied_matrix_as_one_group_and_matches_dd
     # gathered copy, and the validation loss is the one the fit logged with the same weights
     cmd = [sys.executable, "-m", "tiedtransformer", "validate", "-c", str(fsdp_dir / "config.yaml"),
            f"--ckpt_path={fsdp_dir / 'checkpoints' / 'last.ckpt'}"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    row = next(line for line in proc.stdout.splitlines() if "val/loss" in line)
-    assert float(row.split()[-2]) == pytest.approx(fsdp_sum["final_val_loss"], abs=1e-5)
+    # Lightning prints a table of the metrics; the first number after the name is its value
+    value = re.search(r"val/loss\D*?(\d+\.\d+)", proc.stdout, re.DOTALL)
+    assert value, proc.stdout[-3000:]
+    assert float(value.group(1)) == pytest.approx(fsdp_sum["final_val_loss"], abs=1e-5)
 
     # the full checkpoint file loads back into the sharded model: one more epoch, the same as DDP's
     for run, run_dir in (("fsdp", fsdp_dir), ("ddp", ddp_dir)):
