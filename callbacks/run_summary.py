@@ -25,6 +25,7 @@ class RunSummary(L.Callback):
         self._dropped: Counter = Counter()
         self.filtered: dict[str, int] | None = None  # pairs skipped by the reader in one epoch, by reason
         self._val_loss: float | None = None
+        self._history: list[dict] = []  # one entry per validation: epoch, step, BLEU, chrF
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
@@ -63,6 +64,10 @@ class RunSummary(L.Callback):
             self._best_bleu = bleu if self._best_bleu is None else max(self._best_bleu, bleu)
         if "val/loss" in m:
             self._val_loss = float(m["val/loss"])
+        if "val/bleu" in m:
+            self._history.append({"epoch": trainer.current_epoch, "step": trainer.global_step,
+                                  "wall_s": round(time.perf_counter() - self._start, 1),
+                                  "bleu": round(float(m["val/bleu"]), 2), "chrf": round(float(m["val/chrf"]), 2)})  # fmt: skip
 
     @rank_zero_only
     def write(self, trainer, pl_module, status: str) -> Path:
@@ -79,6 +84,15 @@ class RunSummary(L.Callback):
             "embedding_params": net.embedding_params(),
             "tied_with": net.tied_with(),
             "best_val_bleu": self._best_bleu,
+            "val_bleu_by_validation": self._history,
+            "val_bleu_sentences": int(trainer.callback_metrics["val/bleu_sentences"]) if "val/bleu_sentences" in trainer.callback_metrics else None,
+            "val_bleu_search": pl_module.search_name(pl_module.hparams.val_decode),
+            "final_val_bleu": (pl_module.final_scores or {}).get("bleu"),
+            "final_val_chrf": (pl_module.final_scores or {}).get("chrf"),
+            "final_val_sentences": (pl_module.final_scores or {}).get("sentences"),
+            "final_search": (pl_module.final_scores or {}).get("search"),
+            "final_weights": (pl_module.final_scores or {}).get("weights"),
+            "chrf_signature": pl_module.chrf_signature,
             "final_val_loss": self._val_loss,
             "train_tokens": self._tokens,
             "train_tokens_per_s": self._tokens / self._train_s if self._train_s else None,

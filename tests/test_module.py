@@ -125,15 +125,94 @@ def test_the_full_demo_config_reaches_a_useful_bleu(tmp_path, capsys):
     assert summary["best_val_bleu"] > 30 and summary["epochs"] == 3
 
 
-def test_bleu_of_known_strings():
-    from tiedtransformer.module import corpus_bleu
+def lr_and_steps(run_dir: Path) -> list[float]:
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    return [float(r["train/lr"]) for r in rows if r.get("train/lr")]
 
-    # the example of sacreBLEU's README
-    hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
-    refs = [["The dog bit the man.", "It was not unexpected.", "The man bit him first."],
-            ["The dog had bit the man.", "No one was surprised.", "The man had bitten the dog."]]  # fmt: skip
-    score, signature = corpus_bleu(hyps, refs)
-    assert score == pytest.approx(48.53, abs=0.01)
-    assert signature.startswith("nrefs:2|case:mixed|eff:no|tok:13a|smooth:exp")
-    assert corpus_bleu(refs[0], refs[:1])[0] == pytest.approx(100.0)
-    assert corpus_bleu(["a b c d"], [["w x y z"]])[0] == pytest.approx(0.0)
+
+def test_a_linear_schedule_decays_to_zero_at_max_steps(tmp_path, capsys):
+    code, _, err = run_main(["fit", *TINY_FIT, "--model.schedule=linear", "--model.lr=1e-3", "--model.warmup_steps=2",
+                             "--trainer.max_steps=6", "--trainer.max_epochs=10", "--run.root", str(tmp_path), "--run.name=lin"],
+                            capsys)  # fmt: skip
+    assert code == 0, err
+    # the rate of step s (1-based) is warm-up x (1 - (s - 1) / max_steps)
+    expected = [1e-3 * min(1, s / 2) * (1 - (s - 1) / 6) for s in range(1, 7)]
+    assert lr_and_steps(tmp_path / "lin") == pytest.approx(expected)
+
+
+def test_a_time_budget_anneals_the_rate_by_the_time_training_stops(tmp_path, capsys):
+    code, _, err = run_main(["fit", *TINY_FIT, "--model.schedule=cosine", "--model.lr=1e-3", "--model.warmup_steps=1",
+                             "--trainer.max_time=00:00:00:06", "--trainer.max_epochs=1000", "--model.val_bleu_sentences=0",
+                             "--snapshot.every_n_epochs=0",
+                             "--run.root", str(tmp_path), "--run.name=timed"], capsys)  # fmt: skip
+    assert code == 0, err
+    lrs = lr_and_steps(tmp_path / "timed")
+    assert len(lrs) > 20 and lrs == sorted(lrs, reverse=True)
+    # stopped by the budget with the rate near zero (the last step's rate is set one step and, at an
+    # epoch's end, one validation before the time runs out)
+    assert lrs[0] > 0.99e-3 and lrs[-1] < 0.08e-3
+
+
+def test_a_decaying_schedule_without_a_budget_is_refused(tmp_path, capsys):
+    code, _, err = run_main(["fit", *TINY_FIT, "--model.schedule=linear", "--run.root", str(tmp_path)], capsys)
+    assert code == 2 and "model.schedule=linear" in err and "trainer.max_time" in err and "Traceback" not in err
+
+
+def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_sentences(tmp_path, capsys, monkeypatch):
+    """Before, BLEU was scored on the first N sentences of the length-sorted validation stream."""
+    import random
+
+    import tiedtransformer.module as module_py
+    from tests.data_helpers import demo_texts, write_parallel
+    from tiedtransformer.evaluation import corpus_scores, sample_ids
+
+    rng = random.Random(0)
+    base = demo_texts(200, "validation")
+    valid = []  # 60 pairs of 1 to 6 demo sentences each, lengths in random order
+    for i in range(60):
+        k = rng.randint(1, 6)
+        valid.append({lang: " ".join(p[lang] for p in base[3 * i : 3 * i + k]) for lang in ("en", "de")})
+    write_parallel(tmp_path / "data" / "valid", valid)
+    write_parallel(tmp_path / "data" / "train", demo_texts(300))
+    scored = []
+    monkeypatch.setattr(module_py, "corpus_scores", lambda hyps, refs: scored.append(refs) or corpus_scores(hyps, refs))
+    code, _, err = run_main(["fit", *TINY_FIT, "--data.source=files", f"--data.train_path={tmp_path / 'data/train'}",
+                             f"--data.valid_path={tmp_path / 'data/valid'}", "--model.val_bleu_sentences=15",
+                             "--trainer.max_epochs=2", "--data.max_len=256", "--run.root", str(tmp_path), "--run.name=s"],
+                            capsys)  # fmt: skip
+    assert code == 0, err
+    refs = [p["de"] for p in valid]
+    sample = [refs[i] for i in sample_ids(60, 15, seed=0)]
+    assert scored == [sample, sample, refs]  # two validations on the same sample, then all, in file order
+    mean = lambda texts: sum(len(t.split()) for t in texts) / len(texts)  # noqa: E731
+    shortest = sorted(refs, key=lambda t: len(t.split()))[:15]
+    assert mean(sample) > mean(shortest) + 0.5 * (mean(refs) - mean(shortest))
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["val_bleu_sentences"] == 15 and summary["final_val_sentences"] == 60
+    assert [v["epoch"] for v in summary["val_bleu_by_validation"]] == [0, 1]
+    assert (tmp_path / "s" / "final-val.de").read_text().count("\n") == 60
+
+
+def test_accumulation_follows_tokens_per_update():
+    from tiedtransformer.errors import ConfigError
+    from tiedtransformer.module import accumulation_steps
+
+    assert accumulation_steps(25000, 8192, 1) == 3  # 24,576 tokens
+    assert accumulation_steps(25000, 3125, 8) == 1
+    assert accumulation_steps(25000, 4096, 2) == 3
+    with pytest.raises(ConfigError, match="lower data.max_tokens to 3125"):
+        accumulation_steps(25000, 8192, 8)
+
+
+def test_tokens_per_update_sets_the_accumulation_and_is_printed(tmp_path, capsys):
+    code, out, err = run_main(["fit", *TINY_FIT, "--model.tokens_per_update=1500", "--trainer.limit_train_batches=6",
+                               "--run.root", str(tmp_path), "--run.name=acc"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "tokens per update: up to 1,536 per side (data.max_tokens=512 x 1 device(s) x 3 accumulated" in out
+    assert json.loads((tmp_path / "acc" / "summary.json").read_text())["global_step"] == 2
+    code, _, err = run_main(["fit", *TINY_FIT, "--model.tokens_per_update=1500", "--trainer.accumulate_grad_batches=2",
+                             "--run.root", str(tmp_path)], capsys)  # fmt: skip
+    assert code == 2 and "trainer.accumulate_grad_batches=2" in err
+    code, _, err = run_main(["fit", *TINY_FIT, "--model.tokens_per_update=1000", "--trainer.devices=8",
+                             "--trainer.strategy=ddp", "--run.root", str(tmp_path / "x")], capsys)  # fmt: skip
+    assert code == 2 and "lower data.max_tokens to 125" in err and not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

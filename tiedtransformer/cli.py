@@ -19,12 +19,12 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException, SI
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
-from callbacks import CheckpointOnFailure, EmbeddingSnapshot, RunSummary, SimilarityReport, TranslationWriter
+from callbacks import CheckpointAveraging, CheckpointOnFailure, EmbeddingSnapshot, RunSummary, SimilarityReport, TranslationWriter
 
 from .data.datamodule import TranslationData
 from .errors import ConfigError, TrainingError
 from .model import TiedTransformer, TransformerConfig
-from .module import TranslationModule
+from .module import TranslationModule, accumulation_steps
 from .resilient_logger import ResilientLogger
 from .runs import RunOptions, check_free_space, checkpoint_bytes, decide_wandb_mode, default_run_name, make_run_dir
 from .sweep import RUN_NAME_ENV
@@ -50,6 +50,7 @@ class TiedCLI(LightningCLI):
         parser.add_lightning_class_args(SimilarityReport, "similarity")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(CheckpointOnFailure, "on_failure")
+        parser.add_lightning_class_args(CheckpointAveraging, "average")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
@@ -125,7 +126,10 @@ class TiedCLI(LightningCLI):
             self.save_config_callback = None
         try:
             _check_strategy(self.config[self.subcommand].trainer.get("strategy"))
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
+            if self.subcommand == "fit":
+                self._set_accumulation(trainer)
+            return trainer
         except (ConfigError, ValueError, TypeError, MisconfigurationException) as e:  # Lightning checks options here
             if self.created_run_dir and not any(self.run_dir.iterdir()):
                 self.run_dir.rmdir()  # nothing ran: leave no empty run behind
@@ -136,6 +140,23 @@ class TiedCLI(LightningCLI):
                 "(--trainer.accelerator, --trainer.strategy, --trainer.devices, ...) or in the config file's "
                 "trainer section; `tiedtransformer fit --help` lists them."
             ) from None
+
+    def _set_accumulation(self, trainer) -> None:
+        """``model.tokens_per_update`` decides the gradient accumulation, once the number of devices is known."""
+        cfg = self.config.fit
+        target, max_tokens = cfg.model.tokens_per_update, cfg.data.max_tokens
+        if target:
+            if cfg.trainer.accumulate_grad_batches != 1:
+                raise ConfigError(
+                    f"model.tokens_per_update={target} sets the gradient accumulation itself; leave out "
+                    f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}, or set model.tokens_per_update=null"
+                )
+            trainer.accumulate_grad_batches = accumulation_steps(target, max_tokens, trainer.world_size)
+        if _not_rank_zero():
+            return
+        k, world = trainer.accumulate_grad_batches, trainer.world_size
+        print(f"tokens per update: up to {max_tokens * world * k:,} per side (data.max_tokens={max_tokens} x {world} "
+              f"device(s) x {k} accumulated batch(es))", flush=True)  # fmt: skip
 
     def _loggers(self) -> list:
         cfg = self.config.fit
@@ -277,6 +298,33 @@ def analyze(args: list[str]) -> None:
     print(f"report: {Path(out) / 'report.md'}")
 
 
+def average(args: list[str]) -> None:
+    """``tiedtransformer average RUN_DIR --last N [--out FILE]``: average the weights of a run's last N
+    step or epoch checkpoints (or of the checkpoint files given) into one checkpoint."""
+    import argparse
+
+    from .averaging import average_checkpoints, last_checkpoints
+
+    p = argparse.ArgumentParser(prog="tiedtransformer average", description=average.__doc__)
+    p.add_argument("paths", nargs="+", help="a run directory, or the checkpoint files to average")
+    p.add_argument("--last", type=int, default=5, help="with a run directory: how many of its newest checkpoints")
+    p.add_argument("--out", help="the averaged checkpoint (default: RUN_DIR/checkpoints/averaged-lastN.ckpt)")
+    a = p.parse_args(args)
+    if a.last < 1:
+        raise ConfigError(f"--last {a.last}: average at least one checkpoint")
+    if len(a.paths) == 1 and Path(a.paths[0]).is_dir():
+        run_dir = Path(a.paths[0])
+        paths = last_checkpoints(run_dir, a.last)
+        out = a.out or run_dir / "checkpoints" / f"averaged-last{a.last}.ckpt"
+    else:
+        paths = [Path(x) for x in a.paths]
+        if not a.out:
+            raise ConfigError("averaging checkpoint files needs --out FILE")
+        out = a.out
+    written = average_checkpoints(paths, out)
+    print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {written}")
+
+
 def sweep(args: list[str]) -> None:
     """``tiedtransformer sweep SWEEP.yaml --local [--dry-run]``: run a W&B sweep config without a server."""
     import argparse
@@ -318,6 +366,7 @@ COMMANDS = {
     "predict": _fit_etc,
     "info": lambda args: print(json.dumps(info(args), indent=2)),
     "analyze": analyze,
+    "average": average,
     "sweep": sweep,
     "compare": compare,
 }
@@ -341,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     failed = True
     try:
-        if command in ("info", "analyze", "sweep", "compare"):
+        if command in ("info", "analyze", "average", "sweep", "compare"):
             COMMANDS[command](argv[1:])
         else:
             COMMANDS[command](argv)

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 import lightning as L
-import sacrebleu
+from lightning.pytorch.callbacks import Timer
 import torch
 import torch.distributed as dist
 
 from .data.batching import Batch
 from .distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from .errors import ConfigError, TrainingError
-from .losses import inverse_sqrt_factor, linear_label_smoothed_nll
+from .evaluation import corpus_scores, sample_ids
+from .losses import Schedule, budget_progress, linear_label_smoothed_nll, lr_factor
+from .runs import atomic_write_text
 from .model import TiedTransformer, TransformerConfig, Tying
 from .search import beam_search, greedy_decode
 
@@ -43,6 +46,22 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def accumulation_steps(tokens_per_update: int, max_tokens: int, world_size: int) -> int:
+    """Batches to accumulate per optimizer update so that ``max_tokens`` (per batch and device) times
+    ``world_size`` times it comes nearest ``tokens_per_update``; an error when even one batch per
+    device overshoots by more than half, or the nearest count misses by more than a third."""
+    per_step = max_tokens * world_size
+    steps = max(1, round(tokens_per_update / per_step))
+    ratio = steps * per_step / tokens_per_update
+    if ratio > 1.5:
+        raise ConfigError(
+            f"one batch of data.max_tokens={max_tokens} on each of {world_size} devices is already {per_step:,} tokens per "
+            f"update, {ratio:.1f}x the model.tokens_per_update={tokens_per_update:,} asked for: lower data.max_tokens to "
+            f"{tokens_per_update // world_size} or less, or raise model.tokens_per_update"
+        )
+    return steps
+
+
 def check_compatible(checkpoint: dict, hparams, datamodule) -> None:
     """A checkpoint of another tying mode, network shape or vocabulary cannot continue this run."""
     saved = checkpoint.get("hyper_parameters", {})
@@ -63,13 +82,6 @@ def check_compatible(checkpoint: dict, hparams, datamodule) -> None:
             )
 
 
-def corpus_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[float, str]:
-    """sacreBLEU on detokenized text (default 13a tokenisation, mixed case): score and signature.
-    ``refs`` holds one list per reference stream, each aligned with ``hyps``."""
-    bleu = sacrebleu.metrics.BLEU()
-    return bleu.corpus_score(hyps, refs).score, str(bleu.get_signature())
-
-
 class TranslationModule(L.LightningModule):
     """Trains a :class:`TiedTransformer` for translation.
 
@@ -88,16 +100,31 @@ class TranslationModule(L.LightningModule):
         max_positions: Longest sequence the position table covers.
         label_smoothing: Label smoothing ε of the cross-entropy.
         lr: Peak learning rate, reached at the end of warm-up (7e-4 ≈ Vaswani's d^-0.5·4000^-0.5).
-        warmup_steps: Linear warm-up steps of the inverse-sqrt schedule.
+        warmup_steps: Linear warm-up steps.
+        schedule: Learning-rate decay after warm-up: ``inverse_sqrt`` (Vaswani et al.), or ``linear`` /
+            ``cosine`` down to ``lr * final_lr_factor`` at the end of the budget (``trainer.max_steps``
+            or ``trainer.max_time``, whichever ends training first), so that a run stopped by its
+            budget ends annealed on any machine.
+        final_lr_factor: ``linear`` / ``cosine``: the learning rate at the end of the budget, as a
+            fraction of ``lr``.
         betas: Adam betas.
         adam_eps: Adam epsilon.
         weight_decay: Decoupled weight decay (AdamW); 0 is the paper's Adam.
-        decode: Validation/prediction search: ``beam`` or ``greedy``.
+        tokens_per_update: Tokens per optimizer update (padded, per side), across devices: sets
+            ``trainer.accumulate_grad_batches`` to ``round(tokens_per_update / (data.max_tokens × devices
+            × nodes))``. Vaswani et al. used about 25,000. None: one batch per device and update.
+        decode: The search of ``predict``, ``test`` and the final evaluation: ``beam`` or ``greedy``.
         beam_size: Beam width.
         length_penalty: GNMT length penalty α.
         max_len_a: Generated tokens at most a·source length + b ...
         max_len_b: ... (b).
-        val_bleu_sentences: Validation sentences translated for BLEU per validation run (per rank).
+        val_bleu_sentences: BLEU and chrF at each validation are computed on a fixed, seeded sample of
+            this many validation sentences (in file order, the same at every validation; None: all).
+        val_decode: The search used at each validation (greedy is cheap; the final evaluation uses
+            ``decode``).
+        final_eval: When training ends, translate the whole validation set with ``decode`` and report
+            BLEU and chrF (``final/val_bleu``, ``summary.json``); the translations go to
+            ``<run dir>/final-val.<target language>``.
         nonfinite: What a non-finite loss or gradient does: ``stop`` the run with an error (the
             weights stay finite), or ``skip`` the update (counted in ``train/skipped_steps``).
         compile: Run the teacher-forced network (training and validation loss) through
@@ -123,15 +150,20 @@ class TranslationModule(L.LightningModule):
         label_smoothing: float = 0.1,
         lr: float = 7e-4,
         warmup_steps: int = 4000,
+        schedule: Schedule = "inverse_sqrt",
+        final_lr_factor: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.98),
         adam_eps: float = 1e-9,
         weight_decay: float = 0.0,
+        tokens_per_update: int | None = None,
         decode: Literal["beam", "greedy"] = "beam",
         beam_size: int = 4,
         length_penalty: float = 0.6,
         max_len_a: float = 1.0,
         max_len_b: int = 50,
-        val_bleu_sentences: int = 1000,
+        val_bleu_sentences: int | None = 1000,
+        val_decode: Literal["beam", "greedy"] = "greedy",
+        final_eval: bool = True,
         nonfinite: Literal["stop", "skip"] = "stop",
         compile: bool = False,
     ):
@@ -146,6 +178,9 @@ class TranslationModule(L.LightningModule):
         # A compiled view of the same parameters: state_dict keys and decoding are untouched.
         self._output_inputs = torch.compile(self.net.output_inputs, dynamic=True) if compile else self.net.output_inputs
         self.sacrebleu_signature: str | None = None
+        self.chrf_signature: str | None = None
+        self.final_scores: dict | None = None  # the final evaluation's BLEU, chrF, sentences, search
+        self.final_weights = "the final weights"  # CheckpointAveraging names the average it loaded
         self.skipped_steps = 0
         self._val: dict = {}
         # Under FSDP: an unsharded copy for evaluation (in a list, so that it is no submodule).
@@ -215,8 +250,31 @@ class TranslationModule(L.LightningModule):
         # be one kernel, but Lightning refuses gradient clipping with fused optimizers under AMP.)
         opt = torch.optim.AdamW(self.net.parameters(), lr=h.lr, betas=tuple(h.betas), eps=h.adam_eps,
                                 weight_decay=h.weight_decay, foreach=True)  # fmt: skip
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: inverse_sqrt_factor(step + 1, h.warmup_steps))
+        if h.schedule != "inverse_sqrt" and self.budget_progress(0) is None:
+            raise ConfigError(
+                f"model.schedule={h.schedule} decays the learning rate over the training budget, but the trainer "
+                "has none it can see: set trainer.max_steps or trainer.max_time (e.g. --trainer.max_time=00:00:15:00), "
+                "or use --model.schedule=inverse_sqrt"
+            )
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: lr_factor(step + 1, h.warmup_steps, h.schedule, self.budget_progress(step), h.final_lr_factor)
+        )  # fmt: skip
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def budget_progress(self, step: int) -> float | None:
+        """Fraction of the trainer's budget (``max_steps``, ``max_time``) used after ``step`` optimizer steps;
+        None without a trainer or a budget. Time is rank 0's, so that every rank sets the same rate."""
+        t = self._trainer
+        if t is None:
+            return None
+        timer = next((c for c in t.callbacks if isinstance(c, Timer)), None)
+        elapsed = max_time = None
+        if timer is not None and timer.time_remaining() is not None:
+            elapsed = timer.time_elapsed()
+            max_time = elapsed + timer.time_remaining()
+            if t.world_size > 1:
+                elapsed = t.strategy.broadcast(elapsed)
+        return budget_progress(step, t.max_steps if t.max_steps > 0 else None, elapsed, max_time)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # A checkpoint carries its vocabulary, so `analyze` and `predict` need nothing else.
@@ -237,16 +295,47 @@ class TranslationModule(L.LightningModule):
 
     # --- translation --------------------------------------------------------------------------
 
-    def translate_ids(self, src: torch.Tensor) -> list[list[int]]:
+    def translate_ids(self, src: torch.Tensor, search: str | None = None) -> list[list[int]]:
         h = self.hparams
         net = self.eval_net()
-        if h.decode == "greedy":
+        if (search or h.decode) == "greedy":
             return greedy_decode(net, src, h.max_len_a, h.max_len_b)
         return beam_search(net, src, h.beam_size, h.length_penalty, h.max_len_a, h.max_len_b)
+
+    def search_name(self, search: str | None = None) -> str:
+        h = self.hparams
+        if (search or h.decode) == "greedy":
+            return "greedy"
+        return f"beam {h.beam_size}, length penalty {h.length_penalty}"
 
     def _detok(self, ids: list[list[int]]) -> list[str]:
         dm = self.trainer.datamodule
         return dm.vocab.decode(dm.tgt_lang, ids)
+
+    @torch.no_grad()
+    def score_split(self, split: str, n: int | None, search: str) -> tuple[dict, list[str]]:
+        """BLEU and chrF of ``n`` sentences (a fixed seeded sample; None: all) of the validation or test
+        split, translated as ``predict`` does; and the translations, in file order. Ranks translate
+        their share; every rank gets the scores."""
+        dm = self.trainer.datamodule
+        pairs = dm.eval_pairs(split)
+        chosen = sample_ids(len(pairs), n, dm.hparams.seed)
+        mine = chosen[self.global_rank :: self.trainer.world_size]
+        out = []
+        with self.trainer.precision_plugin.forward_context():
+            for batch in dm.source_batches([pairs[i][0] for i in mine]):
+                hyps = self._detok(self.translate_ids(batch.src.to(self.device), search))
+                out += [(mine[j], h) for j, h in zip(batch.ids.tolist(), hyps)]
+        done = sorted(x for part in all_gather_objects(out) for x in part)
+        hyps = [h for _, h in done]
+        scores = corpus_scores(hyps, [pairs[i][1] for i, _ in done])
+        scores["search"] = self.search_name(search)
+        if scores["bleu_signature"] != self.sacrebleu_signature:  # the signatures say how scores were computed
+            self.sacrebleu_signature, self.chrf_signature = scores["bleu_signature"], scores["chrf_signature"]
+            for logger in self.loggers:
+                logger.log_hyperparams({"sacrebleu_signature": self.sacrebleu_signature,
+                                        "chrf_signature": self.chrf_signature})  # fmt: skip
+        return scores, hyps
 
     # --- validation and test ------------------------------------------------------------------
 
@@ -275,10 +364,6 @@ class TranslationModule(L.LightningModule):
         v["loss"] += float(loss_sum)
         v["nll"] += float(nll_sum)
         v["tokens"] += int(ntokens)
-        room = self.hparams.val_bleu_sentences - len(v["hyps"])
-        if room > 0 and not self.trainer.sanity_checking:
-            v["hyps"] += self._detok(self.translate_ids(batch.src[:room]))
-            v["refs"] += batch.refs[:room]
 
     test_step = validation_step
 
@@ -294,15 +379,40 @@ class TranslationModule(L.LightningModule):
         self.log(f"{stage}/ppl", math.exp(min(nll_sum / tokens, 50.0)), sync_dist=True)
         if self.trainer.sanity_checking:
             return
-        hyps = [h for part in all_gather_objects(v["hyps"]) for h in part]
-        refs = [r for part in all_gather_objects(v["refs"]) for r in part]
-        if hyps:
-            score, signature = corpus_bleu(hyps, [refs])
-            if signature != self.sacrebleu_signature:
-                self.sacrebleu_signature = signature
-                for logger in self.loggers:  # the signature says how the BLEU was computed
-                    logger.log_hyperparams({"sacrebleu_signature": signature})
-            self.log(f"{stage}/bleu", score, prog_bar=True, sync_dist=True)
+        h = self.hparams
+        if stage == "val" and h.val_bleu_sentences != 0:
+            scores, _ = self.score_split("valid", h.val_bleu_sentences, h.val_decode)
+        elif stage == "test":
+            scores, _ = self.score_split("test", None, h.decode)
+            if self.trainer.is_global_zero:
+                print(f"test: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on {scores['sentences']} "
+                      f"sentences ({scores['search']})\n  {scores['bleu_signature']}\n  {scores['chrf_signature']}",
+                      flush=True)  # fmt: skip
+        else:
+            return
+        self.log(f"{stage}/bleu", scores["bleu"], prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/chrf", scores["chrf"], sync_dist=True)
+        self.log(f"{stage}/bleu_sentences", float(scores["sentences"]), sync_dist=True)
+
+    def on_train_end(self) -> None:
+        """The final evaluation: the whole validation set with the ``predict`` search, on the weights
+        training ended with (averaged, if checkpoint averaging is on; it runs before this hook)."""
+        if not self.hparams.final_eval:
+            return
+        self.refresh_eval_net()
+        self.eval()
+        scores, hyps = self.score_split("valid", None, self.hparams.decode)
+        self._full = []
+        self.final_scores = {**{k: scores[k] for k in ("bleu", "chrf", "sentences", "search")}, "weights": self.final_weights}
+        metrics = {"final/val_bleu": scores["bleu"], "final/val_chrf": scores["chrf"]}
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=self.global_step)
+        if self.trainer.is_global_zero:
+            dm = self.trainer.datamodule
+            path = Path(self.trainer.default_root_dir) / f"final-val.{dm.tgt_lang}"
+            atomic_write_text(path, "".join(h + "\n" for h in hyps))
+            print(f"final evaluation: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on all {scores['sentences']} "
+                  f"validation sentences ({scores['search']}); translations in {path}", flush=True)  # fmt: skip
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[tuple[int, str]]:
         return list(zip(batch.ids.tolist(), self._detok(self.translate_ids(batch.src))))

@@ -156,6 +156,7 @@ class TranslationData(L.LightningDataModule):
                 f"(data.max_len={max_len}); raise max_tokens or lower max_len"
             )
         self.vocab: Vocabulary | None = None
+        self._eval_pairs: dict[str, list[tuple[str, str]]] = {}
 
     def corpus(self, split: str) -> Corpus:
         h = self.hparams
@@ -240,12 +241,32 @@ class TranslationData(L.LightningDataModule):
     def test_dataloader(self):
         return self._stream("test", 0)
 
+    def eval_pairs(self, split: Literal["valid", "test"]) -> list[tuple[str, str]]:
+        """Every (source, reference) pair of the validation or test split, in file order, including
+        pairs that training would skip as too long or empty: BLEU is over the whole set. Lines that are
+        not valid UTF-8 (with ``skip_invalid_utf8``) are left out. Read once and kept."""
+        if split not in self._eval_pairs:
+            corpus = self.corpus(split)
+            corpus.check()
+            self._eval_pairs[split] = [(p[self.src_lang].strip(), p[self.tgt_lang].strip())
+                                       for _, p in corpus.pairs() if p is not None]  # fmt: skip
+        return self._eval_pairs[split]
+
+    def source_batches(self, texts: list[str]) -> list[Batch]:
+        """Source sentences as batches to translate (``predict`` and BLEU): token-bucketed by length,
+        each batch's ``ids`` the positions in ``texts``; a sentence longer than ``max_len`` tokens is
+        cut to it."""
+        ids = self.vocab.encode(self.src_lang, [t.strip() for t in texts])
+        examples = [Example(i, s[: self.hparams.max_len - 1], [], "") for i, s in enumerate(ids)]
+        return [collate(g) for g in token_buckets(examples, self.hparams.max_tokens, len(examples) or 1, None)]
+
     def predict_dataloader(self):
         if not self.hparams.predict_path:
             raise ConfigError("predict needs the sentences to translate: set data.predict_path=FILE")
         lines = read_lines(self.hparams.predict_path)
-        ids = self.vocab.encode(self.src_lang, [line.strip() for line in lines])
-        examples = [Example(i, s[: self.hparams.max_len - 1], [], "") for i, s in enumerate(ids)]
         rank, world = self._rank()
-        groups = list(token_buckets(examples[rank::world], self.hparams.max_tokens, len(examples) or 1, None))
-        return DataLoader([collate(g) for g in groups], batch_size=None, generator=torch.Generator())
+        mine = list(range(len(lines)))[rank::world]
+        batches = self.source_batches([lines[i] for i in mine])
+        for b in batches:  # positions in the whole file, so that the writer puts the lines in order
+            b.ids = torch.tensor([mine[i] for i in b.ids.tolist()], dtype=torch.long)
+        return DataLoader(batches, batch_size=None, generator=torch.Generator())

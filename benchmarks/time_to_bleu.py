@@ -1,0 +1,162 @@
+"""Time to BLEU: this project's Multi30k recipe against Hugging Face ``Seq2SeqTrainer`` training a
+``MarianMTModel`` of the same shape, on the same data, SentencePiece vocabulary, CPU and wall budget,
+one after the other (ours first: its run trains the vocabulary the peer then uses).
+
+    python benchmarks/time_to_bleu.py                    # 10 minutes each, Multi30k from ../shared/data
+    python benchmarks/time_to_bleu.py --minutes 3 --data DIR
+
+Both are scored the same way at every epoch: sacreBLEU on all validation sentences, beam 4, each
+with its own search (ours: `tiedtransformer fit -c configs/multi30k.yaml` with its validation set to
+beam search over the whole set; the peer: ``predict_with_generate`` with ``generation_num_beams=4``).
+Evaluation time counts against each side's budget. The peer's settings are the strongest reasonable
+ones we know for training a small Transformer from scratch on one CPU: the same width, depth, heads,
+FFN, dropout, label smoothing 0.1, tied embeddings (Marian shares encoder/decoder embeddings and ties
+the output layer), Adam β2 0.98, peak lr 1e-3 with 150 warm-up steps and a linear decay to zero over
+the steps its measured speed fits into the budget (a short calibration run, not counted), bf16
+autocast, batches of 128 sentences grouped by length (about our 2,048 tokens), gradient clipping 1.0.
+Marian is post-norm (Transformers offers no pre-norm Marian); ours is the recipe as configured.
+
+Ends with one JSON line; ``ratio`` is our final val BLEU over the peer's at equal wall time (> 1: ours
+is ahead). Needs the ``bench`` extra (transformers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def first_reaching(curve: list[tuple[float, float]], target: float) -> float | None:
+    """Wall seconds of the first evaluation at or above ``target`` BLEU, or None."""
+    return next((t for t, b in curve if b >= target), None)
+
+
+def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
+    cmd = [sys.executable, "-m", "tiedtransformer", "fit", "-c", str(REPO / "configs/multi30k.yaml"),
+           f"--data.train_path={args.data}/train", f"--data.valid_path={args.data}/val", f"--data.test_path={args.data}/val",
+           f"--trainer.max_time=00:00:{args.minutes:02d}:00", "--model.val_decode=beam", "--model.val_bleu_sentences=null",
+           "--run.wandb=disabled", f"--run.root={root}", "--run.name=ours", "--trainer.enable_progress_bar=false"]  # fmt: skip
+    print("ours:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=REPO)
+    summary = json.loads((root / "ours" / "summary.json").read_text())
+    curve = [(v["wall_s"], v["bleu"]) for v in summary["val_bleu_by_validation"]]
+    return curve, summary
+
+
+def run_peer(args, root: Path, spm_model: bytes) -> tuple[list[tuple[float, float]], dict]:
+    import sentencepiece as spm
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
+
+    from tiedtransformer.evaluation import corpus_scores
+    from tiedtransformer.specials import EOS_ID, PAD_ID
+    from train_step import SIZES, marian
+
+    sp = spm.SentencePieceProcessor(model_proto=spm_model)
+    read = lambda p: Path(p).read_text(encoding="utf-8").splitlines()  # noqa: E731
+    src, tgt = read(f"{args.data}/train.en"), read(f"{args.data}/train.de")
+    train = []
+    for s, t in zip(sp.encode(src), sp.encode(tgt)):
+        if 0 < len(s) < 128 and 0 < len(t) < 128:  # ours: data.max_len 128, EOS included
+            train.append({"input_ids": s + [EOS_ID], "labels": t + [EOS_ID]})
+    val_src, val_ref = read(f"{args.data}/val.en"), read(f"{args.data}/val.de")
+    val = [{"input_ids": s[:127] + [EOS_ID], "labels": [EOS_ID]} for s in sp.encode(val_src)]
+
+    def collate(rows):
+        pad = lambda seqs, v: torch.tensor([x + [v] * (max(map(len, seqs)) - len(x)) for x in seqs])  # noqa: E731
+        ids = pad([r["input_ids"] for r in rows], PAD_ID)
+        return {"input_ids": ids, "attention_mask": (ids != PAD_ID).long(), "labels": pad([r["labels"] for r in rows], -100)}
+
+    def metrics(pred):
+        hyps = sp.decode([[t for t in row if t > EOS_ID] for row in pred.predictions.tolist()])
+        return {"bleu": corpus_scores(hyps, val_ref)["bleu"]}
+
+    def make(max_steps: int, out: str, callbacks=()):
+        model, _ = marian(SIZES["small"], torch.device("cpu"))
+        targs = Seq2SeqTrainingArguments(
+            output_dir=out, per_device_train_batch_size=128, per_device_eval_batch_size=64, learning_rate=1e-3,
+            warmup_steps=150, lr_scheduler_type="linear", max_steps=max_steps, label_smoothing_factor=0.1,
+            adam_beta2=0.98, weight_decay=0.0, max_grad_norm=1.0, bf16=True, use_cpu=True, group_by_length=True,
+            eval_strategy="epoch" if callbacks else "no", save_strategy="no", predict_with_generate=True,
+            generation_num_beams=4, generation_max_length=128, logging_steps=50, report_to=[],
+            dataloader_num_workers=0, seed=0, disable_tqdm=True,
+        )  # fmt: skip
+        trainer = Seq2SeqTrainer(model=model, args=targs, train_dataset=train, eval_dataset=val, data_collator=collate,
+                                 compute_metrics=metrics, callbacks=list(callbacks))  # fmt: skip
+        # group_by_length reads lengths from "input_ids"; a plain list dataset works
+        return trainer
+
+    calib_steps = 30
+    t0 = time.perf_counter()
+    make(calib_steps, str(root / "calibration")).train()
+    step_s = (time.perf_counter() - t0) / calib_steps
+    budget = args.minutes * 60
+    max_steps = int(0.9 * budget / step_s)  # about a tenth of the budget goes to evaluation
+    print(f"peer: {step_s * 1000:.0f} ms per step in calibration; linear decay over {max_steps} steps", flush=True)
+
+    curve: list[tuple[float, float]] = []
+
+    class Budget(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, targs, state, control, **k):
+            if time.perf_counter() - self.start >= budget:
+                control.should_training_stop = True
+
+        def on_evaluate(self, targs, state, control, metrics=None, **k):
+            curve.append((round(time.perf_counter() - self.start, 1), round(metrics["eval_bleu"], 2)))
+            print(f"peer: {curve[-1][0]:.0f} s, step {state.global_step}, val BLEU {curve[-1][1]:.2f}", flush=True)
+
+    budget_cb = Budget()
+    trainer = make(max_steps, str(root / "peer"), [budget_cb])
+    trainer.train()
+    if not curve or curve[-1][0] < time.perf_counter() - budget_cb.start - 1:  # stopped mid-epoch: score the end
+        trainer.evaluate()
+    return curve, {"steps": trainer.state.global_step, "max_steps": max_steps, "calibration_step_s": step_s}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=int, default=10, help="wall budget of each side")
+    p.add_argument("--data", default=str(REPO.parent / "shared/data/multi30k"), help="folder with train.{en,de}, val.{en,de}")
+    p.add_argument("--target", type=float, default=25.0, help="report the time to first reach this BLEU")
+    p.add_argument("--root", help="where the runs go (default: a temporary folder)")
+    args = p.parse_args()
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    root = Path(args.root or tempfile.mkdtemp(prefix="time-to-bleu-"))
+    ours_curve, summary = run_ours(args, root)
+    ckpt = torch.load(root / "ours" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    peer_curve, peer_info = run_peer(args, root, ckpt["vocab_models"]["tgt"])
+    ours_final, peer_final = ours_curve[-1][1], peer_curve[-1][1]
+    # The final beam evaluation of the whole set (it scores the averaged weights when the recipe averages).
+    ours_end = summary.get("final_val_bleu")
+    import transformers
+
+    result = {
+        "benchmark": "time_to_bleu", "unit": f"val BLEU after {args.minutes} min", "ours": ours_end or ours_final,
+        "peer": peer_final, "ratio": round((ours_end or ours_final) / max(peer_final, 1e-9), 3),
+        "peer_name": "transformers Seq2SeqTrainer + MarianMTModel", "ours_curve_s_bleu": ours_curve,
+        "peer_curve_s_bleu": peer_curve, f"ours_s_to_bleu_{args.target:g}": first_reaching(ours_curve, args.target),
+        f"peer_s_to_bleu_{args.target:g}": first_reaching(peer_curve, args.target),
+        "ours_last_epoch_bleu": ours_final, "ours_final_weights": summary.get("final_weights"),
+        "ours_steps": summary.get("global_step"), "ours_wall_s": summary.get("wall_s"), **{f"peer_{k}": v for k, v in peer_info.items()},
+        "torch": torch.__version__, "transformers": transformers.__version__, "machine": platform.machine(),
+        "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+    }  # fmt: skip
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Translation quality as pure functions: which sentences to score, and sacreBLEU's BLEU and chrF."""
+
+from __future__ import annotations
+
+import random
+
+import sacrebleu
+
+
+def sample_ids(total: int, n: int | None, seed: int) -> list[int]:
+    """Positions of a fixed, seeded sample of ``n`` of ``total`` sentences, in file order; all of them
+    when ``n`` is None or at least ``total``. The same sample at every validation of a run, and one that
+    does not depend on sentence length (scoring the first N of a length-bucketed stream would pick
+    the shortest sentences and inflate BLEU)."""
+    if n is None or n >= total:
+        return list(range(total))
+    return sorted(random.Random(f"val-sample/{seed}").sample(range(total), max(n, 0)))
+
+
+def corpus_scores(hyps: list[str], refs: list[str]) -> dict:
+    """sacreBLEU's corpus BLEU (13a tokenisation, mixed case) and chrF (chrF2, character 6-grams) of
+    detokenized hypotheses against one reference each, with both signatures."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
+    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
+    return {
+        "bleu": bleu.corpus_score(hyps, [refs]).score,
+        "chrf": chrf.corpus_score(hyps, [refs]).score,
+        "sentences": len(hyps),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
