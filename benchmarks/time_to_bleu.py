@@ -13,8 +13,10 @@ ones we know for training a small Transformer from scratch on one CPU: the same 
 FFN, dropout, label smoothing 0.1, tied embeddings (Marian shares encoder/decoder embeddings and ties
 the output layer), Adam β2 0.98, peak lr 1e-3 with 150 warm-up steps and a linear decay to zero over
 the steps its measured speed fits into the budget (a short calibration run, not counted), bf16
-autocast, batches of 128 sentences grouped by length (about our 2,048 tokens), gradient clipping 1.0.
-Marian is post-norm (Transformers offers no pre-norm Marian); ours is the recipe as configured.
+autocast where the CPU runs bf16 natively (the rule ours follows; fp32 elsewhere), batches of 128
+sentences grouped by length (about our 2,048 tokens), gradient clipping 1.0. Its shape (width, depth,
+heads, FFN, vocabulary) is read from our run's checkpoint. Marian is post-norm (Transformers offers no
+pre-norm Marian); ours is the recipe as configured.
 
 Ends with one JSON line; ``ratio`` is our final val BLEU over the peer's at equal wall time (> 1: ours
 is ahead). Needs the ``bench`` extra (transformers).
@@ -55,13 +57,16 @@ def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
     return curve, summary
 
 
-def run_peer(args, root: Path, spm_model: bytes) -> tuple[list[tuple[float, float]], dict]:
+def run_peer(args, root: Path, spm_model: bytes, size: dict) -> tuple[list[tuple[float, float]], dict]:
     import sentencepiece as spm
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
     from tiedtransformer.evaluation import corpus_scores
+    from tiedtransformer.precision import default_precision
     from tiedtransformer.specials import EOS_ID, PAD_ID
-    from train_step import SIZES, marian
+    from train_step import marian
+
+    bf16 = default_precision("cpu")[0] == "bf16-mixed"  # the rule ours follows: only where it is native
 
     sp = spm.SentencePieceProcessor(model_proto=spm_model)
     read = lambda p: Path(p).read_text(encoding="utf-8").splitlines()  # noqa: E731
@@ -83,11 +88,11 @@ def run_peer(args, root: Path, spm_model: bytes) -> tuple[list[tuple[float, floa
         return {"bleu": corpus_scores(hyps, val_ref)["bleu"]}
 
     def make(max_steps: int, out: str, callbacks=()):
-        model, _ = marian(SIZES["small"], torch.device("cpu"))
+        model, _ = marian(size, torch.device("cpu"))
         targs = Seq2SeqTrainingArguments(
             output_dir=out, per_device_train_batch_size=128, per_device_eval_batch_size=64, learning_rate=1e-3,
             warmup_steps=150, lr_scheduler_type="linear", max_steps=max_steps, label_smoothing_factor=0.1,
-            adam_beta2=0.98, weight_decay=0.0, max_grad_norm=1.0, bf16=True, use_cpu=True, group_by_length=True,
+            adam_beta2=0.98, weight_decay=0.0, max_grad_norm=1.0, bf16=bf16, use_cpu=True, group_by_length=True,
             eval_strategy="epoch" if callbacks else "no", save_strategy="no", predict_with_generate=True,
             generation_num_beams=4, generation_max_length=128, logging_steps=50, report_to=[],
             dataloader_num_workers=0, seed=0, disable_tqdm=True,
@@ -124,7 +129,7 @@ def run_peer(args, root: Path, spm_model: bytes) -> tuple[list[tuple[float, floa
     trainer.train()
     if not curve or curve[-1][0] < time.perf_counter() - budget_cb.start - 1:  # stopped mid-epoch: score the end
         trainer.evaluate()
-    return curve, {"steps": trainer.state.global_step, "max_steps": max_steps, "calibration_step_s": step_s}
+    return curve, {"steps": trainer.state.global_step, "max_steps": max_steps, "calibration_step_s": step_s, "bf16": bf16}
 
 
 def main() -> None:
@@ -138,7 +143,9 @@ def main() -> None:
     root = Path(args.root or tempfile.mkdtemp(prefix="time-to-bleu-"))
     ours_curve, summary = run_ours(args, root)
     ckpt = torch.load(root / "ours" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    peer_curve, peer_info = run_peer(args, root, ckpt["vocab_models"]["tgt"])
+    hp = ckpt["hyper_parameters"]  # the peer gets our run's shape and vocabulary
+    size = {k: hp[k] for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size")}
+    peer_curve, peer_info = run_peer(args, root, ckpt["vocab_models"]["tgt"], size)
     ours_final, peer_final = ours_curve[-1][1], peer_curve[-1][1]
     # The final beam evaluation of the whole set (it scores the averaged weights when the recipe averages).
     ours_end = summary.get("final_val_bleu")
@@ -153,7 +160,7 @@ def main() -> None:
         "ours_last_epoch_bleu": ours_final, "ours_final_weights": summary.get("final_weights"),
         "ours_steps": summary.get("global_step"), "ours_wall_s": summary.get("wall_s"), **{f"peer_{k}": v for k, v in peer_info.items()},
         "torch": torch.__version__, "transformers": transformers.__version__, "machine": platform.machine(),
-        "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "size": size,
     }  # fmt: skip
     print(json.dumps(result))
 

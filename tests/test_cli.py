@@ -105,9 +105,12 @@ def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
     assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
 
     for command in ("validate", "test"):
-        code, _, _ = run_main([command, "-c", str(run_dir / "config.yaml"), "--ckpt_path",
-                               str(run_dir / "checkpoints" / "last.ckpt"), "--trainer.logger=false"], capsys)  # fmt: skip
+        code, out, _ = run_main([command, "-c", str(run_dir / "config.yaml"), "--ckpt_path",
+                                 str(run_dir / "checkpoints" / "last.ckpt"), "--trainer.logger=false"], capsys)  # fmt: skip
         assert code == 0, command
+    # test prints BLEU and chrF of the whole test set with both signatures
+    assert "test: BLEU " in out and " chrF " in out and "on 20 sentences (beam 4" in out
+    assert "nrefs:1|case:mixed|eff:no|tok:13a" in out and "nrefs:1|case:mixed|eff:yes|nc:6|nw:0" in out
 
     lines = ["The dog sees the cat.", "My children sleep today.", "A big horse carries the book."]
     src = tmp_path / "input.en"
@@ -200,3 +203,49 @@ def test_the_fsdp_config_composes_with_the_wmt_config(capsys):
                              "--trainer.devices=8", "--print_config"], capsys)  # fmt: skip
     assert code == 0 and "ModelParallelStrategy" in out and "save_distributed_checkpoint: false" in out
     assert "precision: bf16-mixed" in out  # the WMT settings stay
+
+
+def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):
+    """fit keeps the last N checkpoints and ends on their average; `average` makes the same file from the
+    run directory; predict, test, analyze and --ckpt_path take it; a tied matrix stays one tensor."""
+    import torch
+
+    from tiedtransformer.averaging import average_state_dicts
+
+    root = tmp_path / "runs"
+    code, out, err = run_main(["fit", *TINY_FIT, "--model.tying=three_way", "--trainer.max_epochs=3", "--average.last=2",
+                               "--run.root", str(root), "--run.name=avg"], capsys)  # fmt: skip
+    assert code == 0, err
+    run_dir = root / "avg"
+    kept = sorted((run_dir / "checkpoints" / "kept").glob("*.ckpt"))
+    assert len(kept) == 2 and "averaged 2 checkpoints" in out
+    load = lambda p: torch.load(p, map_location="cpu", weights_only=True)  # noqa: E731
+    averaged = load(run_dir / "checkpoints" / "averaged.ckpt")
+    expected = average_state_dicts([load(p)["state_dict"] for p in kept])
+    for k, v in expected.items():
+        torch.testing.assert_close(averaged["state_dict"][k], v)
+    sd = averaged["state_dict"]
+    assert sd["net.enc_embed.weight"].data_ptr() == sd["net.dec_embed.weight"].data_ptr() == sd["net.dec_lut.weight"].data_ptr()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["final_weights"].startswith("average of 2 checkpoints") and summary["final_val_bleu"] is not None
+
+    code, out, err = run_main(["average", str(run_dir), "--last", "2", "--out", str(tmp_path / "again.ckpt")], capsys)
+    assert code == 0, err
+    for k, v in load(tmp_path / "again.ckpt")["state_dict"].items():
+        assert torch.equal(v, sd[k])
+    code, _, err = run_main(["average", str(run_dir), "--last", "9"], capsys)
+    assert code == 2 and "fewer than --last 9" in err and "Traceback" not in err
+
+    ckpt = str(run_dir / "checkpoints" / "averaged.ckpt")
+    code, out, err = run_main(["test", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt, "--trainer.logger=false"], capsys)
+    assert code == 0 and f"test: BLEU {summary['final_val_bleu']:.2f}" in out  # the test set is the validation set here
+    src = tmp_path / "input.en"
+    src.write_text("The dog sees the cat.\n\nA big horse carries the book.\n")
+    code, _, err = run_main(["predict", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt,
+                             f"--data.predict_path={src}", "--trainer.logger=false"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert len((tmp_path / "input.en.de").read_text().splitlines()) == 3
+    code, out, err = run_main(["analyze", ckpt, "--top-k", "5", "--out", str(tmp_path / "analysis")], capsys)
+    assert code == 0 and (tmp_path / "analysis" / "similarity.json").is_file(), err
+    code, _, err = run_main(["fit", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt, "--trainer.max_epochs=4"], capsys)
+    assert code == 0, err

@@ -25,6 +25,7 @@ from .data.datamodule import TranslationData
 from .errors import ConfigError, TrainingError
 from .model import TiedTransformer, TransformerConfig
 from .module import TranslationModule, accumulation_steps
+from .precision import default_precision, slow_bf16_warning
 from .resilient_logger import ResilientLogger
 from .runs import RunOptions, check_free_space, checkpoint_bytes, decide_wandb_mode, default_run_name, make_run_dir
 from .sweep import RUN_NAME_ENV
@@ -68,6 +69,7 @@ class TiedCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         self.run_dir, self.resuming, self.placeholder, self.created_run_dir = None, False, False, False
+        self._resolve_precision(self.config[self.subcommand].trainer)
         if self.subcommand != "fit":
             return
         cfg = self.config.fit
@@ -96,6 +98,19 @@ class TiedCLI(LightningCLI):
             print("run directory: rank 0's (this process is on another node)", flush=True)
         else:
             print(f"run directory: {self.run_dir}" + (" (resuming)" if self.resuming else ""), flush=True)
+
+    def _resolve_precision(self, trainer_cfg) -> None:
+        """Unset, ``trainer.precision`` becomes bf16 autocast where the hardware runs bf16 natively and
+        fp32 elsewhere; the choice is printed and saved in the run's config.yaml."""
+        accelerator = trainer_cfg.get("accelerator")
+        accelerator = accelerator if isinstance(accelerator, str) or accelerator is None else "custom"
+        loud = not _not_rank_zero()
+        if trainer_cfg.get("precision") is None:
+            trainer_cfg.precision, why = default_precision(accelerator)
+            if loud:
+                print(f"precision: {trainer_cfg.precision} ({why}); --trainer.precision sets it", flush=True)
+        elif loud and (warning := slow_bf16_warning(trainer_cfg.precision, accelerator)):
+            print(warning, file=sys.stderr, flush=True)
 
     def _resumed_run_dir(self, cfg) -> str | None:
         """Resuming (``--ckpt_path``) continues the run directory the checkpoint belongs to."""
