@@ -4,6 +4,7 @@
 #   benchmarks/all.sh cuda     # on a GPU: train step with model FLOP utilisation, tying with peak
 #                              # memory, decoding (the data and similarity figures are CPU work)
 # Run from anywhere; data.py needs ../shared/data next to the repository and is skipped without it.
+# TIME_TO_BLEU=1 benchmarks/all.sh also trains ours and the Hugging Face peer for 10 minutes each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}
@@ -21,5 +22,7 @@ run benchmarks/decode.py --device "$device"
 if [ "$device" = cpu ]; then
     run benchmarks/similarity.py
     if [ -d ../shared/data/multi30k ]; then run benchmarks/data.py; else echo "== no ../shared/data: data.py skipped"; fi
+    # 2 x 10 minutes of training and more: only when asked for
+    if [ -n "${TIME_TO_BLEU:-}" ] && [ -d ../shared/data/multi30k ]; then run benchmarks/time_to_bleu.py; fi
 fi
 echo "results: $out"

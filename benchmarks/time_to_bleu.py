@@ -13,8 +13,9 @@ ones we know for training a small Transformer from scratch on one CPU: the same 
 FFN, dropout, label smoothing 0.1, tied embeddings (Marian shares encoder/decoder embeddings and ties
 the output layer), Adam β2 0.98, peak lr 1e-3 with 150 warm-up steps and a linear decay to zero over
 the steps its measured speed fits into the budget (a short calibration run, not counted), bf16
-autocast where the CPU runs bf16 natively (the rule ours follows; fp32 elsewhere), batches of 128
-sentences grouped by length (about our 2,048 tokens), gradient clipping 1.0. Its shape (width, depth,
+autocast where the CPU runs bf16 natively (the rule ours follows; fp32 elsewhere), batches grouped
+by length of as many sentences as hold our run's `data.max_tokens` (1,024 tokens: 60-70 sentences),
+gradient clipping 1.0. Its shape (width, depth,
 heads, FFN, vocabulary) is read from our run's checkpoint. Marian is post-norm (Transformers offers no
 pre-norm Marian); ours is the recipe as configured.
 
@@ -57,13 +58,13 @@ def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
     return curve, summary
 
 
-def run_peer(args, root: Path, spm_model: bytes, size: dict) -> tuple[list[tuple[float, float]], dict]:
+def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) -> tuple[list[tuple[float, float]], dict]:
     import sentencepiece as spm
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
     from tiedtransformer.evaluation import corpus_scores
     from tiedtransformer.precision import default_precision
-    from tiedtransformer.specials import EOS_ID, PAD_ID
+    from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
     from train_step import marian
 
     bf16 = default_precision("cpu")[0] == "bf16-mixed"  # the rule ours follows: only where it is native
@@ -75,25 +76,40 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict) -> tuple[list[tuple
     for s, t in zip(sp.encode(src), sp.encode(tgt)):
         if 0 < len(s) < 128 and 0 < len(t) < 128:  # ours: data.max_len 128, EOS included
             train.append({"input_ids": s + [EOS_ID], "labels": t + [EOS_ID]})
+    # Sentences per batch: our run's data.max_tokens over the mean padded length of a pair (our batches are
+    # bounded by sentences x longest side), so that both take about the same tokens per update.
+    mean_len = sum(max(len(r["input_ids"]), len(r["labels"])) for r in train) / len(train)
+    batch = max(1, round(max_tokens / mean_len))
     val_src, val_ref = read(f"{args.data}/val.en"), read(f"{args.data}/val.de")
-    val = [{"input_ids": s[:127] + [EOS_ID], "labels": [EOS_ID]} for s in sp.encode(val_src)]
+    val = [{"input_ids": s[:127] + [EOS_ID], "labels": t[:127] + [EOS_ID]} for s, t in zip(sp.encode(val_src), sp.encode(val_ref))]
+    # The Trainer evaluates in length-grouped order too (train_sampling_strategy="group_by_length" sets
+    # its eval sampler): each prediction is put back in file order through its label row.
+    where: dict[tuple, list[int]] = {}
+    for i, r in enumerate(val):
+        where.setdefault(tuple(r["labels"]), []).append(i)
 
-    def collate(rows):
+    def collate(rows):  # as DataCollatorForSeq2Seq with a model: the Trainer's label smoother pops the labels
         pad = lambda seqs, v: torch.tensor([x + [v] * (max(map(len, seqs)) - len(x)) for x in seqs])  # noqa: E731
         ids = pad([r["input_ids"] for r in rows], PAD_ID)
-        return {"input_ids": ids, "attention_mask": (ids != PAD_ID).long(), "labels": pad([r["labels"] for r in rows], -100)}
+        labels = [r["labels"] for r in rows]
+        return {"input_ids": ids, "attention_mask": (ids != PAD_ID).long(), "labels": pad(labels, -100),
+                "decoder_input_ids": pad([[BOS_ID] + t[:-1] for t in labels], PAD_ID)}
 
     def metrics(pred):
-        hyps = sp.decode([[t for t in row if t > EOS_ID] for row in pred.predictions.tolist()])
+        hyps = [""] * len(val)
+        todo = {k: list(v) for k, v in where.items()}
+        for row, label in zip(pred.predictions.tolist(), pred.label_ids.tolist()):
+            i = todo[tuple(t for t in label if t != -100)].pop(0)
+            hyps[i] = sp.decode([t for t in row if t > EOS_ID])
         return {"bleu": corpus_scores(hyps, val_ref)["bleu"]}
 
-    def make(max_steps: int, out: str, callbacks=()):
+    def make(max_steps: int, out: str, callbacks=(), evaluate: bool = True):
         model, _ = marian(size, torch.device("cpu"))
         targs = Seq2SeqTrainingArguments(
-            output_dir=out, per_device_train_batch_size=128, per_device_eval_batch_size=64, learning_rate=1e-3,
+            output_dir=out, per_device_train_batch_size=batch, per_device_eval_batch_size=64, learning_rate=1e-3,
             warmup_steps=150, lr_scheduler_type="linear", max_steps=max_steps, label_smoothing_factor=0.1,
-            adam_beta2=0.98, weight_decay=0.0, max_grad_norm=1.0, bf16=bf16, use_cpu=True, group_by_length=True,
-            eval_strategy="epoch" if callbacks else "no", save_strategy="no", predict_with_generate=True,
+            adam_beta2=0.98, weight_decay=0.0, max_grad_norm=1.0, bf16=bf16, use_cpu=True, train_sampling_strategy="group_by_length",
+            eval_strategy="epoch" if evaluate else "no", save_strategy="no", predict_with_generate=True,
             generation_num_beams=4, generation_max_length=128, logging_steps=50, report_to=[],
             dataloader_num_workers=0, seed=0, disable_tqdm=True,
         )  # fmt: skip
@@ -102,13 +118,25 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict) -> tuple[list[tuple
         # group_by_length reads lengths from "input_ids"; a plain list dataset works
         return trainer
 
-    calib_steps = 30
+    # Calibration (not counted): seconds per step over steps 10-40, and one evaluation, so that the
+    # linear decay ends where the budget does, evaluations after each epoch included.
+    marks: dict[int, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, targs, state, control, **k):
+            marks[state.global_step] = time.perf_counter()
+
+    calibration = make(40, str(root / "calibration"), [Clock()], evaluate=False)
+    calibration.train()
+    step_s = (marks[40] - marks[10]) / 30
     t0 = time.perf_counter()
-    make(calib_steps, str(root / "calibration")).train()
-    step_s = (time.perf_counter() - t0) / calib_steps
+    calibration.evaluate()
+    eval_s = time.perf_counter() - t0
     budget = args.minutes * 60
-    max_steps = int(0.9 * budget / step_s)  # about a tenth of the budget goes to evaluation
-    print(f"peer: {step_s * 1000:.0f} ms per step in calibration; linear decay over {max_steps} steps", flush=True)
+    epoch_s = len(train) / batch * step_s + eval_s
+    max_steps = max(1, int(budget / epoch_s * len(train) / batch))
+    print(f"peer: batches of {batch} sentences; {step_s * 1000:.0f} ms per step, {eval_s:.0f} s per evaluation in "
+          f"calibration; linear decay over {max_steps} steps", flush=True)  # fmt: skip
 
     curve: list[tuple[float, float]] = []
 
@@ -129,7 +157,15 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict) -> tuple[list[tuple
     trainer.train()
     if not curve or curve[-1][0] < time.perf_counter() - budget_cb.start - 1:  # stopped mid-epoch: score the end
         trainer.evaluate()
-    return curve, {"steps": trainer.state.global_step, "max_steps": max_steps, "calibration_step_s": step_s, "bf16": bf16}
+    return curve, {"steps": trainer.state.global_step, "max_steps": max_steps, "calibration_step_s": round(step_s, 3),
+                   "calibration_eval_s": round(eval_s, 1), "bf16": bf16, "batch_sentences": batch}
+
+
+def hp_data_max_tokens(root: Path) -> int:
+    """Our run's data.max_tokens (its config.yaml)."""
+    import yaml
+
+    return int(yaml.safe_load((root / "ours" / "config.yaml").read_text())["data"]["max_tokens"])
 
 
 def main() -> None:
@@ -138,14 +174,19 @@ def main() -> None:
     p.add_argument("--data", default=str(REPO.parent / "shared/data/multi30k"), help="folder with train.{en,de}, val.{en,de}")
     p.add_argument("--target", type=float, default=25.0, help="report the time to first reach this BLEU")
     p.add_argument("--root", help="where the runs go (default: a temporary folder)")
+    p.add_argument("--reuse-ours", action="store_true", help="with --root: keep our finished run there, rerun only the peer")
     args = p.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     root = Path(args.root or tempfile.mkdtemp(prefix="time-to-bleu-"))
-    ours_curve, summary = run_ours(args, root)
+    if args.reuse_ours and (root / "ours" / "summary.json").is_file():  # rerun only the peer
+        summary = json.loads((root / "ours" / "summary.json").read_text())
+        ours_curve = [(v["wall_s"], v["bleu"]) for v in summary["val_bleu_by_validation"]]
+    else:
+        ours_curve, summary = run_ours(args, root)
     ckpt = torch.load(root / "ours" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     hp = ckpt["hyper_parameters"]  # the peer gets our run's shape and vocabulary
     size = {k: hp[k] for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size")}
-    peer_curve, peer_info = run_peer(args, root, ckpt["vocab_models"]["tgt"], size)
+    peer_curve, peer_info = run_peer(args, root, ckpt["vocab_models"]["tgt"], size, hp_data_max_tokens(root))
     ours_final, peer_final = ours_curve[-1][1], peer_curve[-1][1]
     # The final beam evaluation of the whole set (it scores the averaged weights when the recipe averages).
     ours_end = summary.get("final_val_bleu")

@@ -5,6 +5,7 @@ in the same process on the same inputs, fp32 and bf16 autocast.
 
     python benchmarks/train_step.py                 # base (d 512, 6+6, FFN 2048, V 37000), batch 32 x 32
     python benchmarks/train_step.py --size small    # d 256, 3+3, FFN 1024, V 8000
+    python benchmarks/train_step.py --size recipe   # d 192, 3+3, FFN 768, V 6000 (configs/multi30k.yaml)
     python benchmarks/train_step.py --device cuda   # on a GPU; also reports model FLOP utilisation
 
 Needs the ``bench`` extra (transformers). Ends with one JSON line per precision.
@@ -25,6 +26,8 @@ from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 SIZES = {
     "base": dict(d_model=512, n_heads=8, n_encoder_layers=6, n_decoder_layers=6, d_ff=2048, vocab_size=37000),
     "small": dict(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=1024, vocab_size=8000),
+    # configs/multi30k.yaml: the shape the 15-minute CPU budget affords
+    "recipe": dict(d_model=192, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=768, vocab_size=6000),
 }
 
 
