@@ -99,7 +99,7 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) ->
         hyps = [""] * len(val)
         todo = {k: list(v) for k, v in where.items()}
         for row, label in zip(pred.predictions.tolist(), pred.label_ids.tolist()):
-            i = todo[tuple(t for t in label if t != -100)].pop(0)
+            i = todo[tuple(t for t in label if t not in (-100, PAD_ID))].pop(0)  # padded with either
             hyps[i] = sp.decode([t for t in row if t > EOS_ID])
         return {"bleu": corpus_scores(hyps, val_ref)["bleu"]}
 

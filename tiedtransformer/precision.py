@@ -1,8 +1,8 @@
 """The default numeric precision: bf16 autocast where the hardware runs bf16 natively, fp32 elsewhere.
 
-Measured on this project's 2-core AVX2 machine (no AVX512-BF16, no AMX): a (2048 x 256) @ (256 x 1024)
-bf16 matrix product took 944 ms against 18 ms in fp32, so bf16 autocast made training ~60x slower
-there; on a CPU with native bf16 the train-step benchmark measured bf16 autocast ~2x fp32.
+Measured on a 2-core AVX2 machine (no AVX512-BF16, no AMX), ``benchmarks/precision.py``: bf16 matrix
+products of a small model's shapes took 24-51x as long as fp32; on a CPU with native bf16 the
+train-step benchmark measured bf16 autocast ~2x as fast as fp32.
 """
 
 from __future__ import annotations
@@ -50,5 +50,5 @@ def slow_bf16_warning(precision, accelerator: str | None) -> str | None:
     if torch.cuda.is_available() and accelerator in (None, "auto", "gpu", "cuda"):
         return None
     return (f"warning: trainer.precision={precision} on a CPU without native bf16 (no AMX or AVX512-BF16): bf16 matrix "
-            "products run many times slower than fp32 on such a CPU (60x on the one measured). Leave "
+            "products run many times slower than fp32 on such a CPU (24-51x on the one measured). Leave "
             "trainer.precision unset for the fastest choice, or set it to 32-true.")  # fmt: skip
