@@ -49,7 +49,7 @@ def set_rng_state(state: dict) -> None:
 def accumulation_steps(tokens_per_update: int, max_tokens: int, world_size: int) -> int:
     """Batches to accumulate per optimizer update so that ``max_tokens`` (per batch and device) times
     ``world_size`` times it comes nearest ``tokens_per_update``; an error when even one batch per
-    device overshoots by more than half, or the nearest count misses by more than a third."""
+    device overshoots it by more than half (fewer tokens per batch are then needed)."""
     per_step = max_tokens * world_size
     steps = max(1, round(tokens_per_update / per_step))
     ratio = steps * per_step / tokens_per_update
