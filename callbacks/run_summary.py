@@ -13,6 +13,10 @@ from tiedtransformer.distributed import all_gather_objects
 from tiedtransformer.runs import atomic_write_json
 
 
+# summary.json key (after "final_") -> key of TranslationModule.final_scores
+FINAL_KEYS = {"val_bleu": "bleu", "val_chrf": "chrf", "val_sentences": "sentences", "search": "search", "weights": "weights"}
+
+
 class RunSummary(L.Callback):
     """Logs ``train/tokens_per_s`` (target tokens per second of training steps) and writes
     ``summary.json`` into the run directory when fit ends, or fails."""
@@ -72,6 +76,7 @@ class RunSummary(L.Callback):
     @rank_zero_only
     def write(self, trainer, pl_module, status: str) -> Path:
         net, dm = pl_module.net, trainer.datamodule
+        final = pl_module.final_scores or {}
         summary = {
             "status": status,
             "run_dir": str(Path(trainer.default_root_dir).resolve()),
@@ -87,11 +92,7 @@ class RunSummary(L.Callback):
             "val_bleu_by_validation": self._history,
             "val_bleu_sentences": int(trainer.callback_metrics["val/bleu_sentences"]) if "val/bleu_sentences" in trainer.callback_metrics else None,
             "val_bleu_search": pl_module.search_name(pl_module.hparams.val_decode),
-            "final_val_bleu": (pl_module.final_scores or {}).get("bleu"),
-            "final_val_chrf": (pl_module.final_scores or {}).get("chrf"),
-            "final_val_sentences": (pl_module.final_scores or {}).get("sentences"),
-            "final_search": (pl_module.final_scores or {}).get("search"),
-            "final_weights": (pl_module.final_scores or {}).get("weights"),
+            **{f"final_{k}": final.get(key) for k, key in FINAL_KEYS.items()},
             "chrf_signature": pl_module.chrf_signature,
             "final_val_loss": self._val_loss,
             "train_tokens": self._tokens,

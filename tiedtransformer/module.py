@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import Timer
 import torch
 import torch.distributed as dist
 
+from .averaging import SHAPE_KEYS
 from .data.batching import Batch
 from .distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from .errors import ConfigError, TrainingError
@@ -65,8 +66,7 @@ def accumulation_steps(tokens_per_update: int, max_tokens: int, world_size: int)
 def check_compatible(checkpoint: dict, hparams, datamodule) -> None:
     """A checkpoint of another tying mode, network shape or vocabulary cannot continue this run."""
     saved = checkpoint.get("hyper_parameters", {})
-    for key in ("tying", "vocab_size", "joint_vocab", "d_model", "n_encoder_layers", "n_decoder_layers", "d_ff",
-                "n_heads", "projection_reg", "norm_first"):  # fmt: skip
+    for key in SHAPE_KEYS:
         if key in saved and saved[key] != hparams.get(key):
             raise ConfigError(
                 f"the checkpoint was trained with model.{key}={saved[key]!r}, but this run has "
