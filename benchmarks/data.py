@@ -20,10 +20,10 @@ import time
 
 import torch
 from torch.utils.data import DataLoader
+from train_step import ours  # sibling script: the training step as TranslationModule takes it
 
 from tiedtransformer.data.batching import padding_fraction
 from tiedtransformer.data.datamodule import BatchStream, TranslationData
-from train_step import ours  # sibling script: the training step as TranslationModule takes it
 
 MODELS = {
     "multi30k": dict(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=1024),
@@ -41,12 +41,31 @@ def main() -> None:
     p.add_argument("--train-steps", type=int, default=5)
     args = p.parse_args()
     os.environ.setdefault("TIEDTRANSFORMER_CACHE", os.path.join(tempfile.gettempdir(), "tiedtransformer-bench"))
-    dm = TranslationData(source="files", train_path=args.corpus, vocab_size=args.vocab_size, max_tokens=args.max_tokens,
-                         max_len=256, num_workers=args.workers, vocab_sample_size=200_000)  # fmt: skip
+    dm = TranslationData(
+        source="files",
+        train_path=args.corpus,
+        vocab_size=args.vocab_size,
+        max_tokens=args.max_tokens,
+        max_len=256,
+        num_workers=args.workers,
+        vocab_sample_size=200_000,
+    )
     dm.setup(None)
     h = dm.hparams
-    stream = BatchStream(dm.corpus("train"), dm.vocab, dm.direction, h.max_tokens, h.max_len, h.bucket_buffer,
-                         h.shuffle_buffer, True, h.seed, 0, 0, 1)  # fmt: skip
+    stream = BatchStream(
+        dm.corpus("train"),
+        dm.vocab,
+        dm.direction,
+        h.max_tokens,
+        h.max_len,
+        h.bucket_buffer,
+        h.shuffle_buffer,
+        True,
+        h.seed,
+        0,
+        0,
+        1,
+    )
     t = time.perf_counter()
     batches = list(DataLoader(stream, batch_size=None, num_workers=args.workers))
     took = time.perf_counter() - t
@@ -54,14 +73,20 @@ def main() -> None:
     tgt_tokens = sum(b.num_tgt_tokens for b in batches)
     all_tokens = tgt_tokens + sum(int((b.src != 0).sum()) for b in batches)
     pads = [padding_fraction(b) for b in batches]
-    print(f"pipeline ({args.workers} worker(s)): {pairs} pairs in {len(batches)} batches, {took:.1f} s: "
-          f"{pairs / took:,.0f} pairs/s, {all_tokens / took:,.0f} tokens/s ({tgt_tokens / took:,.0f} target tokens/s)")  # fmt: skip
-    print(f"padding per batch: mean {100 * statistics.mean(pads):.1f}%, p90 {100 * sorted(pads)[int(0.9 * len(pads))]:.1f}%, "
-          f"max {100 * max(pads):.1f}%")  # fmt: skip
+    print(
+        f"pipeline ({args.workers} worker(s)): {pairs} pairs in {len(batches)} batches, {took:.1f} s: "
+        f"{pairs / took:,.0f} pairs/s, {all_tokens / took:,.0f} tokens/s ({tgt_tokens / took:,.0f} target tokens/s)"
+    )
+    print(
+        f"padding per batch: mean {100 * statistics.mean(pads):.1f}%, p90 {100 * sorted(pads)[int(0.9 * len(pads))]:.1f}%, "
+        f"max {100 * max(pads):.1f}%"
+    )
 
     torch.manual_seed(0)
     _, _, step = ours({**MODELS[args.model], "vocab_size": args.vocab_size}, torch.device("cpu"))
-    sample = sorted(batches, key=lambda b: b.num_tgt_tokens)[len(batches) // 2 : len(batches) // 2 + args.train_steps + 1]
+    sample = sorted(batches, key=lambda b: b.num_tgt_tokens)[
+        len(batches) // 2 : len(batches) // 2 + args.train_steps + 1
+    ]
     timings = []
     for b in sample:
         t = time.perf_counter()
@@ -70,11 +95,25 @@ def main() -> None:
     timings = timings[1:]  # the first step warms up
     train_tps = sum(n for _, n in timings) / sum(s for s, _ in timings)
     ratio = (tgt_tokens / took) / train_tps
-    print(f"training consumes {train_tps:,.0f} target tokens/s ({args.model} model, fp32, this machine): "
-          f"the pipeline is {ratio:.0f}x faster (target >= 10x)")  # fmt: skip
-    print(json.dumps({"benchmark": "data", "ours": round(tgt_tokens / took), "peer": round(train_tps), "unit": "target tokens/s",
-                      "ratio": round(ratio, 1), "peer_name": f"training step ({args.model})", "pairs_per_s": round(pairs / took),
-                      "padding_mean_pct": round(100 * statistics.mean(pads), 2), "corpus": args.corpus}))  # fmt: skip
+    print(
+        f"training consumes {train_tps:,.0f} target tokens/s ({args.model} model, fp32, this machine): "
+        f"the pipeline is {ratio:.0f}x faster (target >= 10x)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "data",
+                "ours": round(tgt_tokens / took),
+                "peer": round(train_tps),
+                "unit": "target tokens/s",
+                "ratio": round(ratio, 1),
+                "peer_name": f"training step ({args.model})",
+                "pairs_per_s": round(pairs / took),
+                "padding_mean_pct": round(100 * statistics.mean(pads), 2),
+                "corpus": args.corpus,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

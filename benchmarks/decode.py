@@ -30,11 +30,11 @@ import json
 import time
 
 import torch
-
 from train_step import SIZES, marian  # sibling script
+
 from tiedtransformer.data.batching import Example, collate
-from tiedtransformer.model import TiedTransformer, TransformerConfig, sinusoids
-from tiedtransformer.search import beam_search, greedy_decode
+from tiedtransformer.model.network import TiedTransformer, TransformerConfig, sinusoids
+from tiedtransformer.model.search import beam_search, greedy_decode
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -52,7 +52,9 @@ def marian_with_weights_of(net: TiedTransformer):
     c = net.cfg
     if c.tying != "three_way" or c.norm_first or net.projection is not None:
         raise SystemExit("the Marian peer needs a three-way tied, post-norm network without a projection matrix")
-    size = {k: getattr(c, k) for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size")}
+    size = {
+        k: getattr(c, k) for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size")
+    }
     peer, _ = marian(size, next(net.parameters()).device)
     m = peer.model
 
@@ -80,8 +82,12 @@ def marian_with_weights_of(net: TiedTransformer):
             a, x = ours.self_attn, ours.cross_attn
             attention(theirs.self_attn, a.qkv_proj.weight, a.qkv_proj.bias, a.out_proj)
             theirs.self_attn_layer_norm.load_state_dict(ours.self_norm.state_dict())
-            attention(theirs.encoder_attn, torch.cat([x.q_proj.weight, x.kv_proj.weight]),
-                      torch.cat([x.q_proj.bias, x.kv_proj.bias]), x.out_proj)  # fmt: skip
+            attention(
+                theirs.encoder_attn,
+                torch.cat([x.q_proj.weight, x.kv_proj.weight]),
+                torch.cat([x.q_proj.bias, x.kv_proj.bias]),
+                x.out_proj,
+            )
             theirs.encoder_attn_layer_norm.load_state_dict(ours.cross_norm.state_dict())
             feed_forward(theirs, ours)
     return peer.eval()
@@ -90,19 +96,42 @@ def marian_with_weights_of(net: TiedTransformer):
 def generate(peer, src, beams: int, out_len: int, min_len: int = 0) -> list[list[int]]:
     """``peer.generate`` with our search settings; outputs without BOS, EOS and padding, as ours."""
     with torch.no_grad():
-        out = peer.generate(input_ids=src, attention_mask=src != PAD_ID, num_beams=beams, max_new_tokens=out_len,
-                            min_new_tokens=min_len, length_penalty=0.6, early_stopping=True, do_sample=False,
-                            decoder_start_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID, use_cache=True)  # fmt: skip
+        out = peer.generate(
+            input_ids=src,
+            attention_mask=src != PAD_ID,
+            num_beams=beams,
+            max_new_tokens=out_len,
+            min_new_tokens=min_len,
+            length_penalty=0.6,
+            early_stopping=True,
+            do_sample=False,
+            decoder_start_token_id=BOS_ID,
+            eos_token_id=EOS_ID,
+            pad_token_id=PAD_ID,
+            use_cache=True,
+        )
     seqs = [s[1:] for s in out.tolist()]
     return [s[: s.index(EOS_ID)] if EOS_ID in s else [t for t in s if t != PAD_ID] for s in seqs]
 
 
 def report(name: str, sentences: int, t_ours: float, t_peer: float, **extra) -> None:
     ours_sps, peer_sps = sentences / t_ours, sentences / t_peer
-    print(f"{name}: ours {ours_sps:.1f} sentences/s, Marian generate {peer_sps:.1f} sentences/s, ratio {ours_sps / peer_sps:.2f}")
-    print(json.dumps({"benchmark": f"decode_{name}", "ours": round(ours_sps, 2), "peer": round(peer_sps, 2),
-                      "unit": "sentences/s", "ratio": round(ours_sps / peer_sps, 3), "peer_name": "MarianMTModel.generate",
-                      **extra}))  # fmt: skip
+    print(
+        f"{name}: ours {ours_sps:.1f} sentences/s, Marian generate {peer_sps:.1f} sentences/s, ratio {ours_sps / peer_sps:.2f}"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": f"decode_{name}",
+                "ours": round(ours_sps, 2),
+                "peer": round(peer_sps, 2),
+                "unit": "sentences/s",
+                "ratio": round(ours_sps / peer_sps, 3),
+                "peer_name": "MarianMTModel.generate",
+                **extra,
+            }
+        )
+    )
 
 
 def synthetic(args) -> None:
@@ -122,8 +151,10 @@ def synthetic(args) -> None:
         return greedy_decode(ours, src, max_len_a=0.0, max_len_b=L, min_len=L, use_cache=cache)
 
     identical = our_beam(True) == our_beam(False) and our_greedy(True) == our_greedy(False)
-    print(f"{args.size}: {args.sentences} sentences, source {args.src_len} tokens, output {L} tokens; "
-          f"our cached and uncached outputs identical: {identical}")  # fmt: skip
+    print(
+        f"{args.size}: {args.sentences} sentences, source {args.src_len} tokens, output {L} tokens; "
+        f"our cached and uncached outputs identical: {identical}"
+    )
     for name, mine, beams in (("beam4", our_beam, 4), ("greedy", our_greedy, 1)):
         t_ours, t_peer = timed(mine, args.repeats), timed(lambda: generate(peer, src, beams, L, L), args.repeats)
         report(f"{args.size}_{name}", args.sentences, t_ours, t_peer, cached_equals_uncached=identical)
@@ -132,7 +163,7 @@ def synthetic(args) -> None:
 def trained(args) -> None:
     import sentencepiece as spm
 
-    from tiedtransformer.module import TranslationModule
+    from tiedtransformer.training.module import TranslationModule
 
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     net = TranslationModule.load_from_checkpoint(args.checkpoint, map_location="cpu").net.eval()
@@ -141,18 +172,26 @@ def trained(args) -> None:
     with open(args.source, encoding="utf-8") as f:
         lines = [line.strip() for line, _ in zip(f, range(args.sentences)) if line.strip()]
     ids = sorted(sp.encode(lines), key=len)
-    batches = [collate([Example(i, s, [], "") for i, s in enumerate(ids[k : k + args.batch])]).src
-               for k in range(0, len(ids), args.batch)]  # fmt: skip
+    batches = [
+        collate([Example(i, s, [], "") for i, s in enumerate(ids[k : k + args.batch])]).src
+        for k in range(0, len(ids), args.batch)
+    ]
     with torch.no_grad():
         src, tgt = batches[0], batches[0][:, :8].clamp(min=4)
-        diff = (net(src, tgt) - peer(input_ids=src, attention_mask=src != PAD_ID, decoder_input_ids=tgt).logits).abs().max()
+        diff = (
+            (net(src, tgt) - peer(input_ids=src, attention_mask=src != PAD_ID, decoder_input_ids=tgt).logits)
+            .abs()
+            .max()
+        )
     L = args.out_len
     runs = {
         "beam4": (lambda b: beam_search(net, b, 4, 0.6, max_len_a=0.0, max_len_b=L), lambda b: generate(peer, b, 4, L)),
         "greedy": (lambda b: greedy_decode(net, b, max_len_a=0.0, max_len_b=L), lambda b: generate(peer, b, 1, L)),
     }
-    print(f"{args.checkpoint}: {len(lines)} sentences of {args.source} in batches of {args.batch}, at most {L} "
-          f"tokens out; teacher-forced logits of ours and the converted Marian differ by at most {diff:.2e}")  # fmt: skip
+    print(
+        f"{args.checkpoint}: {len(lines)} sentences of {args.source} in batches of {args.batch}, at most {L} "
+        f"tokens out; teacher-forced logits of ours and the converted Marian differ by at most {diff:.2e}"
+    )
     for name, (mine, theirs) in runs.items():
         outs_ours = [o for b in batches for o in mine(b)]
         outs_peer = [o for b in batches for o in theirs(b)]
@@ -161,8 +200,15 @@ def trained(args) -> None:
         print(f"{name}: identical outputs {same:.1%}, mean output {mean_len:.1f} tokens")
         t_ours = timed(lambda: [mine(b) for b in batches], args.repeats)
         t_peer = timed(lambda: [theirs(b) for b in batches], args.repeats)
-        report(f"trained_{name}", len(lines), t_ours, t_peer, identical_outputs=round(same, 4),
-               max_logit_diff=float(diff), batch=args.batch)  # fmt: skip
+        report(
+            f"trained_{name}",
+            len(lines),
+            t_ours,
+            t_peer,
+            identical_outputs=round(same, 4),
+            max_logit_diff=float(diff),
+            batch=args.batch,
+        )
 
 
 def main() -> None:
@@ -170,7 +216,12 @@ def main() -> None:
     p.add_argument("--size", choices=SIZES, default="base", help="random weights: network dimensions")
     p.add_argument("--sentences", type=int, default=32)
     p.add_argument("--src-len", type=int, default=24, help="random weights: source tokens per sentence")
-    p.add_argument("--out-len", type=int, default=24, help="generated tokens per sentence (at most, with a checkpoint), EOS included")
+    p.add_argument(
+        "--out-len",
+        type=int,
+        default=24,
+        help="generated tokens per sentence (at most, with a checkpoint), EOS included",
+    )
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--checkpoint", help="a fit checkpoint (three-way tied): decode real sentences with its weights")

@@ -25,13 +25,20 @@ REPO = Path(__file__).resolve().parent.parent
 def row(run_dir: Path, wall: float | None = None) -> dict:
     s = json.loads((run_dir / "summary.json").read_text())
     return {
-        "run": run_dir.name, "per_epoch_bleu": [v["bleu"] for v in s["val_bleu_by_validation"]],
-        "per_epoch_chrf": [v["chrf"] for v in s["val_bleu_by_validation"]], "sample": s["val_bleu_sentences"],
-        "final_bleu": round(s["final_val_bleu"], 2), "final_chrf": round(s["final_val_chrf"], 2),
-        "final_sentences": s["final_val_sentences"], "final_search": s["final_search"], "steps": s["global_step"],
-        "epochs_started": len(s["val_bleu_by_validation"]), "fit_s": round(s["wall_s"]), "command_s": wall,
+        "run": run_dir.name,
+        "per_epoch_bleu": [v["bleu"] for v in s["val_bleu_by_validation"]],
+        "per_epoch_chrf": [v["chrf"] for v in s["val_bleu_by_validation"]],
+        "sample": s["val_bleu_sentences"],
+        "final_bleu": round(s["final_val_bleu"], 2),
+        "final_chrf": round(s["final_val_chrf"], 2),
+        "final_sentences": s["final_val_sentences"],
+        "final_search": s["final_search"],
+        "steps": s["global_step"],
+        "epochs_started": len(s["val_bleu_by_validation"]),
+        "fit_s": round(s["wall_s"]),
+        "command_s": wall,
         "tokens_per_s": round(s["train_tokens_per_s"] or 0),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -49,20 +56,44 @@ def main() -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for i in range(a.runs):
             name = f"recipe-{stamp}-{i + 1}"
-            cmd = [sys.executable, "-m", "tiedtransformer", "fit", "-c", a.config, f"--run.root={a.root}",
-                   f"--run.name={name}", "--trainer.enable_progress_bar=false", *a.extra]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "tiedtransformer",
+                "fit",
+                "-c",
+                a.config,
+                f"--run.root={a.root}",
+                f"--run.name={name}",
+                "--trainer.enable_progress_bar=false",
+                *a.extra,
+            ]
             print(" ".join(cmd), flush=True)
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, cwd=REPO)
             rows.append(row(Path(a.root) / name, round(time.perf_counter() - t0)))
     for r in rows:
-        print(f"{r['run']}: greedy BLEU on {r['sample']} val sentences after each epoch "
-              f"{' / '.join(f'{b:.1f}' for b in r['per_epoch_bleu'])}; final (all {r['final_sentences']}, "
-              f"{r['final_search']}) BLEU {r['final_bleu']:.2f} chrF {r['final_chrf']:.2f}; {r['steps']} steps, "
-              f"{r['tokens_per_s']} target tok/s, fit {r['fit_s']} s" + (f", command {r['command_s']} s" if r["command_s"] else ""))  # fmt: skip
+        print(
+            f"{r['run']}: greedy BLEU on {r['sample']} val sentences after each epoch "
+            f"{' / '.join(f'{b:.1f}' for b in r['per_epoch_bleu'])}; final (all {r['final_sentences']}, "
+            f"{r['final_search']}) BLEU {r['final_bleu']:.2f} chrF {r['final_chrf']:.2f}; {r['steps']} steps, "
+            f"{r['tokens_per_s']} target tok/s, fit {r['fit_s']} s"
+            + (f", command {r['command_s']} s" if r["command_s"] else "")
+        )
     finals = [r["final_bleu"] for r in rows]
-    print(json.dumps({"benchmark": "recipe", "config": Path(a.config).name, "unit": "final val BLEU",
-                      "median": statistics.median(finals), "min": min(finals), "max": max(finals), "runs": rows}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "recipe",
+                "config": Path(a.config).name,
+                "unit": "final val BLEU",
+                "median": statistics.median(finals),
+                "min": min(finals),
+                "max": max(finals),
+                "runs": rows,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

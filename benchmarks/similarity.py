@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from tiedtransformer.similarity import analyze_matrix, normalize_rows
+from tiedtransformer.analysis.similarity import analyze_matrix, normalize_rows
 
 
 def peak_rss_gb() -> float:
@@ -29,7 +29,7 @@ def peak_rss_gb() -> float:
 
 def matrix(args) -> torch.Tensor:
     if args.dump:
-        from tiedtransformer.dumps import read_dump
+        from tiedtransformer.analysis.dumps import read_dump
 
         return read_dump(args.dump).matrices[args.matrix].float()
     g = torch.Generator().manual_seed(0)
@@ -83,15 +83,21 @@ def main() -> None:
     p.add_argument("--top-k", type=int, default=1000)
     p.add_argument("--knn-k", type=int, default=10)
     p.add_argument("--block", type=int, default=4096)
-    p.add_argument("--naive-n", type=int, default=20000, help="rows for the naive comparison (it needs ~20 bytes × n² of memory)")
+    p.add_argument(
+        "--naive-n", type=int, default=20000, help="rows for the naive comparison (it needs ~20 bytes × n² of memory)"
+    )
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
     w = matrix(args)
-    print(f"matrix {tuple(w.shape)}, torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    print(
+        f"matrix {tuple(w.shape)}, torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+    )
 
     t_ours = best_of(lambda: ours(w, args), args.repeats)
     rss_ours = peak_rss_gb()
-    print(f"ours, whole analysis (top/bottom-{args.top_k} pairs, {args.knn_k}-NN, histogram): {t_ours:.2f} s, peak RSS {rss_ours:.2f} GB")
+    print(
+        f"ours, whole analysis (top/bottom-{args.top_k} pairs, {args.knn_k}-NN, histogram): {t_ours:.2f} s, peak RSS {rss_ours:.2f} GB"
+    )
     t_faiss = best_of(lambda: faiss_knn(w, args.knn_k), args.repeats)
     print(f"peer, FAISS IndexFlatIP exact {args.knn_k}-NN of the matrix against itself: {t_faiss:.2f} s")
     print(f"ratio ours / FAISS: {t_ours / t_faiss:.2f} (target <= 1.5)")
@@ -99,13 +105,28 @@ def main() -> None:
     sub = w[: args.naive_n]
     t_ours_sub = best_of(lambda: ours(sub, args), args.repeats)
     t_naive_sub = best_of(lambda: naive(sub, args), 1)
-    print(f"on {args.naive_n} rows: ours {t_ours_sub:.2f} s, naive (full matrix + sort) {t_naive_sub:.2f} s, "
-          f"speed-up {t_naive_sub / t_ours_sub:.1f}x (target >= 10)")  # fmt: skip
-    print(json.dumps({"benchmark": "similarity", "ours": round(t_ours, 3), "peer": round(t_faiss, 3), "unit": "s",
-                      "ratio": round(t_ours / t_faiss, 3), "peer_name": "faiss.IndexFlatIP knn",
-                      "shape": list(w.shape), "peak_rss_gb_ours": round(rss_ours, 2),
-                      "naive_rows": args.naive_n, "naive_s": round(t_naive_sub, 3), "ours_naive_rows_s": round(t_ours_sub, 3),
-                      "naive_speedup": round(t_naive_sub / t_ours_sub, 1)}))  # fmt: skip
+    print(
+        f"on {args.naive_n} rows: ours {t_ours_sub:.2f} s, naive (full matrix + sort) {t_naive_sub:.2f} s, "
+        f"speed-up {t_naive_sub / t_ours_sub:.1f}x (target >= 10)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "similarity",
+                "ours": round(t_ours, 3),
+                "peer": round(t_faiss, 3),
+                "unit": "s",
+                "ratio": round(t_ours / t_faiss, 3),
+                "peer_name": "faiss.IndexFlatIP knn",
+                "shape": list(w.shape),
+                "peak_rss_gb_ours": round(rss_ours, 2),
+                "naive_rows": args.naive_n,
+                "naive_s": round(t_naive_sub, 3),
+                "ours_naive_rows_s": round(t_ours_sub, 3),
+                "naive_speedup": round(t_naive_sub / t_ours_sub, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

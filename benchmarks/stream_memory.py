@@ -14,21 +14,21 @@ each with its own DataLoader workers, exactly as each DDP rank would. Ends with 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
 import tempfile
 import threading
 import time
-import hashlib
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from torch.utils.data import DataLoader
 
 from tiedtransformer.data.datamodule import BatchStream, TranslationData
 from tiedtransformer.data.demo_corpus import demo_pairs
-from torch.utils.data import DataLoader
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -91,19 +91,27 @@ def write_shards(folder: Path, n: int, shards: int) -> Fingerprint:
         rows.append({"translation": {"de": pair["de"], "en": pair["en"]}})
         expected.add(pair["de"])
         if len(rows) == per:
-            pq.write_table(pa.Table.from_pylist(rows), folder / f"train-{k:05d}-of-{shards:05d}.parquet", row_group_size=ROW_GROUP)
+            pq.write_table(
+                pa.Table.from_pylist(rows), folder / f"train-{k:05d}-of-{shards:05d}.parquet", row_group_size=ROW_GROUP
+            )
             rows, k = [], k + 1
     if rows:
-        pq.write_table(pa.Table.from_pylist(rows), folder / f"train-{k:05d}-of-{shards:05d}.parquet", row_group_size=ROW_GROUP)
+        pq.write_table(
+            pa.Table.from_pylist(rows), folder / f"train-{k:05d}-of-{shards:05d}.parquet", row_group_size=ROW_GROUP
+        )
     return expected
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=1_000_000)
-    p.add_argument("--shard-rows", type=int, default=50_000,
-                   help="pairs per parquet shard; a larger corpus has more shards, as on the hub, whose files "
-                        "have a bounded size (Arrow holds one shard's compressed columns while it reads it)")
+    p.add_argument(
+        "--shard-rows",
+        type=int,
+        default=50_000,
+        help="pairs per parquet shard; a larger corpus has more shards, as on the hub, whose files "
+        "have a bounded size (Arrow holds one shard's compressed columns while it reads it)",
+    )
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--start", default=None, choices=["fork", "forkserver", "spawn"], help="how workers start")
@@ -116,11 +124,21 @@ def main() -> None:
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             shards = -(-args.pairs // args.shard_rows)
             expected = pool.apply(write_shards, (Path(tmp) / "hub", args.pairs, shards))
-        print(f"wrote {args.pairs} pairs in {shards} parquet shards in {time.perf_counter() - t0:.0f} s (separate process)")
+        print(
+            f"wrote {args.pairs} pairs in {shards} parquet shards in {time.perf_counter() - t0:.0f} s (separate process)"
+        )
         os.environ["TIEDTRANSFORMER_CACHE"] = str(Path(tmp) / "cache")
-        dm = TranslationData(source="hub", hub_dataset=str(Path(tmp) / "hub"), hub_config=None, vocab_size=2000,
-                             vocab_sample_size=20000, vocab_max_scan=50000, max_tokens=4096, max_len=128,
-                             shuffle_buffer=args.shuffle_buffer)  # fmt: skip
+        dm = TranslationData(
+            source="hub",
+            hub_dataset=str(Path(tmp) / "hub"),
+            hub_config=None,
+            vocab_size=2000,
+            vocab_sample_size=20000,
+            vocab_max_scan=50000,
+            max_tokens=4096,
+            max_len=128,
+            shuffle_buffer=args.shuffle_buffer,
+        )
         dm.setup(None)
         h = dm.hparams
         seen, batches, padded, real = Fingerprint(), 0, 0, 0
@@ -144,9 +162,23 @@ def main() -> None:
         threading.Thread(target=sample, daemon=True).start()
         t0 = time.perf_counter()
         for rank in range(args.ranks):
-            stream = BatchStream(dm.corpus("train"), dm.vocab, dm.direction, h.max_tokens, h.max_len,
-                                 h.bucket_buffer, h.shuffle_buffer, True, h.seed, 0, rank, args.ranks)  # fmt: skip
-            for batch in DataLoader(stream, batch_size=None, num_workers=args.workers, multiprocessing_context=args.start):
+            stream = BatchStream(
+                dm.corpus("train"),
+                dm.vocab,
+                dm.direction,
+                h.max_tokens,
+                h.max_len,
+                h.bucket_buffer,
+                h.shuffle_buffer,
+                True,
+                h.seed,
+                0,
+                rank,
+                args.ranks,
+            )
+            for batch in DataLoader(
+                stream, batch_size=None, num_workers=args.workers, multiprocessing_context=args.start
+            ):
                 batches += 1
                 padded += batch.src.numel() + batch.tgt_out.numel()
                 real += int((batch.src != 0).sum()) + int((batch.tgt_out != 0).sum())
@@ -159,19 +191,41 @@ def main() -> None:
         rss_peak = max(r for r, _ in worker_peak.values())
         uss_peak = max(u for _, u in worker_peak.values())
         # the workers' summed RSS over the epoch, in tenths of the pairs delivered: flat if it does not rise
-        tenths = [max((w for n, _, w in samples if k * seen.n / 10 <= n <= (k + 1) * seen.n / 10), default=None) for k in range(10)]
+        tenths = [
+            max((w for n, _, w in samples if k * seen.n / 10 <= n <= (k + 1) * seen.n / 10), default=None)
+            for k in range(10)
+        ]
         complete = seen == expected
-        print(f"{args.ranks} ranks x {args.workers} workers: {seen.n} pairs in {batches} batches, "
-              f"{took:.0f} s ({seen.n / took:,.0f} pairs/s); every pair exactly once: {complete}")  # fmt: skip
-        print(f"peak memory: main process RSS {main_peak:.0f} MB; each worker at most RSS {rss_peak:.0f} MB, of it private "
-              f"(USS) {uss_peak:.0f} MB ({len(worker_peak)} worker processes); main + live workers {total_peak:.0f} MB")  # fmt: skip
-        print("live workers' RSS summed, peak per tenth of the epoch (MB): " + " ".join("-" if t is None else f"{t:.0f}" for t in tenths))
+        print(
+            f"{args.ranks} ranks x {args.workers} workers: {seen.n} pairs in {batches} batches, "
+            f"{took:.0f} s ({seen.n / took:,.0f} pairs/s); every pair exactly once: {complete}"
+        )
+        print(
+            f"peak memory: main process RSS {main_peak:.0f} MB; each worker at most RSS {rss_peak:.0f} MB, of it private "
+            f"(USS) {uss_peak:.0f} MB ({len(worker_peak)} worker processes); main + live workers {total_peak:.0f} MB"
+        )
+        print(
+            "live workers' RSS summed, peak per tenth of the epoch (MB): "
+            + " ".join("-" if t is None else f"{t:.0f}" for t in tenths)
+        )
         print(f"padding: {100 * (1 - real / padded):.1f}% of batch slots")
-        print(json.dumps({"benchmark": "stream_memory", "pairs": args.pairs, "shard_rows": args.shard_rows, "peak_rss_mb": round(total_peak),
-                          "peak_rss_main_mb": round(main_peak), "peak_rss_worker_mb": round(rss_peak),
-                          "peak_uss_worker_mb": round(uss_peak), "workers_rss_by_tenth_mb": [t and round(t) for t in tenths],
-                          "complete_once": complete, "pairs_per_s": round(seen.n / took),
-                          "padding_pct": round(100 * (1 - real / padded), 2)}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "benchmark": "stream_memory",
+                    "pairs": args.pairs,
+                    "shard_rows": args.shard_rows,
+                    "peak_rss_mb": round(total_peak),
+                    "peak_rss_main_mb": round(main_peak),
+                    "peak_rss_worker_mb": round(rss_peak),
+                    "peak_uss_worker_mb": round(uss_peak),
+                    "workers_rss_by_tenth_mb": [t and round(t) for t in tenths],
+                    "complete_once": complete,
+                    "pairs_per_s": round(seen.n / took),
+                    "padding_pct": round(100 * (1 - real / padded), 2),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

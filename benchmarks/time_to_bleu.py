@@ -47,10 +47,24 @@ def first_reaching(curve: list[tuple[float, float]], target: float) -> float | N
 
 
 def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
-    cmd = [sys.executable, "-m", "tiedtransformer", "fit", "-c", str(REPO / "configs/multi30k.yaml"),
-           f"--data.train_path={args.data}/train", f"--data.valid_path={args.data}/val", f"--data.test_path={args.data}/val",
-           f"--trainer.max_time=00:00:{args.minutes:02d}:00", "--model.val_decode=beam", "--model.val_bleu_sentences=null",
-           "--run.wandb=disabled", f"--run.root={root}", "--run.name=ours", "--trainer.enable_progress_bar=false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiedtransformer",
+        "fit",
+        "-c",
+        str(REPO / "configs/multi30k.yaml"),
+        f"--data.train_path={args.data}/train",
+        f"--data.valid_path={args.data}/val",
+        f"--data.test_path={args.data}/val",
+        f"--trainer.max_time=00:00:{args.minutes:02d}:00",
+        "--model.val_decode=beam",
+        "--model.val_bleu_sentences=null",
+        "--run.wandb=disabled",
+        f"--run.root={root}",
+        "--run.name=ours",
+        "--trainer.enable_progress_bar=false",
+    ]
     print("ours:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=REPO)
     summary = json.loads((root / "ours" / "summary.json").read_text())
@@ -60,12 +74,12 @@ def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
 
 def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) -> tuple[list[tuple[float, float]], dict]:
     import sentencepiece as spm
+    from train_step import marian
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
-    from tiedtransformer.evaluation import corpus_scores
-    from tiedtransformer.precision import default_precision
     from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
-    from train_step import marian
+    from tiedtransformer.training.evaluation import corpus_scores
+    from tiedtransformer.training.precision import default_precision
 
     bf16 = default_precision("cpu")[0] == "bf16-mixed"  # the rule ours follows: only where it is native
 
@@ -81,7 +95,10 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) ->
     mean_len = sum(max(len(r["input_ids"]), len(r["labels"])) for r in train) / len(train)
     batch = max(1, round(max_tokens / mean_len))
     val_src, val_ref = read(f"{args.data}/val.en"), read(f"{args.data}/val.de")
-    val = [{"input_ids": s[:127] + [EOS_ID], "labels": t[:127] + [EOS_ID]} for s, t in zip(sp.encode(val_src), sp.encode(val_ref))]
+    val = [
+        {"input_ids": s[:127] + [EOS_ID], "labels": t[:127] + [EOS_ID]}
+        for s, t in zip(sp.encode(val_src), sp.encode(val_ref))
+    ]
     # The Trainer evaluates in length-grouped order too (train_sampling_strategy="group_by_length" sets
     # its eval sampler): each prediction is put back in file order through its label row.
     where: dict[tuple, list[int]] = {}
@@ -92,8 +109,12 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) ->
         pad = lambda seqs, v: torch.tensor([x + [v] * (max(map(len, seqs)) - len(x)) for x in seqs])  # noqa: E731
         ids = pad([r["input_ids"] for r in rows], PAD_ID)
         labels = [r["labels"] for r in rows]
-        return {"input_ids": ids, "attention_mask": (ids != PAD_ID).long(), "labels": pad(labels, -100),
-                "decoder_input_ids": pad([[BOS_ID] + t[:-1] for t in labels], PAD_ID)}
+        return {
+            "input_ids": ids,
+            "attention_mask": (ids != PAD_ID).long(),
+            "labels": pad(labels, -100),
+            "decoder_input_ids": pad([[BOS_ID] + t[:-1] for t in labels], PAD_ID),
+        }
 
     def metrics(pred):
         hyps = [""] * len(val)
@@ -106,15 +127,40 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) ->
     def make(max_steps: int, out: str, callbacks=(), evaluate: bool = True):
         model, _ = marian(size, torch.device("cpu"))
         targs = Seq2SeqTrainingArguments(
-            output_dir=out, per_device_train_batch_size=batch, per_device_eval_batch_size=64, learning_rate=1e-3,
-            warmup_steps=150, lr_scheduler_type="linear", max_steps=max_steps, label_smoothing_factor=0.1,
-            adam_beta2=0.98, weight_decay=0.0, max_grad_norm=1.0, bf16=bf16, use_cpu=True, train_sampling_strategy="group_by_length",
-            eval_strategy="epoch" if evaluate else "no", save_strategy="no", predict_with_generate=True,
-            generation_num_beams=4, generation_max_length=128, logging_steps=50, report_to=[],
-            dataloader_num_workers=0, seed=0, disable_tqdm=True,
-        )  # fmt: skip
-        trainer = Seq2SeqTrainer(model=model, args=targs, train_dataset=train, eval_dataset=val, data_collator=collate,
-                                 compute_metrics=metrics, callbacks=list(callbacks))  # fmt: skip
+            output_dir=out,
+            per_device_train_batch_size=batch,
+            per_device_eval_batch_size=64,
+            learning_rate=1e-3,
+            warmup_steps=150,
+            lr_scheduler_type="linear",
+            max_steps=max_steps,
+            label_smoothing_factor=0.1,
+            adam_beta2=0.98,
+            weight_decay=0.0,
+            max_grad_norm=1.0,
+            bf16=bf16,
+            use_cpu=True,
+            train_sampling_strategy="group_by_length",
+            eval_strategy="epoch" if evaluate else "no",
+            save_strategy="no",
+            predict_with_generate=True,
+            generation_num_beams=4,
+            generation_max_length=128,
+            logging_steps=50,
+            report_to=[],
+            dataloader_num_workers=0,
+            seed=0,
+            disable_tqdm=True,
+        )
+        trainer = Seq2SeqTrainer(
+            model=model,
+            args=targs,
+            train_dataset=train,
+            eval_dataset=val,
+            data_collator=collate,
+            compute_metrics=metrics,
+            callbacks=list(callbacks),
+        )
         # group_by_length reads lengths from "input_ids"; a plain list dataset works
         return trainer
 
@@ -135,8 +181,11 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) ->
     budget = args.minutes * 60
     epoch_s = len(train) / batch * step_s + eval_s
     max_steps = max(1, int(budget / epoch_s * len(train) / batch))
-    print(f"peer: batches of {batch} sentences; {step_s * 1000:.0f} ms per step, {eval_s:.0f} s per evaluation in "
-          f"calibration; linear decay over {max_steps} steps", flush=True)  # fmt: skip
+    print(
+        f"peer: batches of {batch} sentences; {step_s * 1000:.0f} ms per step, {eval_s:.0f} s per evaluation in "
+        f"calibration; linear decay over {max_steps} steps",
+        flush=True,
+    )
 
     curve: list[tuple[float, float]] = []
 
@@ -157,8 +206,14 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) ->
     trainer.train()
     if not curve or curve[-1][0] < time.perf_counter() - budget_cb.start - 1:  # stopped mid-epoch: score the end
         trainer.evaluate()
-    return curve, {"steps": trainer.state.global_step, "max_steps": max_steps, "calibration_step_s": round(step_s, 3),
-                   "calibration_eval_s": round(eval_s, 1), "bf16": bf16, "batch_sentences": batch}
+    return curve, {
+        "steps": trainer.state.global_step,
+        "max_steps": max_steps,
+        "calibration_step_s": round(step_s, 3),
+        "calibration_eval_s": round(eval_s, 1),
+        "bf16": bf16,
+        "batch_sentences": batch,
+    }
 
 
 def hp_data_max_tokens(root: Path) -> int:
@@ -171,10 +226,14 @@ def hp_data_max_tokens(root: Path) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=int, default=10, help="wall budget of each side")
-    p.add_argument("--data", default=str(REPO.parent / "shared/data/multi30k"), help="folder with train.{en,de}, val.{en,de}")
+    p.add_argument(
+        "--data", default=str(REPO.parent / "shared/data/multi30k"), help="folder with train.{en,de}, val.{en,de}"
+    )
     p.add_argument("--target", type=float, default=25.0, help="report the time to first reach this BLEU")
     p.add_argument("--root", help="where the runs go (default: a temporary folder)")
-    p.add_argument("--reuse-ours", action="store_true", help="with --root: keep our finished run there, rerun only the peer")
+    p.add_argument(
+        "--reuse-ours", action="store_true", help="with --root: keep our finished run there, rerun only the peer"
+    )
     args = p.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     root = Path(args.root or tempfile.mkdtemp(prefix="time-to-bleu-"))
@@ -193,16 +252,28 @@ def main() -> None:
     import transformers
 
     result = {
-        "benchmark": "time_to_bleu", "unit": f"val BLEU after {args.minutes} min", "ours": ours_end or ours_final,
-        "peer": peer_final, "ratio": round((ours_end or ours_final) / max(peer_final, 1e-9), 3),
-        "peer_name": "transformers Seq2SeqTrainer + MarianMTModel", "ours_curve_s_bleu": ours_curve,
-        "peer_curve_s_bleu": peer_curve, f"ours_s_to_bleu_{args.target:g}": first_reaching(ours_curve, args.target),
+        "benchmark": "time_to_bleu",
+        "unit": f"val BLEU after {args.minutes} min",
+        "ours": ours_end or ours_final,
+        "peer": peer_final,
+        "ratio": round((ours_end or ours_final) / max(peer_final, 1e-9), 3),
+        "peer_name": "transformers Seq2SeqTrainer + MarianMTModel",
+        "ours_curve_s_bleu": ours_curve,
+        "peer_curve_s_bleu": peer_curve,
+        f"ours_s_to_bleu_{args.target:g}": first_reaching(ours_curve, args.target),
         f"peer_s_to_bleu_{args.target:g}": first_reaching(peer_curve, args.target),
-        "ours_last_epoch_bleu": ours_final, "ours_final_weights": summary.get("final_weights"),
-        "ours_steps": summary.get("global_step"), "ours_wall_s": summary.get("wall_s"), **{f"peer_{k}": v for k, v in peer_info.items()},
-        "torch": torch.__version__, "transformers": transformers.__version__, "machine": platform.machine(),
-        "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "size": size,
-    }  # fmt: skip
+        "ours_last_epoch_bleu": ours_final,
+        "ours_final_weights": summary.get("final_weights"),
+        "ours_steps": summary.get("global_step"),
+        "ours_wall_s": summary.get("wall_s"),
+        **{f"peer_{k}": v for k, v in peer_info.items()},
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "size": size,
+    }
     print(json.dumps(result))
 
 

@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from tiedtransformer.losses import label_smoothed_nll, linear_label_smoothed_nll
-from tiedtransformer.model import TiedTransformer, TransformerConfig
+from tiedtransformer.model.loss import label_smoothed_nll
+from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 SIZES = {
@@ -36,15 +36,19 @@ def ours(size: dict, device, fused_loss: bool = True, tying: str = "three_way", 
     ``fused_loss=False`` computes the loss from the whole (B, T, V) logits instead (to measure what
     the fused output layer + loss buys); ``compile`` as ``--model.compile=true``."""
     net = TiedTransformer(TransformerConfig(**size, tying=tying, dropout=0.1)).to(device).train()
-    output_inputs = torch.compile(net.output_inputs, dynamic=True) if compile else net.output_inputs
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)  # as TranslationModule
+    if compile:
+        net.compile_teacher_forcing()
+    opt = torch.optim.AdamW(
+        net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True
+    )  # as TranslationModule
 
     def step(src, tgt_in, tgt_out):
         if fused_loss:
-            loss_sum, _, n = linear_label_smoothed_nll(output_inputs(src, tgt_in), net.dec_lut.weight, tgt_out, 0.1)
+            loss = net.loss(src, tgt_in, tgt_out, 0.1).loss
         else:
             loss_sum, _, n = label_smoothed_nll(net(src, tgt_in), tgt_out, 0.1)
-        (loss_sum / n).backward()
+            loss = loss_sum / n
+        loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -55,14 +59,27 @@ def marian(size: dict, device):
     from transformers import MarianConfig, MarianMTModel
 
     cfg = MarianConfig(
-        vocab_size=size["vocab_size"], decoder_vocab_size=size["vocab_size"], d_model=size["d_model"],
-        encoder_layers=size["n_encoder_layers"], decoder_layers=size["n_decoder_layers"],
-        encoder_attention_heads=size["n_heads"], decoder_attention_heads=size["n_heads"],
-        encoder_ffn_dim=size["d_ff"], decoder_ffn_dim=size["d_ff"], dropout=0.1, attention_dropout=0.0,
-        activation_dropout=0.0, activation_function="relu", scale_embedding=True, share_encoder_decoder_embeddings=True,
-        tie_word_embeddings=True, pad_token_id=PAD_ID, eos_token_id=EOS_ID, decoder_start_token_id=BOS_ID,
+        vocab_size=size["vocab_size"],
+        decoder_vocab_size=size["vocab_size"],
+        d_model=size["d_model"],
+        encoder_layers=size["n_encoder_layers"],
+        decoder_layers=size["n_decoder_layers"],
+        encoder_attention_heads=size["n_heads"],
+        decoder_attention_heads=size["n_heads"],
+        encoder_ffn_dim=size["d_ff"],
+        decoder_ffn_dim=size["d_ff"],
+        dropout=0.1,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        activation_function="relu",
+        scale_embedding=True,
+        share_encoder_decoder_embeddings=True,
+        tie_word_embeddings=True,
+        pad_token_id=PAD_ID,
+        eos_token_id=EOS_ID,
+        decoder_start_token_id=BOS_ID,
         max_position_embeddings=1024,
-    )  # fmt: skip
+    )
     model = MarianMTModel(cfg).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)  # as ours
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=PAD_ID, label_smoothing=0.1)
@@ -138,21 +155,36 @@ def main() -> None:
     if args.compile:
         extra["ours_compiled"] = ours(size, device, compile=True)[2]
     peer_model, peer_step = marian(size, device)
-    print(f"{args.size}: ours {unique_params(our_model) / 1e6:.1f}M params, Marian {unique_params(peer_model) / 1e6:.1f}M; "
-          f"batch {args.batch} x {args.len} tokens, {torch.get_num_threads()} threads, device {device}")  # fmt: skip
+    print(
+        f"{args.size}: ours {unique_params(our_model) / 1e6:.1f}M params, Marian {unique_params(peer_model) / 1e6:.1f}M; "
+        f"batch {args.batch} x {args.len} tokens, {torch.get_num_threads()} threads, device {device}"
+    )
     # non-embedding FLOPs per target token (6N rule, equal-length source) + output layer
     flops_per_token = 6 * unique_params(our_model)
     for precision in args.precision:
         bf16 = precision == "bf16"
-        t_ours, t_peer, *t_extra = timed([our_step, peer_step, *extra.values()], batch, args.steps, args.warmup, args.rounds, device, bf16)
+        t_ours, t_peer, *t_extra = timed(
+            [our_step, peer_step, *extra.values()], batch, args.steps, args.warmup, args.rounds, device, bf16
+        )
         ours_tps, peer_tps = tokens / t_ours, tokens / t_peer
         extra_tps = {name: tokens / t for name, t in zip(extra, t_extra)}
-        line = (f"{precision}: ours {ours_tps:,.0f} tok/s ("
-                + ", ".join(f"{name.removeprefix('ours_').replace('_', ' ')}: {tps:,.0f}" for name, tps in extra_tps.items())
-                + f"), Marian {peer_tps:,.0f} tok/s, ratio {ours_tps / peer_tps:.2f}")
-        record = {"benchmark": f"train_step_{args.size}_{precision}", "ours": round(ours_tps, 1), "peer": round(peer_tps, 1),
-                  "unit": "target tokens/s", "ratio": round(ours_tps / peer_tps, 3), "peer_name": "MarianMTModel",
-                  **{name: round(tps, 1) for name, tps in extra_tps.items()}, "device": str(device)}  # fmt: skip
+        line = (
+            f"{precision}: ours {ours_tps:,.0f} tok/s ("
+            + ", ".join(
+                f"{name.removeprefix('ours_').replace('_', ' ')}: {tps:,.0f}" for name, tps in extra_tps.items()
+            )
+            + f"), Marian {peer_tps:,.0f} tok/s, ratio {ours_tps / peer_tps:.2f}"
+        )
+        record = {
+            "benchmark": f"train_step_{args.size}_{precision}",
+            "ours": round(ours_tps, 1),
+            "peer": round(peer_tps, 1),
+            "unit": "target tokens/s",
+            "ratio": round(ours_tps / peer_tps, 3),
+            "peer_name": "MarianMTModel",
+            **{name: round(tps, 1) for name, tps in extra_tps.items()},
+            "device": str(device),
+        }
         if device.type == "cuda":
             peak = 989e12 if bf16 else 67e12  # H100 SXM dense bf16 / fp32 (non-tensor-core) peak
             record["mfu"] = round(ours_tps * flops_per_token / peak, 4)

@@ -19,9 +19,9 @@ import multiprocessing
 from argparse import Namespace
 
 import torch
-
-from tiedtransformer.model import TYING_MODES
 from train_step import SIZES, ours, random_batch, step_arguments, timed  # sibling script
+
+from tiedtransformer.model.network import TYING_MODES
 
 MB = 2**20
 
@@ -62,10 +62,12 @@ def main() -> None:
         weights = tensor_bytes(params)
         adam = tensor_bytes(t for state in opt.state.values() for t in state.values() if t.dim() > 0)
         rows[mode] = {
-            "params": net.num_params(), "weights_mb": weights / MB, "adam_state_mb": adam / MB,
+            "params": net.num_params(),
+            "weights_mb": weights / MB,
+            "adam_state_mb": adam / MB,
             # a gradient per distinct parameter, as large as it
             "train_state_mb": (2 * weights + adam) / MB,
-        }  # fmt: skip
+        }
         if device.type == "cuda":
             rows[mode]["peak_step_mb"] = torch.cuda.max_memory_allocated() / MB
         else:
@@ -79,25 +81,37 @@ def main() -> None:
     print(f"{args.size}, batch {args.batch} x {args.len}, fp32, {device}; ratios against tying none in this run")
     for (mode, row), sec in zip(rows.items(), seconds):
         row["tokens_per_s"] = tokens / sec
-        line = (f"{mode:>9}: {row['params'] / 1e6:6.1f}M params ({row['params'] / base['params']:.2f}), Adam state "
-                f"{row['adam_state_mb']:6.0f} MB, weights+grads+Adam {row['train_state_mb']:6.0f} MB "
-                f"({row['train_state_mb'] / base['train_state_mb']:.2f}), {row['tokens_per_s']:,.0f} tok/s "
-                f"({row['tokens_per_s'] / base_tps:.2f})")  # fmt: skip
+        line = (
+            f"{mode:>9}: {row['params'] / 1e6:6.1f}M params ({row['params'] / base['params']:.2f}), Adam state "
+            f"{row['adam_state_mb']:6.0f} MB, weights+grads+Adam {row['train_state_mb']:6.0f} MB "
+            f"({row['train_state_mb'] / base['train_state_mb']:.2f}), {row['tokens_per_s']:,.0f} tok/s "
+            f"({row['tokens_per_s'] / base_tps:.2f})"
+        )
         if "peak_step_mb" in row:
             line += f", peak {row['peak_step_mb']:,.0f} MB"
         if "rss_growth_mb" in row:
-            line += (f", RSS growth {row['rss_growth_mb']:,.0f} MB "
-                     f"({row['rss_growth_mb'] / base['rss_growth_mb']:.2f})")  # fmt: skip
+            line += f", RSS growth {row['rss_growth_mb']:,.0f} MB ({row['rss_growth_mb'] / base['rss_growth_mb']:.2f})"
         print(line)
     for mode, row in rows.items():
-        print(json.dumps({"benchmark": f"tying_{args.size}_{mode}", "ours": round(row["tokens_per_s"], 1),
-                          "peer": round(base_tps, 1), "unit": "target tokens/s", "ratio": round(row["tokens_per_s"] / base_tps, 3),
-                          "peer_name": "tying none", "params": row["params"],
-                          "adam_state_mb": round(row["adam_state_mb"], 1), "train_state_mb": round(row["train_state_mb"], 1),
-                          "train_state_ratio": round(row["train_state_mb"] / base["train_state_mb"], 3),
-                          **({"peak_step_mb": round(row["peak_step_mb"], 1)} if "peak_step_mb" in row else {}),
-                          **({"rss_growth_mb": round(row["rss_growth_mb"], 1)} if "rss_growth_mb" in row else {}),
-                          "device": str(device)}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "benchmark": f"tying_{args.size}_{mode}",
+                    "ours": round(row["tokens_per_s"], 1),
+                    "peer": round(base_tps, 1),
+                    "unit": "target tokens/s",
+                    "ratio": round(row["tokens_per_s"] / base_tps, 3),
+                    "peer_name": "tying none",
+                    "params": row["params"],
+                    "adam_state_mb": round(row["adam_state_mb"], 1),
+                    "train_state_mb": round(row["train_state_mb"], 1),
+                    "train_state_ratio": round(row["train_state_mb"] / base["train_state_mb"], 3),
+                    **({"peak_step_mb": round(row["peak_step_mb"], 1)} if "peak_step_mb" in row else {}),
+                    **({"rss_growth_mb": round(row["rss_growth_mb"], 1)} if "rss_growth_mb" in row else {}),
+                    "device": str(device),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

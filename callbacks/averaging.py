@@ -6,8 +6,8 @@ from pathlib import Path
 
 import lightning as L
 
-from tiedtransformer.averaging import average_checkpoints, checkpoint_step, load_checkpoint
-from tiedtransformer.distributed import is_sharded
+from tiedtransformer.training.averaging import average_checkpoints, checkpoint_step, load_checkpoint
+from tiedtransformer.training.distributed import is_sharded
 
 
 class CheckpointAveraging(L.Callback):
@@ -28,7 +28,10 @@ class CheckpointAveraging(L.Callback):
         self._kept_steps: set[int] = set()  # the same on every rank: decides the collective save
 
     def _folder(self, trainer) -> Path:
-        return Path(trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else trainer.default_root_dir) / "kept"
+        return (
+            Path(trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else trainer.default_root_dir)
+            / "kept"
+        )
 
     def _keep(self, trainer) -> None:
         folder = self._folder(trainer)

@@ -9,10 +9,10 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from tiedtransformer.analysis import snapshot_overlap
-from tiedtransformer.distributed import full_copy, is_sharded
-from tiedtransformer.dumps import dump_from_model, write_dump
-from tiedtransformer.report import analyze_to_dir, scalars, tables
+from tiedtransformer.analysis.dumps import dump_from_model, write_dump
+from tiedtransformer.analysis.matrices import snapshot_overlap
+from tiedtransformer.analysis.report import analyze_to_dir, scalars, tables
+from tiedtransformer.training.distributed import full_copy, is_sharded
 
 
 def _wandb_loggers(trainer) -> list:
@@ -40,8 +40,13 @@ class EmbeddingSnapshot(L.Callback):
         log_artifact: Also log each dump as a W&B artifact.
     """
 
-    def __init__(self, every_n_epochs: int = 1, every_n_steps: int = 0,
-                 dtype: Literal["float32", "float16"] = "float32", log_artifact: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        every_n_steps: int = 0,
+        dtype: Literal["float32", "float16"] = "float32",
+        log_artifact: bool = False,
+    ):
         self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
         self.dtype, self.log_artifact = dtype, log_artifact
         self.dumps: list[Path] = []
@@ -70,13 +75,20 @@ class EmbeddingSnapshot(L.Callback):
     def _write(self, trainer, net) -> Path:
         dm = trainer.datamodule
         src, tgt = dm.src_lang, dm.tgt_lang
-        meta = {"tying": net.cfg.tying, "direction": dm.direction, "step": trainer.global_step,
-                "epoch": trainer.current_epoch}  # fmt: skip
+        meta = {
+            "tying": net.cfg.tying,
+            "direction": dm.direction,
+            "step": trainer.global_step,
+            "epoch": trainer.current_epoch,
+        }
         dump = dump_from_model(
-            net, dm.vocab.pieces(src), dm.vocab.pieces(tgt), meta,
+            net,
+            dm.vocab.pieces(src),
+            dm.vocab.pieces(tgt),
+            meta,
             counts={"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)},
             spm_models={"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)},
-        )  # fmt: skip
+        )
         path = Path(trainer.default_root_dir) / "embeddings" / f"step-{trainer.global_step:08d}"
         write_dump(path, dump, dtype=getattr(torch, self.dtype))
         self.dumps.append(path)
@@ -124,11 +136,13 @@ class SimilarityReport(L.Callback):
     def report(self, trainer, pl_module) -> None:
         for path in self._pending(trainer):
             self._done.add(path)
-            from tiedtransformer.dumps import read_dump
+            from tiedtransformer.analysis.dumps import read_dump
 
             dump = read_dump(path)
             device = pl_module.device if pl_module.device.type == "cuda" else "cpu"
-            report, results = analyze_to_dir(dump, path, self.top_k, self.knn_k, min_count=self.min_count, device=device)
+            report, results = analyze_to_dir(
+                dump, path, self.top_k, self.knn_k, min_count=self.min_count, device=device
+            )
             metrics = scalars(report)
             if self._previous is not None:
                 for name, o in snapshot_overlap(self._previous, results).items():
@@ -146,10 +160,15 @@ class SimilarityReport(L.Callback):
             return
         import wandb
 
-        payload = {key: wandb.Table(columns=cols, data=rows) for key, (cols, rows) in tables(report, self.max_table_rows).items()}
+        payload = {
+            key: wandb.Table(columns=cols, data=rows)
+            for key, (cols, rows) in tables(report, self.max_table_rows).items()
+        }
         payload.update({f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()})
         for lg in loggers:
             try:
                 lg.experiment.log({**payload, "trainer/global_step": step})
             except Exception as e:  # W&B trouble must not stop training; the report is on disk
-                print(f"W&B: could not log the similarity report ({type(e).__name__}: {e}); it is in {path}", flush=True)
+                print(
+                    f"W&B: could not log the similarity report ({type(e).__name__}: {e}); it is in {path}", flush=True
+                )

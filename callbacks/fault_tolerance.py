@@ -35,6 +35,8 @@ class CheckpointOnFailure(L.Callback):
         self.saved = folder / self.filename
         trainer.save_checkpoint(self.saved)
         if trainer.is_global_zero:
-            print(f"\n{type(exception).__name__} at step {trainer.global_step}: checkpoint written to {self.saved}\n"
-                  f"resume: tiedtransformer fit -c {Path(trainer.default_root_dir) / 'config.yaml'} --ckpt_path last",
-                  flush=True)  # fmt: skip
+            print(
+                f"\n{type(exception).__name__} at step {trainer.global_step}: checkpoint written to {self.saved}\n"
+                f"resume: tiedtransformer fit -c {Path(trainer.default_root_dir) / 'config.yaml'} --ckpt_path last",
+                flush=True,
+            )

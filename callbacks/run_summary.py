@@ -9,12 +9,17 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from tiedtransformer.distributed import all_gather_objects
-from tiedtransformer.runs import atomic_write_json
-
+from tiedtransformer.training.distributed import all_gather_objects
+from tiedtransformer.training.runs import atomic_write_json
 
 # summary.json key (after "final_") -> key of TranslationModule.final_scores
-FINAL_KEYS = {"val_bleu": "bleu", "val_chrf": "chrf", "val_sentences": "sentences", "search": "search", "weights": "weights"}
+FINAL_KEYS = {
+    "val_bleu": "bleu",
+    "val_chrf": "chrf",
+    "val_sentences": "sentences",
+    "search": "search",
+    "weights": "weights",
+}
 
 
 class RunSummary(L.Callback):
@@ -47,8 +52,11 @@ class RunSummary(L.Callback):
         first = self.filtered is None
         self.filtered = {k: total.get(k, 0) for k in ("empty", "too_long", "invalid_utf8")}
         if first and trainer.is_global_zero and sum(total.values()):
-            print(f"data: skipped {sum(total.values())} training pairs in epoch {trainer.current_epoch} "
-                  f"({', '.join(f'{k}: {v}' for k, v in self.filtered.items())}); see summary.json", flush=True)  # fmt: skip
+            print(
+                f"data: skipped {sum(total.values())} training pairs in epoch {trainer.current_epoch} "
+                f"({', '.join(f'{k}: {v}' for k, v in self.filtered.items())}); see summary.json",
+                flush=True,
+            )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._dropped.update(batch.dropped)
@@ -69,9 +77,15 @@ class RunSummary(L.Callback):
         if "val/loss" in m:
             self._val_loss = float(m["val/loss"])
         if "val/bleu" in m:
-            self._history.append({"epoch": trainer.current_epoch, "step": trainer.global_step,
-                                  "wall_s": round(time.perf_counter() - self._start, 1),
-                                  "bleu": round(float(m["val/bleu"]), 2), "chrf": round(float(m["val/chrf"]), 2)})  # fmt: skip
+            self._history.append(
+                {
+                    "epoch": trainer.current_epoch,
+                    "step": trainer.global_step,
+                    "wall_s": round(time.perf_counter() - self._start, 1),
+                    "bleu": round(float(m["val/bleu"]), 2),
+                    "chrf": round(float(m["val/chrf"]), 2),
+                }
+            )
 
     @rank_zero_only
     def write(self, trainer, pl_module, status: str) -> Path:
@@ -90,7 +104,9 @@ class RunSummary(L.Callback):
             "tied_with": net.tied_with(),
             "best_val_bleu": self._best_bleu,
             "val_bleu_by_validation": self._history,
-            "val_bleu_sentences": int(trainer.callback_metrics["val/bleu_sentences"]) if "val/bleu_sentences" in trainer.callback_metrics else None,
+            "val_bleu_sentences": int(trainer.callback_metrics["val/bleu_sentences"])
+            if "val/bleu_sentences" in trainer.callback_metrics
+            else None,
             "val_bleu_search": pl_module.search_name(pl_module.hparams.val_decode),
             **{f"final_{k}": final.get(key) for k, key in FINAL_KEYS.items()},
             "chrf_signature": pl_module.chrf_signature,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from tiedtransformer.distributed import all_gather_objects
-from tiedtransformer.runs import atomic_write_text
+from tiedtransformer.training.distributed import all_gather_objects
+from tiedtransformer.training.runs import atomic_write_text
 
 
 class TranslationWriter(BasePredictionWriter):

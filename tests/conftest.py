@@ -8,7 +8,7 @@ import datasets.config  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tiedtransformer.model import TiedTransformer, TransformerConfig  # noqa: E402
+from tiedtransformer.model.network import TiedTransformer, TransformerConfig  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -39,8 +39,12 @@ class RecordSteps(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         with open(self.out_file, "a") as f:
-            rec = {"step": trainer.global_step, "epoch": trainer.current_epoch, "ids": batch.ids.tolist(),
-                   "loss": float(outputs["loss"])}  # fmt: skip
+            rec = {
+                "step": trainer.global_step,
+                "epoch": trainer.current_epoch,
+                "ids": batch.ids.tolist(),
+                "loss": float(outputs["loss"]),
+            }
             f.write(json.dumps(rec) + "\n")
 
 
@@ -85,10 +89,14 @@ class RecordSharding(RecordPairs):
         self.tied = {a: [b for b in mats if mats[b] is mats[a] and a != b] for a in mats}
         group = [p.sharded_param for p in net._get_fsdp_state()._fsdp_param_group.fsdp_params]
         self.sharding = {
-            a: {"type": type(m).__name__, "local_rows": m.to_local().shape[0], "rows": m.shape[0],
-                "in_root_group": sum(p is m for p in group)}
+            a: {
+                "type": type(m).__name__,
+                "local_rows": m.to_local().shape[0],
+                "rows": m.shape[0],
+                "in_root_group": sum(p is m for p in group),
+            }
             for a, m in mats.items()
-        }  # fmt: skip
+        }
         self.wrapped = type(net).__name__
 
     def on_fit_end(self, trainer, pl_module):

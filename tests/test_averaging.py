@@ -2,15 +2,25 @@ import pytest
 import torch
 
 from tests.conftest import tiny_model
-from tiedtransformer.averaging import (average_checkpoints, average_state_dicts, checkpoint_step, last_checkpoints,
-                                       load_checkpoint, shared_groups)  # fmt: skip
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.training.averaging import (
+    average_checkpoints,
+    average_state_dicts,
+    checkpoint_step,
+    last_checkpoints,
+    load_checkpoint,
+    shared_groups,
+)
 
 
 def fake_checkpoint(net, step: int, **hp) -> dict:
-    return {"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, "global_step": step,
-            "hyper_parameters": {"tying": net.cfg.tying, "d_model": net.cfg.d_model, **hp},
-            "vocab_tokens": {"src": ["a"], "tgt": ["a"]}, "optimizer_states": [{"step": step}]}  # fmt: skip
+    return {
+        "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+        "global_step": step,
+        "hyper_parameters": {"tying": net.cfg.tying, "d_model": net.cfg.d_model, **hp},
+        "vocab_tokens": {"src": ["a"], "tgt": ["a"]},
+        "optimizer_states": [{"step": step}],
+    }
 
 
 def test_average_of_identical_states_is_the_state_and_of_two_is_their_mean():
@@ -75,8 +85,14 @@ def test_checkpoints_of_another_shape_or_vocabulary_are_refused(tmp_path):
 def test_the_last_checkpoints_of_a_run_are_found_by_step_once_each(tmp_path):
     ck = tmp_path / "checkpoints"
     (ck / "kept").mkdir(parents=True)
-    for name in ["epoch00-step5.ckpt", "epoch01-step10.ckpt", "last.ckpt", "averaged.ckpt", "kept/epoch01-step00000010.ckpt",
-                 "kept/epoch02-step00000015.ckpt"]:  # fmt: skip
+    for name in [
+        "epoch00-step5.ckpt",
+        "epoch01-step10.ckpt",
+        "last.ckpt",
+        "averaged.ckpt",
+        "kept/epoch01-step00000010.ckpt",
+        "kept/epoch02-step00000015.ckpt",
+    ]:
         (ck / name).write_bytes(b"")
     assert [checkpoint_step(p) for p in last_checkpoints(tmp_path, 3)] == [5, 10, 15]
     assert [checkpoint_step(p) for p in last_checkpoints(tmp_path, 2)] == [10, 15]

@@ -3,7 +3,15 @@ import random
 import pytest
 import torch
 
-from tiedtransformer.data.batching import Batch, Example, RankBatches, collate, padding_fraction, shuffled, token_buckets
+from tiedtransformer.data.batching import (
+    Batch,
+    Example,
+    RankBatches,
+    collate,
+    padding_fraction,
+    shuffled,
+    token_buckets,
+)
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 

@@ -2,15 +2,25 @@ import csv
 import json
 from pathlib import Path
 
-
 from tests.conftest import TINY_FIT
 from tests.test_cli import run_main
 
 
 def fit(tmp_path, capsys, *extra):
     args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
-    code, out, err = run_main(["fit", *args, "--trainer.max_epochs=2", "--run.root", str(tmp_path), "--run.name=r",
-                               "--similarity.top_k=50", *extra], capsys)  # fmt: skip
+    code, out, err = run_main(
+        [
+            "fit",
+            *args,
+            "--trainer.max_epochs=2",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=r",
+            "--similarity.top_k=50",
+            *extra,
+        ],
+        capsys,
+    )
     assert code == 0, err[-2000:]
     return tmp_path / "r"
 
@@ -21,7 +31,8 @@ def test_snapshots_and_reports_during_a_fit_without_wandb(tmp_path, capsys):
     assert [d.name for d in dumps] == [d.name for d in dumps if d.name.startswith("step-")] and len(dumps) == 2
     for d in dumps:
         assert {"embeddings.safetensors", "vocab.txt", "similarity.json", "report.md", "similarity_vs_rank.png"} <= {
-            p.name for p in d.iterdir()}  # fmt: skip
+            p.name for p in d.iterdir()
+        }
     report = json.loads((dumps[-1] / "similarity.json").read_text())
     assert report["meta"]["epoch"] == 1 and len(report["matrices"]["enc_lut"]["top_pairs"]) == 50
     rows = list(csv.DictReader(open(run / "metrics.csv")))
@@ -35,7 +46,7 @@ def test_every_n_steps_and_fp16_snapshots(tmp_path, capsys):
     run = fit(tmp_path, capsys, "--snapshot.every_n_epochs=0", "--snapshot.every_n_steps=2", "--snapshot.dtype=float16")
     steps = sorted(int(d.name.split("-")[1]) for d in (run / "embeddings").iterdir())
     assert steps[:2] == [2, 4] and len(steps) >= 3
-    from tiedtransformer.dumps import read_dump
+    from tiedtransformer.analysis.dumps import read_dump
 
     assert read_dump(run / "embeddings" / f"step-{steps[0]:08d}").matrices["dec_lut"].dtype.itemsize == 2
 
@@ -43,8 +54,19 @@ def test_every_n_steps_and_fp16_snapshots(tmp_path, capsys):
 def test_wandb_offline_gets_the_tables_and_figures(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     args = [a for a in TINY_FIT if not a.startswith(("--run.wandb", "--trainer.max_epochs"))]
-    code, _, err = run_main(["fit", *args, "--trainer.max_epochs=1", "--run.root", str(tmp_path), "--run.name=w",
-                             "--similarity.top_k=20", "--snapshot.log_artifact=true"], capsys)  # fmt: skip
+    code, _, err = run_main(
+        [
+            "fit",
+            *args,
+            "--trainer.max_epochs=1",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=w",
+            "--similarity.top_k=20",
+            "--snapshot.log_artifact=true",
+        ],
+        capsys,
+    )
     assert code == 0, err[-2000:]
     media = [p.relative_to(tmp_path) for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/**/*")]
     names = " ".join(str(p) for p in media)

@@ -28,8 +28,14 @@ def run_main(args, capsys):
 )
 def test_info_reports_unique_params_and_shared_storage(tying, unique, capsys):
     # a corpus that does not exist: info must not load data
-    args = ["info", "-c", str(REPO / "configs/wmt14_en_de.yaml"), f"--model.tying={tying}",
-            "--data.source=files", "--data.train_path=/nonexistent/train"]  # fmt: skip
+    args = [
+        "info",
+        "-c",
+        str(REPO / "configs/wmt14_en_de.yaml"),
+        f"--model.tying={tying}",
+        "--data.source=files",
+        "--data.train_path=/nonexistent/train",
+    ]
     code, out, _ = run_main(args, capsys)
     report = json.loads(out)
     assert code == 0
@@ -73,15 +79,26 @@ def test_every_base_config_parses(config, capsys):
 
 @pytest.mark.parametrize("override", OVERRIDES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_override_parses_on_top_of_the_wmt_config(override, capsys):
-    code, out, _ = run_main(["fit", "-c", str(REPO / "configs/wmt14_en_de.yaml"), "-c", str(override), "--print_config"], capsys)
+    code, out, _ = run_main(
+        ["fit", "-c", str(REPO / "configs/wmt14_en_de.yaml"), "-c", str(override), "--print_config"], capsys
+    )
     assert code == 0 and f"tying: {override.stem}" in out
 
 
 def test_fast_dev_run_of_the_demo_config(tmp_path, capsys):
     code, out, _ = run_main(
-        ["fit", "-c", str(REPO / "configs/demo.yaml"), "--trainer.fast_dev_run=true", "--run.wandb=disabled",
-         "--data.demo_train_size=2000", "--data.vocab_sample_size=2000", "--data.num_workers=0",
-         "--model.val_bleu_sentences=4", "--model.max_len_b=5"],  # fmt: skip
+        [
+            "fit",
+            "-c",
+            str(REPO / "configs/demo.yaml"),
+            "--trainer.fast_dev_run=true",
+            "--run.wandb=disabled",
+            "--data.demo_train_size=2000",
+            "--data.vocab_sample_size=2000",
+            "--data.num_workers=0",
+            "--model.val_bleu_sentences=4",
+            "--model.max_len_b=5",
+        ],
         capsys,
     )
     assert code == 0
@@ -95,8 +112,19 @@ def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
     run_dir = tmp_path / "runs" / "tiny"
     assert out.count(f"run directory: {run_dir}") == 2  # at start and at end
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("tying", "direction", "vocab_size", "unique_params", "embedding_params", "best_val_bleu",
-                "final_val_loss", "train_tokens_per_s", "wall_s", "epochs", "sacrebleu_signature"):  # fmt: skip
+    for key in (
+        "tying",
+        "direction",
+        "vocab_size",
+        "unique_params",
+        "embedding_params",
+        "best_val_bleu",
+        "final_val_loss",
+        "train_tokens_per_s",
+        "wall_s",
+        "epochs",
+        "sacrebleu_signature",
+    ):
         assert summary[key] is not None, key
     assert summary["epochs"] == 1 and summary["status"] == "finished"
     assert summary["sacrebleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
@@ -105,8 +133,17 @@ def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
     assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
 
     for command in ("validate", "test"):
-        code, out, _ = run_main([command, "-c", str(run_dir / "config.yaml"), "--ckpt_path",
-                                 str(run_dir / "checkpoints" / "last.ckpt"), "--trainer.logger=false"], capsys)  # fmt: skip
+        code, out, _ = run_main(
+            [
+                command,
+                "-c",
+                str(run_dir / "config.yaml"),
+                "--ckpt_path",
+                str(run_dir / "checkpoints" / "last.ckpt"),
+                "--trainer.logger=false",
+            ],
+            capsys,
+        )
         assert code == 0, command
     # test prints BLEU and chrF of the whole test set with both signatures
     assert "test: BLEU " in out and " chrF " in out and "on 20 sentences (beam 4" in out
@@ -116,8 +153,15 @@ def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
     src = tmp_path / "input.en"
     src.write_text("\n".join(lines) + "\n")
     code, out, _ = run_main(
-        ["predict", "-c", str(run_dir / "config.yaml"), "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"),
-         f"--data.predict_path={src}", "--trainer.logger=false"],  # fmt: skip
+        [
+            "predict",
+            "-c",
+            str(run_dir / "config.yaml"),
+            "--ckpt_path",
+            str(run_dir / "checkpoints" / "last.ckpt"),
+            f"--data.predict_path={src}",
+            "--trainer.logger=false",
+        ],
         capsys,
     )
     assert code == 0
@@ -129,8 +173,18 @@ def test_wandb_offline_run_without_a_key_or_network(tmp_path, capsys, monkeypatc
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     args = [a for a in TINY_FIT if not a.startswith("--run.wandb")]
-    code, out, _ = run_main(["fit", *args, "--run.root", str(tmp_path / "runs"), "--run.name=w",
-                             "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"], capsys)  # fmt: skip
+    code, out, _ = run_main(
+        [
+            "fit",
+            *args,
+            "--run.root",
+            str(tmp_path / "runs"),
+            "--run.name=w",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+        ],
+        capsys,
+    )
     assert code == 0
     assert "W&B: offline (no W&B API key" in out and "wandb sync" in out
     assert list((tmp_path / "runs" / "w" / "wandb").glob("offline-run-*"))
@@ -153,9 +207,19 @@ def test_messy_corpus_trains_and_reports_what_it_skipped(tmp_path, capsys):
     (tmp_path / "c.de").write_bytes(de.encode())
     assert len(en.splitlines()) == len(de.splitlines())
     args = [a for a in TINY_FIT if not a.startswith(("--data.source", "--data.demo"))]
-    code, out, err = run_main(["fit", *args, "--data.source=files", f"--data.train_path={tmp_path / 'c'}",
-                               f"--data.valid_path={tmp_path / 'c'}", "--run.root", str(tmp_path / "runs"),
-                               "--run.name=m"], capsys)  # fmt: skip
+    code, out, err = run_main(
+        [
+            "fit",
+            *args,
+            "--data.source=files",
+            f"--data.train_path={tmp_path / 'c'}",
+            f"--data.valid_path={tmp_path / 'c'}",
+            "--run.root",
+            str(tmp_path / "runs"),
+            "--run.name=m",
+        ],
+        capsys,
+    )
     assert code == 0, err[-2000:]
     assert "data: skipped" in out
     summary = json.loads((tmp_path / "runs" / "m" / "summary.json").read_text())
@@ -166,8 +230,17 @@ def test_mismatched_parallel_files_fail_before_training(tmp_path, capsys):
     (tmp_path / "c.en").write_text("a\nb\nc\n")
     (tmp_path / "c.de").write_text("a\nb\n")
     args = [a for a in TINY_FIT if not a.startswith(("--data.source", "--data.demo"))]
-    code, _, err = run_main(["fit", *args, "--data.source=files", f"--data.train_path={tmp_path / 'c'}",
-                             "--run.root", str(tmp_path / "runs")], capsys)  # fmt: skip
+    code, _, err = run_main(
+        [
+            "fit",
+            *args,
+            "--data.source=files",
+            f"--data.train_path={tmp_path / 'c'}",
+            "--run.root",
+            str(tmp_path / "runs"),
+        ],
+        capsys,
+    )
     assert code == 2 and "3 lines" in err and "2" in err and "Traceback" not in err
 
 
@@ -184,23 +257,44 @@ def test_a_disk_too_full_for_the_checkpoints_fails_before_training(tmp_path, cap
 
 
 def test_trainer_options_that_do_not_go_together_are_named_without_a_traceback(tmp_path, capsys):
-    code, out, err = run_main(["fit", *TINY_FIT, "--trainer.devices=abc", "--trainer.accelerator=cpu",
-                               "--run.root", str(tmp_path / "runs"), "--run.name=bad"], capsys)  # fmt: skip
+    code, out, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--trainer.devices=abc",
+            "--trainer.accelerator=cpu",
+            "--run.root",
+            str(tmp_path / "runs"),
+            "--run.name=bad",
+        ],
+        capsys,
+    )
     assert code == 2 and "Traceback" not in err
     assert "--trainer.devices" in err and "CPUAccelerator" in err and "config file" in err
     assert not (tmp_path / "runs" / "bad").exists()  # nothing ran, no empty run directory is left
 
 
 def test_fsdp1_points_to_the_supported_fsdp_config(tmp_path, capsys):
-    code, _, err = run_main(["fit", *TINY_FIT, "--trainer.strategy=fsdp", "--run.root", str(tmp_path / "runs"),
-                             "--run.name=f"], capsys)  # fmt: skip
+    code, _, err = run_main(
+        ["fit", *TINY_FIT, "--trainer.strategy=fsdp", "--run.root", str(tmp_path / "runs"), "--run.name=f"], capsys
+    )
     assert code == 2 and "Traceback" not in err and "-c configs/fsdp.yaml" in err and "--trainer.strategy=ddp" in err
     assert not (tmp_path / "runs" / "f").exists()
 
 
 def test_the_fsdp_config_composes_with_the_wmt_config(capsys):
-    code, out, _ = run_main(["fit", "-c", str(REPO / "configs/wmt14_en_de.yaml"), "-c", str(REPO / "configs/fsdp.yaml"),
-                             "--trainer.devices=8", "--print_config"], capsys)  # fmt: skip
+    code, out, _ = run_main(
+        [
+            "fit",
+            "-c",
+            str(REPO / "configs/wmt14_en_de.yaml"),
+            "-c",
+            str(REPO / "configs/fsdp.yaml"),
+            "--trainer.devices=8",
+            "--print_config",
+        ],
+        capsys,
+    )
     assert code == 0 and "ModelParallelStrategy" in out and "save_distributed_checkpoint: false" in out
     assert "precision: bf16-mixed" in out  # the WMT settings stay
 
@@ -210,11 +304,22 @@ def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):
     run directory; predict, test, analyze and --ckpt_path take it; a tied matrix stays one tensor."""
     import torch
 
-    from tiedtransformer.averaging import average_state_dicts
+    from tiedtransformer.training.averaging import average_state_dicts
 
     root = tmp_path / "runs"
-    code, out, err = run_main(["fit", *TINY_FIT, "--model.tying=three_way", "--trainer.max_epochs=3", "--average.last=2",
-                               "--run.root", str(root), "--run.name=avg"], capsys)  # fmt: skip
+    code, out, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--model.tying=three_way",
+            "--trainer.max_epochs=3",
+            "--average.last=2",
+            "--run.root",
+            str(root),
+            "--run.name=avg",
+        ],
+        capsys,
+    )
     assert code == 0, err
     run_dir = root / "avg"
     kept = sorted((run_dir / "checkpoints" / "kept").glob("*.ckpt"))
@@ -225,7 +330,11 @@ def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):
     for k, v in expected.items():
         torch.testing.assert_close(averaged["state_dict"][k], v)
     sd = averaged["state_dict"]
-    assert sd["net.enc_embed.weight"].data_ptr() == sd["net.dec_embed.weight"].data_ptr() == sd["net.dec_lut.weight"].data_ptr()
+    assert (
+        sd["net.enc_embed.weight"].data_ptr()
+        == sd["net.dec_embed.weight"].data_ptr()
+        == sd["net.dec_lut.weight"].data_ptr()
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["final_weights"].startswith("average of 2 checkpoints") and summary["final_val_bleu"] is not None
 
@@ -237,15 +346,29 @@ def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):
     assert code == 2 and "fewer than --last 9" in err and "Traceback" not in err
 
     ckpt = str(run_dir / "checkpoints" / "averaged.ckpt")
-    code, out, err = run_main(["test", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt, "--trainer.logger=false"], capsys)
+    code, out, err = run_main(
+        ["test", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt, "--trainer.logger=false"], capsys
+    )
     assert code == 0 and f"test: BLEU {summary['final_val_bleu']:.2f}" in out  # the test set is the validation set here
     src = tmp_path / "input.en"
     src.write_text("The dog sees the cat.\n\nA big horse carries the book.\n")
-    code, _, err = run_main(["predict", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt,
-                             f"--data.predict_path={src}", "--trainer.logger=false"], capsys)  # fmt: skip
+    code, _, err = run_main(
+        [
+            "predict",
+            "-c",
+            str(run_dir / "config.yaml"),
+            "--ckpt_path",
+            ckpt,
+            f"--data.predict_path={src}",
+            "--trainer.logger=false",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert len((tmp_path / "input.en.de").read_text().splitlines()) == 3
     code, out, err = run_main(["analyze", ckpt, "--top-k", "5", "--out", str(tmp_path / "analysis")], capsys)
     assert code == 0 and (tmp_path / "analysis" / "similarity.json").is_file(), err
-    code, _, err = run_main(["fit", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt, "--trainer.max_epochs=4"], capsys)
+    code, _, err = run_main(
+        ["fit", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt, "--trainer.max_epochs=4"], capsys
+    )
     assert code == 0, err

@@ -7,9 +7,9 @@ import pytest
 
 from tests.test_cli import run_main
 from tests.test_sweep import tiny_sweep
-from tiedtransformer.compare import load_run, table
+from tiedtransformer.analysis.compare import load_run, table
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.sweep import run_local
+from tiedtransformer.training.sweep import run_local
 
 
 @pytest.fixture(scope="module")
@@ -54,21 +54,44 @@ def test_compare_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--virtual-time-budget=5000"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (Debian: apt-get install chromium)")
 def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
     out = tmp_path / "report.html"
     assert run_main(["compare", *map(str, two_runs), "--out", str(out)], capsys)[0] == 0
-    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'u1'}", "--dump-dom", out.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    dom = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'u1'}", "--dump-dom", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert 'data-images-ok="true"' in dom  # every embedded figure decoded
     assert '<table class="runs">' in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'u2'}", "--window-size=1400,1600",
-                    f"--screenshot={shot}", out.as_uri()], capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'u2'}",
+            "--window-size=1400,1600",
+            f"--screenshot={shot}",
+            out.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     img = Image.open(shot).convert("L")

@@ -36,10 +36,11 @@ def test_jsonl_in_both_shapes_and_tsv_with_or_without_header(tmp_path):
 
 def test_bom_and_windows_line_endings(tmp_path):
     (tmp_path / "x.en").write_bytes("\ufeffHello.\r\nThe dog.\r\n".encode())
-    (tmp_path / "x.de").write_bytes("Hallo.\r\nDer Hund.\r\n".encode())
+    (tmp_path / "x.de").write_bytes(b"Hallo.\r\nDer Hund.\r\n")
     assert read(Corpus("files", "train", path=str(tmp_path / "x"))) == [
-        {"en": "Hello.", "de": "Hallo."}, {"en": "The dog.", "de": "Der Hund."}
-    ]  # fmt: skip
+        {"en": "Hello.", "de": "Hallo."},
+        {"en": "The dog.", "de": "Der Hund."},
+    ]
 
 
 def test_missing_file_names_the_file_and_the_option(tmp_path):
@@ -79,7 +80,9 @@ def test_hub_code_path_on_a_local_dataset_in_the_hub_schema(tmp_path, fmt):
     assert sorted(got, key=str) == sorted(train, key=str)
     assert read(Corpus("hub", "validation", hub_dataset=str(folder), hub_config=None)) == valid
     # rank split: disjoint and complete
-    halves = [read(Corpus("hub", "train", hub_dataset=str(folder), hub_config=None), rank=r, world_size=2) for r in (0, 1)]
+    halves = [
+        read(Corpus("hub", "train", hub_dataset=str(folder), hub_config=None), rank=r, world_size=2) for r in (0, 1)
+    ]
     assert sorted(halves[0] + halves[1], key=str) == sorted(train, key=str)
     assert not {str(p) for p in halves[0]} & {str(p) for p in halves[1]}
 

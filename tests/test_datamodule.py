@@ -7,8 +7,16 @@ from tiedtransformer.errors import ConfigError
 
 
 def data(**kw):
-    args = dict(source="demo", demo_train_size=200, demo_valid_size=10, vocab_size=150, vocab_sample_size=200,
-                num_workers=0, max_tokens=1024, max_len=128)  # fmt: skip
+    args = dict(
+        source="demo",
+        demo_train_size=200,
+        demo_valid_size=10,
+        vocab_size=150,
+        vocab_sample_size=200,
+        num_workers=0,
+        max_tokens=1024,
+        max_len=128,
+    )
     dm = TranslationData(**{**args, **kw})
     dm.setup(None)
     return dm
@@ -16,8 +24,20 @@ def data(**kw):
 
 def collect(dm, split, rank, world, workers, epoch=0):
     h = dm.hparams
-    stream = BatchStream(dm.corpus(split), dm.vocab, dm.direction, h.max_tokens, h.max_len, 64, 64,
-                         split == "train", h.seed, epoch, rank, world)  # fmt: skip
+    stream = BatchStream(
+        dm.corpus(split),
+        dm.vocab,
+        dm.direction,
+        h.max_tokens,
+        h.max_len,
+        64,
+        64,
+        split == "train",
+        h.seed,
+        epoch,
+        rank,
+        world,
+    )
     return list(DataLoader(stream, batch_size=None, num_workers=workers))
 
 
@@ -53,7 +73,9 @@ def test_direction_swaps_source_and_target():
         languages("en-fr")
     dm = data(direction="de-en")
     batch = collect(dm, "valid", 0, 1, 0)[0]
-    assert dm.vocab.decode("de", [[t for t in batch.src[0].tolist() if t > 3]])[0].startswith(("Der", "Die", "Das", "Ein", "Mein", "Meine"))
+    assert dm.vocab.decode("de", [[t for t in batch.src[0].tolist() if t > 3]])[0].startswith(
+        ("Der", "Die", "Das", "Ein", "Mein", "Meine")
+    )
 
 
 def test_max_tokens_must_hold_the_longest_pair():

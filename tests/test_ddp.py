@@ -28,12 +28,31 @@ def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs
     valid = write_parallel(tmp_path / "corpus" / "valid", demo_texts(21, "validation"))
     probes = tmp_path / run
     probes.mkdir()
-    args = [a for a in TINY_FIT if not a.startswith(("--data.demo", "--trainer.max_epochs", "--data.source", "--data.max_"))]
-    cmd = [sys.executable, "-m", "tiedtransformer", "fit", *options, *args, "--data.source=files",
-           f"--data.train_path={train}", f"--data.valid_path={valid}",
-           "--data.max_tokens=600", "--data.max_len=256", "--trainer.max_epochs=2", "--model.tying=three_way",
-           "--trainer.devices=2", "--trainer.accelerator=cpu", "--run.root", str(tmp_path / "runs"), f"--run.name={run}",
-           f"--trainer.callbacks+=tests.probes.{probe}", f"--trainer.callbacks.out_dir={probes}"]  # fmt: skip
+    args = [
+        a for a in TINY_FIT if not a.startswith(("--data.demo", "--trainer.max_epochs", "--data.source", "--data.max_"))
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiedtransformer",
+        "fit",
+        *options,
+        *args,
+        "--data.source=files",
+        f"--data.train_path={train}",
+        f"--data.valid_path={valid}",
+        "--data.max_tokens=600",
+        "--data.max_len=256",
+        "--trainer.max_epochs=2",
+        "--model.tying=three_way",
+        "--trainer.devices=2",
+        "--trainer.accelerator=cpu",
+        "--run.root",
+        str(tmp_path / "runs"),
+        f"--run.name={run}",
+        f"--trainer.callbacks+=tests.probes.{probe}",
+        f"--trainer.callbacks.out_dir={probes}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -42,8 +61,16 @@ def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs
 
 def resume_two_process_fit(tmp_path, run_dir: Path, max_epochs: int) -> None:
     """Continue a finished two_process_fit run from its last checkpoint up to ``max_epochs``."""
-    cmd = [sys.executable, "-m", "tiedtransformer", "fit", "-c", str(run_dir / "config.yaml"), "--ckpt_path=last",
-           f"--trainer.max_epochs={max_epochs}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiedtransformer",
+        "fit",
+        "-c",
+        str(run_dir / "config.yaml"),
+        "--ckpt_path=last",
+        f"--trainer.max_epochs={max_epochs}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -88,13 +115,38 @@ def test_two_nodes_write_one_run_directory(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
-    cmd = [sys.executable, "-m", "tiedtransformer", "fit", *args, "--trainer.max_epochs=1", "--trainer.strategy=ddp",
-           "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.num_nodes=2", "--run.root", str(tmp_path / "runs"),
-           "--run.name=two-nodes"]  # fmt: skip
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO), "MASTER_ADDR": "127.0.0.1",
-                                   "MASTER_PORT": str(port), "NODE_RANK": str(node)})
-             for node in (0, 1)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiedtransformer",
+        "fit",
+        *args,
+        "--trainer.max_epochs=1",
+        "--trainer.strategy=ddp",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.num_nodes=2",
+        "--run.root",
+        str(tmp_path / "runs"),
+        "--run.name=two-nodes",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "NODE_RANK": str(node),
+            },
+        )
+        for node in (0, 1)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
     assert [d.name for d in (tmp_path / "runs").iterdir()] == ["two-nodes"]

@@ -2,16 +2,22 @@ import pytest
 import torch
 
 from tests.conftest import tiny_model
-from tiedtransformer import dumps
-from tiedtransformer.dumps import EmbeddingDump, dump_from_model, read_any, read_dump, write_dump
+from tiedtransformer.analysis import dumps
+from tiedtransformer.analysis.dumps import EmbeddingDump, dump_from_model, read_any, read_dump, write_dump
 from tiedtransformer.errors import ConfigError
 
 TOKENS = [f"t{i}" for i in range(23)]
 
 
 def three_way_dump():
-    return dump_from_model(tiny_model(tying="three_way"), TOKENS, TOKENS, {"tying": "three_way", "step": 5},
-                           counts={"src": list(range(23)), "tgt": list(range(23))}, spm_models={"src": b"m", "tgt": b"m"})  # fmt: skip
+    return dump_from_model(
+        tiny_model(tying="three_way"),
+        TOKENS,
+        TOKENS,
+        {"tying": "three_way", "step": 5},
+        counts={"src": list(range(23)), "tgt": list(range(23))},
+        spm_models={"src": b"m", "tgt": b"m"},
+    )
 
 
 def test_round_trip_keeps_values_names_vocab_and_ties(tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 import sacrebleu
 
-from tiedtransformer.evaluation import corpus_scores, sample_ids
+from tiedtransformer.training.evaluation import corpus_scores, sample_ids
 
 
 def test_bleu_and_chrf_of_known_strings():

@@ -29,8 +29,9 @@ def test_two_process_fsdp_fit_shards_the_tied_matrix_as_one_group_and_matches_dd
             assert m["in_root_group"] == 1  # one parameter of the root group, whatever its roles
 
     ddp_dir = two_process_fit(tmp_path, "ddp", "--trainer.strategy=ddp")
-    fsdp_ckpt, ddp_ckpt = (torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-                           for d in (fsdp_dir, ddp_dir))  # fmt: skip
+    fsdp_ckpt, ddp_ckpt = (
+        torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False) for d in (fsdp_dir, ddp_dir)
+    )
     assert fsdp_ckpt["global_step"] == ddp_ckpt["global_step"] > 0
     fsdp_w, ddp_w = fsdp_ckpt["state_dict"], ddp_ckpt["state_dict"]
     assert fsdp_w.keys() == ddp_w.keys()  # one full checkpoint file, as under DDP
@@ -45,10 +46,23 @@ def test_two_process_fsdp_fit_shards_the_tied_matrix_as_one_group_and_matches_dd
 
     # `validate` under FSDP: the checkpoint loads into the sharded model, evaluation runs on the
     # gathered copy, and the validation loss is the one the fit logged with the same weights
-    cmd = [sys.executable, "-m", "tiedtransformer", "validate", "-c", str(fsdp_dir / "config.yaml"),
-           f"--ckpt_path={fsdp_dir / 'checkpoints' / 'last.ckpt'}"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiedtransformer",
+        "validate",
+        "-c",
+        str(fsdp_dir / "config.yaml"),
+        f"--ckpt_path={fsdp_dir / 'checkpoints' / 'last.ckpt'}",
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     # Lightning prints a table of the metrics; the first number after the name is its value
     value = re.search(r"val/loss\D*?(\d+\.\d+)", proc.stdout, re.DOTALL)
@@ -59,7 +73,9 @@ def test_two_process_fsdp_fit_shards_the_tied_matrix_as_one_group_and_matches_dd
     for run, run_dir in (("fsdp", fsdp_dir), ("ddp", ddp_dir)):
         resume_two_process_fit(tmp_path, run_dir, 3)
         assert_every_pair_once_per_epoch(rank_records(tmp_path, run), epochs=(2,))
-    fsdp_w, ddp_w = (torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
-                     for d in (fsdp_dir, ddp_dir))  # fmt: skip
+    fsdp_w, ddp_w = (
+        torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+        for d in (fsdp_dir, ddp_dir)
+    )
     for key in fsdp_w:  # sums in another order drift apart a little more with every step
         torch.testing.assert_close(fsdp_w[key], ddp_w[key], rtol=1e-2, atol=1e-3)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from tiedtransformer import intrinsic
-from tiedtransformer.intrinsic import plural_probe, read_plural_pairs, read_word_pairs, spearman
+from tiedtransformer.analysis import intrinsic
+from tiedtransformer.analysis.intrinsic import plural_probe, read_plural_pairs, read_word_pairs, spearman
 
 
 def test_spearman_known_values():

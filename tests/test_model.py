@@ -3,7 +3,8 @@ import torch
 
 from tests.conftest import tiny_config, tiny_model
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.model import TYING_MODES, TiedTransformer, TransformerConfig, sinusoids
+from tiedtransformer.model.loss import label_smoothed_nll
+from tiedtransformer.model.network import TYING_MODES, TiedTransformer, TransformerConfig, sinusoids
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -167,3 +168,48 @@ def test_token_matrices_name_the_four_tables_and_keep_ties(tying):
     for a, others in m.tied_with().items():
         assert all(mats[a] is mats[b] for b in others)
     assert mats["enc_lut"] is not mats["enc_embed"]
+
+
+def _teacher_forced_batch(length: int, pad_last: bool = False):
+    src, tgt = torch.randint(4, 23, (3, length + 1)), torch.randint(4, 23, (3, length))
+    if pad_last:
+        tgt[2, 3:] = 0  # padding
+    return src, torch.cat([torch.full((3, 1), 1), tgt[:, :-1]], 1), tgt
+
+
+@pytest.mark.parametrize("tying,projection_reg", [("three_way", 0.0), ("none", 0.15)])
+def test_loss_and_its_gradients_equal_those_of_forwards_whole_logits(tying, projection_reg):
+    torch.manual_seed(0)
+    m = tiny_model(tying=tying, projection_reg=projection_reg)  # eval: no dropout
+    src, tgt_in, tgt_out = _teacher_forced_batch(5, pad_last=True)
+    out = m.loss(src, tgt_in, tgt_out, label_smoothing=0.1)
+    out.loss.backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    ref_sum, ref_nll, ref_n = label_smoothed_nll(m(src, tgt_in), tgt_out, 0.1)
+    (ref_sum / ref_n + m.regularization_loss()).backward()
+    for a, b in zip((out.loss_sum, out.nll_sum, out.tokens), (ref_sum, ref_nll, ref_n)):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(out.loss, ref_sum / ref_n + m.regularization_loss())
+    for g, p in zip(grads, m.parameters()):
+        torch.testing.assert_close(g, p.grad)
+
+
+def test_compiled_teacher_forcing_gives_the_eager_loss_and_gradients_and_the_same_state_dict():
+    torch.manual_seed(0)
+    eager, compiled = tiny_model(), tiny_model()
+    compiled.load_state_dict(eager.state_dict())
+    compiled.compile_teacher_forcing()
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    assert compiled._compiled and hasattr(compiled._compiled[0], "_torchdynamo_orig_callable")
+    for length in (5, 7):  # another length must not break the compiled graph (dynamic shapes)
+        batch = _teacher_forced_batch(length)
+        losses = []
+        for m in (eager, compiled):
+            m.zero_grad()
+            loss = m.loss(*batch).loss
+            loss.backward()
+            losses.append(loss.detach())
+        torch.testing.assert_close(losses[0], losses[1])
+        for a, b in zip(eager.parameters(), compiled.parameters()):
+            torch.testing.assert_close(a.grad, b.grad)

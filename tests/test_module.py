@@ -8,12 +8,13 @@ import torch
 from tests.conftest import TINY_FIT
 from tests.test_cli import REPO, run_main
 from tiedtransformer.data.batching import Batch
-from tiedtransformer.losses import label_smoothed_nll
-from tiedtransformer.module import TranslationModule
+from tiedtransformer.training.module import TranslationModule
 
 
 def module(**kw):
-    args = dict(vocab_size=30, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32, tying="three_way")
+    args = dict(
+        vocab_size=30, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32, tying="three_way"
+    )
     return TranslationModule(**{**args, **kw})
 
 
@@ -38,45 +39,6 @@ def test_optimizer_is_adam_with_the_papers_betas_and_inverse_sqrt_warmup():
     assert lrs[39] == pytest.approx(1e-3 * (10 / 40) ** 0.5)
 
 
-@pytest.mark.parametrize("tying,projection_reg", [("three_way", 0.0), ("none", 0.15)])
-def test_training_loss_and_gradients_equal_those_of_the_whole_logits(tying, projection_reg):
-    torch.manual_seed(0)
-    m = module(tying=tying, projection_reg=projection_reg, label_smoothing=0.1).eval()  # eval: no dropout
-    src, tgt = torch.randint(4, 30, (3, 6)), torch.randint(4, 30, (3, 5))
-    tgt[2, 3:] = 0  # padding
-    batch = Batch(src=src, tgt_in=torch.cat([torch.full((3, 1), 1), tgt[:, :-1]], 1), tgt_out=tgt, ids=torch.arange(3))
-    loss, nll, n = m._loss(batch)
-    loss.backward()
-    grads = [p.grad.clone() for p in m.parameters()]
-    m.zero_grad()
-    ref = label_smoothed_nll(m.net(batch.src, batch.tgt_in), batch.tgt_out, 0.1)
-    ref[0].backward()
-    for a, b in zip((loss, nll, n), ref):
-        torch.testing.assert_close(a, b)
-    for g, p in zip(grads, m.parameters()):
-        torch.testing.assert_close(g, p.grad)
-
-
-def test_compiled_network_gives_the_eager_loss_and_gradients_and_the_same_checkpoint_keys():
-    torch.manual_seed(0)
-    eager, compiled = module(dropout=0.0), module(dropout=0.0, compile=True)
-    compiled.load_state_dict(eager.state_dict())
-    assert list(compiled.state_dict()) == list(eager.state_dict())
-    assert hasattr(compiled._output_inputs, "_torchdynamo_orig_callable") and not hasattr(eager._output_inputs, "_torchdynamo_orig_callable")
-    for length in (5, 7):  # another length must not break the compiled graph (dynamic shapes)
-        src, tgt = torch.randint(4, 30, (3, length)), torch.randint(4, 30, (3, length))
-        batch = Batch(src=src, tgt_in=torch.cat([torch.full((3, 1), 1), tgt[:, :-1]], 1), tgt_out=tgt, ids=torch.arange(3))
-        losses = []
-        for m in (eager, compiled):
-            m.zero_grad()
-            loss = m._loss(batch)[0]
-            loss.backward()
-            losses.append(loss.detach())
-        torch.testing.assert_close(losses[0], losses[1])
-        for a, b in zip(eager.parameters(), compiled.parameters()):
-            torch.testing.assert_close(a.grad, b.grad)
-
-
 def test_stand_in_batches_send_no_gradient():
     m = module()
     loss = m.training_step(Batch.stand_in(), 0)
@@ -92,10 +54,22 @@ def metrics(run_dir: Path):
 def test_learning_works_on_the_demo_corpus(tmp_path, capsys):
     """A short demo run: validation loss falls, and held-out BLEU is clearly above zero."""
     code, _, _ = run_main(
-        ["fit", "-c", str(REPO / "configs/demo.yaml"), "--run.wandb=disabled", "--run.root", str(tmp_path),
-         "--run.name=learn", "--data.demo_train_size=8000", "--data.vocab_sample_size=8000", "--trainer.max_epochs=2",
-         "--data.demo_valid_size=100", "--model.val_bleu_sentences=100", "--data.num_workers=0",
-         "--trainer.enable_progress_bar=false"],  # fmt: skip
+        [
+            "fit",
+            "-c",
+            str(REPO / "configs/demo.yaml"),
+            "--run.wandb=disabled",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=learn",
+            "--data.demo_train_size=8000",
+            "--data.vocab_sample_size=8000",
+            "--trainer.max_epochs=2",
+            "--data.demo_valid_size=100",
+            "--model.val_bleu_sentences=100",
+            "--data.num_workers=0",
+            "--trainer.enable_progress_bar=false",
+        ],
         capsys,
     )
     assert code == 0
@@ -108,8 +82,18 @@ def test_learning_works_on_the_demo_corpus(tmp_path, capsys):
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
 def test_mixed_precision_trains_through_the_trainer(precision, tmp_path, capsys):
-    code, _, _ = run_main(["fit", *TINY_FIT, f"--trainer.precision={precision}", "--trainer.limit_train_batches=3",
-                           "--run.root", str(tmp_path), "--run.name=mixed"], capsys)  # fmt: skip
+    code, _, _ = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            f"--trainer.precision={precision}",
+            "--trainer.limit_train_batches=3",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=mixed",
+        ],
+        capsys,
+    )
     assert code == 0
     val, train = metrics(tmp_path / "mixed")
     assert train and all(torch.isfinite(torch.tensor(x)) for x in train)
@@ -118,8 +102,19 @@ def test_mixed_precision_trains_through_the_trainer(precision, tmp_path, capsys)
 @pytest.mark.slow
 def test_the_full_demo_config_reaches_a_useful_bleu(tmp_path, capsys):
     """The README's first command, as it is (about 1.5 minutes on a 2-core CPU)."""
-    code, _, _ = run_main(["fit", "-c", str(REPO / "configs/demo.yaml"), "--run.root", str(tmp_path), "--run.name=demo",
-                           "--run.wandb=disabled", "--trainer.enable_progress_bar=false"], capsys)  # fmt: skip
+    code, _, _ = run_main(
+        [
+            "fit",
+            "-c",
+            str(REPO / "configs/demo.yaml"),
+            "--run.root",
+            str(tmp_path),
+            "--run.name=demo",
+            "--run.wandb=disabled",
+            "--trainer.enable_progress_bar=false",
+        ],
+        capsys,
+    )
     assert code == 0
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["best_val_bleu"] > 30 and summary["epochs"] == 3
@@ -131,9 +126,21 @@ def lr_and_steps(run_dir: Path) -> list[float]:
 
 
 def test_a_linear_schedule_decays_to_zero_at_max_steps(tmp_path, capsys):
-    code, _, err = run_main(["fit", *TINY_FIT, "--model.schedule=linear", "--model.lr=1e-3", "--model.warmup_steps=2",
-                             "--trainer.max_steps=6", "--trainer.max_epochs=10", "--run.root", str(tmp_path), "--run.name=lin"],
-                            capsys)  # fmt: skip
+    code, _, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--model.schedule=linear",
+            "--model.lr=1e-3",
+            "--model.warmup_steps=2",
+            "--trainer.max_steps=6",
+            "--trainer.max_epochs=10",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=lin",
+        ],
+        capsys,
+    )
     assert code == 0, err
     # the rate of step s (1-based) is warm-up x (1 - (s - 1) / max_steps)
     expected = [1e-3 * min(1, s / 2) * (1 - (s - 1) / 6) for s in range(1, 7)]
@@ -141,10 +148,23 @@ def test_a_linear_schedule_decays_to_zero_at_max_steps(tmp_path, capsys):
 
 
 def test_a_time_budget_anneals_the_rate_by_the_time_training_stops(tmp_path, capsys):
-    code, _, err = run_main(["fit", *TINY_FIT, "--model.schedule=cosine", "--model.lr=1e-3", "--model.warmup_steps=1",
-                             "--trainer.max_time=00:00:00:06", "--trainer.max_epochs=1000", "--model.val_bleu_sentences=0",
-                             "--snapshot.every_n_epochs=0",
-                             "--run.root", str(tmp_path), "--run.name=timed"], capsys)  # fmt: skip
+    code, _, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--model.schedule=cosine",
+            "--model.lr=1e-3",
+            "--model.warmup_steps=1",
+            "--trainer.max_time=00:00:00:06",
+            "--trainer.max_epochs=1000",
+            "--model.val_bleu_sentences=0",
+            "--snapshot.every_n_epochs=0",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=timed",
+        ],
+        capsys,
+    )
     assert code == 0, err
     lrs = lr_and_steps(tmp_path / "timed")
     assert len(lrs) > 20 and lrs == sorted(lrs, reverse=True)
@@ -162,9 +182,9 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
     """Before, BLEU was scored on the first N sentences of the length-sorted validation stream."""
     import random
 
-    import tiedtransformer.module as module_py
+    import tiedtransformer.training.module as module_py
     from tests.data_helpers import demo_texts, write_parallel
-    from tiedtransformer.evaluation import corpus_scores, sample_ids
+    from tiedtransformer.training.evaluation import corpus_scores, sample_ids
 
     rng = random.Random(0)
     base = demo_texts(200, "validation")
@@ -176,10 +196,22 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
     write_parallel(tmp_path / "data" / "train", demo_texts(300))
     scored = []
     monkeypatch.setattr(module_py, "corpus_scores", lambda hyps, refs: scored.append(refs) or corpus_scores(hyps, refs))
-    code, _, err = run_main(["fit", *TINY_FIT, "--data.source=files", f"--data.train_path={tmp_path / 'data/train'}",
-                             f"--data.valid_path={tmp_path / 'data/valid'}", "--model.val_bleu_sentences=15",
-                             "--trainer.max_epochs=2", "--data.max_len=256", "--run.root", str(tmp_path), "--run.name=s"],
-                            capsys)  # fmt: skip
+    code, _, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--data.source=files",
+            f"--data.train_path={tmp_path / 'data/train'}",
+            f"--data.valid_path={tmp_path / 'data/valid'}",
+            "--model.val_bleu_sentences=15",
+            "--trainer.max_epochs=2",
+            "--data.max_len=256",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=s",
+        ],
+        capsys,
+    )
     assert code == 0, err
     refs = [p["de"] for p in valid]
     sample = [refs[i] for i in sample_ids(60, 15, seed=0)]
@@ -195,7 +227,7 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
 
 def test_accumulation_follows_tokens_per_update():
     from tiedtransformer.errors import ConfigError
-    from tiedtransformer.module import accumulation_steps
+    from tiedtransformer.training.module import accumulation_steps
 
     assert accumulation_steps(25000, 8192, 1) == 3  # 24,576 tokens
     assert accumulation_steps(25000, 3125, 8) == 1
@@ -205,14 +237,52 @@ def test_accumulation_follows_tokens_per_update():
 
 
 def test_tokens_per_update_sets_the_accumulation_and_is_printed(tmp_path, capsys):
-    code, out, err = run_main(["fit", *TINY_FIT, "--model.tokens_per_update=1500", "--trainer.limit_train_batches=6",
-                               "--run.root", str(tmp_path), "--run.name=acc"], capsys)  # fmt: skip
+    code, out, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--model.tokens_per_update=1500",
+            "--trainer.limit_train_batches=6",
+            "--run.root",
+            str(tmp_path),
+            "--run.name=acc",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "tokens per update: up to 1,536 per side (data.max_tokens=512 x 1 device(s) x 3 accumulated" in out
     assert json.loads((tmp_path / "acc" / "summary.json").read_text())["global_step"] == 2
-    code, _, err = run_main(["fit", *TINY_FIT, "--model.tokens_per_update=1500", "--trainer.accumulate_grad_batches=2",
-                             "--run.root", str(tmp_path)], capsys)  # fmt: skip
+    code, _, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--model.tokens_per_update=1500",
+            "--trainer.accumulate_grad_batches=2",
+            "--run.root",
+            str(tmp_path),
+        ],
+        capsys,
+    )
     assert code == 2 and "trainer.accumulate_grad_batches=2" in err
-    code, _, err = run_main(["fit", *TINY_FIT, "--model.tokens_per_update=1000", "--trainer.devices=8",
-                             "--trainer.strategy=ddp", "--run.root", str(tmp_path / "x")], capsys)  # fmt: skip
-    assert code == 2 and "lower data.max_tokens to 125" in err and not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+    code, _, err = run_main(
+        [
+            "fit",
+            *TINY_FIT,
+            "--model.tokens_per_update=1000",
+            "--trainer.devices=8",
+            "--trainer.strategy=ddp",
+            "--run.root",
+            str(tmp_path / "x"),
+        ],
+        capsys,
+    )
+    assert (
+        code == 2
+        and "lower data.max_tokens to 125" in err
+        and not (tmp_path / "x").exists()
+        or not any((tmp_path / "x").iterdir())
+    )
+
+
+def test_compile_option_compiles_the_networks_teacher_forcing_only():
+    assert module(compile=True).net._compiled and not module().net._compiled

@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from tests.data_helpers import demo_texts
-from tiedtransformer.dumps import dump_from_model
-from tiedtransformer.model import TiedTransformer
-from tiedtransformer.report import analyze_to_dir, markdown, scalars, tables
-from tiedtransformer.vocab import build_vocabulary
 from tests.conftest import tiny_config
+from tests.data_helpers import demo_texts
+from tiedtransformer.analysis.dumps import dump_from_model
+from tiedtransformer.analysis.report import analyze_to_dir, markdown, scalars, tables
+from tiedtransformer.data.vocab import build_vocabulary
+from tiedtransformer.model.network import TiedTransformer
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +15,14 @@ def dump(tmp_path_factory):
     pairs = demo_texts(2000)
     vocab = build_vocabulary(lambda: iter(pairs), ("en", "de"), 300, True, tmp_path_factory.mktemp("v"), {"t": 1})
     net = TiedTransformer(tiny_config(vocab_size=300, tying="decoder")).eval()
-    return dump_from_model(net, vocab.pieces("en"), vocab.pieces("de"), {"tying": "decoder", "direction": "en-de", "step": 7},
-                           counts={"src": vocab.counts("en"), "tgt": vocab.counts("de")},
-                           spm_models={"src": vocab.model_bytes("en"), "tgt": vocab.model_bytes("de")})  # fmt: skip
+    return dump_from_model(
+        net,
+        vocab.pieces("en"),
+        vocab.pieces("de"),
+        {"tying": "decoder", "direction": "en-de", "step": 7},
+        counts={"src": vocab.counts("en"), "tgt": vocab.counts("de")},
+        spm_models={"src": vocab.model_bytes("en"), "tgt": vocab.model_bytes("de")},
+    )
 
 
 def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):
@@ -43,7 +48,7 @@ def test_intrinsic_section_is_filled_with_gensim_and_skipped_without(dump, tmp_p
     report, _ = analyze_to_dir(dump, tmp_path / "a", top_k=10, knn_k=3, bins=10)
     simlex = report["intrinsic"]["enc_embed"]["simlex999"]
     assert simlex["pairs"] == 999 and 0 < simlex["covered"] <= 999
-    from tiedtransformer import intrinsic
+    from tiedtransformer.analysis import intrinsic
 
     monkeypatch.setattr(intrinsic, "gensim_test_data", lambda: None)
     report, _ = analyze_to_dir(dump, tmp_path / "b", top_k=10, knn_k=3, bins=10)

@@ -2,7 +2,7 @@ from lightning.pytorch.loggers import Logger
 
 from tests.conftest import TINY_FIT
 from tests.test_cli import run_main
-from tiedtransformer.resilient_logger import ResilientLogger
+from tiedtransformer.training.resilient_logger import ResilientLogger
 
 
 class Flaky(Logger):
@@ -52,7 +52,9 @@ def test_training_goes_on_when_wandb_fails_mid_run(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(WandbLogger, "log_metrics", failing)
     monkeypatch.setenv("WANDB_MODE", "offline")
     args = [a for a in TINY_FIT if not a.startswith("--run.wandb")]
-    code, _, err = run_main(["fit", *args, "--run.root", str(tmp_path), "--run.name=w", "--similarity.top_k=10"], capsys)
+    code, _, err = run_main(
+        ["fit", *args, "--run.root", str(tmp_path), "--run.name=w", "--similarity.top_k=10"], capsys
+    )
     assert code == 0 and calls["n"] > 3
     assert "WandbLogger failed (ConnectionError: W&B went away); training goes on" in err
     assert (tmp_path / "w" / "summary.json").is_file() and (tmp_path / "w" / "metrics.csv").is_file()

@@ -14,13 +14,28 @@ N = 8  # steps per leg; an epoch of the tiny corpus has 18 batches: legs stop mi
 
 def fit_args(tmp_path, name, record, *extra):
     args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
-    return ["fit", *args, "--model.dropout=0.1", "--trainer.max_epochs=10", f"--trainer.max_steps={3 * N}",
-            "--run.root", str(tmp_path / "runs"), f"--run.name={name}", "--similarity.top_k=10",
-            "--trainer.callbacks+=tests.probes.RecordSteps", f"--trainer.callbacks.out_file={record}", *extra]  # fmt: skip
+    return [
+        "fit",
+        *args,
+        "--model.dropout=0.1",
+        "--trainer.max_epochs=10",
+        f"--trainer.max_steps={3 * N}",
+        "--run.root",
+        str(tmp_path / "runs"),
+        f"--run.name={name}",
+        "--similarity.top_k=10",
+        "--trainer.callbacks+=tests.probes.RecordSteps",
+        f"--trainer.callbacks.out_file={record}",
+        *extra,
+    ]
 
 
 def stop_at(step, how):
-    return ["--trainer.callbacks+=tests.probes.StopAt", f"--trainer.callbacks.step={step}", f"--trainer.callbacks.how={how}"]
+    return [
+        "--trainer.callbacks+=tests.probes.StopAt",
+        f"--trainer.callbacks.step={step}",
+        f"--trainer.callbacks.how={how}",
+    ]
 
 
 def steps(record: Path) -> dict[int, dict]:
@@ -65,19 +80,25 @@ def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, cap
     # run (after validation), by --checkpoint.every_n_train_steps on that batch, or on SIGTERM right
     # after it. Resuming must train epoch 1 exactly as an uninterrupted two-epoch run does.
     full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
-    code, _, err = run_main(fit_args(tmp_path, "full", full, "--trainer.max_steps=-1", "--trainer.max_epochs=2"), capsys)
+    code, _, err = run_main(
+        fit_args(tmp_path, "full", full, "--trainer.max_steps=-1", "--trainer.max_epochs=2"), capsys
+    )
     assert code == 0, err[-3000:]
     reference = steps(full)
     per_epoch = sum(r["epoch"] == 0 for r in reference.values())
     assert {r["epoch"] for r in reference.values()} == {0, 1} and per_epoch > 1
-    leg = {"finished": ["--trainer.max_epochs=1"],
-           "step_checkpoint": ["--trainer.max_epochs=1", f"--checkpoint.every_n_train_steps={per_epoch}"],
-           "sigterm": ["--trainer.max_epochs=2", *stop_at(per_epoch, "sigterm")]}[first_leg]  # fmt: skip
+    leg = {
+        "finished": ["--trainer.max_epochs=1"],
+        "step_checkpoint": ["--trainer.max_epochs=1", f"--checkpoint.every_n_train_steps={per_epoch}"],
+        "sigterm": ["--trainer.max_epochs=2", *stop_at(per_epoch, "sigterm")],
+    }[first_leg]
     code, _, err = run_main(fit_args(tmp_path, "part", part, "--trainer.max_steps=-1", *leg), capsys)
     assert code == (143 if first_leg == "sigterm" else 0), err[-3000:]
     assert sorted(steps(part)) == list(range(1, per_epoch + 1))
     run = tmp_path / "runs" / "part"
-    code, out, err = run_main(["fit", "-c", str(run / "config.yaml"), "--ckpt_path=last", "--trainer.max_epochs=2"], capsys)
+    code, out, err = run_main(
+        ["fit", "-c", str(run / "config.yaml"), "--ckpt_path=last", "--trainer.max_epochs=2"], capsys
+    )
     assert code == 0, err[-3000:]
     resumed = steps(part)
     assert sorted(resumed) == sorted(reference)
@@ -95,9 +116,13 @@ def test_a_checkpoint_of_another_tying_mode_is_refused(tmp_path, capsys):
     code, _, err = run_main(fit_args(tmp_path, "a", tmp_path / "a.jsonl", "--trainer.max_steps=3"), capsys)
     assert code == 0, err[-2000:]
     ckpt = tmp_path / "runs" / "a" / "checkpoints" / "last.ckpt"
-    code, _, err = run_main(fit_args(tmp_path, "b", tmp_path / "b.jsonl", "--model.tying=three_way", f"--ckpt_path={ckpt}"), capsys)
+    code, _, err = run_main(
+        fit_args(tmp_path, "b", tmp_path / "b.jsonl", "--model.tying=three_way", f"--ckpt_path={ckpt}"), capsys
+    )
     assert code == 2 and "model.tying='none'" in err and "Traceback" not in err
-    code, _, err = run_main(fit_args(tmp_path, "b", tmp_path / "b.jsonl", "--data.vocab_size=180", f"--ckpt_path={ckpt}"), capsys)
+    code, _, err = run_main(
+        fit_args(tmp_path, "b", tmp_path / "b.jsonl", "--data.vocab_size=180", f"--ckpt_path={ckpt}"), capsys
+    )
     assert code == 2 and "vocab_size" in err
 
 
@@ -117,8 +142,10 @@ def test_nonfinite_gradient_stops_with_a_message_and_a_finite_checkpoint(tmp_pat
 
 
 def test_nonfinite_gradient_can_be_skipped_and_counted(tmp_path, capsys):
-    code, _, err = run_main(fit_args(tmp_path, "skip", tmp_path / "r.jsonl", "--model.nonfinite=skip",
-                                     "--trainer.max_steps=6", *poison(4)), capsys)  # fmt: skip
+    code, _, err = run_main(
+        fit_args(tmp_path, "skip", tmp_path / "r.jsonl", "--model.nonfinite=skip", "--trainer.max_steps=6", *poison(4)),
+        capsys,
+    )
     assert code == 0, err[-2000:]
     summary = json.loads((tmp_path / "runs" / "skip" / "summary.json").read_text())
     assert summary["skipped_steps"] == 1 and summary["status"] == "finished"

@@ -5,8 +5,15 @@ import stat
 import pytest
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.runs import (atomic_write_json, atomic_write_text, check_free_space, checkpoint_bytes,
-                                  decide_wandb_mode, make_run_dir, wandb_api_key)
+from tiedtransformer.training.runs import (
+    atomic_write_json,
+    atomic_write_text,
+    check_free_space,
+    checkpoint_bytes,
+    decide_wandb_mode,
+    make_run_dir,
+    wandb_api_key,
+)
 
 yes, no = (lambda: True), (lambda: False)
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import tiny_model
-from tiedtransformer.search import beam_search, greedy_decode, length_penalty
+from tiedtransformer.model.search import beam_search, greedy_decode, length_penalty
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -93,7 +93,10 @@ def test_length_penalty_is_gnmt():
 def test_min_len_forbids_ending_early():
     m = tiny_model()
     src = sources()
-    for out in (greedy_decode(m, src, 0.0, 6, min_len=6), beam_search(m, src, 3, max_len_a=0.0, max_len_b=6, min_len=6)):
+    for out in (
+        greedy_decode(m, src, 0.0, 6, min_len=6),
+        beam_search(m, src, 3, max_len_a=0.0, max_len_b=6, min_len=6),
+    ):
         assert all(len(seq) == 5 for seq in out)  # 5 tokens, then the forced EOS at the 6th place
 
 
@@ -119,7 +122,7 @@ def test_beams_sharing_their_sentence_memory_decode_as_with_a_copy_per_beam(K):
 
 @pytest.mark.parametrize("projection_reg", [0.0, 0.15])
 def test_the_cpu_transposed_output_layer_gives_the_same_search(projection_reg, monkeypatch):
-    import tiedtransformer.search as search
+    import tiedtransformer.model.search as search
 
     torch.manual_seed(0)
     m = tiny_model(projection_reg=projection_reg)

@@ -3,7 +3,7 @@ import itertools
 import pytest
 import torch
 
-from tiedtransformer.similarity import analyze_matrix, jaccard, mean_knn_jaccard, normalize_rows, pair_set
+from tiedtransformer.analysis.similarity import analyze_matrix, jaccard, mean_knn_jaccard, normalize_rows, pair_set
 
 
 def brute_force(w, K, k):

@@ -7,7 +7,7 @@ import yaml
 
 from tests.test_cli import REPO, run_main
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.sweep import command, expand, load_sweep, run_local
+from tiedtransformer.training.sweep import command, expand, load_sweep, run_local
 
 SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
 
@@ -59,16 +59,42 @@ def test_invalid_sweeps_are_rejected(tmp_path):
 
 
 def tiny_sweep(tmp_path, fail=False) -> Path:
-    fixed = {"data.demo_train_size": 300, "data.demo_valid_size": 20, "data.vocab_size": 200,
-             "data.vocab_sample_size": 300, "data.num_workers": 0, "model.d_model": 32, "model.n_heads": 2,
-             "model.n_encoder_layers": 1, "model.n_decoder_layers": 1, "model.d_ff": 64, "model.max_len_b": 8,
-             "model.val_bleu_sentences": 8, "trainer.max_epochs": 1, "trainer.enable_progress_bar": False,
-             "trainer.log_every_n_steps": 1, "run.wandb": "disabled", "similarity.top_k": 30}  # fmt: skip
+    fixed = {
+        "data.demo_train_size": 300,
+        "data.demo_valid_size": 20,
+        "data.vocab_size": 200,
+        "data.vocab_sample_size": 300,
+        "data.num_workers": 0,
+        "model.d_model": 32,
+        "model.n_heads": 2,
+        "model.n_encoder_layers": 1,
+        "model.n_decoder_layers": 1,
+        "model.d_ff": 64,
+        "model.max_len_b": 8,
+        "model.val_bleu_sentences": 8,
+        "trainer.max_epochs": 1,
+        "trainer.enable_progress_bar": False,
+        "trainer.log_every_n_steps": 1,
+        "run.wandb": "disabled",
+        "similarity.top_k": 30,
+    }
     params = {k: {"value": v} for k, v in fixed.items()}
     params["model.tying"] = {"values": ["none", "bogus" if fail else "three_way"]}
-    sweep = {"name": "tiny", "method": "grid", "metric": {"name": "val/bleu", "goal": "maximize"},
-             "parameters": params,
-             "command": [sys.executable, "-m", "tiedtransformer", "fit", "--config", str(REPO / "configs/demo.yaml"), "${args}"]}  # fmt: skip
+    sweep = {
+        "name": "tiny",
+        "method": "grid",
+        "metric": {"name": "val/bleu", "goal": "maximize"},
+        "parameters": params,
+        "command": [
+            sys.executable,
+            "-m",
+            "tiedtransformer",
+            "fit",
+            "--config",
+            str(REPO / "configs/demo.yaml"),
+            "${args}",
+        ],
+    }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(sweep))
     return path

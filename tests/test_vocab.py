@@ -3,9 +3,9 @@ import collections
 import pytest
 
 from tests.data_helpers import demo_texts
+from tiedtransformer.data.vocab import build_vocabulary, reservoir_sample
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from tiedtransformer.vocab import build_vocabulary, reservoir_sample
 
 
 def test_reservoir_sample_is_bounded_and_uniform():

@@ -1,3 +1,3 @@
-from .cli import main
+from tiedtransformer.cli import main
 
 main()

@@ -15,20 +15,33 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from callbacks import CheckpointAveraging, CheckpointOnFailure, EmbeddingSnapshot, RunSummary, SimilarityReport, TranslationWriter
-
-from .data.datamodule import TranslationData
-from .errors import ConfigError, TrainingError
-from .model import TiedTransformer, TransformerConfig
-from .module import TranslationModule, accumulation_steps
-from .precision import default_precision, slow_bf16_warning
-from .resilient_logger import ResilientLogger
-from .runs import RunOptions, check_free_space, checkpoint_bytes, decide_wandb_mode, default_run_name, make_run_dir
-from .sweep import RUN_NAME_ENV
+from tiedtransformer.callbacks import (
+    CheckpointAveraging,
+    CheckpointOnFailure,
+    EmbeddingSnapshot,
+    RunSummary,
+    SimilarityReport,
+    TranslationWriter,
+)
+from tiedtransformer.data.datamodule import TranslationData
+from tiedtransformer.errors import ConfigError, TrainingError
+from tiedtransformer.model.network import TiedTransformer, TransformerConfig
+from tiedtransformer.training.module import TranslationModule, accumulation_steps
+from tiedtransformer.training.precision import default_precision, slow_bf16_warning
+from tiedtransformer.training.resilient_logger import ResilientLogger
+from tiedtransformer.training.runs import (
+    RunOptions,
+    check_free_space,
+    checkpoint_bytes,
+    decide_wandb_mode,
+    default_run_name,
+    make_run_dir,
+)
+from tiedtransformer.training.sweep import RUN_NAME_ENV
 
 RUN_DIR_ENV = "TIEDTRANSFORMER_RUN_DIR"  # lets DDP processes started by rank 0 share its run directory
 RESUMING_ENV = "TIEDTRANSFORMER_RESUMING"  # ... and know whether it resumes
@@ -129,7 +142,11 @@ class TiedCLI(LightningCLI):
             if not path.is_file():
                 raise ConfigError(f"--ckpt_path {ckpt}: no such checkpoint file")
             run_dir = path.resolve().parent.parent
-            if path.resolve().parent.name != "checkpoints" or not (run_dir / "summary.json").exists() and not (run_dir / "config.yaml").exists():
+            if (
+                path.resolve().parent.name != "checkpoints"
+                or not (run_dir / "summary.json").exists()
+                and not (run_dir / "config.yaml").exists()
+            ):
                 return None  # a checkpoint from elsewhere: a new run directory starts from it
         self.resuming = True
         return str(run_dir)
@@ -170,8 +187,11 @@ class TiedCLI(LightningCLI):
         if _not_rank_zero():
             return
         k, world = trainer.accumulate_grad_batches, trainer.world_size
-        print(f"tokens per update: up to {max_tokens * world * k:,} per side (data.max_tokens={max_tokens} x {world} "
-              f"device(s) x {k} accumulated batch(es))", flush=True)  # fmt: skip
+        print(
+            f"tokens per update: up to {max_tokens * world * k:,} per side (data.max_tokens={max_tokens} x {world} "
+            f"device(s) x {k} accumulated batch(es))",
+            flush=True,
+        )
 
     def _loggers(self) -> list:
         cfg = self.config.fit
@@ -191,11 +211,19 @@ class TiedCLI(LightningCLI):
         if group is None and os.environ.get("WANDB_SWEEP_ID"):  # runs of one agent's sweep: one group
             group = f"sweep-{os.environ['WANDB_SWEEP_ID']}"
         wandb_logger = WandbLogger(
-            project=cfg.run.wandb_project, entity=cfg.run.wandb_entity, group=group,
-            name=self.run_dir.name, save_dir=str(self.run_dir), tags=tags, offline=mode == "offline",
-            config=_plain(self.config.fit), job_type="fit",
-        )  # fmt: skip
-        loggers.append(ResilientLogger(wandb_logger, advice=f"Sync what W&B has later: wandb sync {self.run_dir}/wandb/*-run-*"))
+            project=cfg.run.wandb_project,
+            entity=cfg.run.wandb_entity,
+            group=group,
+            name=self.run_dir.name,
+            save_dir=str(self.run_dir),
+            tags=tags,
+            offline=mode == "offline",
+            config=_plain(self.config.fit),
+            job_type="fit",
+        )
+        loggers.append(
+            ResilientLogger(wandb_logger, advice=f"Sync what W&B has later: wandb sync {self.run_dir}/wandb/*-run-*")
+        )
         if mode == "offline":
             print(f"W&B: offline ({why}); later: wandb sync {self.run_dir}/wandb/offline-run-*", flush=True)
         return loggers
@@ -291,8 +319,8 @@ def analyze(args: list[str]) -> None:
     """``tiedtransformer analyze PATH``: the similarity analysis of a dump directory or checkpoint."""
     import argparse
 
-    from .dumps import read_any
-    from .report import analyze_to_dir
+    from tiedtransformer.analysis.dumps import read_any
+    from tiedtransformer.analysis.report import analyze_to_dir
 
     p = argparse.ArgumentParser(prog="tiedtransformer analyze", description=analyze.__doc__)
     p.add_argument("path", help="embedding dump directory (from EmbeddingSnapshot) or a fit checkpoint (.ckpt)")
@@ -305,8 +333,16 @@ def analyze(args: list[str]) -> None:
     a = p.parse_args(args)
     dump = read_any(a.path)
     out = a.out or (a.path if Path(a.path).is_dir() else str(Path(a.path).with_suffix("")) + "-analysis")
-    report, _ = analyze_to_dir(dump, out, a.top_k, a.knn_k, a.bins, a.min_count, a.device,
-                               progress=lambda name: print(f"analysed {name}", flush=True))  # fmt: skip
+    report, _ = analyze_to_dir(
+        dump,
+        out,
+        a.top_k,
+        a.knn_k,
+        a.bins,
+        a.min_count,
+        a.device,
+        progress=lambda name: print(f"analysed {name}", flush=True),
+    )
     for name, m in report["matrices"].items():
         note = f" (identical to {m['identical_to']})" if m["identical_to"] else ""
         print(f"{name:10s} mean top-{a.top_k} {m['mean_top']:.3f}  mean bottom {m['mean_bottom']:.3f}{note}")
@@ -318,7 +354,7 @@ def average(args: list[str]) -> None:
     step or epoch checkpoints (or of the checkpoint files given) into one checkpoint."""
     import argparse
 
-    from .averaging import average_checkpoints, last_checkpoints
+    from tiedtransformer.training.averaging import average_checkpoints, last_checkpoints
 
     p = argparse.ArgumentParser(prog="tiedtransformer average", description=average.__doc__)
     p.add_argument("paths", nargs="+", help="a run directory, or the checkpoint files to average")
@@ -344,7 +380,7 @@ def sweep(args: list[str]) -> None:
     """``tiedtransformer sweep SWEEP.yaml --local [--dry-run]``: run a W&B sweep config without a server."""
     import argparse
 
-    from .sweep import run_local
+    from tiedtransformer.training.sweep import run_local
 
     p = argparse.ArgumentParser(prog="tiedtransformer sweep", description=sweep.__doc__)
     p.add_argument("sweep", help="a W&B sweep config (sweeps/*.yaml)")
@@ -354,8 +390,9 @@ def sweep(args: list[str]) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of random/bayes sampling")
     a = p.parse_args(args)
     if not a.local:
-        raise ConfigError(f"with a W&B server: `wandb sweep {a.sweep}` then `wandb agent <sweep id>`; "
-                          "without one, add --local")  # fmt: skip
+        raise ConfigError(
+            f"with a W&B server: `wandb sweep {a.sweep}` then `wandb agent <sweep id>`; without one, add --local"
+        )
     if run_local(a.sweep, dry_run=a.dry_run, root=a.root, seed=a.seed):
         sys.exit(1)
 
@@ -364,7 +401,7 @@ def compare(args: list[str]) -> None:
     """``tiedtransformer compare RUN_DIR... --out report.html``: the runs side by side, offline."""
     import argparse
 
-    from .compare import write_comparison
+    from tiedtransformer.analysis.compare import write_comparison
 
     p = argparse.ArgumentParser(prog="tiedtransformer compare", description=compare.__doc__)
     p.add_argument("runs", nargs="+", help="run directories (each with summary.json)")

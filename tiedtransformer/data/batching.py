@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from ..specials import BOS_ID, EOS_ID, PAD_ID
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass
@@ -38,8 +38,14 @@ class Batch:
     @classmethod
     def stand_in(cls) -> Batch:
         one = torch.tensor([[EOS_ID]])
-        return cls(src=one, tgt_in=torch.tensor([[BOS_ID]]), tgt_out=one, ids=torch.tensor([-1]), num_tgt_tokens=1,
-                   padding=True)  # fmt: skip
+        return cls(
+            src=one,
+            tgt_in=torch.tensor([[BOS_ID]]),
+            tgt_out=one,
+            ids=torch.tensor([-1]),
+            num_tgt_tokens=1,
+            padding=True,
+        )
 
 
 def shuffled(items: Iterable, buffer_size: int, rng: random.Random) -> Iterator:
@@ -134,8 +140,12 @@ class RankBatches:
     stream (deterministic for a given epoch) is replayed and those batches are skipped, so training
     continues with exactly the batch that would have come next."""
 
-    def __init__(self, make_loader: Callable[[int], Iterable[Batch]], epoch: Callable[[], int],
-                 done: Callable[[], int] = lambda: 0):  # fmt: skip
+    def __init__(
+        self,
+        make_loader: Callable[[int], Iterable[Batch]],
+        epoch: Callable[[], int],
+        done: Callable[[], int] = lambda: 0,
+    ):
         self.make_loader, self.epoch, self.done = make_loader, epoch, done
 
     def __iter__(self) -> Iterator[Batch]:

@@ -16,8 +16,8 @@ from typing import Literal
 
 import torch.utils.data
 
-from ..errors import ConfigError
-from .demo_corpus import demo_pairs
+from tiedtransformer.data.demo_corpus import demo_pairs
+from tiedtransformer.errors import ConfigError
 
 LANGS = ("en", "de")
 Source = Literal["demo", "hub", "files"]
@@ -73,8 +73,11 @@ class Corpus:
         """What identifies this corpus's content (for the vocabulary cache key)."""
         if self.source == "files":
             return {
-                "files": {k: [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for k, p in local_files(self.path).items()}
-            }  # fmt: skip
+                "files": {
+                    k: [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns]
+                    for k, p in local_files(self.path).items()
+                }
+            }
         if self.source == "hub":
             return {"hub": [self.hub_dataset, self.hub_config, self.split]}
         return {"demo": [self.split, self.demo_size, self.seed]}
@@ -168,7 +171,11 @@ class Corpus:
             # shard at a time: datasets 5.2 by default interleaves 10 shards re-batched to buffer_size / 10
             # rows, which ran 12x slower here and held memory in proportion to the shards still unread
             # (benchmarks/stream_memory.py). Versions without the option are called without it.
-            one_shard = {"max_buffer_input_shards": 1} if "max_buffer_input_shards" in inspect.signature(ds.shuffle).parameters else {}
+            one_shard = (
+                {"max_buffer_input_shards": 1}
+                if "max_buffer_input_shards" in inspect.signature(ds.shuffle).parameters
+                else {}
+            )
             ds = ds.shuffle(seed=self.seed, buffer_size=1000, **one_shard)
             ds.set_epoch(epoch)
         for row in ds:

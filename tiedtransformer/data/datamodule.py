@@ -14,10 +14,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from ..errors import ConfigError
-from ..vocab import Vocabulary, build_vocabulary
-from .batching import Batch, Example, RankBatches, collate, shuffled, token_buckets
-from .corpus import Corpus, Source, read_lines
+from tiedtransformer.data.batching import Batch, Example, RankBatches, collate, shuffled, token_buckets
+from tiedtransformer.data.corpus import Corpus, Source, read_lines
+from tiedtransformer.data.vocab import Vocabulary, build_vocabulary
+from tiedtransformer.errors import ConfigError
 
 Direction = Literal["en-de", "de-en"]
 DIRECTIONS = ("en-de", "de-en")
@@ -31,9 +31,14 @@ def languages(direction: str) -> tuple[str, str]:
 
 
 def tokenized(
-    pairs: Iterator[tuple[int, dict | None]], vocab: Vocabulary, src: str, tgt: str, max_len: int,
-    dropped: Counter | None = None, chunk: int = 256,
-) -> Iterator[Example]:  # fmt: skip
+    pairs: Iterator[tuple[int, dict | None]],
+    vocab: Vocabulary,
+    src: str,
+    tgt: str,
+    max_len: int,
+    dropped: Counter | None = None,
+    chunk: int = 256,
+) -> Iterator[Example]:
     """Strip and encode pairs; skip pairs with an empty (or whitespace-only) side, a side longer than
     ``max_len`` tokens (EOS included), or an invalid line, counting each reason in ``dropped``."""
     dropped = Counter() if dropped is None else dropped
@@ -56,9 +61,21 @@ def tokenized(
 class BatchStream(IterableDataset):
     """One rank's batches of one split; runs inside each DataLoader worker."""
 
-    def __init__(self, corpus: Corpus, vocab: Vocabulary, direction: str, max_tokens: int, max_len: int,
-                 bucket_buffer: int, shuffle_buffer: int, train: bool, seed: int, epoch: int,
-                 rank: int, world_size: int):  # fmt: skip
+    def __init__(
+        self,
+        corpus: Corpus,
+        vocab: Vocabulary,
+        direction: str,
+        max_tokens: int,
+        max_len: int,
+        bucket_buffer: int,
+        shuffle_buffer: int,
+        train: bool,
+        seed: int,
+        epoch: int,
+        rank: int,
+        world_size: int,
+    ):
         super().__init__()
         self.corpus, self.vocab, self.langs = corpus, vocab, languages(direction)
         self.max_tokens, self.max_len = max_tokens, max_len
@@ -160,8 +177,13 @@ class TranslationData(L.LightningDataModule):
 
     def corpus(self, split: str) -> Corpus:
         h = self.hparams
-        common = dict(source=h.source, hub_dataset=h.hub_dataset, hub_config=h.hub_config, seed=h.seed,
-                      skip_invalid_utf8=h.skip_invalid_utf8)  # fmt: skip
+        common = dict(
+            source=h.source,
+            hub_dataset=h.hub_dataset,
+            hub_config=h.hub_config,
+            seed=h.seed,
+            skip_invalid_utf8=h.skip_invalid_utf8,
+        )
         if split == "train":
             return Corpus(split=h.train_split, path=h.train_path, demo_size=h.demo_train_size, **common)
         if split == "valid":
@@ -172,10 +194,17 @@ class TranslationData(L.LightningDataModule):
         h, train = self.hparams, self.corpus("train")
         train.check()
         return build_vocabulary(
-            pairs=lambda: (p for _, p in train.pairs() if p is not None), langs=(self.src_lang, self.tgt_lang), vocab_size=h.vocab_size, joint=h.joint_vocab,
-            cache_dir=self.cache_dir, source_key=train.describe(), sample_size=h.vocab_sample_size,
-            max_scan=h.vocab_max_scan, seed=h.seed, character_coverage=h.character_coverage,
-        )  # fmt: skip
+            pairs=lambda: (p for _, p in train.pairs() if p is not None),
+            langs=(self.src_lang, self.tgt_lang),
+            vocab_size=h.vocab_size,
+            joint=h.joint_vocab,
+            cache_dir=self.cache_dir,
+            source_key=train.describe(),
+            sample_size=h.vocab_sample_size,
+            max_scan=h.vocab_max_scan,
+            seed=h.seed,
+            character_coverage=h.character_coverage,
+        )
 
     @property
     def cache_dir(self) -> str:
@@ -197,8 +226,20 @@ class TranslationData(L.LightningDataModule):
     def _stream(self, split: str, epoch: int) -> DataLoader:
         h = self.hparams
         rank, world = self._rank()
-        stream = BatchStream(self.corpus(split), self.vocab, self.direction, h.max_tokens, h.max_len,
-                             h.bucket_buffer, h.shuffle_buffer, split == "train", h.seed, epoch, rank, world)  # fmt: skip
+        stream = BatchStream(
+            self.corpus(split),
+            self.vocab,
+            self.direction,
+            h.max_tokens,
+            h.max_len,
+            h.bucket_buffer,
+            h.shuffle_buffer,
+            split == "train",
+            h.seed,
+            epoch,
+            rank,
+            world,
+        )
         # Its own generator: creating the loader must not draw from the global RNG (dropout's), or a
         # resumed run would see different dropout masks than an uninterrupted one.
         gen = torch.Generator().manual_seed(h.seed * 100_003 + epoch)
@@ -248,8 +289,9 @@ class TranslationData(L.LightningDataModule):
         if split not in self._eval_pairs:
             corpus = self.corpus(split)
             corpus.check()
-            self._eval_pairs[split] = [(p[self.src_lang].strip(), p[self.tgt_lang].strip())
-                                       for _, p in corpus.pairs() if p is not None]  # fmt: skip
+            self._eval_pairs[split] = [
+                (p[self.src_lang].strip(), p[self.tgt_lang].strip()) for _, p in corpus.pairs() if p is not None
+            ]
         return self._eval_pairs[split]
 
     def source_batches(self, texts: list[str]) -> list[Batch]:

@@ -94,26 +94,72 @@ INTRANSITIVE = [
     ("waits", "wait", "wartet", "warten"),
 ]
 ADJECTIVES = [
-    ("big", "groß"), ("small", "klein"), ("old", "alt"), ("young", "jung"), ("black", "schwarz"),
-    ("white", "weiß"), ("red", "rot"), ("happy", "glücklich"), ("tired", "müde"),
-    ("hungry", "hungrig"), ("brown", "braun"), ("beautiful", "schön"), ("new", "neu"),
-    ("clever", "klug"), ("friendly", "freundlich"), ("strong", "stark"),
-    ("quiet", "leise"), ("cold", "kalt"), ("fast", "schnell"),
-]  # fmt: skip
-TIME = [("today", "heute"), ("every day", "jeden Tag"), ("in the morning", "am Morgen"),
-        ("in the evening", "am Abend"), ("again", "wieder")]  # fmt: skip
-PLACE = [("in the garden", "im Garten"), ("in the park", "im Park"), ("at home", "zu Hause"),
-         ("on the street", "auf der Straße"), ("in the kitchen", "in der Küche")]  # fmt: skip
+    ("big", "groß"),
+    ("small", "klein"),
+    ("old", "alt"),
+    ("young", "jung"),
+    ("black", "schwarz"),
+    ("white", "weiß"),
+    ("red", "rot"),
+    ("happy", "glücklich"),
+    ("tired", "müde"),
+    ("hungry", "hungrig"),
+    ("brown", "braun"),
+    ("beautiful", "schön"),
+    ("new", "neu"),
+    ("clever", "klug"),
+    ("friendly", "freundlich"),
+    ("strong", "stark"),
+    ("quiet", "leise"),
+    ("cold", "kalt"),
+    ("fast", "schnell"),
+]
+TIME = [
+    ("today", "heute"),
+    ("every day", "jeden Tag"),
+    ("in the morning", "am Morgen"),
+    ("in the evening", "am Abend"),
+    ("again", "wieder"),
+]
+PLACE = [
+    ("in the garden", "im Garten"),
+    ("in the park", "im Park"),
+    ("at home", "zu Hause"),
+    ("on the street", "auf der Straße"),
+    ("in the kitchen", "in der Küche"),
+]
 
-DEF = {("nom", "m"): "der", ("nom", "f"): "die", ("nom", "n"): "das",
-       ("acc", "m"): "den", ("acc", "f"): "die", ("acc", "n"): "das",
-       ("dat", "m"): "dem", ("dat", "f"): "der", ("dat", "n"): "dem"}  # fmt: skip
-INDEF_ENDING = {("nom", "m"): "", ("nom", "f"): "e", ("nom", "n"): "",
-                ("acc", "m"): "en", ("acc", "f"): "e", ("acc", "n"): "",
-                ("dat", "m"): "em", ("dat", "f"): "er", ("dat", "n"): "em"}  # fmt: skip
+DEF = {
+    ("nom", "m"): "der",
+    ("nom", "f"): "die",
+    ("nom", "n"): "das",
+    ("acc", "m"): "den",
+    ("acc", "f"): "die",
+    ("acc", "n"): "das",
+    ("dat", "m"): "dem",
+    ("dat", "f"): "der",
+    ("dat", "n"): "dem",
+}
+INDEF_ENDING = {
+    ("nom", "m"): "",
+    ("nom", "f"): "e",
+    ("nom", "n"): "",
+    ("acc", "m"): "en",
+    ("acc", "f"): "e",
+    ("acc", "n"): "",
+    ("dat", "m"): "em",
+    ("dat", "f"): "er",
+    ("dat", "n"): "em",
+}
 # Adjective endings after ein/mein (mixed declension); after der/die/das they are weak (-e or -en).
-MIXED_ADJ = {("nom", "m"): "er", ("nom", "f"): "e", ("nom", "n"): "es",
-             ("acc", "m"): "en", ("acc", "f"): "e", ("acc", "n"): "es"}  # fmt: skip
+MIXED_ADJ = {
+    ("nom", "m"): "er",
+    ("nom", "f"): "e",
+    ("nom", "n"): "es",
+    ("acc", "m"): "en",
+    ("acc", "f"): "e",
+    ("acc", "n"): "es",
+}
 
 HELD_OUT_EVERY = 20  # one English sentence in 20 (by hash) belongs to the held-out split
 

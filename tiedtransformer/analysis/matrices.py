@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .dumps import EmbeddingDump
-from .similarity import MatrixSimilarity, analyze_matrix, jaccard
-from .specials import NUM_SPECIALS
+from tiedtransformer.analysis.dumps import EmbeddingDump
+from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, jaccard
+from tiedtransformer.specials import NUM_SPECIALS
 
 
 @dataclass
@@ -21,8 +21,11 @@ class MatrixResult:
     identical_to: str | None = None  # the same Parameter as this earlier matrix (tying)
 
     def pair_texts(self, which: str = "top") -> list[tuple[str, str, float]]:
-        pairs, scores = (self.sim.top_pairs, self.sim.top_scores) if which == "top" else (
-            self.sim.bottom_pairs, self.sim.bottom_scores)  # fmt: skip
+        pairs, scores = (
+            (self.sim.top_pairs, self.sim.top_scores)
+            if which == "top"
+            else (self.sim.bottom_pairs, self.sim.bottom_scores)
+        )
         return [(self.tokens[i], self.tokens[j], float(s)) for (i, j), s in zip(pairs.tolist(), scores.tolist())]
 
     def pair_set(self) -> set[tuple[str, str]]:
@@ -44,9 +47,14 @@ def kept_rows(dump: EmbeddingDump, name: str, min_count: int) -> torch.Tensor:
 
 
 def analyze_dump(
-    dump: EmbeddingDump, top_k: int = 1000, knn_k: int = 10, bins: int = 200, min_count: int = 0,
-    device: str | torch.device = "cpu", progress=None,
-) -> dict[str, MatrixResult]:  # fmt: skip
+    dump: EmbeddingDump,
+    top_k: int = 1000,
+    knn_k: int = 10,
+    bins: int = 200,
+    min_count: int = 0,
+    device: str | torch.device = "cpu",
+    progress=None,
+) -> dict[str, MatrixResult]:
     """Analyse every matrix once; a matrix tied to an earlier one reuses its result."""
     results: dict[str, MatrixResult] = {}
     for name, w in dump.matrices.items():
@@ -83,8 +91,10 @@ def _mean_knn_jaccard(a: dict[str, set[str]], b: dict[str, set[str]]) -> float:
 def snapshot_overlap(previous: dict[str, MatrixResult], current: dict[str, MatrixResult]) -> dict:
     """How settled each matrix is: Jaccard of its top pairs and mean k-NN Jaccard, previous vs now."""
     return {
-        n: {"top_pairs": jaccard(previous[n].pair_set(), current[n].pair_set()),
-            "knn": _mean_knn_jaccard(previous[n].knn_sets(), current[n].knn_sets())}  # fmt: skip
+        n: {
+            "top_pairs": jaccard(previous[n].pair_set(), current[n].pair_set()),
+            "knn": _mean_knn_jaccard(previous[n].knn_sets(), current[n].knn_sets()),
+        }
         for n in current
         if n in previous
     }

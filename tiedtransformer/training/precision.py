@@ -49,6 +49,8 @@ def slow_bf16_warning(precision, accelerator: str | None) -> str | None:
         return None
     if torch.cuda.is_available() and accelerator in (None, "auto", "gpu", "cuda"):
         return None
-    return (f"warning: trainer.precision={precision} on a CPU without native bf16 (no AMX or AVX512-BF16): bf16 matrix "
-            "products run many times slower than fp32 on such a CPU (24-51x on the one measured). Leave "
-            "trainer.precision unset for the fastest choice, or set it to 32-true.")  # fmt: skip
+    return (
+        f"warning: trainer.precision={precision} on a CPU without native bf16 (no AMX or AVX512-BF16): bf16 matrix "
+        "products run many times slower than fp32 on such a CPU (24-51x on the one measured). Leave "
+        "trainer.precision unset for the fastest choice, or set it to 32-true."
+    )

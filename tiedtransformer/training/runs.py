@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from .errors import ConfigError
+from tiedtransformer.errors import ConfigError
 
 WandbMode = Literal["auto", "online", "offline", "disabled"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import figures
-from .analysis import MatrixResult, analyze_dump, summarize
-from .dumps import EmbeddingDump
-from .intrinsic import evaluate
-from .runs import atomic_write_json, atomic_write_text
+from tiedtransformer.analysis import figures
+from tiedtransformer.analysis.dumps import EmbeddingDump
+from tiedtransformer.analysis.intrinsic import evaluate
+from tiedtransformer.analysis.matrices import MatrixResult, analyze_dump, summarize
+from tiedtransformer.training.runs import atomic_write_json, atomic_write_text
 
 SHOWN_PAIRS = 20  # pairs per matrix in the Markdown report (all K are in similarity.json)
 
@@ -21,9 +21,15 @@ def english_sides(dump: EmbeddingDump) -> list[str]:
 
 
 def analyze_to_dir(
-    dump: EmbeddingDump, out_dir: str | Path, top_k: int = 1000, knn_k: int = 10, bins: int = 200,
-    min_count: int = 0, device: str = "cpu", progress=None,
-) -> tuple[dict, dict[str, MatrixResult]]:  # fmt: skip
+    dump: EmbeddingDump,
+    out_dir: str | Path,
+    top_k: int = 1000,
+    knn_k: int = 10,
+    bins: int = 200,
+    min_count: int = 0,
+    device: str = "cpu",
+    progress=None,
+) -> tuple[dict, dict[str, MatrixResult]]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = analyze_dump(dump, top_k, knn_k, bins, min_count, device, progress)
@@ -31,9 +37,13 @@ def analyze_to_dir(
     report["meta"] = dump.meta
     report["options"] = {"top_k": top_k, "knn_k": knn_k, "bins": bins, "min_count": min_count}
     intrinsic = evaluate(dump, english_sides(dump))
-    report["intrinsic"] = intrinsic if intrinsic is not None else {
-        "skipped": "gensim is not installed (pip install 'tiedtransformer[intrinsic]') or the dump has no SentencePiece model"
-    }  # fmt: skip
+    report["intrinsic"] = (
+        intrinsic
+        if intrinsic is not None
+        else {
+            "skipped": "gensim is not installed (pip install 'tiedtransformer[intrinsic]') or the dump has no SentencePiece model"
+        }
+    )
     atomic_write_json(out / "similarity.json", report, sort_keys=False)  # matrices in the experiment's order
     _write_knn(out, results)
     report["figures"] = _write_figures(out, report, results, top_k)
@@ -66,17 +76,23 @@ def _write_figures(out: Path, report: dict, results: dict[str, MatrixResult], to
     labels = _distinct_labels(results)
     mats = report["matrices"]
     made = {
-        "jaccard_top_pairs": figures.jaccard_heatmap(report["jaccard_top_pairs"], out / "jaccard_top_pairs.png",
-                                                     f"Jaccard of top-{top_k} pairs {title}"),
-        "jaccard_knn": figures.jaccard_heatmap(report["jaccard_knn"], out / "jaccard_knn.png",
-                                               f"mean k-NN Jaccard {title}"),
+        "jaccard_top_pairs": figures.jaccard_heatmap(
+            report["jaccard_top_pairs"], out / "jaccard_top_pairs.png", f"Jaccard of top-{top_k} pairs {title}"
+        ),
+        "jaccard_knn": figures.jaccard_heatmap(
+            report["jaccard_knn"], out / "jaccard_knn.png", f"mean k-NN Jaccard {title}"
+        ),
         "similarity_vs_rank": figures.rank_curves(
-            {label: results[n].sim.top_scores.tolist() for n, label in labels.items()}, out / "similarity_vs_rank.png",
-            f"top-{top_k} pair similarity by rank {title}"),
+            {label: results[n].sim.top_scores.tolist() for n, label in labels.items()},
+            out / "similarity_vs_rank.png",
+            f"top-{top_k} pair similarity by rank {title}",
+        ),
         "histogram": figures.histograms(
             {label: (mats[n]["histogram"]["edges"], mats[n]["histogram"]["counts"]) for n, label in labels.items()},
-            out / "histogram.png", f"all pairwise cosines {title}"),
-    }  # fmt: skip
+            out / "histogram.png",
+            f"all pairwise cosines {title}",
+        ),
+    }
     return {k: v.name for k, v in made.items()}
 
 
@@ -88,38 +104,55 @@ def markdown(report: dict) -> str:
     meta, mats = report["meta"], report["matrices"]
     names = list(mats)
     k = report["top_k"]
-    lines = [f"# Token-matrix similarity: tying `{meta.get('tying')}`, {meta.get('direction')}, "
-             f"step {meta.get('step')}", "",
-             f"| matrix | identical to | tokens | mean top-{k} | mean bottom-{k} | mean of all pairs |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Token-matrix similarity: tying `{meta.get('tying')}`, {meta.get('direction')}, step {meta.get('step')}",
+        "",
+        f"| matrix | identical to | tokens | mean top-{k} | mean bottom-{k} | mean of all pairs |",
+        "|---|---|---|---|---|---|",
+    ]
     for n in names:
         m = mats[n]
-        lines.append(f"| `{n}` | {m['identical_to'] or ''} | {m['n_tokens']} | {_fmt(m['mean_top'])} | "
-                     f"{_fmt(m['mean_bottom'])} | {_fmt(m['mean_all'])} |")  # fmt: skip
-    for key, title in (("jaccard_top_pairs", f"Jaccard overlap of the top-{k} pair sets"),
-                       ("jaccard_knn", "Mean per-token Jaccard of the k-NN sets")):  # fmt: skip
-        lines += ["", f"## {title}", "", "| | " + " | ".join(f"`{n}`" for n in names) + " |",
-                  "|---" * (len(names) + 1) + "|"]  # fmt: skip
+        lines.append(
+            f"| `{n}` | {m['identical_to'] or ''} | {m['n_tokens']} | {_fmt(m['mean_top'])} | "
+            f"{_fmt(m['mean_bottom'])} | {_fmt(m['mean_all'])} |"
+        )
+    for key, title in (
+        ("jaccard_top_pairs", f"Jaccard overlap of the top-{k} pair sets"),
+        ("jaccard_knn", "Mean per-token Jaccard of the k-NN sets"),
+    ):
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| | " + " | ".join(f"`{n}`" for n in names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
         lines += [f"| `{a}` | " + " | ".join(_fmt(report[key][a][b], 2) for b in names) + " |" for a in names]
     intrinsic = report.get("intrinsic") or {}
     lines += ["", "## Intrinsic quality (English rows)", ""]
     if "skipped" in intrinsic:
         lines.append(f"Skipped: {intrinsic['skipped']}.")
     else:
-        lines += ["| matrix | SimLex-999 ρ (pairs) | WordSim-353 ρ (pairs) | plural pairs | offset consistency | plural analogy acc. |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "| matrix | SimLex-999 ρ (pairs) | WordSim-353 ρ (pairs) | plural pairs | offset consistency | plural analogy acc. |",
+            "|---|---|---|---|---|---|",
+        ]
         for n, r in intrinsic.items():
             s, w, p = r["simlex999"], r["wordsim353"], r["plural"]
-            lines.append(f"| `{n}` | {_fmt(s['spearman'])} ({s['covered']}/{s['pairs']}) | {_fmt(w['spearman'])} "
-                         f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {_fmt(p['offset_consistency'])} | "
-                         f"{_fmt(p['analogy_accuracy'])} |")  # fmt: skip
+            lines.append(
+                f"| `{n}` | {_fmt(s['spearman'])} ({s['covered']}/{s['pairs']}) | {_fmt(w['spearman'])} "
+                f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {_fmt(p['offset_consistency'])} | "
+                f"{_fmt(p['analogy_accuracy'])} |"
+            )
     lines += ["", f"## Most similar pairs (first {SHOWN_PAIRS} of {k}; all in similarity.json)"]
     for n in names:
         if mats[n]["identical_to"]:
             lines += ["", f"### `{n}`: identical to `{mats[n]['identical_to']}` (the same Parameter; Jaccard 1)"]
             continue
         lines += ["", f"### `{n}`", "", "| rank | token | token | cosine |", "|---|---|---|---|"]
-        lines += [f"| {i} | `{a}` | `{b}` | {s:.3f} |" for i, (a, b, s) in enumerate(mats[n]["top_pairs"][:SHOWN_PAIRS], 1)]
+        lines += [
+            f"| {i} | `{a}` | `{b}` | {s:.3f} |" for i, (a, b, s) in enumerate(mats[n]["top_pairs"][:SHOWN_PAIRS], 1)
+        ]
     lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in (report.get("figures") or {}).items()]
     return "\n".join(lines) + "\n"
 
@@ -144,7 +177,9 @@ def tables(report: dict, max_rows: int) -> dict[str, tuple[list[str], list[list]
     matrix), and the Jaccard table. Longer tables are cut to ``max_rows`` on purpose: the best pairs
     are kept, and a ``truncated`` note says so."""
     k = report["top_k"]
-    pairs = [[n, rank, a, b, s] for n, m in report["matrices"].items() for rank, (a, b, s) in enumerate(m["top_pairs"], 1)]
+    pairs = [
+        [n, rank, a, b, s] for n, m in report["matrices"].items() for rank, (a, b, s) in enumerate(m["top_pairs"], 1)
+    ]
     if len(pairs) > max_rows:
         per = max(1, max_rows // len(report["matrices"]))
         pairs = [row for row in pairs if row[1] <= per]

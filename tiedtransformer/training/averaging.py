@@ -16,11 +16,21 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
+from tiedtransformer.errors import ConfigError
 
 # The options that fix the network's parameters: checkpoints that differ in one cannot be averaged.
-SHAPE_KEYS = ("tying", "vocab_size", "joint_vocab", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers",
-              "d_ff", "projection_reg", "norm_first")  # fmt: skip
+SHAPE_KEYS = (
+    "tying",
+    "vocab_size",
+    "joint_vocab",
+    "d_model",
+    "n_heads",
+    "n_encoder_layers",
+    "n_decoder_layers",
+    "d_ff",
+    "projection_reg",
+    "norm_first",
+)
 _STEP = re.compile(r"step[-_=]?(\d+)")
 
 
@@ -99,7 +109,9 @@ def load_checkpoint(path: str | Path) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such checkpoint file") from None
     except Exception as e:
-        raise ConfigError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        raise ConfigError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise ConfigError(f"{path}: not a tiedtransformer checkpoint (no state_dict or hyper_parameters)")
     return ckpt

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from .model import TiedTransformer
+from tiedtransformer.model.network import TiedTransformer
 
 
 def all_gather_objects(obj) -> list:

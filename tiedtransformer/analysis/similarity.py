@@ -124,10 +124,15 @@ def analyze_matrix(
         knn_s[r0:r1], knn_i[r0:r1] = row_s, row_i
 
     return MatrixSimilarity(
-        top_pairs=torch.stack([top.index // V, top.index % V], dim=1), top_scores=top.scores,
-        bottom_pairs=torch.stack([bottom.index // V, bottom.index % V], dim=1), bottom_scores=bottom.scores,
-        knn=knn_i, knn_scores=knn_s, histogram=hist, n_pairs=n_pairs,
-    )  # fmt: skip
+        top_pairs=torch.stack([top.index // V, top.index % V], dim=1),
+        top_scores=top.scores,
+        bottom_pairs=torch.stack([bottom.index // V, bottom.index % V], dim=1),
+        bottom_scores=bottom.scores,
+        knn=knn_i,
+        knn_scores=knn_s,
+        histogram=hist,
+        n_pairs=n_pairs,
+    )
 
 
 def jaccard(a: set, b: set) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from tiedtransformer.errors import ConfigError
 
 RUN_NAME_ENV = "TIEDTRANSFORMER_RUN_NAME"  # the CLI names the run directory after it
 
@@ -43,8 +43,11 @@ def load_sweep(path: str | Path) -> dict:
     if sweep["method"] not in ("grid", "random", "bayes"):
         raise ConfigError(f"{path}: method must be grid, random or bayes, not {sweep['method']!r}")
     metric = sweep.get("metric")
-    if metric is not None and (not isinstance(metric, dict) or "name" not in metric
-                               or metric.get("goal", "minimize") not in ("minimize", "maximize")):  # fmt: skip
+    if metric is not None and (
+        not isinstance(metric, dict)
+        or "name" not in metric
+        or metric.get("goal", "minimize") not in ("minimize", "maximize")
+    ):
         raise ConfigError(f"{path}: metric needs a name and a goal of minimize or maximize")
     for name, spec in sweep["parameters"].items():
         ok = isinstance(spec, dict) and ("value" in spec or "values" in spec or {"min", "max"} <= set(spec))
@@ -82,7 +85,9 @@ def expand(sweep: dict, seed: int = 0) -> list[dict]:
     if sweep["method"] == "grid":
         for name, spec in params.items():
             if "value" not in spec and "values" not in spec:
-                raise ConfigError(f"grid sweeps need 'values' or 'value' for every parameter; {name} has {sorted(spec)}")
+                raise ConfigError(
+                    f"grid sweeps need 'values' or 'value' for every parameter; {name} has {sorted(spec)}"
+                )
         names = list(params)
         choices = [params[n]["values"] if "values" in params[n] else [params[n]["value"]] for n in names]
         return [dict(zip(names, combo)) for combo in itertools.product(*choices)]

@@ -8,22 +8,21 @@ import random
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 import lightning as L
-from lightning.pytorch.callbacks import Timer
+import numpy as np
 import torch
 import torch.distributed as dist
+from lightning.pytorch.callbacks import Timer
 
-from .averaging import SHAPE_KEYS
-from .data.batching import Batch
-from .distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
-from .errors import ConfigError, TrainingError
-from .evaluation import corpus_scores, sample_ids
-from .losses import Schedule, budget_progress, linear_label_smoothed_nll, lr_factor
-from .runs import atomic_write_text
-from .model import TiedTransformer, TransformerConfig, Tying
-from .search import beam_search, greedy_decode
+from tiedtransformer.data.batching import Batch
+from tiedtransformer.errors import ConfigError, TrainingError
+from tiedtransformer.model.network import TiedTransformer, TransformerConfig, Tying
+from tiedtransformer.model.search import beam_search, greedy_decode
+from tiedtransformer.training.averaging import SHAPE_KEYS
+from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
+from tiedtransformer.training.evaluation import corpus_scores, sample_ids
+from tiedtransformer.training.runs import atomic_write_text
+from tiedtransformer.training.schedule import Schedule, budget_progress, lr_factor
 
 C = TransformerConfig  # defaults of the network live on its config dataclass
 
@@ -31,8 +30,11 @@ C = TransformerConfig  # defaults of the network live on its config dataclass
 def rng_state() -> dict:
     # plain types and tensors only, so that checkpoints load with torch.load(weights_only=True)
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}  # fmt: skip
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -75,7 +77,9 @@ def check_compatible(checkpoint: dict, hparams, datamodule) -> None:
             )
     tokens = checkpoint.get("vocab_tokens")
     if tokens and datamodule is not None and datamodule.vocab is not None:
-        if tokens["tgt"] != datamodule.vocab.pieces(datamodule.tgt_lang) or tokens["src"] != datamodule.vocab.pieces(datamodule.src_lang):
+        if tokens["tgt"] != datamodule.vocab.pieces(datamodule.tgt_lang) or tokens["src"] != datamodule.vocab.pieces(
+            datamodule.src_lang
+        ):
             raise ConfigError(
                 "the checkpoint's vocabulary differs from this run's (other corpus, direction, vocab_size or "
                 "sample). Use the checkpoint's own config (-c runs/X/config.yaml)."
@@ -170,13 +174,22 @@ class TranslationModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.config = TransformerConfig(
-            vocab_size=vocab_size, joint_vocab=joint_vocab, d_model=d_model, n_heads=n_heads,
-            n_encoder_layers=n_encoder_layers, n_decoder_layers=n_decoder_layers, d_ff=d_ff, dropout=dropout,
-            norm_first=norm_first, tying=tying, projection_reg=projection_reg, max_positions=max_positions,
-        )  # fmt: skip
+            vocab_size=vocab_size,
+            joint_vocab=joint_vocab,
+            d_model=d_model,
+            n_heads=n_heads,
+            n_encoder_layers=n_encoder_layers,
+            n_decoder_layers=n_decoder_layers,
+            d_ff=d_ff,
+            dropout=dropout,
+            norm_first=norm_first,
+            tying=tying,
+            projection_reg=projection_reg,
+            max_positions=max_positions,
+        )
         self.net = TiedTransformer(self.config)
-        # A compiled view of the same parameters: state_dict keys and decoding are untouched.
-        self._output_inputs = torch.compile(self.net.output_inputs, dynamic=True) if compile else self.net.output_inputs
+        if compile:
+            self.net.compile_teacher_forcing()
         self.sacrebleu_signature: str | None = None
         self.chrf_signature: str | None = None
         self.final_scores: dict | None = None  # the final evaluation's BLEU, chrF, sentences, search
@@ -193,12 +206,13 @@ class TranslationModule(L.LightningModule):
         if mesh is None or is_sharded(self.net):
             return
         if self.hparams.compile:
-            raise ConfigError("model.compile=true is not supported with FSDP (ModelParallelStrategy); use DDP or "
-                              "leave model.compile off")  # fmt: skip
+            raise ConfigError(
+                "model.compile=true is not supported with FSDP (ModelParallelStrategy); use DDP or "
+                "leave model.compile off"
+            )
         # Lightning's mesh is (data_parallel = nodes, tensor_parallel = devices per node); there is no
         # tensor parallelism here: on one node every rank holds a shard, across nodes HSDP.
         shard(self.net, mesh["tensor_parallel"] if mesh["data_parallel"].size() == 1 else mesh)
-        self._output_inputs = self.net.output_inputs  # the method FSDP now wraps
 
     def eval_net(self) -> TiedTransformer:
         """The network to evaluate and translate with: ``net`` itself, or under FSDP its unsharded copy
@@ -211,20 +225,13 @@ class TranslationModule(L.LightningModule):
 
     # --- training -----------------------------------------------------------------------------
 
-    def _loss(self, batch: Batch, net: TiedTransformer | None = None):
-        """Summed loss and NLL and the token count; ``net``: evaluate with this network instead."""
-        hidden = (net.output_inputs if net is not None else self._output_inputs)(batch.src, batch.tgt_in)
-        weight = (net or self.net).dec_lut.weight  # (B, T, d) hidden states; the (B, T, V) logits never whole
-        return linear_label_smoothed_nll(hidden, weight, batch.tgt_out, self.hparams.label_smoothing)
-
     def training_step(self, batch: Batch, batch_idx: int):
-        loss_sum, nll_sum, ntokens = self._loss(batch)
-        n = ntokens.clamp(min=1)
-        loss = loss_sum / n + self.net.regularization_loss()
+        out = self.net.loss(batch.src, batch.tgt_in, batch.tgt_out, self.hparams.label_smoothing)
+        loss = out.loss
         if batch.padding:  # a stand-in batch: same collectives as the other ranks, no gradient
             return loss * 0.0
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/ppl", torch.exp((nll_sum / n).detach()))
+        self.log("train/ppl", torch.exp((out.nll_sum / out.tokens.clamp(min=1)).detach()))
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
@@ -248,8 +255,14 @@ class TranslationModule(L.LightningModule):
         h = self.hparams
         # foreach: a few multi-tensor ops per step instead of a loop over parameters. (fused would
         # be one kernel, but Lightning refuses gradient clipping with fused optimizers under AMP.)
-        opt = torch.optim.AdamW(self.net.parameters(), lr=h.lr, betas=tuple(h.betas), eps=h.adam_eps,
-                                weight_decay=h.weight_decay, foreach=True)  # fmt: skip
+        opt = torch.optim.AdamW(
+            self.net.parameters(),
+            lr=h.lr,
+            betas=tuple(h.betas),
+            eps=h.adam_eps,
+            weight_decay=h.weight_decay,
+            foreach=True,
+        )
         if h.schedule != "inverse_sqrt" and self.budget_progress(0) is None:
             raise ConfigError(
                 f"model.schedule={h.schedule} decays the learning rate over the training budget, but the trainer "
@@ -257,8 +270,9 @@ class TranslationModule(L.LightningModule):
                 "or use --model.schedule=inverse_sqrt"
             )
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: lr_factor(step + 1, h.warmup_steps, h.schedule, self.budget_progress(step), h.final_lr_factor)
-        )  # fmt: skip
+            opt,
+            lambda step: lr_factor(step + 1, h.warmup_steps, h.schedule, self.budget_progress(step), h.final_lr_factor),
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def budget_progress(self, step: int) -> float | None:
@@ -289,7 +303,9 @@ class TranslationModule(L.LightningModule):
         checkpoint["rng"] = rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        check_compatible(checkpoint, self.hparams, getattr(self._trainer, "datamodule", None) if self._trainer else None)
+        check_compatible(
+            checkpoint, self.hparams, getattr(self._trainer, "datamodule", None) if self._trainer else None
+        )
         if "rng" in checkpoint:  # dropout continues exactly where the interrupted run was
             set_rng_state(checkpoint["rng"])
 
@@ -333,8 +349,9 @@ class TranslationModule(L.LightningModule):
         if scores["bleu_signature"] != self.sacrebleu_signature:  # the signatures say how scores were computed
             self.sacrebleu_signature, self.chrf_signature = scores["bleu_signature"], scores["chrf_signature"]
             for logger in self.loggers:
-                logger.log_hyperparams({"sacrebleu_signature": self.sacrebleu_signature,
-                                        "chrf_signature": self.chrf_signature})  # fmt: skip
+                logger.log_hyperparams(
+                    {"sacrebleu_signature": self.sacrebleu_signature, "chrf_signature": self.chrf_signature}
+                )
         return scores, hyps
 
     # --- validation and test ------------------------------------------------------------------
@@ -359,11 +376,11 @@ class TranslationModule(L.LightningModule):
         self._full = []
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss_sum, nll_sum, ntokens = self._loss(batch, self._full[0] if self._full else None)
+        out = self.eval_net().loss(batch.src, batch.tgt_in, batch.tgt_out, self.hparams.label_smoothing)
         v = self._val
-        v["loss"] += float(loss_sum)
-        v["nll"] += float(nll_sum)
-        v["tokens"] += int(ntokens)
+        v["loss"] += float(out.loss_sum)
+        v["nll"] += float(out.nll_sum)
+        v["tokens"] += int(out.tokens)
 
     test_step = validation_step
 
@@ -385,9 +402,11 @@ class TranslationModule(L.LightningModule):
         elif stage == "test":
             scores, _ = self.score_split("test", None, h.decode)
             if self.trainer.is_global_zero:
-                print(f"test: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on {scores['sentences']} "
-                      f"sentences ({scores['search']})\n  {scores['bleu_signature']}\n  {scores['chrf_signature']}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"test: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on {scores['sentences']} "
+                    f"sentences ({scores['search']})\n  {scores['bleu_signature']}\n  {scores['chrf_signature']}",
+                    flush=True,
+                )
         else:
             return
         self.log(f"{stage}/bleu", scores["bleu"], prog_bar=True, sync_dist=True)
@@ -403,7 +422,10 @@ class TranslationModule(L.LightningModule):
         self.eval()
         scores, hyps = self.score_split("valid", None, self.hparams.decode)
         self._full = []
-        self.final_scores = {**{k: scores[k] for k in ("bleu", "chrf", "sentences", "search")}, "weights": self.final_weights}
+        self.final_scores = {
+            **{k: scores[k] for k in ("bleu", "chrf", "sentences", "search")},
+            "weights": self.final_weights,
+        }
         metrics = {"final/val_bleu": scores["bleu"], "final/val_chrf": scores["chrf"]}
         for logger in self.loggers:
             logger.log_metrics(metrics, step=self.global_step)
@@ -411,8 +433,11 @@ class TranslationModule(L.LightningModule):
             dm = self.trainer.datamodule
             path = Path(self.trainer.default_root_dir) / f"final-val.{dm.tgt_lang}"
             atomic_write_text(path, "".join(h + "\n" for h in hyps))
-            print(f"final evaluation: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on all {scores['sentences']} "
-                  f"validation sentences ({scores['search']}); translations in {path}", flush=True)  # fmt: skip
+            print(
+                f"final evaluation: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on all {scores['sentences']} "
+                f"validation sentences ({scores['search']}); translations in {path}",
+                flush=True,
+            )
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[tuple[int, str]]:
         return list(zip(batch.ids.tolist(), self._detok(self.translate_ids(batch.src))))

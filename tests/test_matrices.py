@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from tests.conftest import tiny_model
-from tiedtransformer.analysis import analyze_dump, jaccard_tables, kept_rows, snapshot_overlap, summarize
-from tiedtransformer.dumps import EmbeddingDump, dump_from_model
+from tiedtransformer.analysis.dumps import EmbeddingDump, dump_from_model
+from tiedtransformer.analysis.matrices import analyze_dump, jaccard_tables, kept_rows, snapshot_overlap, summarize
 from tiedtransformer.specials import NUM_SPECIALS
 
 TOKENS = [f"t{i}" for i in range(23)]

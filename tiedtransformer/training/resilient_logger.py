@@ -22,8 +22,12 @@ class ResilientLogger(Logger):
             return getattr(self.inner, method)(*args, **kwargs)
         except Exception as e:  # any failure of the logging service
             self.failed = e
-            print(f"{type(self.inner).__name__} failed ({type(e).__name__}: {e}); training goes on without it, "
-                  f"metrics.csv has everything. {self.advice}", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"{type(self.inner).__name__} failed ({type(e).__name__}: {e}); training goes on without it, "
+                f"metrics.csv has everything. {self.advice}",
+                file=sys.stderr,
+                flush=True,
+            )
             return None
 
     @property

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .model import TiedTransformer
-from .specials import BOS_ID, EOS_ID, PAD_ID
+from tiedtransformer.model.network import TiedTransformer
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
 def max_lengths(src: torch.Tensor, model: TiedTransformer, a: float, b: int) -> torch.Tensor:
@@ -58,9 +58,13 @@ def _strip(seq: list[int]) -> list[int]:
 
 @torch.no_grad()
 def greedy_decode(
-    model: TiedTransformer, src: torch.Tensor, max_len_a: float = 1.0, max_len_b: int = 50, use_cache: bool = True,
+    model: TiedTransformer,
+    src: torch.Tensor,
+    max_len_a: float = 1.0,
+    max_len_b: int = 50,
+    use_cache: bool = True,
     min_len: int = 0,
-) -> list[list[int]]:  # fmt: skip
+) -> list[list[int]]:
     """Most likely next token at every step; stops a sentence at EOS or at its length limit."""
     was_training = model.training
     model.eval()
@@ -133,9 +137,7 @@ def beam_search(
         # The K best candidates that did not end continue.
         next_s, order = top_s.masked_fill(is_eos, float("-inf")).topk(K, dim=1)  # (n, K)
         next_beam, next_tok = beam.gather(1, order), tok.gather(1, order)
-        keep = next_s[:, 0].isfinite() & torch.tensor(
-            [len(finished[int(b)]) < K for b in alive], device=src.device
-        )
+        keep = next_s[:, 0].isfinite() & torch.tensor([len(finished[int(b)]) < K for b in alive], device=src.device)
         rows = keep.nonzero().squeeze(1)
         if rows.numel() == 0:
             break

@@ -10,8 +10,8 @@ from pathlib import Path
 import sentencepiece as spm
 import torch
 
-from .similarity import normalize_rows
-from .specials import UNK_ID
+from tiedtransformer.analysis.similarity import normalize_rows
+from tiedtransformer.specials import UNK_ID
 
 DATASETS = {"simlex999": "simlex999.txt", "wordsim353": "wordsim353.tsv"}
 
@@ -82,8 +82,12 @@ def similarity_correlation(matrix, sp, pairs: list[tuple[str, str, float]]) -> d
             continue
         model.append(float(torch.cosine_similarity(va, vb, dim=0)))
         human.append(score)
-    return {"spearman": spearman(model, human) if len(model) > 2 else None, "covered": len(model),
-            "pairs": len(pairs), "coverage": len(model) / len(pairs) if pairs else 0.0}  # fmt: skip
+    return {
+        "spearman": spearman(model, human) if len(model) > 2 else None,
+        "covered": len(model),
+        "pairs": len(pairs),
+        "coverage": len(model) / len(pairs) if pairs else 0.0,
+    }
 
 
 def plural_probe(matrix: torch.Tensor, tokens: list[str], pairs: list[tuple[str, str]]) -> dict:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
-from .specials import PAD_ID
+from tiedtransformer.errors import ConfigError
+from tiedtransformer.model.loss import linear_label_smoothed_nll
+from tiedtransformer.specials import PAD_ID
 
 Tying = Literal["none", "decoder", "src_tgt", "three_way"]
 TYING_MODES: tuple[str, ...] = get_args(Tying)
@@ -164,11 +165,18 @@ class Block(nn.Module):
             x = self._residual(
                 x,
                 self.cross_norm,
-                lambda h: self.cross_attn(
-                    h, memory, mask=memory_mask, cache=None if cache is None else cache["cross"]
-                ),
+                lambda h: self.cross_attn(h, memory, mask=memory_mask, cache=None if cache is None else cache["cross"]),
             )
         return self._residual(x, self.ffn_norm, self.ffn)
+
+
+class Loss(NamedTuple):
+    """What :meth:`TiedTransformer.loss` returns; sums are over the batch's non-padding target tokens."""
+
+    loss: torch.Tensor  # () what training minimises: mean smoothed loss per token + Projection Regularization
+    loss_sum: torch.Tensor  # () summed label-smoothed cross-entropy
+    nll_sum: torch.Tensor  # () summed negative log-likelihood (perplexity is exp(nll_sum / tokens))
+    tokens: torch.Tensor  # () target tokens counted
 
 
 class TiedTransformer(nn.Module):
@@ -188,6 +196,7 @@ class TiedTransformer(nn.Module):
         self.dec_norm = nn.LayerNorm(d) if cfg.norm_first else nn.Identity()
         self.dropout = nn.Dropout(cfg.dropout)
         self.register_buffer("positions", sinusoids(cfg.max_positions, d), persistent=False)
+        self._compiled: list = []  # see compile_teacher_forcing (a list: no submodule, no state)
         self._init_weights()
         # Weight tying, the one place it happens: tied matrices become the same Parameter object.
         # Press & Wolf 2017 (arXiv 1608.05859): decoder input = output embedding; three-way weight
@@ -214,9 +223,7 @@ class TiedTransformer(nn.Module):
     def _embed(self, table: nn.Embedding, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
         T = tokens.size(1)
         if offset + T > self.cfg.max_positions:
-            raise ValueError(
-                f"sequence of {offset + T} tokens is longer than max_positions={self.cfg.max_positions}"
-            )
+            raise ValueError(f"sequence of {offset + T} tokens is longer than max_positions={self.cfg.max_positions}")
         x = table(tokens) * math.sqrt(self.cfg.d_model) + self.positions[offset : offset + T]
         return self.dropout(x)  # (B, T, d)
 
@@ -264,14 +271,30 @@ class TiedTransformer(nn.Module):
         return self.dec_lut(self.project(hidden))
 
     def output_inputs(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced inputs of the output layer (B, T, d): ``forward`` is ``dec_lut`` of these
-        (training feeds them to ``losses.linear_label_smoothed_nll`` with ``dec_lut.weight``)."""
+        """Teacher-forced inputs of the output layer (B, T, d): what ``dec_lut`` multiplies."""
         memory, memory_mask = self.encode(src)
         return self.project(self.decode(tgt_in, memory, memory_mask))
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, T, V) for source (B, S) and shifted target (B, T)."""
         return self.dec_lut(self.output_inputs(src, tgt_in))
+
+    def loss(
+        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float = 0.0
+    ) -> Loss:
+        """The training objective of a teacher-forced batch: label-smoothed cross-entropy of ``forward``'s
+        logits against ``tgt_out`` (padding ignored) plus Projection Regularization. The output layer is
+        fused into the loss (``loss.linear_label_smoothed_nll``): the (B, T, V) logits never exist whole."""
+        teacher_forced = self._compiled[0] if self._compiled else self.output_inputs
+        hidden = teacher_forced(src, tgt_in)  # (B, T, d)
+        loss_sum, nll_sum, tokens = linear_label_smoothed_nll(hidden, self.dec_lut.weight, tgt_out, label_smoothing)
+        mean = loss_sum / tokens.clamp(min=1) + self.regularization_loss()
+        return Loss(mean, loss_sum, nll_sum, tokens)
+
+    def compile_teacher_forcing(self) -> None:
+        """Run the teacher-forced part of :meth:`loss` through ``torch.compile`` (dynamic shapes); the
+        parameters, ``state_dict`` and decoding stay as they are."""
+        self._compiled = [torch.compile(self.output_inputs, dynamic=True)]
 
     def new_cache(self) -> Cache:
         return [{"self": {}, "cross": {}} for _ in self.decoder]
@@ -326,8 +349,12 @@ class TiedTransformer(nn.Module):
         (computed), ``dec_embed``, ``dec_lut``. Tied names map to the same tensor object."""
         stored = {id(p): p.detach().float() for p in self.embedding_matrices().values()}
         mats = {name: stored[id(p)] for name, p in self.embedding_matrices().items()}
-        return {"enc_embed": mats["enc_embed"], "enc_lut": self.encoder_output_table(),
-                "dec_embed": mats["dec_embed"], "dec_lut": mats["dec_lut"]}  # fmt: skip
+        return {
+            "enc_embed": mats["enc_embed"],
+            "enc_lut": self.encoder_output_table(),
+            "dec_embed": mats["dec_embed"],
+            "dec_lut": mats["dec_lut"],
+        }
 
     def num_params(self, unique: bool = True) -> int:
         """Parameter count; ``unique`` counts a tied matrix once (the figure papers report), otherwise

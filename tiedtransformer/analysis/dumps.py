@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import ConfigError
+from tiedtransformer.errors import ConfigError
 
 MATRIX_NAMES = ("enc_embed", "enc_lut", "dec_embed", "dec_lut")
 SOURCE_SIDE = ("enc_embed", "enc_lut")  # rows are source tokens; the others are target tokens
@@ -117,7 +117,7 @@ def dump_from_model(net, src_tokens, tgt_tokens, meta: dict, counts=None, spm_mo
 
 def read_checkpoint(path: str | Path) -> EmbeddingDump:
     """The dump of a ``fit`` checkpoint (which stores its vocabulary; see TranslationModule)."""
-    from .module import TranslationModule
+    from tiedtransformer.training.module import TranslationModule
 
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
@@ -127,8 +127,13 @@ def read_checkpoint(path: str | Path) -> EmbeddingDump:
         raise ConfigError(f"{path} is not a tiedtransformer checkpoint (no vocabulary or hyper-parameters in it)")
     module = TranslationModule.load_from_checkpoint(str(path), map_location="cpu")
     voc = ckpt["vocab_tokens"]
-    meta = {"tying": module.net.cfg.tying, "step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"),
-            "direction": ckpt.get("direction"), "source": str(path)}  # fmt: skip
+    meta = {
+        "tying": module.net.cfg.tying,
+        "step": ckpt.get("global_step"),
+        "epoch": ckpt.get("epoch"),
+        "direction": ckpt.get("direction"),
+        "source": str(path),
+    }
     return dump_from_model(module.net, voc["src"], voc["tgt"], meta, ckpt.get("vocab_counts"), ckpt.get("vocab_models"))
 
 

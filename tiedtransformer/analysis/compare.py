@@ -18,12 +18,23 @@ import json
 from pathlib import Path
 from statistics import mean
 
-from .dumps import MATRIX_NAMES
-from .errors import ConfigError
-from .runs import atomic_write_text
+from tiedtransformer.analysis.dumps import MATRIX_NAMES
+from tiedtransformer.errors import ConfigError
+from tiedtransformer.training.runs import atomic_write_text
 
-COLUMNS = ["run", "tying", "direction", "unique_params", "params_delta_pct", "best_val_bleu", "bleu_delta",
-           "train_tokens_per_s", "speed_delta_pct", "wall_s", "epochs"]  # fmt: skip
+COLUMNS = [
+    "run",
+    "tying",
+    "direction",
+    "unique_params",
+    "params_delta_pct",
+    "best_val_bleu",
+    "bleu_delta",
+    "train_tokens_per_s",
+    "speed_delta_pct",
+    "wall_s",
+    "epochs",
+]
 SHOWN_PAIRS = 10
 
 
@@ -58,7 +69,11 @@ def table(runs: list[dict]) -> list[dict]:
     rows = []
     for r in runs:
         s = r["summary"]
-        base = [o["summary"] for o in runs if o["summary"].get("tying") == "none" and o["summary"].get("direction") == s.get("direction")]
+        base = [
+            o["summary"]
+            for o in runs
+            if o["summary"].get("tying") == "none" and o["summary"].get("direction") == s.get("direction")
+        ]
 
         def rel(key, pct):
             vals = [_float(b.get(key)) for b in base]
@@ -69,13 +84,21 @@ def table(runs: list[dict]) -> list[dict]:
             ref = mean(vals)
             return 100.0 * (x - ref) / ref if pct else x - ref
 
-        rows.append({
-            "run": r["name"], "tying": s.get("tying"), "direction": s.get("direction"),
-            "unique_params": s.get("unique_params"), "params_delta_pct": rel("unique_params", True),
-            "best_val_bleu": _float(s.get("best_val_bleu")), "bleu_delta": rel("best_val_bleu", False),
-            "train_tokens_per_s": _float(s.get("train_tokens_per_s")), "speed_delta_pct": rel("train_tokens_per_s", True),
-            "wall_s": _float(s.get("wall_s")), "epochs": s.get("epochs"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "run": r["name"],
+                "tying": s.get("tying"),
+                "direction": s.get("direction"),
+                "unique_params": s.get("unique_params"),
+                "params_delta_pct": rel("unique_params", True),
+                "best_val_bleu": _float(s.get("best_val_bleu")),
+                "bleu_delta": rel("best_val_bleu", False),
+                "train_tokens_per_s": _float(s.get("train_tokens_per_s")),
+                "speed_delta_pct": rel("train_tokens_per_s", True),
+                "wall_s": _float(s.get("wall_s")),
+                "epochs": s.get("epochs"),
+            }
+        )
     return rows
 
 
@@ -121,8 +144,9 @@ def _png(fig) -> str:
 
 def rank_figure(runs: list[dict]) -> str | None:
     """Similarity-vs-rank of the top pairs: one panel per matrix, one line per run, shared axes."""
-    from . import figures  # noqa: F401  (selects the Agg backend)
     import matplotlib.pyplot as plt
+
+    from tiedtransformer.analysis import figures  # noqa: F401  (selects the Agg backend)
 
     with_sim = [r for r in runs if r["similarity"]]
     if not with_sim:
@@ -145,8 +169,9 @@ def rank_figure(runs: list[dict]) -> str | None:
 
 def metrics_figure(runs: list[dict]) -> str | None:
     """val/bleu and val/loss by epoch, train/loss by step, one line per run."""
-    from . import figures  # noqa: F401
     import matplotlib.pyplot as plt
+
+    from tiedtransformer.analysis import figures  # noqa: F401
 
     panels = [("val/bleu", "epoch"), ("val/loss", "epoch"), ("train/loss", "step")]
     fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.6))
@@ -165,7 +190,11 @@ def metrics_figure(runs: list[dict]) -> str | None:
 
 
 def _img(b64: str | None, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">' if b64 else f"<p>(no data for {html.escape(alt)})</p>"
+    return (
+        f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+        if b64
+        else f"<p>(no data for {html.escape(alt)})</p>"
+    )
 
 
 def _html_table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
@@ -183,14 +212,19 @@ def _run_section(r: dict) -> str:
     if heat.is_file():
         parts.append(_img(base64.b64encode(heat.read_bytes()).decode(), f"Jaccard heatmap {r['name']}"))
     k = sim["top_k"]
-    means = [[n, m.get("identical_to") or "", f"{m['mean_top']:.3f}", f"{m['mean_bottom']:.3f}"]
-             for n, m in sim["matrices"].items()]  # fmt: skip
+    means = [
+        [n, m.get("identical_to") or "", f"{m['mean_top']:.3f}", f"{m['mean_bottom']:.3f}"]
+        for n, m in sim["matrices"].items()
+    ]
     parts.append(_html_table(["matrix", "identical to", f"mean top-{k}", f"mean bottom-{k}"], means, "means"))
     for n, m in sim["matrices"].items():
         if m.get("identical_to"):
             continue
         pairs = [[i, a, b, f"{s:.3f}"] for i, (a, b, s) in enumerate(m["top_pairs"][:SHOWN_PAIRS], 1)]
-        parts.append(f"<h4>{html.escape(n)}: most similar pairs</h4>" + _html_table(["rank", "token", "token", "cosine"], pairs, "pairs"))
+        parts.append(
+            f"<h4>{html.escape(n)}: most similar pairs</h4>"
+            + _html_table(["rank", "token", "token", "cosine"], pairs, "pairs")
+        )
     return "\n".join(parts) + "</section>"
 
 
@@ -212,12 +246,19 @@ def write_comparison(run_dirs: list[str], out: str | Path) -> dict[str, Path]:
     paths = {"html": out, "md": out.with_suffix(".md"), "csv": out.with_suffix(".csv")}
     atomic_write_text(paths["md"], "# Runs compared\n\n" + markdown_table(rows))
     atomic_write_text(paths["csv"], csv_table(rows))
-    page = [f"<!doctype html><html><head><meta charset='utf-8'><title>tiedtransformer: {len(runs)} runs</title>",
-            f"<style>{STYLE}</style></head><body><h1>Tying modes compared</h1>",
-            "<p>Δ columns are against the untied run(s) (tying none) of the same direction.</p>",
-            _html_table(COLUMNS, [[_fmt(r[c], c) for c in COLUMNS] for r in rows], "runs"),
-            "<h2>Similarity of the top pairs by rank</h2>", _img(rank_figure(runs), "similarity vs rank"),
-            "<h2>Metrics</h2>", _img(metrics_figure(runs), "metrics over epochs"),
-            "<h2>Per run</h2>", *(_run_section(r) for r in runs), LOADED_CHECK, "</body></html>"]  # fmt: skip
+    page = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>tiedtransformer: {len(runs)} runs</title>",
+        f"<style>{STYLE}</style></head><body><h1>Tying modes compared</h1>",
+        "<p>Δ columns are against the untied run(s) (tying none) of the same direction.</p>",
+        _html_table(COLUMNS, [[_fmt(r[c], c) for c in COLUMNS] for r in rows], "runs"),
+        "<h2>Similarity of the top pairs by rank</h2>",
+        _img(rank_figure(runs), "similarity vs rank"),
+        "<h2>Metrics</h2>",
+        _img(metrics_figure(runs), "metrics over epochs"),
+        "<h2>Per run</h2>",
+        *(_run_section(r) for r in runs),
+        LOADED_CHECK,
+        "</body></html>",
+    ]
     atomic_write_text(paths["html"], "\n".join(page))
     return paths

@@ -16,8 +16,8 @@ from pathlib import Path
 import sentencepiece as spm
 from tqdm.auto import tqdm
 
-from .errors import ConfigError
-from .specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from tiedtransformer.errors import ConfigError
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def reservoir_sample(items: Iterable, n: int, seed: int, max_scan: int | None = None) -> list:
@@ -134,17 +134,29 @@ def build_vocabulary(
     key, so the sample is only read when no cached model matches.
     """
     key = vocab_key(
-        source=source_key, langs=sorted(langs), vocab_size=vocab_size, joint=joint, sample_size=sample_size,
-        max_scan=max_scan, seed=seed, character_coverage=character_coverage,
-    )  # fmt: skip
+        source=source_key,
+        langs=sorted(langs),
+        vocab_size=vocab_size,
+        joint=joint,
+        sample_size=sample_size,
+        max_scan=max_scan,
+        seed=seed,
+        character_coverage=character_coverage,
+    )
     final = Path(cache_dir) / "vocab" / key
     names = {lang: ("joint" if joint else lang) for lang in langs}
     files = {lang: str(final / f"{name}.model") for lang, name in names.items()}
     if all(Path(f).is_file() for f in files.values()):
         return Vocabulary(files)
 
-    reading = tqdm(pairs(), desc="sampling sentences for the vocabulary", total=max_scan, unit=" pairs",
-                   mininterval=5, disable=None)  # fmt: skip
+    reading = tqdm(
+        pairs(),
+        desc="sampling sentences for the vocabulary",
+        total=max_scan,
+        unit=" pairs",
+        mininterval=5,
+        disable=None,
+    )
     sample = reservoir_sample(reading, sample_size, seed=seed, max_scan=max_scan)
     print(f"training a {vocab_size}-token SentencePiece BPE model on {len(sample)} pairs", flush=True)
     if not sample:

@@ -1,0 +1,6 @@
+"""The network (``network.py``), its training objective (``loss.py``) and decoding (``search.py``):
+pure PyTorch, no Lightning."""
+
+from tiedtransformer.model.network import TYING_MODES, TiedTransformer, TransformerConfig, Tying
+
+__all__ = ["TYING_MODES", "TiedTransformer", "TransformerConfig", "Tying"]
