@@ -163,12 +163,13 @@ def synthetic(args) -> None:
 def trained(args) -> None:
     import sentencepiece as spm
 
-    from tiedtransformer.training.module import TranslationModule
+    from tiedtransformer.data.datamodule import checkpoint_data
+    from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint
 
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    net = TranslationModule.load_from_checkpoint(args.checkpoint, map_location="cpu").net.eval()
+    ckpt = load_checkpoint(args.checkpoint)
+    net = network_from_checkpoint(ckpt)
     peer = marian_with_weights_of(net)
-    sp = spm.SentencePieceProcessor(model_proto=ckpt["vocab_models"]["src"])
+    sp = spm.SentencePieceProcessor(model_proto=checkpoint_data(ckpt)["vocab_models"]["src"])
     with open(args.source, encoding="utf-8") as f:
         lines = [line.strip() for line, _ in zip(f, range(args.sentences)) if line.strip()]
     ids = sorted(sp.encode(lines), key=len)

@@ -2,7 +2,7 @@
 
     python benchmarks/recipe.py --runs 2                      # trains `fit -c configs/multi30k.yaml` twice (~15 min each)
     python benchmarks/recipe.py --summarize runs/A runs/B     # the same table for runs already made
-    python benchmarks/recipe.py --runs 1 -- --model.lr=1e-3   # options after -- go to every fit
+    python benchmarks/recipe.py --runs 1 -- --model.optim.lr=1e-3   # options after -- go to every fit
 
 Per epoch: greedy BLEU on the recipe's fixed 500-sentence sample of `val` (what training logs); at
 the end: beam 4 on all of `val` (the final evaluation). Wall seconds are the whole command's (set-up,

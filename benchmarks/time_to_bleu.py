@@ -242,10 +242,14 @@ def main() -> None:
         ours_curve = [(v["wall_s"], v["bleu"]) for v in summary["val_bleu_by_validation"]]
     else:
         ours_curve, summary = run_ours(args, root)
-    ckpt = torch.load(root / "ours" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    hp = ckpt["hyper_parameters"]  # the peer gets our run's shape and vocabulary
+    from tiedtransformer.data.datamodule import checkpoint_data
+    from tiedtransformer.training.checkpoint import load_checkpoint, network_options
+
+    ckpt = load_checkpoint(root / "ours" / "checkpoints" / "last.ckpt")
+    hp = network_options(ckpt["hyper_parameters"])  # the peer gets our run's shape and vocabulary
     size = {k: hp[k] for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size")}
-    peer_curve, peer_info = run_peer(args, root, ckpt["vocab_models"]["tgt"], size, hp_data_max_tokens(root))
+    spm_model = checkpoint_data(ckpt)["vocab_models"]["tgt"]
+    peer_curve, peer_info = run_peer(args, root, spm_model, size, hp_data_max_tokens(root))
     ours_final, peer_final = ours_curve[-1][1], peer_curve[-1][1]
     # The final beam evaluation of the whole set (it scores the averaged weights when the recipe averages).
     ours_end = summary.get("final_val_bleu")

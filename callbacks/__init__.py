@@ -3,6 +3,7 @@
 from tiedtransformer.callbacks.averaging import CheckpointAveraging
 from tiedtransformer.callbacks.embeddings import EmbeddingSnapshot, SimilarityReport
 from tiedtransformer.callbacks.fault_tolerance import CheckpointOnFailure
+from tiedtransformer.callbacks.rng import RngState
 from tiedtransformer.callbacks.run_summary import RunSummary
 from tiedtransformer.callbacks.translation_writer import TranslationWriter
 
@@ -10,6 +11,7 @@ __all__ = [
     "CheckpointAveraging",
     "CheckpointOnFailure",
     "EmbeddingSnapshot",
+    "RngState",
     "RunSummary",
     "SimilarityReport",
     "TranslationWriter",

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import lightning as L
 
-from tiedtransformer.training.averaging import average_checkpoints, checkpoint_step, load_checkpoint
+from tiedtransformer.training.averaging import average_checkpoints, checkpoint_step
+from tiedtransformer.training.checkpoint import load_checkpoint
 from tiedtransformer.training.distributed import is_sharded
+from tiedtransformer.training.runs import RunDir
 
 
 class CheckpointAveraging(L.Callback):
@@ -28,10 +30,7 @@ class CheckpointAveraging(L.Callback):
         self._kept_steps: set[int] = set()  # the same on every rank: decides the collective save
 
     def _folder(self, trainer) -> Path:
-        return (
-            Path(trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else trainer.default_root_dir)
-            / "kept"
-        )
+        return RunDir.of(trainer).kept
 
     def _keep(self, trainer) -> None:
         folder = self._folder(trainer)
@@ -59,7 +58,7 @@ class CheckpointAveraging(L.Callback):
         self._keep(trainer)  # the final weights, if training stopped between two kept checkpoints
         folder = self._folder(trainer)
         kept = sorted(folder.glob("*.ckpt"), key=checkpoint_step)[-self.last :]
-        out = folder.parent / "averaged.ckpt"
+        out = RunDir.of(trainer).averaged
         if trainer.is_global_zero:
             average_checkpoints(kept, out)
             print(f"averaged {len(kept)} checkpoints ({', '.join(p.name for p in kept)}) into {out}", flush=True)

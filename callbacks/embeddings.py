@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Literal
 
@@ -9,10 +10,11 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from tiedtransformer.analysis.dumps import dump_from_model, write_dump
-from tiedtransformer.analysis.matrices import snapshot_overlap
+from tiedtransformer.analysis.dumps import dump_from_model, read_dump, write_dump
+from tiedtransformer.analysis.matrices import AnalysisOptions, snapshot_overlap
 from tiedtransformer.analysis.report import analyze_to_dir, scalars, tables
 from tiedtransformer.training.distributed import full_copy, is_sharded
+from tiedtransformer.training.runs import RunDir
 
 
 def _wandb_loggers(trainer) -> list:
@@ -89,7 +91,7 @@ class EmbeddingSnapshot(L.Callback):
             counts={"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)},
             spm_models={"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)},
         )
-        path = Path(trainer.default_root_dir) / "embeddings" / f"step-{trainer.global_step:08d}"
+        path = RunDir.of(trainer).snapshot(trainer.global_step)
         write_dump(path, dump, dtype=getattr(torch, self.dtype))
         self.dumps.append(path)
         if self.log_artifact:
@@ -103,25 +105,29 @@ class EmbeddingSnapshot(L.Callback):
 
 
 class SimilarityReport(L.Callback):
-    """After each snapshot: runs the similarity analysis into the dump's folder (``similarity.json``,
-    ``report.md``, figures) and logs it: scalars ``emb/<name>/mean_top<K>`` ..., W&B tables of the top
-    pairs and the Jaccard table, the figures, and how settled each matrix is since the last snapshot.
+    """After each snapshot of the :class:`EmbeddingSnapshot` it follows: runs the similarity analysis
+    into the dump's folder (``similarity.json``, ``report.md``, figures) and logs it: scalars
+    ``emb/<name>/mean_top<K>`` ..., W&B tables of the top pairs and the Jaccard table, the figures, and
+    how settled each matrix is since the last snapshot.
 
     Args:
-        top_k: Pairs kept per matrix.
-        knn_k: Nearest neighbours per token.
-        min_count: Leave out tokens seen fewer times in the vocabulary sample.
+        analysis: What the analysis computes (as ``tiedtransformer analyze``).
         max_table_rows: Rows of a W&B table at most (the best pairs are kept).
     """
 
-    def __init__(self, top_k: int = 1000, knn_k: int = 10, min_count: int = 0, max_table_rows: int = 10000):
-        self.top_k, self.knn_k, self.min_count, self.max_table_rows = top_k, knn_k, min_count, max_table_rows
+    def __init__(self, analysis: AnalysisOptions = AnalysisOptions(), max_table_rows: int = 10000):
+        self.analysis, self.max_table_rows = analysis, max_table_rows
+        self.snapshots: EmbeddingSnapshot | None = None
         self._done: set[Path] = set()
         self._previous = None
 
-    def _pending(self, trainer) -> list[Path]:
-        snaps = [c for c in trainer.callbacks if isinstance(c, EmbeddingSnapshot)]
-        return [p for c in snaps for p in c.dumps if p not in self._done]
+    def follow(self, snapshots: EmbeddingSnapshot) -> SimilarityReport:
+        """Report on the dumps this callback writes (the CLI connects the two)."""
+        self.snapshots = snapshots
+        return self
+
+    def _pending(self) -> list[Path]:
+        return [p for p in (self.snapshots.dumps if self.snapshots else []) if p not in self._done]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.report(trainer, pl_module)
@@ -134,25 +140,26 @@ class SimilarityReport(L.Callback):
 
     @rank_zero_only
     def report(self, trainer, pl_module) -> None:
-        for path in self._pending(trainer):
+        for path in self._pending():
             self._done.add(path)
-            from tiedtransformer.analysis.dumps import read_dump
-
             dump = read_dump(path)
-            device = pl_module.device if pl_module.device.type == "cuda" else "cpu"
-            report, results = analyze_to_dir(
-                dump, path, self.top_k, self.knn_k, min_count=self.min_count, device=device
-            )
+            report, results = analyze_to_dir(dump, path, self._options(pl_module))
             metrics = scalars(report)
             if self._previous is not None:
                 for name, o in snapshot_overlap(self._previous, results).items():
-                    metrics[f"emb/{name}/settled_top{self.top_k}"] = o["top_pairs"]
+                    metrics[f"emb/{name}/settled_top{self.analysis.top_k}"] = o["top_pairs"]
                     metrics[f"emb/{name}/settled_knn"] = o["knn"]
             self._previous = results
             step = int(dump.meta.get("step") or trainer.global_step)
             for lg in trainer.loggers:
                 lg.log_metrics(metrics, step=step)
             self._log_wandb(trainer, report, path, step)
+
+    def _options(self, pl_module) -> AnalysisOptions:
+        """Unset, the device is the model's if it is a GPU (the analysis runs beside training), else the CPU."""
+        if self.analysis.device is not None:
+            return self.analysis
+        return dataclasses.replace(self.analysis, device="cuda" if pl_module.device.type == "cuda" else "cpu")
 
     def _log_wandb(self, trainer, report: dict, path: Path, step: int) -> None:
         loggers = _wandb_loggers(trainer)

@@ -8,6 +8,8 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from tiedtransformer.training.runs import RunDir
+
 
 class CheckpointOnFailure(L.Callback):
     """On SIGTERM, SIGINT or an exception during fit, writes ``checkpoints/last-interrupted.ckpt``
@@ -31,12 +33,12 @@ class CheckpointOnFailure(L.Callback):
         if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
             print("not writing a checkpoint: the weights are not finite", flush=True)
             return
-        folder = Path(trainer.checkpoint_callback.dirpath if trainer.checkpoint_callback else trainer.default_root_dir)
-        self.saved = folder / self.filename
+        run = RunDir.of(trainer)
+        self.saved = run.checkpoints / self.filename
         trainer.save_checkpoint(self.saved)
         if trainer.is_global_zero:
             print(
                 f"\n{type(exception).__name__} at step {trainer.global_step}: checkpoint written to {self.saved}\n"
-                f"resume: tiedtransformer fit -c {Path(trainer.default_root_dir) / 'config.yaml'} --ckpt_path last",
+                f"resume: tiedtransformer fit -c {run.config} --ckpt_path last",
                 flush=True,
             )

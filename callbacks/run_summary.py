@@ -10,7 +10,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from tiedtransformer.training.distributed import all_gather_objects
-from tiedtransformer.training.runs import atomic_write_json
+from tiedtransformer.training.runs import RunDir
 
 # summary.json key (after "final_") -> key of TranslationModule.final_scores
 FINAL_KEYS = {
@@ -26,8 +26,7 @@ class RunSummary(L.Callback):
     """Logs ``train/tokens_per_s`` (target tokens per second of training steps) and writes
     ``summary.json`` into the run directory when fit ends, or fails."""
 
-    def __init__(self, filename: str = "summary.json"):
-        self.filename = filename
+    def __init__(self):
         self._start = self._step_start = 0.0
         self._tokens, self._train_s = 0, 0.0
         self._best_bleu: float | None = None
@@ -89,11 +88,11 @@ class RunSummary(L.Callback):
 
     @rank_zero_only
     def write(self, trainer, pl_module, status: str) -> Path:
-        net, dm = pl_module.net, trainer.datamodule
+        net, dm, run = pl_module.net, trainer.datamodule, RunDir.of(trainer)
         final = pl_module.final_scores or {}
         summary = {
             "status": status,
-            "run_dir": str(Path(trainer.default_root_dir).resolve()),
+            "run_dir": str(run.path.resolve()),
             "tying": net.cfg.tying,
             "direction": getattr(dm, "direction", None),
             "vocab_size": net.cfg.vocab_size,
@@ -107,7 +106,7 @@ class RunSummary(L.Callback):
             "val_bleu_sentences": int(trainer.callback_metrics["val/bleu_sentences"])
             if "val/bleu_sentences" in trainer.callback_metrics
             else None,
-            "val_bleu_search": pl_module.search_name(pl_module.hparams.val_decode),
+            "val_bleu_search": pl_module.decoding.describe(pl_module.hparams.val_decode),
             **{f"final_{k}": final.get(key) for k, key in FINAL_KEYS.items()},
             "chrf_signature": pl_module.chrf_signature,
             "final_val_loss": self._val_loss,
@@ -120,9 +119,7 @@ class RunSummary(L.Callback):
             "skipped_steps": pl_module.skipped_steps,
             "filtered_pairs_per_epoch": self.filtered,
         }
-        path = Path(trainer.default_root_dir) / self.filename
-        atomic_write_json(path, summary)
-        return path
+        return run.write_summary(summary)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self.write(trainer, pl_module, "finished")

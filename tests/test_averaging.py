@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -8,17 +10,17 @@ from tiedtransformer.training.averaging import (
     average_state_dicts,
     checkpoint_step,
     last_checkpoints,
-    load_checkpoint,
     shared_groups,
 )
+from tiedtransformer.training.checkpoint import load_checkpoint
 
 
 def fake_checkpoint(net, step: int, **hp) -> dict:
     return {
         "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
         "global_step": step,
-        "hyper_parameters": {"tying": net.cfg.tying, "d_model": net.cfg.d_model, **hp},
-        "vocab_tokens": {"src": ["a"], "tgt": ["a"]},
+        "hyper_parameters": {"net": {**dataclasses.asdict(net.cfg), **hp}},
+        "TranslationData": {"vocab_tokens": {"src": ["a"], "tgt": ["a"]}},
         "optimizer_states": [{"step": step}],
     }
 
@@ -69,10 +71,10 @@ def test_checkpoints_of_another_shape_or_vocabulary_are_refused(tmp_path):
     a, b = tmp_path / "a-step1.ckpt", tmp_path / "b-step2.ckpt"
     torch.save(fake_checkpoint(tiny_model(), 1), a)
     torch.save(fake_checkpoint(tiny_model(tying="decoder"), 2), b)
-    with pytest.raises(ConfigError, match="model.tying is 'none' in one, 'decoder' in the other"):
+    with pytest.raises(ConfigError, match="model.net.tying is 'none' in one, 'decoder' in the other"):
         average_checkpoints([a, b], tmp_path / "x.ckpt")
     other_vocab = fake_checkpoint(tiny_model(), 2)
-    other_vocab["vocab_tokens"] = {"src": ["b"], "tgt": ["b"]}
+    other_vocab["TranslationData"]["vocab_tokens"] = {"src": ["b"], "tgt": ["b"]}
     torch.save(other_vocab, b)
     with pytest.raises(ConfigError, match="vocabularies differ"):
         average_checkpoints([a, b], tmp_path / "x.ckpt")

@@ -16,7 +16,7 @@ def fit(tmp_path, capsys, *extra):
             "--run.root",
             str(tmp_path),
             "--run.name=r",
-            "--similarity.top_k=50",
+            "--similarity.analysis.top_k=50",
             *extra,
         ],
         capsys,
@@ -62,7 +62,7 @@ def test_wandb_offline_gets_the_tables_and_figures(tmp_path, capsys, monkeypatch
             "--run.root",
             str(tmp_path),
             "--run.name=w",
-            "--similarity.top_k=20",
+            "--similarity.analysis.top_k=20",
             "--snapshot.log_artifact=true",
         ],
         capsys,
@@ -76,13 +76,13 @@ def test_wandb_offline_gets_the_tables_and_figures(tmp_path, capsys, monkeypatch
 def test_analyze_command_on_a_dump_and_on_a_checkpoint(tmp_path, capsys):
     run = fit(tmp_path, capsys)
     dump = sorted((run / "embeddings").iterdir())[-1]
-    code, out, _ = run_main(["analyze", str(dump), "--top-k", "30", "--out", str(tmp_path / "a")], capsys)
+    code, out, _ = run_main(["analyze", str(dump), "--analysis.top_k", "30", "--out", str(tmp_path / "a")], capsys)
     assert code == 0 and "report:" in out
     data = json.loads((tmp_path / "a" / "similarity.json").read_text())
     assert len(data["matrices"]["dec_lut"]["top_pairs"]) == 30
     assert data["matrices"]["dec_lut"]["identical_to"] is None  # TINY_FIT trains with tying none
     ckpt = run / "checkpoints" / "last.ckpt"
-    code, out, _ = run_main(["analyze", str(ckpt), "--top-k", "30"], capsys)
+    code, out, _ = run_main(["analyze", str(ckpt), "--analysis.top_k", "30"], capsys)
     assert code == 0
     from_ckpt = json.loads(Path(str(ckpt.with_suffix("")) + "-analysis/similarity.json").read_text())
     assert from_ckpt["matrices"]["enc_embed"]["top_pairs"] == data["matrices"]["enc_embed"]["top_pairs"]

@@ -32,7 +32,7 @@ def test_info_reports_unique_params_and_shared_storage(tying, unique, capsys):
         "info",
         "-c",
         str(REPO / "configs/wmt14_en_de.yaml"),
-        f"--model.tying={tying}",
+        f"--model.net.tying={tying}",
         "--data.source=files",
         "--data.train_path=/nonexistent/train",
     ]
@@ -54,14 +54,14 @@ def test_info_reports_unique_params_and_shared_storage(tying, unique, capsys):
 
 
 def test_impossible_tying_is_rejected_with_the_options_to_change(capsys):
-    code, out, err = run_main(["info", "--model.tying=three_way", "--data.joint_vocab=false"], capsys)
+    code, out, err = run_main(["info", "--model.net.tying=three_way", "--data.joint_vocab=false"], capsys)
     assert code == 2 and not out
-    assert "data.joint_vocab=true" in err and "model.tying" in err and "Traceback" not in err
+    assert "data.joint_vocab=true" in err and "model.net.tying" in err and "Traceback" not in err
 
 
 def test_unknown_tying_and_direction_list_the_valid_values(capsys):
-    code, _, err = run_main(["info", "--model.tying=all"], capsys)
-    assert code == 2 and "none" in err and "three_way" in err and "model.tying" in err
+    code, _, err = run_main(["info", "--model.net.tying=all"], capsys)
+    assert code == 2 and "none" in err and "three_way" in err and "model.net.tying" in err
     code, _, err = run_main(["info", "--data.direction=en-fr"], capsys)
     assert code == 2 and "en-de" in err and "de-en" in err
 
@@ -97,7 +97,7 @@ def test_fast_dev_run_of_the_demo_config(tmp_path, capsys):
             "--data.vocab_sample_size=2000",
             "--data.num_workers=0",
             "--model.val_bleu_sentences=4",
-            "--model.max_len_b=5",
+            "--model.decoding.max_len_b=5",
         ],
         capsys,
     )
@@ -311,7 +311,7 @@ def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):
         [
             "fit",
             *TINY_FIT,
-            "--model.tying=three_way",
+            "--model.net.tying=three_way",
             "--trainer.max_epochs=3",
             "--average.last=2",
             "--run.root",
@@ -366,9 +366,30 @@ def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):
     )
     assert code == 0, err
     assert len((tmp_path / "input.en.de").read_text().splitlines()) == 3
-    code, out, err = run_main(["analyze", ckpt, "--top-k", "5", "--out", str(tmp_path / "analysis")], capsys)
+    code, out, err = run_main(["analyze", ckpt, "--analysis.top_k", "5", "--out", str(tmp_path / "analysis")], capsys)
     assert code == 0 and (tmp_path / "analysis" / "similarity.json").is_file(), err
     code, _, err = run_main(
         ["fit", "-c", str(run_dir / "config.yaml"), "--ckpt_path", ckpt, "--trainer.max_epochs=4"], capsys
     )
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "args,new",
+    [
+        (["fit", "--model.tying=none"], "--model.net.tying"),
+        (["fit", "--model.lr", "1e-3"], "--model.optim.lr"),
+        (["predict", "--model.beam_size=5"], "--model.decoding.beam_size"),
+        (["fit", "--similarity.top_k=5"], "--similarity.analysis.top_k"),
+        (["analyze", "x", "--top-k", "5"], "--analysis.top_k"),
+    ],
+)
+def test_a_moved_option_is_named_with_its_new_key(args, new, capsys):
+    code, out, err = run_main(args, capsys)
+    assert code == 2 and f"is now {new}" in err and "Traceback" not in err
+
+
+def test_a_moved_key_in_a_config_file_is_named_with_its_nesting(tmp_path, capsys):
+    (tmp_path / "old.yaml").write_text("model:\n  tying: three_way\n  warmup_steps: 100\n")
+    code, _, err = run_main(["fit", "-c", str(tmp_path / "old.yaml")], capsys)
+    assert code == 2 and "model: {net: {tying: ...}}" in err and "Traceback" not in err

@@ -109,3 +109,18 @@ def test_skipped_pairs_are_counted_by_reason(tmp_path):
         for k, v in b.dropped.items():
             total[k] = total.get(k, 0) + v
     assert total.get("empty") == 20 and total.get("too_long") == 20 and not total.get("invalid_utf8")
+
+
+def test_checkpoints_carry_the_vocabulary_and_another_vocabulary_is_refused():
+    from tiedtransformer.data.datamodule import checkpoint_data
+
+    dm = data()
+    state = dm.state_dict()
+    assert state["vocab_tokens"]["src"] == dm.vocab.pieces("en") and state["direction"] == "en-de"
+    assert state["vocab_models"]["tgt"] == dm.vocab.model_bytes("de")
+    dm.load_state_dict(state)  # its own: accepted
+    assert checkpoint_data({"TranslationData": state}) == state
+    assert checkpoint_data({"vocab_tokens": state["vocab_tokens"]}) == {"vocab_tokens": state["vocab_tokens"]}
+    other = data(vocab_size=120)
+    with pytest.raises(ConfigError, match="vocabulary differs from this run's"):
+        other.load_state_dict(state)

@@ -44,7 +44,7 @@ def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs
         "--data.max_tokens=600",
         "--data.max_len=256",
         "--trainer.max_epochs=2",
-        "--model.tying=three_way",
+        "--model.net.tying=three_way",
         "--trainer.devices=2",
         "--trainer.accelerator=cpu",
         "--run.root",

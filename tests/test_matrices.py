@@ -5,7 +5,14 @@ import torch
 
 from tests.conftest import tiny_model
 from tiedtransformer.analysis.dumps import EmbeddingDump, dump_from_model
-from tiedtransformer.analysis.matrices import analyze_dump, jaccard_tables, kept_rows, snapshot_overlap, summarize
+from tiedtransformer.analysis.matrices import (
+    AnalysisOptions,
+    analyze_dump,
+    jaccard_tables,
+    kept_rows,
+    snapshot_overlap,
+    summarize,
+)
 from tiedtransformer.specials import NUM_SPECIALS
 
 TOKENS = [f"t{i}" for i in range(23)]
@@ -15,7 +22,7 @@ TOKENS = [f"t{i}" for i in range(23)]
 def test_tied_matrices_are_reported_identical_and_computed_once(tying):
     dump = dump_from_model(tiny_model(tying=tying), TOKENS, TOKENS, {"tying": tying})
     computed = []
-    results = analyze_dump(dump, top_k=10, knn_k=3, progress=computed.append)
+    results = analyze_dump(dump, AnalysisOptions(top_k=10, knn_k=3), progress=computed.append)
     distinct = {"none": 4, "decoder": 3, "src_tgt": 3, "three_way": 2}[tying]
     assert len(computed) == distinct
     top_j, knn_j = jaccard_tables(results)
@@ -37,7 +44,7 @@ def test_special_and_rare_tokens_are_left_out():
     dump = EmbeddingDump({"dec_lut": w}, TOKENS, TOKENS, counts={"src": counts, "tgt": counts})
     assert kept_rows(dump, "dec_lut", 0).tolist() == list(range(NUM_SPECIALS, 23))
     assert 10 not in kept_rows(dump, "dec_lut", 5).tolist()
-    r = analyze_dump(dump, top_k=400, knn_k=3, min_count=5)["dec_lut"]
+    r = analyze_dump(dump, AnalysisOptions(top_k=400, knn_k=3, min_count=5))["dec_lut"]
     seen = {t for a, b, _ in r.pair_texts() for t in (a, b)}
     assert seen == {f"t{i}" for i in range(NUM_SPECIALS, 23) if i not in (10, 11)}
     assert r.sim.n_pairs == 17 * 16 // 2
@@ -45,7 +52,7 @@ def test_special_and_rare_tokens_are_left_out():
 
 def test_summary_has_the_seed_experiments_figures():
     dump = dump_from_model(tiny_model(tying="decoder"), TOKENS, TOKENS, {"tying": "decoder"})
-    report = summarize(analyze_dump(dump, top_k=15, knn_k=3, bins=10), 15, 10)
+    report = summarize(analyze_dump(dump, AnalysisOptions(top_k=15, knn_k=3, bins=10)), 15, 10)
     m = report["matrices"]["enc_embed"]
     assert len(m["top_pairs"]) == 15 and all(len(p) == 3 for p in m["top_pairs"])
     assert m["mean_top"] == pytest.approx(sum(p[2] for p in m["top_pairs"]) / 15)
@@ -57,10 +64,10 @@ def test_summary_has_the_seed_experiments_figures():
 
 def test_snapshot_overlap_is_one_for_the_same_model_and_lower_after_change():
     net = tiny_model()
-    a = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), top_k=20, knn_k=3)
+    a = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), AnalysisOptions(top_k=20, knn_k=3))
     assert all(v == {"top_pairs": 1.0, "knn": 1.0} for v in snapshot_overlap(a, a).values())
     with torch.no_grad():
         net.dec_lut.weight.add_(torch.randn_like(net.dec_lut.weight))
-    b = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), top_k=20, knn_k=3)
+    b = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), AnalysisOptions(top_k=20, knn_k=3))
     overlap = snapshot_overlap(a, b)
     assert overlap["dec_lut"]["top_pairs"] < 1.0 and overlap["enc_embed"]["top_pairs"] == 1.0

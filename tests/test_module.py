@@ -8,24 +8,26 @@ import torch
 from tests.conftest import TINY_FIT
 from tests.test_cli import REPO, run_main
 from tiedtransformer.data.batching import Batch
+from tiedtransformer.model.network import TransformerConfig
 from tiedtransformer.training.module import TranslationModule
+from tiedtransformer.training.options import OptimConfig
 
 
-def module(**kw):
-    args = dict(
+def module(net: dict | None = None, optim: dict | None = None, **kw):
+    shape = dict(
         vocab_size=30, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32, tying="three_way"
     )
-    return TranslationModule(**{**args, **kw})
+    return TranslationModule(TransformerConfig(**{**shape, **(net or {})}), OptimConfig(**(optim or {})), **kw)
 
 
 def test_module_builds_the_configured_network():
-    m = module(projection_reg=0.15, norm_first=True)
+    m = module(net=dict(projection_reg=0.15, norm_first=True))
     assert m.net.cfg.tying == "three_way" and m.net.cfg.norm_first and m.net.projection is not None
     assert m.net.cfg.vocab_size == 30
 
 
 def test_optimizer_is_adam_with_the_papers_betas_and_inverse_sqrt_warmup():
-    m = module(lr=1e-3, warmup_steps=10)
+    m = module(optim=dict(lr=1e-3, warmup_steps=10))
     conf = m.configure_optimizers()
     opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
     assert opt.defaults["betas"] == (0.9, 0.98) and opt.defaults["weight_decay"] == 0.0
@@ -130,9 +132,9 @@ def test_a_linear_schedule_decays_to_zero_at_max_steps(tmp_path, capsys):
         [
             "fit",
             *TINY_FIT,
-            "--model.schedule=linear",
-            "--model.lr=1e-3",
-            "--model.warmup_steps=2",
+            "--model.optim.schedule=linear",
+            "--model.optim.lr=1e-3",
+            "--model.optim.warmup_steps=2",
             "--trainer.max_steps=6",
             "--trainer.max_epochs=10",
             "--run.root",
@@ -152,9 +154,9 @@ def test_a_time_budget_anneals_the_rate_by_the_time_training_stops(tmp_path, cap
         [
             "fit",
             *TINY_FIT,
-            "--model.schedule=cosine",
-            "--model.lr=1e-3",
-            "--model.warmup_steps=1",
+            "--model.optim.schedule=cosine",
+            "--model.optim.lr=1e-3",
+            "--model.optim.warmup_steps=1",
             "--trainer.max_time=00:00:00:06",
             "--trainer.max_epochs=1000",
             "--model.val_bleu_sentences=0",
@@ -174,8 +176,8 @@ def test_a_time_budget_anneals_the_rate_by_the_time_training_stops(tmp_path, cap
 
 
 def test_a_decaying_schedule_without_a_budget_is_refused(tmp_path, capsys):
-    code, _, err = run_main(["fit", *TINY_FIT, "--model.schedule=linear", "--run.root", str(tmp_path)], capsys)
-    assert code == 2 and "model.schedule=linear" in err and "trainer.max_time" in err and "Traceback" not in err
+    code, _, err = run_main(["fit", *TINY_FIT, "--model.optim.schedule=linear", "--run.root", str(tmp_path)], capsys)
+    assert code == 2 and "model.optim.schedule=linear" in err and "trainer.max_time" in err and "Traceback" not in err
 
 
 def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_sentences(tmp_path, capsys, monkeypatch):
@@ -225,23 +227,12 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
     assert (tmp_path / "s" / "final-val.de").read_text().count("\n") == 60
 
 
-def test_accumulation_follows_tokens_per_update():
-    from tiedtransformer.errors import ConfigError
-    from tiedtransformer.training.module import accumulation_steps
-
-    assert accumulation_steps(25000, 8192, 1) == 3  # 24,576 tokens
-    assert accumulation_steps(25000, 3125, 8) == 1
-    assert accumulation_steps(25000, 4096, 2) == 3
-    with pytest.raises(ConfigError, match="lower data.max_tokens to 3125"):
-        accumulation_steps(25000, 8192, 8)
-
-
 def test_tokens_per_update_sets_the_accumulation_and_is_printed(tmp_path, capsys):
     code, out, err = run_main(
         [
             "fit",
             *TINY_FIT,
-            "--model.tokens_per_update=1500",
+            "--model.optim.tokens_per_update=1500",
             "--trainer.limit_train_batches=6",
             "--run.root",
             str(tmp_path),
@@ -256,7 +247,7 @@ def test_tokens_per_update_sets_the_accumulation_and_is_printed(tmp_path, capsys
         [
             "fit",
             *TINY_FIT,
-            "--model.tokens_per_update=1500",
+            "--model.optim.tokens_per_update=1500",
             "--trainer.accumulate_grad_batches=2",
             "--run.root",
             str(tmp_path),
@@ -268,7 +259,7 @@ def test_tokens_per_update_sets_the_accumulation_and_is_printed(tmp_path, capsys
         [
             "fit",
             *TINY_FIT,
-            "--model.tokens_per_update=1000",
+            "--model.optim.tokens_per_update=1000",
             "--trainer.devices=8",
             "--trainer.strategy=ddp",
             "--run.root",

@@ -5,6 +5,7 @@ import pytest
 from tests.conftest import tiny_config
 from tests.data_helpers import demo_texts
 from tiedtransformer.analysis.dumps import dump_from_model
+from tiedtransformer.analysis.matrices import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir, markdown, scalars, tables
 from tiedtransformer.data.vocab import build_vocabulary
 from tiedtransformer.model.network import TiedTransformer
@@ -26,7 +27,7 @@ def dump(tmp_path_factory):
 
 
 def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):
-    report, _ = analyze_to_dir(dump, tmp_path, top_k=50, knn_k=5, bins=40)
+    report, _ = analyze_to_dir(dump, tmp_path, AnalysisOptions(top_k=50, knn_k=5, bins=40))
     data = json.loads((tmp_path / "similarity.json").read_text())
     for name in ("enc_embed", "enc_lut", "dec_embed", "dec_lut"):
         m = data["matrices"][name]
@@ -45,18 +46,18 @@ def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):
 
 def test_intrinsic_section_is_filled_with_gensim_and_skipped_without(dump, tmp_path, monkeypatch):
     pytest.importorskip("gensim")
-    report, _ = analyze_to_dir(dump, tmp_path / "a", top_k=10, knn_k=3, bins=10)
+    report, _ = analyze_to_dir(dump, tmp_path / "a", AnalysisOptions(top_k=10, knn_k=3, bins=10))
     simlex = report["intrinsic"]["enc_embed"]["simlex999"]
     assert simlex["pairs"] == 999 and 0 < simlex["covered"] <= 999
     from tiedtransformer.analysis import intrinsic
 
     monkeypatch.setattr(intrinsic, "gensim_test_data", lambda: None)
-    report, _ = analyze_to_dir(dump, tmp_path / "b", top_k=10, knn_k=3, bins=10)
+    report, _ = analyze_to_dir(dump, tmp_path / "b", AnalysisOptions(top_k=10, knn_k=3, bins=10))
     assert "skipped" in report["intrinsic"] and "Skipped" in markdown(report)
 
 
 def test_scalars_and_tables_for_dashboards(dump, tmp_path):
-    report, _ = analyze_to_dir(dump, tmp_path, top_k=30, knn_k=3, bins=10)
+    report, _ = analyze_to_dir(dump, tmp_path, AnalysisOptions(top_k=30, knn_k=3, bins=10))
     s = scalars(report)
     assert s["emb/dec_lut/mean_top30"] == report["matrices"]["dec_lut"]["mean_top"]
     assert s["emb/jaccard_top30/dec_embed~dec_lut"] == 1.0

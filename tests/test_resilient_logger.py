@@ -53,7 +53,7 @@ def test_training_goes_on_when_wandb_fails_mid_run(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("WANDB_MODE", "offline")
     args = [a for a in TINY_FIT if not a.startswith("--run.wandb")]
     code, _, err = run_main(
-        ["fit", *args, "--run.root", str(tmp_path), "--run.name=w", "--similarity.top_k=10"], capsys
+        ["fit", *args, "--run.root", str(tmp_path), "--run.name=w", "--similarity.analysis.top_k=10"], capsys
     )
     assert code == 0 and calls["n"] > 3
     assert "WandbLogger failed (ConnectionError: W&B went away); training goes on" in err

@@ -17,13 +17,13 @@ def fit_args(tmp_path, name, record, *extra):
     return [
         "fit",
         *args,
-        "--model.dropout=0.1",
+        "--model.net.dropout=0.1",
         "--trainer.max_epochs=10",
         f"--trainer.max_steps={3 * N}",
         "--run.root",
         str(tmp_path / "runs"),
         f"--run.name={name}",
-        "--similarity.top_k=10",
+        "--similarity.analysis.top_k=10",
         "--trainer.callbacks+=tests.probes.RecordSteps",
         f"--trainer.callbacks.out_file={record}",
         *extra,
@@ -117,9 +117,9 @@ def test_a_checkpoint_of_another_tying_mode_is_refused(tmp_path, capsys):
     assert code == 0, err[-2000:]
     ckpt = tmp_path / "runs" / "a" / "checkpoints" / "last.ckpt"
     code, _, err = run_main(
-        fit_args(tmp_path, "b", tmp_path / "b.jsonl", "--model.tying=three_way", f"--ckpt_path={ckpt}"), capsys
+        fit_args(tmp_path, "b", tmp_path / "b.jsonl", "--model.net.tying=three_way", f"--ckpt_path={ckpt}"), capsys
     )
-    assert code == 2 and "model.tying='none'" in err and "Traceback" not in err
+    assert code == 2 and "model.net.tying='none'" in err and "Traceback" not in err
     code, _, err = run_main(
         fit_args(tmp_path, "b", tmp_path / "b.jsonl", "--data.vocab_size=180", f"--ckpt_path={ckpt}"), capsys
     )
@@ -132,7 +132,7 @@ def poison(step):
 
 def test_nonfinite_gradient_stops_with_a_message_and_a_finite_checkpoint(tmp_path, capsys):
     code, _, err = run_main(fit_args(tmp_path, "nan", tmp_path / "r.jsonl", *poison(4)), capsys)
-    assert code == 1 and "non-finite loss or gradient at step 4" in err and "--model.nonfinite=skip" in err
+    assert code == 1 and "non-finite loss or gradient at step 4" in err and "--model.optim.nonfinite=skip" in err
     assert "Traceback" not in err
     import torch
 
@@ -143,7 +143,9 @@ def test_nonfinite_gradient_stops_with_a_message_and_a_finite_checkpoint(tmp_pat
 
 def test_nonfinite_gradient_can_be_skipped_and_counted(tmp_path, capsys):
     code, _, err = run_main(
-        fit_args(tmp_path, "skip", tmp_path / "r.jsonl", "--model.nonfinite=skip", "--trainer.max_steps=6", *poison(4)),
+        fit_args(
+            tmp_path, "skip", tmp_path / "r.jsonl", "--model.optim.nonfinite=skip", "--trainer.max_steps=6", *poison(4)
+        ),
         capsys,
     )
     assert code == 0, err[-2000:]

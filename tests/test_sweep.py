@@ -35,7 +35,7 @@ def test_every_sweep_is_a_valid_config_whose_commands_parse_through_the_cli(path
 def test_the_tying_grid_covers_modes_directions_and_seeds():
     runs = expand(load_sweep(REPO / "sweeps/tying_modes.yaml"))
     assert len(runs) == 4 * 2 * 3
-    assert {r["model.tying"] for r in runs} == {"none", "decoder", "src_tgt", "three_way"}
+    assert {r["model.net.tying"] for r in runs} == {"none", "decoder", "src_tgt", "three_way"}
     assert {r["data.direction"] for r in runs} == {"en-de", "de-en"}
 
 
@@ -43,14 +43,14 @@ def test_random_sweeps_sample_run_cap_runs_within_their_ranges():
     sweep = load_sweep(REPO / "sweeps/random_search.yaml")
     runs = expand(sweep, seed=1)
     assert len(runs) == sweep["run_cap"] and runs == expand(sweep, seed=1) and runs != expand(sweep, seed=2)
-    assert all(3e-4 <= r["model.lr"] <= 5e-3 and 50 <= r["model.warmup_steps"] <= 800 for r in runs)
-    assert {r["model.norm_first"] for r in runs} == {True, False}
-    assert "--model.norm_first=True" in command(sweep, {"model.norm_first": True})  # as the agent writes it
+    assert all(3e-4 <= r["model.optim.lr"] <= 5e-3 and 50 <= r["model.optim.warmup_steps"] <= 800 for r in runs)
+    assert {r["model.net.norm_first"] for r in runs} == {True, False}
+    assert "--model.net.norm_first=True" in command(sweep, {"model.net.norm_first": True})  # as the agent writes it
 
 
 def test_invalid_sweeps_are_rejected(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("method: grid\nparameters: {model.tying: {values: [none]}}\ncommand: [tiedtransformer, fit]\n")
+    bad.write_text("method: grid\nparameters: {model.net.tying: {values: [none]}}\ncommand: [tiedtransformer, fit]\n")
     with pytest.raises(ConfigError, match="args"):
         load_sweep(bad)
     bad.write_text("method: hyperband\nparameters: {}\ncommand: [x]\n")
@@ -65,21 +65,21 @@ def tiny_sweep(tmp_path, fail=False) -> Path:
         "data.vocab_size": 200,
         "data.vocab_sample_size": 300,
         "data.num_workers": 0,
-        "model.d_model": 32,
-        "model.n_heads": 2,
-        "model.n_encoder_layers": 1,
-        "model.n_decoder_layers": 1,
-        "model.d_ff": 64,
-        "model.max_len_b": 8,
+        "model.net.d_model": 32,
+        "model.net.n_heads": 2,
+        "model.net.n_encoder_layers": 1,
+        "model.net.n_decoder_layers": 1,
+        "model.net.d_ff": 64,
+        "model.decoding.max_len_b": 8,
         "model.val_bleu_sentences": 8,
         "trainer.max_epochs": 1,
         "trainer.enable_progress_bar": False,
         "trainer.log_every_n_steps": 1,
         "run.wandb": "disabled",
-        "similarity.top_k": 30,
+        "similarity.analysis.top_k": 30,
     }
     params = {k: {"value": v} for k, v in fixed.items()}
-    params["model.tying"] = {"values": ["none", "bogus" if fail else "three_way"]}
+    params["model.net.tying"] = {"values": ["none", "bogus" if fail else "three_way"]}
     sweep = {
         "name": "tiny",
         "method": "grid",
@@ -122,12 +122,12 @@ def test_a_failed_run_does_not_stop_the_sweep_and_is_listed(tmp_path):
     log = io.StringIO()
     assert run_local(str(tiny_sweep(tmp_path, fail=True)), root=str(tmp_path / "runs"), out=log) == 1
     text = log.getvalue()
-    assert "FAILED (exit 2)" in text and "1 of 2 runs failed" in text and "model.tying=bogus" in text
+    assert "FAILED (exit 2)" in text and "1 of 2 runs failed" in text and "model.net.tying=bogus" in text
     assert "[1/2] " in text and "ok in" in text
 
 
 def test_dry_run_prints_the_agents_commands(capsys):
-    code, out, _ = run_main(["sweep", str(REPO / "sweeps/demo_tying.yaml"), "--local", "--dry-run"], capsys)
-    assert code == 0 and out.count("tiedtransformer fit --config configs/demo.yaml --model.tying=") == 8
+    code, out, _ = run_main(["sweep", str(REPO / "sweeps/demo_tying.yaml"), "--local", "--dry_run"], capsys)
+    assert code == 0 and out.count("tiedtransformer fit --config configs/demo.yaml --model.net.tying=") == 8
     code, _, err = run_main(["sweep", str(REPO / "sweeps/demo_tying.yaml")], capsys)
     assert code == 2 and "wandb agent" in err and "--local" in err

@@ -19,32 +19,47 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from tiedtransformer import commands
 from tiedtransformer.callbacks import (
     CheckpointAveraging,
     CheckpointOnFailure,
     EmbeddingSnapshot,
+    RngState,
     RunSummary,
     SimilarityReport,
     TranslationWriter,
 )
+from tiedtransformer.commands import run_function
 from tiedtransformer.data.datamodule import TranslationData
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
-from tiedtransformer.training.module import TranslationModule, accumulation_steps
+from tiedtransformer.training.module import TranslationModule
+from tiedtransformer.training.options import OptimConfig, accumulation_steps
 from tiedtransformer.training.precision import default_precision, slow_bf16_warning
 from tiedtransformer.training.resilient_logger import ResilientLogger
 from tiedtransformer.training.runs import (
+    RESUMING_ENV,
+    RUN_DIR_ENV,
     RunOptions,
-    check_free_space,
+    RunPlan,
+    RunRequest,
     checkpoint_bytes,
     decide_wandb_mode,
-    default_run_name,
-    make_run_dir,
+    not_rank_zero,
+    resolve,
 )
-from tiedtransformer.training.sweep import RUN_NAME_ENV
 
-RUN_DIR_ENV = "TIEDTRANSFORMER_RUN_DIR"  # lets DDP processes started by rank 0 share its run directory
-RESUMING_ENV = "TIEDTRANSFORMER_RESUMING"  # ... and know whether it resumes
+# Keys that moved when the module began to take config dataclasses: old `model.X` -> new key.
+MOVED_KEYS: dict[str, str] = {
+    **{f"model.{k}": f"model.net.{k}" for k in TransformerConfig.__dataclass_fields__},
+    **{f"model.{k}": f"model.optim.{k}" for k in OptimConfig.__dataclass_fields__},
+    "model.decode": "model.decoding.search",
+    **{f"similarity.{k}": f"similarity.analysis.{k}" for k in ("top_k", "knn_k", "min_count")},
+    # tiedtransformer analyze / sweep, before their options came from typed functions
+    **{k: f"analysis.{k.replace('-', '_')}" for k in ("top-k", "knn-k", "min-count")},
+    "dry-run": "dry_run",
+    **{f"model.{k}": f"model.decoding.{k}" for k in ("beam_size", "length_penalty", "max_len_a", "max_len_b")},
+}
 
 TRAINER_DEFAULTS = {
     "max_epochs": 12,
@@ -55,8 +70,8 @@ TRAINER_DEFAULTS = {
 
 class TiedCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments("data.vocab_size", "model.vocab_size")
-        parser.link_arguments("data.joint_vocab", "model.joint_vocab")
+        parser.link_arguments("data.vocab_size", "model.net.vocab_size")
+        parser.link_arguments("data.joint_vocab", "model.net.joint_vocab")
         parser.add_class_arguments(RunOptions, "run")
         parser.add_lightning_class_args(RunSummary, "summary")
         parser.add_lightning_class_args(TranslationWriter, "translations")
@@ -65,6 +80,7 @@ class TiedCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(CheckpointOnFailure, "on_failure")
         parser.add_lightning_class_args(CheckpointAveraging, "average")
+        parser.add_lightning_class_args(RngState, "rng")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
@@ -81,43 +97,39 @@ class TiedCLI(LightningCLI):
         (TranslationModule.on_load_checkpoint)."""
 
     def before_instantiate_classes(self) -> None:
-        self.run_dir, self.resuming, self.placeholder, self.created_run_dir = None, False, False, False
+        self.run: RunPlan | None = None
         self._resolve_precision(self.config[self.subcommand].trainer)
         if self.subcommand != "fit":
             return
         cfg = self.config.fit
-        child = _not_rank_zero()
-        run_dir = os.environ.get(RUN_DIR_ENV) if child else None
-        if run_dir is not None:  # a DDP/FSDP process started by rank 0: its directory, resuming as it does
-            self.resuming = os.environ.get(RESUMING_ENV) == "1"
-        else:
-            run_dir = self._resumed_run_dir(cfg)
-        # On another node nothing tells this process rank 0's directory before the process group
-        # exists: it creates none (rank 0 writes everything; Lightning gives every rank rank 0's
-        # checkpoint folder), and works with the name it would have chosen.
-        self.placeholder = run_dir is None and child
-        self.created_run_dir = run_dir is None and not child
-        if run_dir is None:
-            name = cfg.run.name or os.environ.get(RUN_NAME_ENV) or default_run_name(cfg.model.tying, cfg.data.direction)
-            run_dir = str(Path(cfg.run.root).expanduser() / name) if child else str(make_run_dir(cfg.run.root, name))
+        request = RunRequest(
+            root=cfg.run.root,
+            name=cfg.run.name,
+            tying=cfg.model.net.tying,
+            direction=cfg.data.direction,
+            ckpt_path=cfg.get("ckpt_path"),
+            default_root_dir=cfg.trainer.get("default_root_dir"),
+            checkpoint_dirpath=cfg.checkpoint.get("dirpath"),
+            logger=cfg.trainer.get("logger"),
+        )
+        plan = resolve(request, os.environ)
+        if plan.create:
+            plan = dataclasses.replace(plan, run_dir=plan.run_dir.create())
+            plan.env[RUN_DIR_ENV] = str(plan.run_dir.path)
         # Processes started by this one use the same directory, and resume if it does: every rank
         # must set up the same callbacks, or their collectives (config saving) wait on each other.
-        if not self.placeholder:
-            os.environ[RUN_DIR_ENV], os.environ[RESUMING_ENV] = run_dir, "1" if self.resuming else "0"
-        self.run_dir = Path(run_dir)
-        cfg.trainer.default_root_dir = run_dir
-        cfg.checkpoint.dirpath = str(self.run_dir / "checkpoints")
-        if self.placeholder:
-            print("run directory: rank 0's (this process is on another node)", flush=True)
-        else:
-            print(f"run directory: {self.run_dir}" + (" (resuming)" if self.resuming else ""), flush=True)
+        os.environ.update(plan.env)
+        self.run = plan
+        if not plan.placeholder:  # config.yaml records the run, so that `-c` it with --ckpt_path last resumes it
+            cfg.run.root, cfg.run.name = str(plan.run_dir.path.parent), plan.run_dir.name
+        print(plan.announce(), flush=True)
 
     def _resolve_precision(self, trainer_cfg) -> None:
         """Unset, ``trainer.precision`` becomes bf16 autocast where the hardware runs bf16 natively and
         fp32 elsewhere; the choice is printed and saved in the run's config.yaml."""
         accelerator = trainer_cfg.get("accelerator")
         accelerator = accelerator if isinstance(accelerator, str) or accelerator is None else "custom"
-        loud = not _not_rank_zero()
+        loud = not not_rank_zero()
         if trainer_cfg.get("precision") is None:
             trainer_cfg.precision, why = default_precision(accelerator)
             if loud:
@@ -125,36 +137,14 @@ class TiedCLI(LightningCLI):
         elif loud and (warning := slow_bf16_warning(trainer_cfg.precision, accelerator)):
             print(warning, file=sys.stderr, flush=True)
 
-    def _resumed_run_dir(self, cfg) -> str | None:
-        """Resuming (``--ckpt_path``) continues the run directory the checkpoint belongs to."""
-        ckpt = cfg.get("ckpt_path")
-        if not ckpt:
-            return None
-        if ckpt == "last":
-            run_dir = Path(cfg.trainer.default_root_dir or "")
-            if not (run_dir / "checkpoints").is_dir():
-                raise ConfigError(
-                    "--ckpt_path last needs the run directory to resume: give the run's own config "
-                    "(-c runs/X/config.yaml), or the checkpoint file (--ckpt_path runs/X/checkpoints/last.ckpt)"
-                )
-        else:
-            path = Path(ckpt)
-            if not path.is_file():
-                raise ConfigError(f"--ckpt_path {ckpt}: no such checkpoint file")
-            run_dir = path.resolve().parent.parent
-            if (
-                path.resolve().parent.name != "checkpoints"
-                or not (run_dir / "summary.json").exists()
-                and not (run_dir / "config.yaml").exists()
-            ):
-                return None  # a checkpoint from elsewhere: a new run directory starts from it
-        self.resuming = True
-        return str(run_dir)
-
     def instantiate_trainer(self, **kwargs):
-        if self.subcommand == "fit":
+        if self.subcommand == "fit":  # the run directory's values, given to the trainer, not written to config.yaml
             kwargs["logger"] = self._loggers()
-        if self.subcommand != "fit" or self.resuming:  # never overwrite the config.yaml of a run
+            kwargs["default_root_dir"] = str(self.run.run_dir.path)
+            self.config_init.fit.checkpoint.dirpath = str(self.run.run_dir.checkpoints)
+        init = self.config_init[self.subcommand]
+        init.similarity.follow(init.snapshot)  # the report analyses the dumps the snapshot callback writes
+        if self.subcommand != "fit" or self.run.resuming:  # never overwrite the config.yaml of a run
             self.save_config_callback = None
         try:
             _check_strategy(self.config[self.subcommand].trainer.get("strategy"))
@@ -163,8 +153,8 @@ class TiedCLI(LightningCLI):
                 self._set_accumulation(trainer)
             return trainer
         except (ConfigError, ValueError, TypeError, MisconfigurationException) as e:  # Lightning checks options here
-            if self.created_run_dir and not any(self.run_dir.iterdir()):
-                self.run_dir.rmdir()  # nothing ran: leave no empty run behind
+            if self.run is not None and self.run.create:
+                self.run.run_dir.remove_if_empty()  # nothing ran: leave no empty run behind
             if isinstance(e, ConfigError):
                 raise
             raise ConfigError(
@@ -176,15 +166,16 @@ class TiedCLI(LightningCLI):
     def _set_accumulation(self, trainer) -> None:
         """``model.tokens_per_update`` decides the gradient accumulation, once the number of devices is known."""
         cfg = self.config.fit
-        target, max_tokens = cfg.model.tokens_per_update, cfg.data.max_tokens
+        target, max_tokens = cfg.model.optim.tokens_per_update, cfg.data.max_tokens
         if target:
             if cfg.trainer.accumulate_grad_batches != 1:
                 raise ConfigError(
-                    f"model.tokens_per_update={target} sets the gradient accumulation itself; leave out "
-                    f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}, or set model.tokens_per_update=null"
+                    f"model.optim.tokens_per_update={target} sets the gradient accumulation itself; leave out "
+                    f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}, or set "
+                    "model.optim.tokens_per_update=null"
                 )
             trainer.accumulate_grad_batches = accumulation_steps(target, max_tokens, trainer.world_size)
-        if _not_rank_zero():
+        if not_rank_zero():
             return
         k, world = trainer.accumulate_grad_batches, trainer.world_size
         print(
@@ -195,18 +186,15 @@ class TiedCLI(LightningCLI):
 
     def _loggers(self) -> list:
         cfg = self.config.fit
-        # A resumed run logs into resume-N/metrics.csv: CSVLogger would delete an existing metrics.csv.
-        version = ""
-        if self.resuming:
-            version = f"resume-{1 + len(list(self.run_dir.glob('resume-*')))}"
-        loggers = [CSVLogger(save_dir=self.run_dir, name="", version=version)]
+        run = self.run.run_dir
+        loggers = [CSVLogger(save_dir=run.path, name="", version=run.metrics_version(self.run.resuming))]
         mode, why = decide_wandb_mode(cfg.run.wandb)
         if mode == "disabled":
             print("W&B: disabled; metrics go to metrics.csv", flush=True)
             return loggers
         from lightning.pytorch.loggers import WandbLogger
 
-        tags = [f"tying:{cfg.model.tying}", f"direction:{cfg.data.direction}", *cfg.run.wandb_tags]
+        tags = [f"tying:{cfg.model.net.tying}", f"direction:{cfg.data.direction}", *cfg.run.wandb_tags]
         group = cfg.run.wandb_group or os.environ.get("WANDB_RUN_GROUP")
         if group is None and os.environ.get("WANDB_SWEEP_ID"):  # runs of one agent's sweep: one group
             group = f"sweep-{os.environ['WANDB_SWEEP_ID']}"
@@ -214,33 +202,27 @@ class TiedCLI(LightningCLI):
             project=cfg.run.wandb_project,
             entity=cfg.run.wandb_entity,
             group=group,
-            name=self.run_dir.name,
-            save_dir=str(self.run_dir),
+            name=run.name,
+            save_dir=str(run.path),
             tags=tags,
             offline=mode == "offline",
             config=_plain(self.config.fit),
             job_type="fit",
         )
         loggers.append(
-            ResilientLogger(wandb_logger, advice=f"Sync what W&B has later: wandb sync {self.run_dir}/wandb/*-run-*")
+            ResilientLogger(wandb_logger, advice=f"Sync what W&B has later: wandb sync {run.path}/wandb/*-run-*")
         )
         if mode == "offline":
-            print(f"W&B: offline ({why}); later: wandb sync {self.run_dir}/wandb/offline-run-*", flush=True)
+            print(f"W&B: offline ({why}); later: wandb sync {run.path}/wandb/offline-run-*", flush=True)
         return loggers
 
     def before_fit(self) -> None:
-        if not self.placeholder:
-            check_free_space(self.run_dir, checkpoint_bytes(self.model.net.num_params()))
+        if not self.run.placeholder:
+            self.run.run_dir.check_free_space(checkpoint_bytes(self.model.net.num_params()))
 
     def after_fit(self) -> None:
-        if not self.placeholder:
-            print(f"run directory: {self.run_dir}", flush=True)
-
-
-def _not_rank_zero() -> bool:
-    """Whether the launcher says this process is not global rank 0: Lightning's own child processes
-    and torchrun (LOCAL_RANK, RANK), another node under Lightning (NODE_RANK) or SLURM (SLURM_PROCID)."""
-    return any(int(os.environ.get(v) or 0) > 0 for v in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"))
+        if not self.run.placeholder:
+            print(f"run directory: {self.run.run_dir.path}", flush=True)
 
 
 def _check_strategy(strategy) -> None:
@@ -267,6 +249,9 @@ def _cli(args: list[str], run: bool = True, cls: type[LightningCLI] = TiedCLI) -
 
 
 def _make_cli(cls: type[LightningCLI], run: bool) -> LightningCLI:
+    from jsonargparse import set_parsing_settings
+
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # config dataclass fields' docstrings as help
     return cls(
         TranslationModule,
         TranslationData,
@@ -296,7 +281,7 @@ def info(args: list[str]) -> dict:
     cfg = _cli(args, run=False, cls=_ParseOnly).config
     fields = {f.name for f in dataclasses.fields(TransformerConfig)}
     with torch.device("meta"):
-        net = TiedTransformer(TransformerConfig(**{k: v for k, v in cfg.model.items() if k in fields}))
+        net = TiedTransformer(TransformerConfig(**{k: v for k, v in cfg.model.net.items() if k in fields}))
     shapes = {name: list(w.shape) for name, w in net.embedding_matrices().items()}
     tied = net.tied_with()
     return {
@@ -312,103 +297,39 @@ def _fit_etc(args: list[str]) -> None:
     try:
         _cli(args)
     finally:
-        os.environ.pop(RUN_DIR_ENV, None)  # the next command in this process makes its own
+        for key in (RUN_DIR_ENV, RESUMING_ENV):  # the next command in this process makes its own
+            os.environ.pop(key, None)
 
 
-def analyze(args: list[str]) -> None:
-    """``tiedtransformer analyze PATH``: the similarity analysis of a dump directory or checkpoint."""
-    import argparse
+def check_moved_keys(args: list[str]) -> None:
+    """An option that moved (``--model.tying`` is ``--model.net.tying``), on the command line or in a
+    ``-c`` config file, is named with its new key instead of failing as an unknown option."""
+    import yaml
 
-    from tiedtransformer.analysis.dumps import read_any
-    from tiedtransformer.analysis.report import analyze_to_dir
-
-    p = argparse.ArgumentParser(prog="tiedtransformer analyze", description=analyze.__doc__)
-    p.add_argument("path", help="embedding dump directory (from EmbeddingSnapshot) or a fit checkpoint (.ckpt)")
-    p.add_argument("--top-k", type=int, default=1000, help="pairs kept per matrix, most and least similar")
-    p.add_argument("--knn-k", type=int, default=10, help="nearest neighbours per token")
-    p.add_argument("--bins", type=int, default=200, help="bins of the cosine histogram")
-    p.add_argument("--min-count", type=int, default=0, help="leave out tokens seen fewer times in training")
-    p.add_argument("--out", help="output folder (default: the dump itself, or <checkpoint>-analysis)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    a = p.parse_args(args)
-    dump = read_any(a.path)
-    out = a.out or (a.path if Path(a.path).is_dir() else str(Path(a.path).with_suffix("")) + "-analysis")
-    report, _ = analyze_to_dir(
-        dump,
-        out,
-        a.top_k,
-        a.knn_k,
-        a.bins,
-        a.min_count,
-        a.device,
-        progress=lambda name: print(f"analysed {name}", flush=True),
-    )
-    for name, m in report["matrices"].items():
-        note = f" (identical to {m['identical_to']})" if m["identical_to"] else ""
-        print(f"{name:10s} mean top-{a.top_k} {m['mean_top']:.3f}  mean bottom {m['mean_bottom']:.3f}{note}")
-    print(f"report: {Path(out) / 'report.md'}")
-
-
-def average(args: list[str]) -> None:
-    """``tiedtransformer average RUN_DIR --last N [--out FILE]``: average the weights of a run's last N
-    step or epoch checkpoints (or of the checkpoint files given) into one checkpoint."""
-    import argparse
-
-    from tiedtransformer.training.averaging import average_checkpoints, last_checkpoints
-
-    p = argparse.ArgumentParser(prog="tiedtransformer average", description=average.__doc__)
-    p.add_argument("paths", nargs="+", help="a run directory, or the checkpoint files to average")
-    p.add_argument("--last", type=int, default=5, help="with a run directory: how many of its newest checkpoints")
-    p.add_argument("--out", help="the averaged checkpoint (default: RUN_DIR/checkpoints/averaged-lastN.ckpt)")
-    a = p.parse_args(args)
-    if a.last < 1:
-        raise ConfigError(f"--last {a.last}: average at least one checkpoint")
-    if len(a.paths) == 1 and Path(a.paths[0]).is_dir():
-        run_dir = Path(a.paths[0])
-        paths = last_checkpoints(run_dir, a.last)
-        out = a.out or run_dir / "checkpoints" / f"averaged-last{a.last}.ckpt"
-    else:
-        paths = [Path(x) for x in a.paths]
-        if not a.out:
-            raise ConfigError("averaging checkpoint files needs --out FILE")
-        out = a.out
-    written = average_checkpoints(paths, out)
-    print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {written}")
-
-
-def sweep(args: list[str]) -> None:
-    """``tiedtransformer sweep SWEEP.yaml --local [--dry-run]``: run a W&B sweep config without a server."""
-    import argparse
-
-    from tiedtransformer.training.sweep import run_local
-
-    p = argparse.ArgumentParser(prog="tiedtransformer sweep", description=sweep.__doc__)
-    p.add_argument("sweep", help="a W&B sweep config (sweeps/*.yaml)")
-    p.add_argument("--local", action="store_true", help="run here, one run after another (no W&B server)")
-    p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
-    p.add_argument("--root", default="runs", help="where the runs' directories are (to skip finished ones)")
-    p.add_argument("--seed", type=int, default=0, help="seed of random/bayes sampling")
-    a = p.parse_args(args)
-    if not a.local:
-        raise ConfigError(
-            f"with a W&B server: `wandb sweep {a.sweep}` then `wandb agent <sweep id>`; without one, add --local"
-        )
-    if run_local(a.sweep, dry_run=a.dry_run, root=a.root, seed=a.seed):
-        sys.exit(1)
-
-
-def compare(args: list[str]) -> None:
-    """``tiedtransformer compare RUN_DIR... --out report.html``: the runs side by side, offline."""
-    import argparse
-
-    from tiedtransformer.analysis.compare import write_comparison
-
-    p = argparse.ArgumentParser(prog="tiedtransformer compare", description=compare.__doc__)
-    p.add_argument("runs", nargs="+", help="run directories (each with summary.json)")
-    p.add_argument("--out", default="report.html", help="the HTML page; .md and .csv tables go beside it")
-    a = p.parse_args(args)
-    for kind, path in write_comparison(a.runs, a.out).items():
-        print(f"{kind}: {path}")
+    given = [a[2:].split("=")[0] for a in args if a.startswith("--")]
+    for i, a in enumerate(args):
+        if a in ("-c", "--config") and i + 1 < len(args) or a.startswith("--config="):
+            path = a.split("=", 1)[1] if a.startswith("--config=") else args[i + 1]
+            try:
+                doc = yaml.safe_load(Path(path).read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # LightningCLI reports a file it cannot read
+            given += [f"{section}.{key}" for section, v in doc.items() if isinstance(v, dict) for key in v]
+            given += [
+                f"{section}.{key}.{sub}"
+                for section, v in doc.items()
+                if isinstance(v, dict)
+                for key, w in v.items()
+                if isinstance(w, dict)
+                for sub in w
+            ]
+    for key in given:
+        if key in MOVED_KEYS:
+            new = MOVED_KEYS[key]
+            *groups, leaf = new.split(".")
+            nested = "".join(f"{g}: {{" for g in groups) + f"{leaf}: ..." + "}" * len(groups)
+            where = f", or in a config file {nested}" if len(groups) > 1 else ""
+            raise ConfigError(f"option --{key} is now --{new} (e.g. --{new}=...{where})")
 
 
 COMMANDS = {
@@ -417,11 +338,14 @@ COMMANDS = {
     "test": _fit_etc,
     "predict": _fit_etc,
     "info": lambda args: print(json.dumps(info(args), indent=2)),
-    "analyze": analyze,
-    "average": average,
-    "sweep": sweep,
-    "compare": compare,
+    "analyze": lambda args: run_function(commands.analyze, args),
+    "average": lambda args: run_function(commands.average, args),
+    "sweep": lambda args: run_function(commands.sweep, args),
+    "compare": lambda args: run_function(commands.compare, args),
 }
+
+
+PLAIN_COMMANDS = ("info", "analyze", "average", "sweep", "compare")
 
 
 def _message(e: ConfigError) -> str:
@@ -442,10 +366,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     failed = True
     try:
-        if command in ("info", "analyze", "average", "sweep", "compare"):
-            COMMANDS[command](argv[1:])
-        else:
-            COMMANDS[command](argv)
+        check_moved_keys(argv[1:])
+        COMMANDS[command](argv[1:] if command in PLAIN_COMMANDS else argv)
         failed = False
     except ConfigError as e:
         print(f"error: {_message(e)}", file=sys.stderr)

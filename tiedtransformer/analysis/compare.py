@@ -20,7 +20,7 @@ from statistics import mean
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.runs import atomic_write_text
+from tiedtransformer.training.runs import RunDir, atomic_write_text
 
 COLUMNS = [
     "run",
@@ -46,21 +46,22 @@ def _float(x):
 
 
 def load_run(run_dir: str | Path) -> dict:
-    d = Path(run_dir)
-    f = d / "summary.json"
-    if not f.is_file():
-        raise ConfigError(f"{d} is not a run directory of a finished or failed fit: it has no summary.json")
-    run = {"dir": d, "name": d.name, "summary": json.loads(f.read_text()), "metrics": [], "similarity": None}
-    # a resumed run continues its metrics in resume-1/, resume-2/, ...
-    parts = [d / "metrics.csv"] + sorted(d.glob("resume-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1]))
-    for part in parts:
-        if part.is_file():
-            with open(part, newline="") as fh:
-                run["metrics"] += list(csv.DictReader(fh))
-    dumps = sorted((d / "embeddings").glob("step-*/similarity.json")) if (d / "embeddings").is_dir() else []
-    if dumps:
-        run["similarity"] = json.loads(dumps[-1].read_text())
-        run["similarity_dir"] = dumps[-1].parent
+    d = RunDir(run_dir)
+    if not d.summary.is_file():
+        raise ConfigError(f"{d.path} is not a run directory of a finished or failed fit: it has no {d.SUMMARY}")
+    run = {
+        "dir": d.path,
+        "name": d.name,
+        "summary": json.loads(d.summary.read_text()),
+        "metrics": [],
+        "similarity": None,
+    }
+    for part in d.metrics_files():  # a resumed run continues its metrics in resume-1/, resume-2/, ...
+        with open(part, newline="") as fh:
+            run["metrics"] += list(csv.DictReader(fh))
+    if dumps := d.snapshots():
+        run["similarity"] = json.loads((dumps[-1] / "similarity.json").read_text())
+        run["similarity_dir"] = dumps[-1]
     return run
 
 

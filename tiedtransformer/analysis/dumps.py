@@ -116,25 +116,24 @@ def dump_from_model(net, src_tokens, tgt_tokens, meta: dict, counts=None, spm_mo
 
 
 def read_checkpoint(path: str | Path) -> EmbeddingDump:
-    """The dump of a ``fit`` checkpoint (which stores its vocabulary; see TranslationModule)."""
-    from tiedtransformer.training.module import TranslationModule
+    """The dump of a ``fit`` checkpoint (which stores its vocabulary), loaded once and as data only."""
+    from tiedtransformer.data.datamodule import checkpoint_data
+    from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint
 
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise ConfigError(f"cannot read checkpoint {path}: {e}") from None
-    if "vocab_tokens" not in ckpt or "hyper_parameters" not in ckpt:
-        raise ConfigError(f"{path} is not a tiedtransformer checkpoint (no vocabulary or hyper-parameters in it)")
-    module = TranslationModule.load_from_checkpoint(str(path), map_location="cpu")
-    voc = ckpt["vocab_tokens"]
+    ckpt = load_checkpoint(path)
+    data = checkpoint_data(ckpt)
+    if "vocab_tokens" not in data:
+        raise ConfigError(f"{path} is not a tiedtransformer checkpoint (no vocabulary in it)")
+    net = network_from_checkpoint(ckpt)
+    voc = data["vocab_tokens"]
     meta = {
-        "tying": module.net.cfg.tying,
+        "tying": net.cfg.tying,
         "step": ckpt.get("global_step"),
         "epoch": ckpt.get("epoch"),
-        "direction": ckpt.get("direction"),
+        "direction": data.get("direction"),
         "source": str(path),
     }
-    return dump_from_model(module.net, voc["src"], voc["tgt"], meta, ckpt.get("vocab_counts"), ckpt.get("vocab_models"))
+    return dump_from_model(net, voc["src"], voc["tgt"], meta, data.get("vocab_counts"), data.get("vocab_models"))
 
 
 def read_any(path: str | Path) -> EmbeddingDump:

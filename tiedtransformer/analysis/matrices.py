@@ -14,6 +14,26 @@ from tiedtransformer.specials import NUM_SPECIALS
 
 
 @dataclass
+class AnalysisOptions:
+    """What the similarity analysis computes; shared by ``tiedtransformer analyze`` and the
+    ``SimilarityReport`` callback."""
+
+    top_k: int = 1000
+    """Pairs kept per matrix, the most and the least similar."""
+    knn_k: int = 10
+    """Nearest neighbours per token."""
+    bins: int = 200
+    """Bins of the cosine histogram."""
+    min_count: int = 0
+    """Leave out tokens seen fewer times in the vocabulary's training sample."""
+    device: str | None = None
+    """Where the similarities are computed; default: cuda when available, else cpu."""
+
+    def resolved_device(self) -> str:
+        return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
 class MatrixResult:
     name: str
     tokens: list[str]  # token text of the analysed rows (specials and rare tokens left out)
@@ -47,15 +67,10 @@ def kept_rows(dump: EmbeddingDump, name: str, min_count: int) -> torch.Tensor:
 
 
 def analyze_dump(
-    dump: EmbeddingDump,
-    top_k: int = 1000,
-    knn_k: int = 10,
-    bins: int = 200,
-    min_count: int = 0,
-    device: str | torch.device = "cpu",
-    progress=None,
+    dump: EmbeddingDump, options: AnalysisOptions = AnalysisOptions(), progress=None
 ) -> dict[str, MatrixResult]:
     """Analyse every matrix once; a matrix tied to an earlier one reuses its result."""
+    o, device = options, options.resolved_device()
     results: dict[str, MatrixResult] = {}
     for name, w in dump.matrices.items():
         first = next((n for n in results if dump.matrices[n] is w), None)
@@ -63,9 +78,9 @@ def analyze_dump(
             r = results[first]
             results[name] = MatrixResult(name, r.tokens, r.sim, identical_to=r.identical_to or first)
             continue
-        rows = kept_rows(dump, name, min_count)
+        rows = kept_rows(dump, name, o.min_count)
         tokens = dump.tokens(name)
-        sim = analyze_matrix(w[rows].to(device), top_k=top_k, knn_k=knn_k, bins=bins)
+        sim = analyze_matrix(w[rows].to(device), top_k=o.top_k, knn_k=o.knn_k, bins=o.bins)
         sim = MatrixSimilarity(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in vars(sim).items()})
         results[name] = MatrixResult(name, [tokens[i] for i in rows.tolist()], sim)
         if progress is not None:

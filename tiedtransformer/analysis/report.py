@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
-from tiedtransformer.analysis.matrices import MatrixResult, analyze_dump, summarize
+from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, analyze_dump, summarize
 from tiedtransformer.training.runs import atomic_write_json, atomic_write_text
 
 SHOWN_PAIRS = 20  # pairs per matrix in the Markdown report (all K are in similarity.json)
@@ -21,21 +22,15 @@ def english_sides(dump: EmbeddingDump) -> list[str]:
 
 
 def analyze_to_dir(
-    dump: EmbeddingDump,
-    out_dir: str | Path,
-    top_k: int = 1000,
-    knn_k: int = 10,
-    bins: int = 200,
-    min_count: int = 0,
-    device: str = "cpu",
-    progress=None,
+    dump: EmbeddingDump, out_dir: str | Path, options: AnalysisOptions = AnalysisOptions(), progress=None
 ) -> tuple[dict, dict[str, MatrixResult]]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = analyze_dump(dump, top_k, knn_k, bins, min_count, device, progress)
-    report = summarize(results, top_k, bins)
+    results = analyze_dump(dump, options, progress)
+    top_k = options.top_k
+    report = summarize(results, top_k, options.bins)
     report["meta"] = dump.meta
-    report["options"] = {"top_k": top_k, "knn_k": knn_k, "bins": bins, "min_count": min_count}
+    report["options"] = {k: v for k, v in dataclasses.asdict(options).items() if k != "device"}
     intrinsic = evaluate(dump, english_sides(dump))
     report["intrinsic"] = (
         intrinsic

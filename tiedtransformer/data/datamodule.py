@@ -118,7 +118,7 @@ class TranslationData(L.LightningDataModule):
         predict_path: Text file of source sentences to translate (``predict``).
         demo_train_size: ``demo``: training pairs per epoch.
         demo_valid_size: ``demo``: held-out pairs for validation and test.
-        vocab_size: Subword vocabulary size (per language if not joint); linked to ``model.vocab_size``.
+        vocab_size: Subword vocabulary size (per language if not joint); linked to ``model.net.vocab_size``.
         joint_vocab: One SentencePiece model for both languages (needed by tying ``src_tgt`` and
             ``three_way``); otherwise one per language.
         vocab_sample_size: Pairs sampled (uniformly, from the first ``vocab_max_scan``) to train it.
@@ -219,6 +219,29 @@ class TranslationData(L.LightningDataModule):
         if stage in ("fit", "validate", "test"):
             self.corpus("test" if stage == "test" else "valid").check()
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of the data: its vocabulary (pieces, SentencePiece models, training
+        counts) and direction, so that ``analyze``, ``predict`` and ``average`` need nothing else."""
+        if self.vocab is None:
+            return {}
+        src, tgt, v = self.src_lang, self.tgt_lang, self.vocab
+        return {
+            "vocab_tokens": {"src": v.pieces(src), "tgt": v.pieces(tgt)},
+            "vocab_models": {"src": v.model_bytes(src), "tgt": v.model_bytes(tgt)},
+            "vocab_counts": {"src": v.counts(src), "tgt": v.counts(tgt)},
+            "direction": self.direction,
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """A checkpoint whose vocabulary differs from this data's cannot continue or be evaluated on it."""
+        tokens = state_dict.get("vocab_tokens")
+        if tokens and self.vocab is not None:
+            if tokens != {"src": self.vocab.pieces(self.src_lang), "tgt": self.vocab.pieces(self.tgt_lang)}:
+                raise ConfigError(
+                    "the checkpoint's vocabulary differs from this run's (other corpus, direction, vocab_size or "
+                    "sample). Use the checkpoint's own config (-c runs/X/config.yaml)."
+                )
+
     def _rank(self) -> tuple[int, int]:
         t = self.trainer
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
@@ -312,3 +335,11 @@ class TranslationData(L.LightningDataModule):
         for b in batches:  # positions in the whole file, so that the writer puts the lines in order
             b.ids = torch.tensor([mine[i] for i in b.ids.tolist()], dtype=torch.long)
         return DataLoader(batches, batch_size=None, generator=torch.Generator())
+
+
+def checkpoint_data(checkpoint: dict) -> dict:
+    """The DataModule's part of a checkpoint (:meth:`TranslationData.state_dict`): vocabulary and
+    direction. Checkpoints of older versions kept these keys at the top level."""
+    return checkpoint.get(TranslationData.__qualname__) or {
+        k: checkpoint[k] for k in ("vocab_tokens", "vocab_models", "vocab_counts", "direction") if k in checkpoint
+    }

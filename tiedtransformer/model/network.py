@@ -63,13 +63,13 @@ class TransformerConfig:
     def __post_init__(self) -> None:
         if self.tying not in TYING_MODES:
             raise ConfigError(
-                f"unknown tying mode {self.tying!r} (option model.tying); valid: {', '.join(TYING_MODES)}"
+                f"unknown tying mode {self.tying!r} (option model.net.tying); valid: {', '.join(TYING_MODES)}"
             )
         if self.tying in JOINT_VOCAB_MODES and not self.joint_vocab:
             raise ConfigError(
                 f"tying={self.tying!r} shares the encoder's input matrix with the decoder's, which needs one "
                 "joint source/target vocabulary, but joint_vocab is false. Set data.joint_vocab=true, or "
-                "choose model.tying 'none' or 'decoder'."
+                "choose model.net.tying 'none' or 'decoder'."
             )
         if self.d_model % self.n_heads:
             raise ConfigError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")

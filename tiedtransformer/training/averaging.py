@@ -9,28 +9,16 @@ A tied matrix is averaged once and stays one tensor under all of its names.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
+from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.training.checkpoint import SHAPE_KEYS, load_checkpoint, network_options
+from tiedtransformer.training.runs import RunDir, atomic_path
 
-# The options that fix the network's parameters: checkpoints that differ in one cannot be averaged.
-SHAPE_KEYS = (
-    "tying",
-    "vocab_size",
-    "joint_vocab",
-    "d_model",
-    "n_heads",
-    "n_encoder_layers",
-    "n_decoder_layers",
-    "d_ff",
-    "projection_reg",
-    "norm_first",
-)
 _STEP = re.compile(r"step[-_=]?(\d+)")
 
 
@@ -84,7 +72,7 @@ def checkpoint_step(path: Path) -> int | None:
 def last_checkpoints(run_dir: str | Path, n: int) -> list[Path]:
     """The ``n`` newest step or epoch checkpoints of a run (by the step in their names, one file per
     step), oldest first. ``last*.ckpt`` and earlier averages are not candidates: they repeat a step."""
-    folder = Path(run_dir) / "checkpoints"
+    folder = RunDir(run_dir).checkpoints
     if not folder.is_dir():
         raise ConfigError(f"{run_dir}: no checkpoints/ folder; give a run directory made by `tiedtransformer fit`")
     by_step: dict[int, Path] = {}
@@ -102,21 +90,6 @@ def last_checkpoints(run_dir: str | Path, n: int) -> list[Path]:
     return [by_step[s] for s in sorted(by_step)[-n:]]
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint loaded as data only (``weights_only``: nothing in the file is executed)."""
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such checkpoint file") from None
-    except Exception as e:
-        raise ConfigError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
-        ) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise ConfigError(f"{path}: not a tiedtransformer checkpoint (no state_dict or hyper_parameters)")
-    return ckpt
-
-
 def average_checkpoints(paths: list[Path], out: str | Path) -> Path:
     """Average the weights of ``paths`` (all of one run shape and vocabulary) into ``out``, written
     atomically; everything else (optimizer state, loop progress, vocabulary) comes from the last."""
@@ -126,10 +99,13 @@ def average_checkpoints(paths: list[Path], out: str | Path) -> Path:
     base, last = ckpts[0], ckpts[-1]
     for p, c in zip(paths[1:], ckpts[1:]):
         for key in SHAPE_KEYS:
-            a, b = base["hyper_parameters"].get(key), c["hyper_parameters"].get(key)
+            a = network_options(base["hyper_parameters"]).get(key)
+            b = network_options(c["hyper_parameters"]).get(key)
             if a != b:
-                raise ConfigError(f"cannot average {paths[0]} and {p}: model.{key} is {a!r} in one, {b!r} in the other")
-        if c.get("vocab_tokens") != base.get("vocab_tokens"):
+                raise ConfigError(
+                    f"cannot average {paths[0]} and {p}: model.net.{key} is {a!r} in one, {b!r} in the other"
+                )
+        if checkpoint_data(c).get("vocab_tokens") != checkpoint_data(base).get("vocab_tokens"):
             raise ConfigError(f"cannot average {paths[0]} and {p}: their vocabularies differ")
     try:
         state = average_state_dicts([c["state_dict"] for c in ckpts])
@@ -138,12 +114,6 @@ def average_checkpoints(paths: list[Path], out: str | Path) -> Path:
     result = {**last, "state_dict": state, "averaged_from": [str(p) for p in paths]}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         torch.save(result, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out

@@ -3,86 +3,39 @@ validation loss / perplexity / BLEU, translation for ``predict``."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import random
-from pathlib import Path
-from typing import Literal
 
 import lightning as L
-import numpy as np
 import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import Timer
 
 from tiedtransformer.data.batching import Batch
 from tiedtransformer.errors import ConfigError, TrainingError
-from tiedtransformer.model.network import TiedTransformer, TransformerConfig, Tying
+from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.model.search import beam_search, greedy_decode
-from tiedtransformer.training.averaging import SHAPE_KEYS
+from tiedtransformer.training.checkpoint import SHAPE_KEYS, network_options
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from tiedtransformer.training.evaluation import corpus_scores, sample_ids
-from tiedtransformer.training.runs import atomic_write_text
-from tiedtransformer.training.schedule import Schedule, budget_progress, lr_factor
+from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search
+from tiedtransformer.training.runs import RunDir, atomic_write_text
+from tiedtransformer.training.schedule import budget_progress, lr_factor
 
 C = TransformerConfig  # defaults of the network live on its config dataclass
 
 
-def rng_state() -> dict:
-    # plain types and tensors only, so that checkpoints load with torch.load(weights_only=True)
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def accumulation_steps(tokens_per_update: int, max_tokens: int, world_size: int) -> int:
-    """Batches to accumulate per optimizer update so that ``max_tokens`` (per batch and device) times
-    ``world_size`` times it comes nearest ``tokens_per_update``; an error when even one batch per
-    device overshoots it by more than half (fewer tokens per batch are then needed)."""
-    per_step = max_tokens * world_size
-    steps = max(1, round(tokens_per_update / per_step))
-    ratio = steps * per_step / tokens_per_update
-    if ratio > 1.5:
-        raise ConfigError(
-            f"one batch of data.max_tokens={max_tokens} on each of {world_size} devices is already {per_step:,} tokens per "
-            f"update, {ratio:.1f}x the model.tokens_per_update={tokens_per_update:,} asked for: lower data.max_tokens to "
-            f"{tokens_per_update // world_size} or less, or raise model.tokens_per_update"
-        )
-    return steps
-
-
-def check_compatible(checkpoint: dict, hparams, datamodule) -> None:
-    """A checkpoint of another tying mode, network shape or vocabulary cannot continue this run."""
-    saved = checkpoint.get("hyper_parameters", {})
+def check_compatible(saved_hparams: dict, config: TransformerConfig) -> None:
+    """A checkpoint of another tying mode or network shape cannot continue this run (the vocabulary is
+    checked by the DataModule, which puts it into checkpoints)."""
+    saved = network_options(saved_hparams)
+    ours = dataclasses.asdict(config)
     for key in SHAPE_KEYS:
-        if key in saved and saved[key] != hparams.get(key):
+        if key in saved and saved[key] != ours[key]:
             raise ConfigError(
-                f"the checkpoint was trained with model.{key}={saved[key]!r}, but this run has "
-                f"model.{key}={hparams.get(key)!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
+                f"the checkpoint was trained with model.net.{key}={saved[key]!r}, but this run has "
+                f"model.net.{key}={ours[key]!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
                 "or start without --ckpt_path."
-            )
-    tokens = checkpoint.get("vocab_tokens")
-    if tokens and datamodule is not None and datamodule.vocab is not None:
-        if tokens["tgt"] != datamodule.vocab.pieces(datamodule.tgt_lang) or tokens["src"] != datamodule.vocab.pieces(
-            datamodule.src_lang
-        ):
-            raise ConfigError(
-                "the checkpoint's vocabulary differs from this run's (other corpus, direction, vocab_size or "
-                "sample). Use the checkpoint's own config (-c runs/X/config.yaml)."
             )
 
 
@@ -90,47 +43,17 @@ class TranslationModule(L.LightningModule):
     """Trains a :class:`TiedTransformer` for translation.
 
     Args:
-        tying: Which token matrices share one Parameter: none | decoder | src_tgt | three_way.
-        vocab_size: Vocabulary size (linked from ``data.vocab_size``).
-        joint_vocab: Joint source/target vocabulary (linked from ``data.joint_vocab``).
-        d_model: Model width.
-        n_heads: Attention heads.
-        n_encoder_layers: Encoder layers.
-        n_decoder_layers: Decoder layers.
-        d_ff: Feed-forward inner width.
-        dropout: Dropout rate.
-        norm_first: Pre-norm instead of the paper's post-norm.
-        projection_reg: Projection Regularization λ (0 = off; Press & Wolf use 0.15).
-        max_positions: Longest sequence the position table covers.
-        label_smoothing: Label smoothing ε of the cross-entropy.
-        lr: Peak learning rate, reached at the end of warm-up (7e-4 ≈ Vaswani's d^-0.5·4000^-0.5).
-        warmup_steps: Linear warm-up steps.
-        schedule: Learning-rate decay after warm-up: ``inverse_sqrt`` (Vaswani et al.), or ``linear`` /
-            ``cosine`` down to ``lr * final_lr_factor`` at the end of the budget (``trainer.max_steps``
-            or ``trainer.max_time``, whichever ends training first), so that a run stopped by its
-            budget ends annealed on any machine.
-        final_lr_factor: ``linear`` / ``cosine``: the learning rate at the end of the budget, as a
-            fraction of ``lr``.
-        betas: Adam betas.
-        adam_eps: Adam epsilon.
-        weight_decay: Decoupled weight decay (AdamW); 0 is the paper's Adam.
-        tokens_per_update: Tokens per optimizer update (padded, per side), across devices: sets
-            ``trainer.accumulate_grad_batches`` to ``round(tokens_per_update / (data.max_tokens × devices
-            × nodes))``. Vaswani et al. used about 25,000. None: one batch per device and update.
-        decode: The search of ``predict``, ``test`` and the final evaluation: ``beam`` or ``greedy``.
-        beam_size: Beam width.
-        length_penalty: GNMT length penalty α.
-        max_len_a: Generated tokens at most a·source length + b ...
-        max_len_b: ... (b).
+        net: The network's shape and tying (``model.net.*``; its vocabulary options are linked from
+            ``data.vocab_size`` and ``data.joint_vocab``).
+        optim: Objective, optimiser and learning-rate schedule (``model.optim.*``).
+        decoding: The search of ``predict``, ``test`` and the final evaluation (``model.decoding.*``).
         val_bleu_sentences: BLEU and chrF at each validation are computed on a fixed, seeded sample of
             this many validation sentences (in file order, the same at every validation; None: all).
         val_decode: The search used at each validation (greedy is cheap; the final evaluation uses
-            ``decode``).
-        final_eval: When training ends, translate the whole validation set with ``decode`` and report
+            ``decoding.search``).
+        final_eval: When training ends, translate the whole validation set with ``decoding`` and report
             BLEU and chrF (``final/val_bleu``, ``summary.json``); the translations go to
             ``<run dir>/final-val.<target language>``.
-        nonfinite: What a non-finite loss or gradient does: ``stop`` the run with an error (the
-            weights stay finite), or ``skip`` the update (counted in ``train/skipped_steps``).
         compile: Run the teacher-forced network (training and validation loss) through
             ``torch.compile`` with dynamic shapes; decoding stays eager, and checkpoints are the same.
             Compiling takes a while at the start; on the 2-core CPU measured here it did not pay
@@ -139,53 +62,29 @@ class TranslationModule(L.LightningModule):
 
     def __init__(
         self,
-        tying: Tying = C.tying,
-        vocab_size: int = C.vocab_size,
-        joint_vocab: bool = C.joint_vocab,
-        d_model: int = C.d_model,
-        n_heads: int = C.n_heads,
-        n_encoder_layers: int = C.n_encoder_layers,
-        n_decoder_layers: int = C.n_decoder_layers,
-        d_ff: int = C.d_ff,
-        dropout: float = C.dropout,
-        norm_first: bool = C.norm_first,
-        projection_reg: float = C.projection_reg,
-        max_positions: int = C.max_positions,
-        label_smoothing: float = 0.1,
-        lr: float = 7e-4,
-        warmup_steps: int = 4000,
-        schedule: Schedule = "inverse_sqrt",
-        final_lr_factor: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.98),
-        adam_eps: float = 1e-9,
-        weight_decay: float = 0.0,
-        tokens_per_update: int | None = None,
-        decode: Literal["beam", "greedy"] = "beam",
-        beam_size: int = 4,
-        length_penalty: float = 0.6,
-        max_len_a: float = 1.0,
-        max_len_b: int = 50,
+        net: TransformerConfig = TransformerConfig(),
+        optim: OptimConfig = OptimConfig(),
+        decoding: DecodeConfig = DecodeConfig(),
         val_bleu_sentences: int | None = 1000,
-        val_decode: Literal["beam", "greedy"] = "greedy",
+        val_decode: Search = "greedy",
         final_eval: bool = True,
-        nonfinite: Literal["stop", "skip"] = "stop",
         compile: bool = False,
     ):
         super().__init__()
-        self.save_hyperparameters()
-        self.config = TransformerConfig(
-            vocab_size=vocab_size,
-            joint_vocab=joint_vocab,
-            d_model=d_model,
-            n_heads=n_heads,
-            n_encoder_layers=n_encoder_layers,
-            n_decoder_layers=n_decoder_layers,
-            d_ff=d_ff,
-            dropout=dropout,
-            norm_first=norm_first,
-            tying=tying,
-            projection_reg=projection_reg,
-            max_positions=max_positions,
+        # A checkpoint loads them back as plain dicts (no code to unpickle): take either.
+        self.config = net if isinstance(net, TransformerConfig) else TransformerConfig(**net)
+        self.optim = optim if isinstance(optim, OptimConfig) else OptimConfig(**optim)
+        self.decoding = decoding if isinstance(decoding, DecodeConfig) else DecodeConfig(**decoding)
+        self.save_hyperparameters(
+            {
+                "net": dataclasses.asdict(self.config),
+                "optim": dataclasses.asdict(self.optim),
+                "decoding": dataclasses.asdict(self.decoding),
+                "val_bleu_sentences": val_bleu_sentences,
+                "val_decode": val_decode,
+                "final_eval": final_eval,
+                "compile": compile,
+            }
         )
         self.net = TiedTransformer(self.config)
         if compile:
@@ -226,7 +125,7 @@ class TranslationModule(L.LightningModule):
     # --- training -----------------------------------------------------------------------------
 
     def training_step(self, batch: Batch, batch_idx: int):
-        out = self.net.loss(batch.src, batch.tgt_in, batch.tgt_out, self.hparams.label_smoothing)
+        out = self.net.loss(batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing)
         loss = out.loss
         if batch.padding:  # a stand-in batch: same collectives as the other ranks, no gradient
             return loss * 0.0
@@ -240,11 +139,11 @@ class TranslationModule(L.LightningModule):
         # all_finite agrees the verdict), so every rank decides the same way.
         if all_finite([p.grad for p in self.net.parameters() if p.grad is not None]):
             return
-        if self.hparams.nonfinite == "stop":
+        if self.optim.nonfinite == "stop":
             raise TrainingError(
                 f"non-finite loss or gradient at step {self.global_step + 1} (epoch {self.current_epoch}); the "
-                "weights are unchanged and still finite. Lower model.lr, raise model.warmup_steps, check the "
-                "data, or pass --model.nonfinite=skip to skip such updates."
+                "weights are unchanged and still finite. Lower model.optim.lr, raise model.optim.warmup_steps, check the "
+                "data, or pass --model.optim.nonfinite=skip to skip such updates."
             )
         for p in self.net.parameters():  # Adam skips parameters without a gradient: no update at all
             p.grad = None
@@ -252,7 +151,7 @@ class TranslationModule(L.LightningModule):
         self.log("train/skipped_steps", float(self.skipped_steps))
 
     def configure_optimizers(self):
-        h = self.hparams
+        h = self.optim
         # foreach: a few multi-tensor ops per step instead of a loop over parameters. (fused would
         # be one kernel, but Lightning refuses gradient clipping with fused optimizers under AMP.)
         opt = torch.optim.AdamW(
@@ -265,9 +164,9 @@ class TranslationModule(L.LightningModule):
         )
         if h.schedule != "inverse_sqrt" and self.budget_progress(0) is None:
             raise ConfigError(
-                f"model.schedule={h.schedule} decays the learning rate over the training budget, but the trainer "
+                f"model.optim.schedule={h.schedule} decays the learning rate over the training budget, but the trainer "
                 "has none it can see: set trainer.max_steps or trainer.max_time (e.g. --trainer.max_time=00:00:15:00), "
-                "or use --model.schedule=inverse_sqrt"
+                "or use --model.optim.schedule=inverse_sqrt"
             )
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt,
@@ -290,39 +189,17 @@ class TranslationModule(L.LightningModule):
                 elapsed = t.strategy.broadcast(elapsed)
         return budget_progress(step, t.max_steps if t.max_steps > 0 else None, elapsed, max_time)
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # A checkpoint carries its vocabulary, so `analyze` and `predict` need nothing else.
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None or dm.vocab is None:
-            return
-        src, tgt = dm.src_lang, dm.tgt_lang
-        checkpoint["vocab_tokens"] = {"src": dm.vocab.pieces(src), "tgt": dm.vocab.pieces(tgt)}
-        checkpoint["vocab_models"] = {"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)}
-        checkpoint["vocab_counts"] = {"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)}
-        checkpoint["direction"] = dm.direction
-        checkpoint["rng"] = rng_state()
-
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        check_compatible(
-            checkpoint, self.hparams, getattr(self._trainer, "datamodule", None) if self._trainer else None
-        )
-        if "rng" in checkpoint:  # dropout continues exactly where the interrupted run was
-            set_rng_state(checkpoint["rng"])
+        check_compatible(checkpoint.get("hyper_parameters", {}), self.config)
 
     # --- translation --------------------------------------------------------------------------
 
-    def translate_ids(self, src: torch.Tensor, search: str | None = None) -> list[list[int]]:
-        h = self.hparams
+    def translate_ids(self, src: torch.Tensor, search: Search | None = None) -> list[list[int]]:
+        h = self.decoding
         net = self.eval_net()
-        if (search or h.decode) == "greedy":
+        if (search or h.search) == "greedy":
             return greedy_decode(net, src, h.max_len_a, h.max_len_b)
         return beam_search(net, src, h.beam_size, h.length_penalty, h.max_len_a, h.max_len_b)
-
-    def search_name(self, search: str | None = None) -> str:
-        h = self.hparams
-        if (search or h.decode) == "greedy":
-            return "greedy"
-        return f"beam {h.beam_size}, length penalty {h.length_penalty}"
 
     def _detok(self, ids: list[list[int]]) -> list[str]:
         dm = self.trainer.datamodule
@@ -345,7 +222,7 @@ class TranslationModule(L.LightningModule):
         done = sorted(x for part in all_gather_objects(out) for x in part)
         hyps = [h for _, h in done]
         scores = corpus_scores(hyps, [pairs[i][1] for i, _ in done])
-        scores["search"] = self.search_name(search)
+        scores["search"] = self.decoding.describe(search)
         if scores["bleu_signature"] != self.sacrebleu_signature:  # the signatures say how scores were computed
             self.sacrebleu_signature, self.chrf_signature = scores["bleu_signature"], scores["chrf_signature"]
             for logger in self.loggers:
@@ -376,7 +253,7 @@ class TranslationModule(L.LightningModule):
         self._full = []
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        out = self.eval_net().loss(batch.src, batch.tgt_in, batch.tgt_out, self.hparams.label_smoothing)
+        out = self.eval_net().loss(batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing)
         v = self._val
         v["loss"] += float(out.loss_sum)
         v["nll"] += float(out.nll_sum)
@@ -400,7 +277,7 @@ class TranslationModule(L.LightningModule):
         if stage == "val" and h.val_bleu_sentences != 0:
             scores, _ = self.score_split("valid", h.val_bleu_sentences, h.val_decode)
         elif stage == "test":
-            scores, _ = self.score_split("test", None, h.decode)
+            scores, _ = self.score_split("test", None, self.decoding.search)
             if self.trainer.is_global_zero:
                 print(
                     f"test: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on {scores['sentences']} "
@@ -420,7 +297,7 @@ class TranslationModule(L.LightningModule):
             return
         self.refresh_eval_net()
         self.eval()
-        scores, hyps = self.score_split("valid", None, self.hparams.decode)
+        scores, hyps = self.score_split("valid", None, self.decoding.search)
         self._full = []
         self.final_scores = {
             **{k: scores[k] for k in ("bleu", "chrf", "sentences", "search")},
@@ -431,7 +308,7 @@ class TranslationModule(L.LightningModule):
             logger.log_metrics(metrics, step=self.global_step)
         if self.trainer.is_global_zero:
             dm = self.trainer.datamodule
-            path = Path(self.trainer.default_root_dir) / f"final-val.{dm.tgt_lang}"
+            path = RunDir.of(self.trainer).final_translations(dm.tgt_lang)
             atomic_write_text(path, "".join(h + "\n" for h in hyps))
             print(
                 f"final evaluation: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on all {scores['sentences']} "

@@ -1,6 +1,6 @@
 """W&B sweep configs run without a W&B server: expand them as the agent would and run each command.
 
-``tiedtransformer sweep SWEEP.yaml --local [--dry-run]``: grid sweeps expand to every combination,
+``tiedtransformer sweep SWEEP.yaml --local [--dry_run]``: grid sweeps expand to every combination,
 random and bayes sweeps to ``run_cap`` random samples (bayes needs the server's model; locally it is
 sampled at random, and says so). Each run is a subprocess with exactly the arguments the W&B agent
 would pass (``--key=value``), in sequence, with a progress line per run; a failed run does not stop
@@ -25,8 +25,7 @@ from pathlib import Path
 import yaml
 
 from tiedtransformer.errors import ConfigError
-
-RUN_NAME_ENV = "TIEDTRANSFORMER_RUN_NAME"  # the CLI names the run directory after it
+from tiedtransformer.training.runs import RUN_NAME_ENV, RunDir
 
 
 def load_sweep(path: str | Path) -> dict:
@@ -130,11 +129,7 @@ def run_name(sweep_name: str, params: dict) -> str:
 
 
 def finished(root: Path, name: str) -> bool:
-    f = root / name / "summary.json"
-    try:
-        return json.loads(f.read_text()).get("status") == "finished"
-    except (OSError, ValueError):
-        return False
+    return RunDir(root / name).finished()
 
 
 def run_local(path: str, dry_run: bool = False, root: str = "runs", seed: int = 0, out=None) -> int:

@@ -114,7 +114,7 @@ def test_parameter_counts_of_transformer_base(tying, expected):
 
 @pytest.mark.parametrize("tying", ["src_tgt", "three_way"])
 def test_joint_vocab_modes_reject_separate_vocabularies(tying):
-    with pytest.raises(ConfigError, match=r"data.joint_vocab=true.*model.tying 'none' or 'decoder'"):
+    with pytest.raises(ConfigError, match=r"data.joint_vocab=true.*model.net.tying 'none' or 'decoder'"):
         tiny_config(tying=tying, joint_vocab=False)
 
 

@@ -1,0 +1,121 @@
+"""The commands besides LightningCLI's: typed functions whose signatures and docstrings are their
+command lines (jsonargparse reads them; ``tiedtransformer COMMAND --help`` lists them)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tiedtransformer.analysis.matrices import AnalysisOptions
+from tiedtransformer.errors import ConfigError
+
+
+def analyze(path: str, analysis: AnalysisOptions = AnalysisOptions(), out: str | None = None) -> None:
+    """The similarity analysis of a dump directory or a checkpoint.
+
+    Args:
+        path: An embedding dump directory (from EmbeddingSnapshot) or a fit checkpoint (.ckpt).
+        analysis: What the analysis computes.
+        out: Output folder (default: the dump itself, or <checkpoint>-analysis).
+    """
+    from tiedtransformer.analysis.dumps import read_any
+    from tiedtransformer.analysis.report import analyze_to_dir
+
+    dump = read_any(path)
+    out = out or (path if Path(path).is_dir() else str(Path(path).with_suffix("")) + "-analysis")
+    report, _ = analyze_to_dir(dump, out, analysis, progress=lambda name: print(f"analysed {name}", flush=True))
+    for name, m in report["matrices"].items():
+        note = f" (identical to {m['identical_to']})" if m["identical_to"] else ""
+        print(f"{name:10s} mean top-{analysis.top_k} {m['mean_top']:.3f}  mean bottom {m['mean_bottom']:.3f}{note}")
+    print(f"report: {Path(out) / 'report.md'}")
+
+
+def average(paths: list[str], last: int = 5, out: str | None = None) -> None:
+    """Average the weights of a run's last N step or epoch checkpoints (or of the checkpoint files
+    given) into one checkpoint.
+
+    Args:
+        paths: A run directory, or the checkpoint files to average.
+        last: With a run directory: how many of its newest checkpoints.
+        out: The averaged checkpoint (default: RUN_DIR/checkpoints/averaged-lastN.ckpt).
+    """
+    from tiedtransformer.training.averaging import average_checkpoints, last_checkpoints
+    from tiedtransformer.training.runs import RunDir
+
+    if last < 1:
+        raise ConfigError(f"--last {last}: average at least one checkpoint")
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        files = last_checkpoints(paths[0], last)
+        out = out or str(RunDir(paths[0]).checkpoints / f"averaged-last{last}.ckpt")
+    else:
+        files = [Path(x) for x in paths]
+        if not out:
+            raise ConfigError("averaging checkpoint files needs --out FILE")
+    written = average_checkpoints(files, out)
+    print(f"averaged {len(files)} checkpoints ({', '.join(p.name for p in files)}) into {written}")
+
+
+def sweep(sweep: str, local: bool = False, dry_run: bool = False, root: str = "runs", seed: int = 0) -> None:
+    """Run a W&B sweep config without a W&B server.
+
+    Args:
+        sweep: A W&B sweep config (sweeps/*.yaml).
+        local: Run here, one run after another (no W&B server).
+        dry_run: Print the commands instead of running them.
+        root: Where the runs' directories are (to skip finished ones).
+        seed: Seed of random/bayes sampling.
+    """
+    from tiedtransformer.training.sweep import run_local
+
+    if not local:
+        raise ConfigError(
+            f"with a W&B server: `wandb sweep {sweep}` then `wandb agent <sweep id>`; without one, add --local"
+        )
+    if run_local(sweep, dry_run=dry_run, root=root, seed=seed):
+        sys.exit(1)
+
+
+def compare(runs: list[str], out: str = "report.html") -> None:
+    """The runs side by side, offline: one HTML page, with .md and .csv tables beside it.
+
+    Args:
+        runs: Run directories (each with summary.json).
+        out: The HTML page.
+    """
+    from tiedtransformer.analysis.compare import write_comparison
+
+    for kind, path in write_comparison(runs, out).items():
+        print(f"{kind}: {path}")
+
+
+# The positional arguments that take one or more values (jsonargparse's own would want a JSON list).
+VARIADIC = {average: "paths", compare: "runs"}
+
+
+def run_function(fn: Callable, args: list[str]) -> None:
+    """Parse ``args`` with ``fn``'s signature and docstring (jsonargparse) and call it."""
+    import inspect
+
+    from jsonargparse import ActionYesNo, ArgumentParser, set_parsing_settings
+
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # dataclass field docstrings as help
+    doc = (fn.__doc__ or "").split("\n\n")[0]
+    parser = ArgumentParser(prog=f"tiedtransformer {fn.__name__}", description=doc, exit_on_error=True)
+    variadic = VARIADIC.get(fn)
+    if variadic:
+        parser.add_argument(variadic, nargs="+", help=_arg_help(fn, variadic))
+    # A bool option is a flag (--local, --no_local), not --local=true.
+    flags = [p for p in inspect.signature(fn).parameters.values() if p.default is False or p.default is True]
+    for p in flags:
+        parser.add_argument(f"--{p.name}", action=ActionYesNo, default=p.default, help=_arg_help(fn, p.name))
+    skip = {variadic, *(p.name for p in flags)} - {None}
+    parser.add_function_arguments(fn, skip=skip, as_positional=True, as_group=False)
+    init = parser.instantiate(parser.parse_args(args))
+    fn(**{name: init[name] for name in fn.__code__.co_varnames[: fn.__code__.co_argcount]})
+
+
+def _arg_help(fn: Callable, name: str) -> str:
+    doc = fn.__doc__ or ""
+    marker = f"{name}: "
+    return doc[doc.index(marker) + len(marker) :].split("\n")[0] if marker in doc else name
