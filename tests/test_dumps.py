@@ -68,5 +68,5 @@ def test_not_a_dump_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no such dump directory or checkpoint"):
         read_any(tmp_path / "missing")
     (tmp_path / "x.ckpt").write_bytes(b"garbage")
-    with pytest.raises(ConfigError, match="cannot read checkpoint"):
+    with pytest.raises(ConfigError, match="x.ckpt: not a readable checkpoint"):
         read_any(tmp_path / "x.ckpt")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import json
 from pathlib import Path
@@ -190,51 +189,40 @@ def metrics_figure(runs: list[dict]) -> str | None:
     return _png(fig) if drawn else None
 
 
-def _img(b64: str | None, alt: str) -> str:
-    return (
-        f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
-        if b64
-        else f"<p>(no data for {html.escape(alt)})</p>"
-    )
-
-
-def _html_table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _run_section(r: dict) -> str:
-    parts = [f"<section><h3>{html.escape(r['name'])}</h3>"]
+def _run_section(r: dict) -> dict:
+    """What the page shows of one run's last embedding analysis."""
     sim = r["similarity"]
     if not sim:
-        return parts[0] + "<p>No embedding analysis in this run.</p></section>"
+        return {"name": r["name"], "means": None}
     heat = r["similarity_dir"] / "jaccard_top_pairs.png"
-    if heat.is_file():
-        parts.append(_img(base64.b64encode(heat.read_bytes()).decode(), f"Jaccard heatmap {r['name']}"))
-    k = sim["top_k"]
     means = [
         [n, m.get("identical_to") or "", f"{m['mean_top']:.3f}", f"{m['mean_bottom']:.3f}"]
         for n, m in sim["matrices"].items()
     ]
-    parts.append(_html_table(["matrix", "identical to", f"mean top-{k}", f"mean bottom-{k}"], means, "means"))
-    for n, m in sim["matrices"].items():
-        if m.get("identical_to"):
-            continue
-        pairs = [[i, a, b, f"{s:.3f}"] for i, (a, b, s) in enumerate(m["top_pairs"][:SHOWN_PAIRS], 1)]
-        parts.append(
-            f"<h4>{html.escape(n)}: most similar pairs</h4>"
-            + _html_table(["rank", "token", "token", "cosine"], pairs, "pairs")
-        )
-    return "\n".join(parts) + "</section>"
+    pairs = [
+        (n, [[i, a, b, f"{s:.3f}"] for i, (a, b, s) in enumerate(m["top_pairs"][:SHOWN_PAIRS], 1)])
+        for n, m in sim["matrices"].items()
+        if not m.get("identical_to")
+    ]
+    heatmap = base64.b64encode(heat.read_bytes()).decode() if heat.is_file() else None
+    return {"name": r["name"], "top_k": sim["top_k"], "means": means, "pairs": pairs, "heatmap": heatmap}
 
 
-# Marks the page once every embedded image has decoded (browser tests read it; people never see it).
-LOADED_CHECK = """<script>window.addEventListener("load", () => document.body.setAttribute("data-images-ok",
-  [...document.images].every(i => i.complete && i.naturalWidth > 0)));</script>"""
-STYLE = """body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:.6em 0}
-th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}img{max-width:100%}
-section{display:inline-block;vertical-align:top;margin:0 2em 2em 0;max-width:640px}"""
+def render_page(runs: list[dict], rows: list[dict]) -> str:
+    """The comparison page (template ``compare.html.j2``; jinja2 escapes every value)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tiedtransformer.analysis", "."), autoescape=True, keep_trailing_newline=True
+    )
+    return env.get_template("compare.html.j2").render(
+        runs=runs,
+        columns=COLUMNS,
+        rows=[[_fmt(r[c], c) for c in COLUMNS] for r in rows],
+        rank_figure=rank_figure(runs),
+        metrics_figure=metrics_figure(runs),
+        sections=[_run_section(r) for r in runs],
+    )
 
 
 def write_comparison(run_dirs: list[str], out: str | Path) -> dict[str, Path]:
@@ -247,19 +235,5 @@ def write_comparison(run_dirs: list[str], out: str | Path) -> dict[str, Path]:
     paths = {"html": out, "md": out.with_suffix(".md"), "csv": out.with_suffix(".csv")}
     atomic_write_text(paths["md"], "# Runs compared\n\n" + markdown_table(rows))
     atomic_write_text(paths["csv"], csv_table(rows))
-    page = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>tiedtransformer: {len(runs)} runs</title>",
-        f"<style>{STYLE}</style></head><body><h1>Tying modes compared</h1>",
-        "<p>Δ columns are against the untied run(s) (tying none) of the same direction.</p>",
-        _html_table(COLUMNS, [[_fmt(r[c], c) for c in COLUMNS] for r in rows], "runs"),
-        "<h2>Similarity of the top pairs by rank</h2>",
-        _img(rank_figure(runs), "similarity vs rank"),
-        "<h2>Metrics</h2>",
-        _img(metrics_figure(runs), "metrics over epochs"),
-        "<h2>Per run</h2>",
-        *(_run_section(r) for r in runs),
-        LOADED_CHECK,
-        "</body></html>",
-    ]
-    atomic_write_text(paths["html"], "\n".join(page))
+    atomic_write_text(paths["html"], render_page(runs, rows))
     return paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -36,6 +37,11 @@ def load_checkpoint(path: str | Path) -> dict:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such checkpoint file") from None
+    except pickle.UnpicklingError:
+        raise ConfigError(
+            f"{path}: not a readable checkpoint: it is no file torch.save wrote, or it holds Python objects "
+            "besides tensors and plain data (nothing in it was executed)"
+        ) from None
     except Exception as e:
         raise ConfigError(
             f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
