@@ -6,7 +6,6 @@ import torch
 from tiedtransformer.data.batching import (
     Batch,
     Example,
-    RankBatches,
     collate,
     padding_fraction,
     shuffled,
@@ -52,20 +51,6 @@ def test_collate_adds_bos_and_eos_and_pads():
     assert b.tgt_in.tolist() == [[BOS_ID, 20, PAD_ID, PAD_ID], [BOS_ID, 21, 22, 23]]
     assert b.tgt_out.tolist() == [[20, EOS_ID, PAD_ID, PAD_ID], [21, 22, 23, EOS_ID]]
     assert b.ids.tolist() == [7, 8] and b.refs == ["x", "y"] and b.num_tgt_tokens == 6
-
-
-def test_rank_batches_pass_the_epoch_and_run_alone_without_ddp():
-    seen = []
-
-    def make(epoch):
-        seen.append(epoch)
-        return [collate([Example(epoch, [5], [6], "")])]
-
-    epoch = iter([3, 4])
-    loader = RankBatches(make, epoch=lambda: next(epoch))
-    assert [b.ids.item() for b in loader] == [3]
-    assert [b.ids.item() for b in loader] == [4]
-    assert seen == [3, 4]
 
 
 def test_stand_in_batch_is_a_valid_model_input():

@@ -213,3 +213,12 @@ def test_compiled_teacher_forcing_gives_the_eager_loss_and_gradients_and_the_sam
         torch.testing.assert_close(losses[0], losses[1])
         for a, b in zip(eager.parameters(), compiled.parameters()):
             torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_training_flops_follow_the_6n_rule_per_token_and_count_a_tied_matrix_per_use():
+    m = tiny_model(tying="three_way")
+    enc = sum(p.numel() for p in m.encoder.parameters())
+    dec = sum(p.numel() for p in m.decoder.parameters())
+    V, d = m.cfg.vocab_size, m.cfg.d_model
+    assert m.training_flops(10, 7) == 6 * (enc * 10 + (dec + V * d) * 7)
+    assert m.training_flops(10, 7) == tiny_model(tying="none").training_flops(10, 7)  # tying saves no FLOPs

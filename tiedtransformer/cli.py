@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
@@ -68,6 +68,16 @@ TRAINER_DEFAULTS = {
 }
 
 
+def default_callbacks() -> list:
+    """Callbacks every command gets besides the configurable ones (LightningCLI appends them to
+    ``--trainer.callbacks``): the random state in checkpoints, and Lightning's throughput meter
+    (``train/device/items_per_sec`` = target tokens/s; FLOP/s and MFU where the device's peak is known)."""
+    return [
+        RngState(),
+        ThroughputMonitor(batch_size_fn=len, length_fn=lambda batch: batch.num_tgt_tokens),
+    ]
+
+
 class TiedCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.vocab_size", "model.net.vocab_size")
@@ -80,7 +90,6 @@ class TiedCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(CheckpointOnFailure, "on_failure")
         parser.add_lightning_class_args(CheckpointAveraging, "average")
-        parser.add_lightning_class_args(RngState, "rng")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
@@ -256,7 +265,7 @@ def _make_cli(cls: type[LightningCLI], run: bool) -> LightningCLI:
         TranslationModule,
         TranslationData,
         run=run,
-        trainer_defaults=TRAINER_DEFAULTS,
+        trainer_defaults={**TRAINER_DEFAULTS, "callbacks": default_callbacks()},
         seed_everything_default=0,
         parser_kwargs={"parser_mode": "omegaconf"},
         auto_configure_optimizers=False,  # TranslationModule.configure_optimizers is the one place

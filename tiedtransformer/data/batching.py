@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
 
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
@@ -29,6 +27,7 @@ class Batch:
     ids: torch.Tensor  # (B,) pair ids
     refs: list[str] = field(default_factory=list)
     num_tgt_tokens: int = 0  # target tokens with EOS, counted at collate time (no device sync later)
+    num_src_tokens: int = 0  # source tokens with EOS, likewise
     padding: bool = False  # a stand-in batch while other ranks still have data (see RankBatches)
     dropped: dict[str, int] = field(default_factory=dict)  # pairs the reader skipped before this batch, by reason
 
@@ -119,6 +118,7 @@ def collate(examples: list[Example]) -> Batch:
         ids=torch.tensor([e.id for e in examples], dtype=torch.long),
         refs=[e.ref for e in examples],
         num_tgt_tokens=sum(len(e.tgt) + 1 for e in examples),
+        num_src_tokens=sum(len(e.src) + 1 for e in examples),
     )
 
 
@@ -127,43 +127,3 @@ def padding_fraction(batch: Batch) -> float:
     slots = batch.src.numel() + batch.tgt_out.numel()
     real = int((batch.src != PAD_ID).sum()) + int((batch.tgt_out != PAD_ID).sum())
     return 1.0 - real / slots
-
-
-class RankBatches:
-    """What ``train_dataloader`` returns: a fresh loader per epoch (``make_loader(epoch)``, so the
-    epoch seeds the shuffle in every worker). Under DDP the ranks agree at every batch whether any
-    still has data: a rank that ran out yields stand-in batches (no gradient) until all have, and
-    then all stop together. No rank hangs in a collective waiting for another, and no pair is
-    dropped to even the ranks out.
-
-    Resuming mid-epoch: ``done()`` says how many batches of this epoch were already trained; the
-    stream (deterministic for a given epoch) is replayed and those batches are skipped, so training
-    continues with exactly the batch that would have come next."""
-
-    def __init__(
-        self,
-        make_loader: Callable[[int], Iterable[Batch]],
-        epoch: Callable[[], int],
-        done: Callable[[], int] = lambda: 0,
-    ):
-        self.make_loader, self.epoch, self.done = make_loader, epoch, done
-
-    def __iter__(self) -> Iterator[Batch]:
-        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        real = iter(self.make_loader(self.epoch()))
-        stream = itertools.chain(real, itertools.repeat(None)) if distributed else real  # None: ran out
-        skip = self.done()
-        if skip:
-            for _ in itertools.islice(stream, skip):  # replay without training; same on every rank
-                pass
-        if not distributed:
-            yield from stream
-            return
-        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
-        while True:
-            batch = next(stream)
-            more = torch.tensor([float(batch is not None)], device=device)
-            dist.all_reduce(more, op=dist.ReduceOp.MAX)
-            if not more.item():
-                return
-            yield batch if batch is not None else Batch.stand_in()

@@ -14,7 +14,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from tiedtransformer.data.batching import Batch, Example, RankBatches, collate, shuffled, token_buckets
+from tiedtransformer.data.batching import Batch, Example, collate, shuffled, token_buckets
+from tiedtransformer.data.loader import RankBatches
 from tiedtransformer.data.corpus import Corpus, Source, read_lines
 from tiedtransformer.data.vocab import Vocabulary, build_vocabulary
 from tiedtransformer.errors import ConfigError

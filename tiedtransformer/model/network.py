@@ -365,3 +365,13 @@ class TiedTransformer(nn.Module):
         """Parameters in the distinct token matrices."""
         distinct = {id(p): p for p in self.embedding_matrices().values()}
         return sum(p.numel() for p in distinct.values())
+
+    def training_flops(self, src_tokens: int, tgt_tokens: int) -> int:
+        """FLOPs of one training step (forward and backward) over a batch with this many real source and
+        target tokens, by the usual 6·N rule (Kaplan et al. 2020): 6 per weight each token passes through
+        (encoder layers for source tokens; decoder layers and the output layer for target tokens).
+        Attention's score products are left out, as in that rule; the input embeddings are lookups."""
+        enc = sum(p.numel() for p in self.encoder.parameters())
+        dec = sum(p.numel() for p in self.decoder.parameters())
+        out = self.dec_lut.weight.numel() + (self.projection.weight.numel() if self.projection is not None else 0)
+        return 6 * (enc * src_tokens + (dec + out) * tgt_tokens)

@@ -124,6 +124,10 @@ class TranslationModule(L.LightningModule):
 
     # --- training -----------------------------------------------------------------------------
 
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        # read by Lightning's ThroughputMonitor (FLOP/s, and MFU on a device whose peak it knows)
+        self.flops_per_batch = self.net.training_flops(batch.num_src_tokens, batch.num_tgt_tokens)
+
     def training_step(self, batch: Batch, batch_idx: int):
         out = self.net.loss(batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing)
         loss = out.loss
