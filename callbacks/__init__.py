@@ -5,6 +5,7 @@ from tiedtransformer.callbacks.embeddings import EmbeddingSnapshot, SimilarityRe
 from tiedtransformer.callbacks.fault_tolerance import CheckpointOnFailure
 from tiedtransformer.callbacks.rng import RngState
 from tiedtransformer.callbacks.run_summary import RunSummary
+from tiedtransformer.callbacks.stream_position import TrainStreamPosition
 from tiedtransformer.callbacks.translation_writer import TranslationWriter
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "RngState",
     "RunSummary",
     "SimilarityReport",
+    "TrainStreamPosition",
     "TranslationWriter",
 ]

@@ -117,6 +117,7 @@ def test_checkpoints_carry_the_vocabulary_and_another_vocabulary_is_refused():
     dm = data()
     state = dm.state_dict()
     assert state["vocab_tokens"]["src"] == dm.vocab.pieces("en") and state["direction"] == "en-de"
+    assert state["train_position"] is None  # no training stream yet
     assert state["vocab_models"]["tgt"] == dm.vocab.model_bytes("de")
     dm.load_state_dict(state)  # its own: accepted
     assert checkpoint_data({"TranslationData": state}) == state

@@ -27,6 +27,7 @@ from tiedtransformer.callbacks import (
     RngState,
     RunSummary,
     SimilarityReport,
+    TrainStreamPosition,
     TranslationWriter,
 )
 from tiedtransformer.commands import run_function
@@ -83,6 +84,8 @@ class TiedCLI(LightningCLI):
         parser.link_arguments("data.vocab_size", "model.net.vocab_size")
         parser.link_arguments("data.joint_vocab", "model.net.joint_vocab")
         parser.add_class_arguments(RunOptions, "run")
+        # first: the stream's position must count a batch before any callback saves a checkpoint after it
+        parser.add_lightning_class_args(TrainStreamPosition, "stream_position")
         parser.add_lightning_class_args(RunSummary, "summary")
         parser.add_lightning_class_args(TranslationWriter, "translations")
         parser.add_lightning_class_args(EmbeddingSnapshot, "snapshot")  # before the report: it reads the dumps

@@ -15,8 +15,8 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from tiedtransformer.data.batching import Batch, Example, collate, shuffled, token_buckets
-from tiedtransformer.data.loader import RankBatches
 from tiedtransformer.data.corpus import Corpus, Source, read_lines
+from tiedtransformer.data.loader import TrainBatches
 from tiedtransformer.data.vocab import Vocabulary, build_vocabulary
 from tiedtransformer.errors import ConfigError
 
@@ -174,6 +174,8 @@ class TranslationData(L.LightningDataModule):
                 f"(data.max_len={max_len}); raise max_tokens or lower max_len"
             )
         self.vocab: Vocabulary | None = None
+        self.train_stream: TrainBatches | None = None
+        self._resume_position: dict | None = None  # from a checkpoint, for the training stream
         self._eval_pairs: dict[str, list[tuple[str, str]]] = {}
 
     def corpus(self, split: str) -> Corpus:
@@ -222,11 +224,14 @@ class TranslationData(L.LightningDataModule):
 
     def state_dict(self) -> dict:
         """What a checkpoint keeps of the data: its vocabulary (pieces, SentencePiece models, training
-        counts) and direction, so that ``analyze``, ``predict`` and ``average`` need nothing else."""
+        counts) and direction, so that ``analyze``, ``predict`` and ``average`` need nothing else; and
+        the training stream's position (epoch, batches trained), so that a resumed fit goes on with the
+        batch that would have come next."""
         if self.vocab is None:
             return {}
         src, tgt, v = self.src_lang, self.tgt_lang, self.vocab
         return {
+            "train_position": self.train_stream.position() if self.train_stream is not None else None,
             "vocab_tokens": {"src": v.pieces(src), "tgt": v.pieces(tgt)},
             "vocab_models": {"src": v.model_bytes(src), "tgt": v.model_bytes(tgt)},
             "vocab_counts": {"src": v.counts(src), "tgt": v.counts(tgt)},
@@ -234,7 +239,11 @@ class TranslationData(L.LightningDataModule):
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """A checkpoint whose vocabulary differs from this data's cannot continue or be evaluated on it."""
+        """A checkpoint whose vocabulary differs from this data's cannot continue or be evaluated on it;
+        its training position is where the training stream starts."""
+        self._resume_position = state_dict.get("train_position")
+        if self.train_stream is not None and self._resume_position:
+            self.train_stream.seek(self._resume_position)
         tokens = state_dict.get("vocab_tokens")
         if tokens and self.vocab is not None:
             if tokens != {"src": self.vocab.pieces(self.src_lang), "tgt": self.vocab.pieces(self.tgt_lang)}:
@@ -269,36 +278,11 @@ class TranslationData(L.LightningDataModule):
         gen = torch.Generator().manual_seed(h.seed * 100_003 + epoch)
         return DataLoader(stream, batch_size=None, num_workers=h.num_workers, persistent_workers=False, generator=gen)
 
-    def train_dataloader(self):
-        return RankBatches(partial(self._stream, "train"), epoch=self._epoch, done=self._batches_done)
-
-    def _position(self) -> tuple[int, int]:
-        """(epoch, batches of it already trained) that the training stream starts from. Lightning asks
-        for the first batch of a resumed run before it settles the epoch (and keeps that iterator),
-        so when the checkpoint was written after the last batch of an epoch, the stream must already
-        be the next epoch's, from its start; replaying the finished epoch would train nothing."""
-        t = self.trainer
-        if t is None:
-            return 0, 0
-        epochs, batches = t.fit_loop.epoch_progress.current, t.fit_loop.epoch_loop.batch_progress
-        if epochs.processed > epochs.completed:  # written at the epoch's end, after its validation
-            return t.current_epoch + 1, 0
-        if batches.is_last_batch:
-            # Written after the epoch's last batch: either current_epoch already is the next epoch
-            # (the batch count is the finished one's), or Lightning closes the epoch first and asks
-            # for a new iterator (tested: a step checkpoint on the last batch, SIGTERM after it).
-            return t.current_epoch, 0
-        return t.current_epoch, batches.current.completed  # mid-epoch (0 when not resuming)
-
-    def _epoch(self) -> int:
-        return self._position()[0]
-
-    def _batches_done(self) -> int:
-        """Batches of the current epoch already trained (non-zero when resuming mid-epoch)."""
-        epoch, done = self._position()
-        if done:
-            print(f"resuming epoch {epoch} after batch {done}: replaying the data stream to there", flush=True)
-        return done
+    def train_dataloader(self) -> TrainBatches:
+        self.train_stream = TrainBatches(partial(self._stream, "train"))
+        if self._resume_position:
+            self.train_stream.seek(self._resume_position)
+        return self.train_stream
 
     def val_dataloader(self):
         return self._stream("valid", 0)

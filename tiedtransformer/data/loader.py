@@ -12,36 +12,68 @@ import torch.distributed as dist
 from tiedtransformer.data.batching import Batch
 
 
-class RankBatches:
-    """What ``train_dataloader`` returns: a fresh loader per epoch (``make_loader(epoch)``, so the
-    epoch seeds the shuffle in every worker). Under DDP the ranks agree at every batch whether any
-    still has data: a rank that ran out yields stand-in batches (no gradient) until all have, and
-    then all stop together. No rank hangs in a collective waiting for another, and no pair is
-    dropped to even the ranks out.
+class TrainBatches:
+    """What ``train_dataloader`` returns: the rank's training batches, epoch after epoch, as a stateful
+    loader. Each epoch is a fresh stream (``make_loader(epoch)``: the epoch seeds the shuffle in every
+    worker), deterministic for a given epoch.
 
-    Resuming mid-epoch: ``done()`` says how many batches of this epoch were already trained; the
-    stream (deterministic for a given epoch) is replayed and those batches are skipped, so training
-    continues with exactly the batch that would have come next."""
+    Its state (:meth:`position`, which the DataModule's ``state_dict`` puts into checkpoints and
+    :meth:`seek` restores) is the position after the last batch *trained*: ``{"epoch", "trained"}``.
+    (Not Lightning's own loader state: Lightning restores that only when the saved epoch was
+    unfinished, and the position after an epoch's last batch is the next epoch's start.) Batches handed out but not yet trained (Lightning fetches one ahead) do
+    not count; :meth:`batch_trained` is called after each trained batch (the ``TrainStreamPosition``
+    callback). Resuming replays the epoch's stream and skips the batches already trained, so training
+    continues with exactly the batch that would have come next; after an epoch's last batch it is the
+    next epoch from its start. A new iteration that begins before the stream ran out (``limit_train_batches``)
+    continues the same epoch's stream where training left it.
 
-    def __init__(
-        self,
-        make_loader: Callable[[int], Iterable[Batch]],
-        epoch: Callable[[], int],
-        done: Callable[[], int] = lambda: 0,
-    ):
-        self.make_loader, self.epoch, self.done = make_loader, epoch, done
+    Under DDP the ranks agree at every batch whether any still has data: a rank that ran out yields
+    stand-in batches (no gradient) until all have, and then all stop together. No rank hangs in a
+    collective waiting for another, and no pair is dropped to even the ranks out."""
+
+    def __init__(self, make_loader: Callable[[int], Iterable[Batch]]):
+        self.make_loader = make_loader
+        self.epoch = 0  # the epoch being streamed
+        self.trained = 0  # batches of it trained
+        self._handed = 0  # batches of it handed out
+        self._ran_out = False  # its stream has no more batches
+
+    def _epoch_done(self) -> bool:
+        return self._ran_out and self.trained >= self._handed
+
+    def batch_trained(self) -> None:
+        self.trained += 1
+
+    def position(self) -> dict[str, int]:
+        if self._epoch_done():
+            return {"epoch": self.epoch + 1, "trained": 0}
+        return {"epoch": self.epoch, "trained": self.trained}
+
+    def seek(self, state: dict[str, int]) -> None:
+        self.epoch, self.trained = int(state["epoch"]), int(state["trained"])
+        self._handed, self._ran_out = self.trained, False
+        if self.trained:
+            print(
+                f"resuming epoch {self.epoch} after batch {self.trained}: replaying its data stream to there",
+                flush=True,
+            )
 
     def __iter__(self) -> Iterator[Batch]:
+        if self._epoch_done():
+            self.epoch, self.trained = self.epoch + 1, 0
+        self._handed, self._ran_out = self.trained, False
         distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        real = iter(self.make_loader(self.epoch()))
+        real = iter(self.make_loader(self.epoch))
         stream = itertools.chain(real, itertools.repeat(None)) if distributed else real  # None: ran out
-        skip = self.done()
-        if skip:
-            for _ in itertools.islice(stream, skip):  # replay without training; same on every rank
-                pass
-        if not distributed:
-            yield from stream
-            return
+        for _ in itertools.islice(stream, self.trained):  # replay without training; the same on every rank
+            pass
+        for batch in self._agreed(stream) if distributed else stream:
+            self._handed += 1
+            yield batch
+        self._ran_out = True
+
+    @staticmethod
+    def _agreed(stream: Iterator[Batch | None]) -> Iterator[Batch]:
         device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
         while True:
             batch = next(stream)
