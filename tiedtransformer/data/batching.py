@@ -28,7 +28,7 @@ class Batch:
     refs: list[str] = field(default_factory=list)
     num_tgt_tokens: int = 0  # target tokens with EOS, counted at collate time (no device sync later)
     num_src_tokens: int = 0  # source tokens with EOS, likewise
-    padding: bool = False  # a stand-in batch while other ranks still have data (see RankBatches)
+    padding: bool = False  # a stand-in batch while other ranks still have data (see loader.TrainBatches)
     dropped: dict[str, int] = field(default_factory=dict)  # pairs the reader skipped before this batch, by reason
 
     def __len__(self) -> int:
