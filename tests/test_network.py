@@ -222,3 +222,17 @@ def test_training_flops_follow_the_6n_rule_per_token_and_count_a_tied_matrix_per
     V, d = m.cfg.vocab_size, m.cfg.d_model
     assert m.training_flops(10, 7) == 6 * (enc * 10 + (dec + V * d) * 7)
     assert m.training_flops(10, 7) == tiny_model(tying="none").training_flops(10, 7)  # tying saves no FLOPs
+
+
+def test_the_tie_structure_is_worked_out_in_one_place_from_object_identity():
+    from tiedtransformer.model.network import first_tied, tied_groups
+
+    a, b = object(), object()
+    mats = {"enc_embed": a, "enc_lut": b, "dec_embed": a, "dec_lut": a}
+    assert first_tied(mats) == {"enc_embed": None, "enc_lut": None, "dec_embed": "enc_embed", "dec_lut": "enc_embed"}
+    assert tied_groups(mats)["dec_lut"] == ["enc_embed", "dec_embed"] and tied_groups(mats)["enc_lut"] == []
+    assert tiny_model(tying="decoder").tied_with() == {
+        "enc_embed": [],
+        "dec_embed": ["dec_lut"],
+        "dec_lut": ["dec_embed"],
+    }

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.model.network import first_tied, tied_groups
 
 MATRIX_NAMES = ("enc_embed", "enc_lut", "dec_embed", "dec_lut")
 SOURCE_SIDE = ("enc_embed", "enc_lut")  # rows are source tokens; the others are target tokens
@@ -40,10 +41,6 @@ class EmbeddingDump:
         return "src" if name in SOURCE_SIDE else "tgt"
 
 
-def tied_groups(matrices: dict[str, torch.Tensor]) -> dict[str, list[str]]:
-    return {a: [b for b in matrices if b != a and matrices[b] is matrices[a]] for a in matrices}
-
-
 def write_dump(path: str | Path, dump: EmbeddingDump, dtype: torch.dtype = torch.float32) -> Path:
     """Write ``dump`` to the directory ``path`` atomically: build it beside, then rename into place.
     A crash leaves the previous dump (or none), never half of one."""
@@ -51,13 +48,11 @@ def write_dump(path: str | Path, dump: EmbeddingDump, dtype: torch.dtype = torch
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
-        stored, aliases = {}, {}
-        for name, t in dump.matrices.items():  # a tied matrix is stored once; the rest are aliases
-            first = next((n for n in stored if dump.matrices[n] is t), None)
-            if first is None:
-                stored[name] = t.detach().to("cpu", dtype).contiguous()
-            else:
-                aliases[name] = first
+        first = first_tied(dump.matrices)  # a tied matrix is stored once; the rest are aliases
+        aliases = {name: f for name, f in first.items() if f is not None}
+        stored = {
+            name: t.detach().to("cpu", dtype).contiguous() for name, t in dump.matrices.items() if first[name] is None
+        }
         save_file(stored, str(tmp / "embeddings.safetensors"), metadata={"aliases": json.dumps(aliases)})
         (tmp / "vocab.txt").write_text("".join(t + "\n" for t in dump.tgt_tokens), encoding="utf-8")
         if dump.src_tokens != dump.tgt_tokens:

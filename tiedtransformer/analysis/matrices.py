@@ -10,6 +10,7 @@ import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, jaccard
+from tiedtransformer.model.network import first_tied
 from tiedtransformer.specials import NUM_SPECIALS
 
 
@@ -72,11 +73,11 @@ def analyze_dump(
     """Analyse every matrix once; a matrix tied to an earlier one reuses its result."""
     o, device = options, options.resolved_device()
     results: dict[str, MatrixResult] = {}
+    ties = first_tied(dump.matrices)
     for name, w in dump.matrices.items():
-        first = next((n for n in results if dump.matrices[n] is w), None)
-        if first is not None:
+        if (first := ties[name]) is not None:
             r = results[first]
-            results[name] = MatrixResult(name, r.tokens, r.sim, identical_to=r.identical_to or first)
+            results[name] = MatrixResult(name, r.tokens, r.sim, identical_to=first)
             continue
         rows = kept_rows(dump, name, o.min_count)
         tokens = dump.tokens(name)

@@ -170,6 +170,21 @@ class Block(nn.Module):
         return self._residual(x, self.ffn_norm, self.ffn)
 
 
+def tied_groups(matrices: dict[str, object]) -> dict[str, list[str]]:
+    """For each name, the other names that hold the very same object (tied matrices are one Parameter)."""
+    return {a: [b for b in matrices if b != a and matrices[b] is matrices[a]] for a in matrices}
+
+
+def first_tied(matrices: dict[str, object]) -> dict[str, str | None]:
+    """For each name, the first name (in order) holding the same object, or None for that first one
+    itself: a tied matrix is stored, analysed and reported once, under its first name."""
+    out = {}
+    for a, m in matrices.items():
+        first = next(b for b in matrices if matrices[b] is m)
+        out[a] = first if first != a else None
+    return out
+
+
 class Loss(NamedTuple):
     """What :meth:`TiedTransformer.loss` returns; sums are over the batch's non-padding target tokens."""
 
@@ -326,8 +341,7 @@ class TiedTransformer(nn.Module):
 
     def tied_with(self) -> dict[str, list[str]]:
         """For each matrix name, the other names that are the same Parameter."""
-        mats = self.embedding_matrices()
-        return {a: [b for b in mats if b != a and mats[b] is mats[a]] for a in mats}
+        return tied_groups(self.embedding_matrices())
 
     @torch.no_grad()
     def encoder_output_table(self, batch_size: int = 1024) -> torch.Tensor:
