@@ -393,3 +393,9 @@ def test_a_moved_key_in_a_config_file_is_named_with_its_nesting(tmp_path, capsys
     (tmp_path / "old.yaml").write_text("model:\n  tying: three_way\n  warmup_steps: 100\n")
     code, _, err = run_main(["fit", "-c", str(tmp_path / "old.yaml")], capsys)
     assert code == 2 and "model: {net: {tying: ...}}" in err and "Traceback" not in err
+
+
+def test_a_config_file_that_is_not_a_mapping_is_an_error_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "list.yaml").write_text("- model\n- data\n")
+    code, _, err = run_main(["fit", "-c", str(tmp_path / "list.yaml")], capsys)
+    assert code == 2 and "Traceback" not in err

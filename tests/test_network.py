@@ -220,8 +220,9 @@ def test_training_flops_follow_the_6n_rule_per_token_and_count_a_tied_matrix_per
     enc = sum(p.numel() for p in m.encoder.parameters())
     dec = sum(p.numel() for p in m.decoder.parameters())
     V, d = m.cfg.vocab_size, m.cfg.d_model
-    assert m.training_flops(10, 7) == 6 * (enc * 10 + (dec + V * d) * 7)
-    assert m.training_flops(10, 7) == tiny_model(tying="none").training_flops(10, 7)  # tying saves no FLOPs
+    assert m.flops(10, 7) == 6 * (enc * 10 + (dec + V * d) * 7)
+    assert m.flops(10, 7) == tiny_model(tying="none").flops(10, 7)  # tying saves no FLOPs
+    assert 3 * m.flops(10, 7, backward=False) == m.flops(10, 7)  # forward only: 2 per weight
 
 
 def test_the_tie_structure_is_worked_out_in_one_place_from_object_identity():

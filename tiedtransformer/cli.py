@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import sys
-from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, ThroughputMonitor
@@ -34,8 +33,9 @@ from tiedtransformer.commands import run_function
 from tiedtransformer.data.datamodule import TranslationData
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
+from tiedtransformer.moved_options import check_moved_keys
 from tiedtransformer.training.module import TranslationModule
-from tiedtransformer.training.options import OptimConfig, accumulation_steps
+from tiedtransformer.training.options import accumulation_steps
 from tiedtransformer.training.precision import default_precision, slow_bf16_warning
 from tiedtransformer.training.resilient_logger import ResilientLogger
 from tiedtransformer.training.runs import (
@@ -49,18 +49,6 @@ from tiedtransformer.training.runs import (
     not_rank_zero,
     resolve,
 )
-
-# Keys that moved when the module began to take config dataclasses: old `model.X` -> new key.
-MOVED_KEYS: dict[str, str] = {
-    **{f"model.{k}": f"model.net.{k}" for k in TransformerConfig.__dataclass_fields__},
-    **{f"model.{k}": f"model.optim.{k}" for k in OptimConfig.__dataclass_fields__},
-    "model.decode": "model.decoding.search",
-    **{f"similarity.{k}": f"similarity.analysis.{k}" for k in ("top_k", "knn_k", "min_count")},
-    # tiedtransformer analyze / sweep, before their options came from typed functions
-    **{k: f"analysis.{k.replace('-', '_')}" for k in ("top-k", "knn-k", "min-count")},
-    "dry-run": "dry_run",
-    **{f"model.{k}": f"model.decoding.{k}" for k in ("beam_size", "length_penalty", "max_len_a", "max_len_b")},
-}
 
 TRAINER_DEFAULTS = {
     "max_epochs": 12,
@@ -311,37 +299,6 @@ def _fit_etc(args: list[str]) -> None:
     finally:
         for key in (RUN_DIR_ENV, RESUMING_ENV):  # the next command in this process makes its own
             os.environ.pop(key, None)
-
-
-def check_moved_keys(args: list[str]) -> None:
-    """An option that moved (``--model.tying`` is ``--model.net.tying``), on the command line or in a
-    ``-c`` config file, is named with its new key instead of failing as an unknown option."""
-    import yaml
-
-    given = [a[2:].split("=")[0] for a in args if a.startswith("--")]
-    for i, a in enumerate(args):
-        if a in ("-c", "--config") and i + 1 < len(args) or a.startswith("--config="):
-            path = a.split("=", 1)[1] if a.startswith("--config=") else args[i + 1]
-            try:
-                doc = yaml.safe_load(Path(path).read_text()) or {}
-            except (OSError, yaml.YAMLError):
-                continue  # LightningCLI reports a file it cannot read
-            given += [f"{section}.{key}" for section, v in doc.items() if isinstance(v, dict) for key in v]
-            given += [
-                f"{section}.{key}.{sub}"
-                for section, v in doc.items()
-                if isinstance(v, dict)
-                for key, w in v.items()
-                if isinstance(w, dict)
-                for sub in w
-            ]
-    for key in given:
-        if key in MOVED_KEYS:
-            new = MOVED_KEYS[key]
-            *groups, leaf = new.split(".")
-            nested = "".join(f"{g}: {{" for g in groups) + f"{leaf}: ..." + "}" * len(groups)
-            where = f", or in a config file {nested}" if len(groups) > 1 else ""
-            raise ConfigError(f"option --{key} is now --{new} (e.g. --{new}=...{where})")
 
 
 COMMANDS = {

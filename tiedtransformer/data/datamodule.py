@@ -242,8 +242,6 @@ class TranslationData(L.LightningDataModule):
         """A checkpoint whose vocabulary differs from this data's cannot continue or be evaluated on it;
         its training position is where the training stream starts."""
         self._resume_position = state_dict.get("train_position")
-        if self.train_stream is not None and self._resume_position:
-            self.train_stream.seek(self._resume_position)
         tokens = state_dict.get("vocab_tokens")
         if tokens and self.vocab is not None:
             if tokens != {"src": self.vocab.pieces(self.src_lang), "tgt": self.vocab.pieces(self.tgt_lang)}:
@@ -280,8 +278,9 @@ class TranslationData(L.LightningDataModule):
 
     def train_dataloader(self) -> TrainBatches:
         self.train_stream = TrainBatches(partial(self._stream, "train"))
-        if self._resume_position:
+        if self._resume_position:  # once: a loader made again later (reload_dataloaders_every_n_epochs) starts afresh
             self.train_stream.seek(self._resume_position)
+            self._resume_position = None
         return self.train_stream
 
     def val_dataloader(self):

@@ -9,6 +9,7 @@ see :meth:`TiedTransformer.encoder_output_table`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
@@ -380,12 +381,18 @@ class TiedTransformer(nn.Module):
         distinct = {id(p): p for p in self.embedding_matrices().values()}
         return sum(p.numel() for p in distinct.values())
 
-    def training_flops(self, src_tokens: int, tgt_tokens: int) -> int:
-        """FLOPs of one training step (forward and backward) over a batch with this many real source and
-        target tokens, by the usual 6·N rule (Kaplan et al. 2020): 6 per weight each token passes through
-        (encoder layers for source tokens; decoder layers and the output layer for target tokens).
+    def flops(self, src_tokens: int, tgt_tokens: int, backward: bool = True) -> int:
+        """FLOPs of a teacher-forced batch with this many real source and target tokens, by the usual
+        rule (Kaplan et al. 2020): 2 per weight each token passes through forward, 6 with the backward
+        pass (encoder layers for source tokens; decoder layers and the output layer for target tokens).
         Attention's score products are left out, as in that rule; the input embeddings are lookups."""
+        enc, dec_out = self._weights_per_token
+        return (6 if backward else 2) * (enc * src_tokens + dec_out * tgt_tokens)
+
+    @functools.cached_property
+    def _weights_per_token(self) -> tuple[int, int]:
+        """(weights a source token passes through, weights a target token passes through); counted once."""
         enc = sum(p.numel() for p in self.encoder.parameters())
         dec = sum(p.numel() for p in self.decoder.parameters())
         out = self.dec_lut.weight.numel() + (self.projection.weight.numel() if self.projection is not None else 0)
-        return 6 * (enc * src_tokens + (dec + out) * tgt_tokens)
+        return enc, dec + out

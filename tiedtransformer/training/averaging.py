@@ -16,7 +16,7 @@ import torch
 
 from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.checkpoint import SHAPE_KEYS, load_checkpoint, network_options
+from tiedtransformer.training.checkpoint import load_checkpoint, shape_difference
 from tiedtransformer.training.runs import RunDir, atomic_path
 
 _STEP = re.compile(r"step[-_=]?(\d+)")
@@ -98,13 +98,9 @@ def average_checkpoints(paths: list[Path], out: str | Path) -> Path:
     ckpts = [load_checkpoint(p) for p in paths]
     base, last = ckpts[0], ckpts[-1]
     for p, c in zip(paths[1:], ckpts[1:]):
-        for key in SHAPE_KEYS:
-            a = network_options(base["hyper_parameters"]).get(key)
-            b = network_options(c["hyper_parameters"]).get(key)
-            if a != b:
-                raise ConfigError(
-                    f"cannot average {paths[0]} and {p}: model.net.{key} is {a!r} in one, {b!r} in the other"
-                )
+        if diff := shape_difference(base["hyper_parameters"], c["hyper_parameters"]):
+            key, x, y = diff
+            raise ConfigError(f"cannot average {paths[0]} and {p}: model.net.{key} is {x!r} in one, {y!r} in the other")
         if checkpoint_data(c).get("vocab_tokens") != checkpoint_data(base).get("vocab_tokens"):
             raise ConfigError(f"cannot average {paths[0]} and {p}: their vocabularies differ")
     try:

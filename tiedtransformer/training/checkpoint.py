@@ -31,6 +31,13 @@ def network_options(hparams: dict) -> dict:
     return hparams.get("net", hparams)
 
 
+def shape_difference(a: dict, b: dict) -> tuple[str, object, object] | None:
+    """The first option in ``SHAPE_KEYS`` that two checkpoints' ``hyper_parameters`` both set and set
+    differently, as (key, a's value, b's value); None when their parameters have the same shapes and ties."""
+    a, b = network_options(a), network_options(b)
+    return next(((k, a[k], b[k]) for k in SHAPE_KEYS if k in a and k in b and a[k] != b[k]), None)
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """A checkpoint loaded as data only (``weights_only``: nothing in the file is executed)."""
     try:

@@ -15,28 +15,24 @@ from tiedtransformer.data.batching import Batch
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.model.search import beam_search, greedy_decode
-from tiedtransformer.training.checkpoint import SHAPE_KEYS, network_options
+from tiedtransformer.training.checkpoint import shape_difference
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from tiedtransformer.training.evaluation import corpus_scores, sample_ids
 from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search
 from tiedtransformer.training.runs import RunDir, atomic_write_text
 from tiedtransformer.training.schedule import budget_progress, lr_factor
 
-C = TransformerConfig  # defaults of the network live on its config dataclass
-
 
 def check_compatible(saved_hparams: dict, config: TransformerConfig) -> None:
     """A checkpoint of another tying mode or network shape cannot continue this run (the vocabulary is
     checked by the DataModule, which puts it into checkpoints)."""
-    saved = network_options(saved_hparams)
-    ours = dataclasses.asdict(config)
-    for key in SHAPE_KEYS:
-        if key in saved and saved[key] != ours[key]:
-            raise ConfigError(
-                f"the checkpoint was trained with model.net.{key}={saved[key]!r}, but this run has "
-                f"model.net.{key}={ours[key]!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
-                "or start without --ckpt_path."
-            )
+    if diff := shape_difference(saved_hparams, {"net": dataclasses.asdict(config)}):
+        key, saved, ours = diff
+        raise ConfigError(
+            f"the checkpoint was trained with model.net.{key}={saved!r}, but this run has "
+            f"model.net.{key}={ours!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
+            "or start without --ckpt_path."
+        )
 
 
 class TranslationModule(L.LightningModule):
@@ -72,12 +68,12 @@ class TranslationModule(L.LightningModule):
     ):
         super().__init__()
         # A checkpoint loads them back as plain dicts (no code to unpickle): take either.
-        self.config = net if isinstance(net, TransformerConfig) else TransformerConfig(**net)
+        net = net if isinstance(net, TransformerConfig) else TransformerConfig(**net)
         self.optim = optim if isinstance(optim, OptimConfig) else OptimConfig(**optim)
         self.decoding = decoding if isinstance(decoding, DecodeConfig) else DecodeConfig(**decoding)
         self.save_hyperparameters(
             {
-                "net": dataclasses.asdict(self.config),
+                "net": dataclasses.asdict(net),
                 "optim": dataclasses.asdict(self.optim),
                 "decoding": dataclasses.asdict(self.decoding),
                 "val_bleu_sentences": val_bleu_sentences,
@@ -86,7 +82,7 @@ class TranslationModule(L.LightningModule):
                 "compile": compile,
             }
         )
-        self.net = TiedTransformer(self.config)
+        self.net = TiedTransformer(net)
         if compile:
             self.net.compile_teacher_forcing()
         self.sacrebleu_signature: str | None = None
@@ -126,7 +122,10 @@ class TranslationModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
         # read by Lightning's ThroughputMonitor (FLOP/s, and MFU on a device whose peak it knows)
-        self.flops_per_batch = self.net.training_flops(batch.num_src_tokens, batch.num_tgt_tokens)
+        self.flops_per_batch = self.net.flops(batch.num_src_tokens, batch.num_tgt_tokens)
+
+    def on_validation_batch_start(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.flops_per_batch = self.net.flops(batch.num_src_tokens, batch.num_tgt_tokens, backward=False)
 
     def training_step(self, batch: Batch, batch_idx: int):
         out = self.net.loss(batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing)
@@ -194,7 +193,7 @@ class TranslationModule(L.LightningModule):
         return budget_progress(step, t.max_steps if t.max_steps > 0 else None, elapsed, max_time)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        check_compatible(checkpoint.get("hyper_parameters", {}), self.config)
+        check_compatible(checkpoint.get("hyper_parameters", {}), self.net.cfg)
 
     # --- translation --------------------------------------------------------------------------
 
