@@ -38,6 +38,8 @@ class EmbeddingSnapshot(L.Callback):
     Args:
         every_n_epochs: Snapshot after every N-th training epoch (0: never).
         every_n_steps: Snapshot every M optimizer steps (0: never).
+        at_start: Also snapshot the matrices at initialisation (step 0), the null that the similarity
+            report sets every later snapshot against.
         dtype: Storage precision of the matrices.
         log_artifact: Also log each dump as a W&B artifact.
     """
@@ -46,13 +48,18 @@ class EmbeddingSnapshot(L.Callback):
         self,
         every_n_epochs: int = 1,
         every_n_steps: int = 0,
+        at_start: bool = True,
         dtype: Literal["float32", "float16"] = "float32",
         log_artifact: bool = False,
     ):
-        self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
+        self.every_n_epochs, self.every_n_steps, self.at_start = every_n_epochs, every_n_steps, at_start
         self.dtype, self.log_artifact = dtype, log_artifact
         self.dumps: list[Path] = []
         self._last_step = -1
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.at_start and trainer.global_step == 0:
+            self.snapshot(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:

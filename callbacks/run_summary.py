@@ -14,9 +14,14 @@ from tiedtransformer.training.runs import RunDir
 
 # summary.json key (after "final_") -> key of TranslationModule.final_scores
 FINAL_KEYS = {
-    "val_bleu": "bleu",
-    "val_chrf": "chrf",
-    "val_sentences": "sentences",
+    "val_bleu": "val_bleu",
+    "val_chrf": "val_chrf",
+    "val_sentences": "val_sentences",
+    "test_bleu": "test_bleu",
+    "test_bleu_ci": "test_bleu_ci",
+    "test_chrf": "test_chrf",
+    "test_chrf_ci": "test_chrf_ci",
+    "test_sentences": "test_sentences",
     "search": "search",
     "weights": "weights",
 }

@@ -10,6 +10,7 @@ import inspect
 import json
 import os
 from collections.abc import Iterator
+from itertools import islice
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -68,16 +69,15 @@ class Corpus:
     demo_size: int = 0
     seed: int = 0
     skip_invalid_utf8: bool = False
+    lines: tuple[int, int] | None = None  # files: only pairs start <= i < stop of the file (a held-out split)
 
     def describe(self) -> dict:
         """What identifies this corpus's content (for the vocabulary cache key)."""
         if self.source == "files":
-            return {
-                "files": {
-                    k: [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns]
-                    for k, p in local_files(self.path).items()
-                }
+            files = {
+                k: [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for k, p in local_files(self.path).items()
             }
+            return {"files": files, **({"lines": list(self.lines)} if self.lines else {})}
         if self.source == "hub":
             return {"hub": [self.hub_dataset, self.hub_config, self.split]}
         return {"demo": [self.split, self.demo_size, self.seed]}
@@ -115,9 +115,14 @@ class Corpus:
         worker, n_workers = worker_shard()
         shard, n_shards = rank * n_workers + worker, world_size * n_workers
         raw = self._file_pairs() if self.source == "files" else demo_pairs(self.split, self.demo_size, self.seed)
-        for i, pair in enumerate(raw):
+        start, stop = self.lines or (0, None)
+        for i, pair in enumerate(islice(raw, start, stop)):
             if i % n_shards == shard:
                 yield i, pair
+
+    def count(self) -> int:
+        """Pairs in the whole file(s) (invalid lines included), read once."""
+        return sum(1 for _ in self._file_pairs())
 
     def _file_pairs(self) -> Iterator[dict[str, str] | None]:
         files = local_files(self.path)

@@ -116,6 +116,9 @@ class TranslationData(L.LightningDataModule):
             ``.jsonl`` / ``.tsv`` file.
         valid_path: ``files``: the validation corpus, as ``train_path``.
         test_path: ``files``: the test corpus, as ``train_path``.
+        test_holdout: ``files``: hold out the last N pairs of the training corpus as the test split
+            (for a corpus that has no test set of its own); training and the vocabulary read the rest,
+            and ``test_path`` must be unset.
         predict_path: Text file of source sentences to translate (``predict``).
         demo_train_size: ``demo``: training pairs per epoch.
         demo_valid_size: ``demo``: held-out pairs for validation and test.
@@ -147,6 +150,7 @@ class TranslationData(L.LightningDataModule):
         train_path: str | None = None,
         valid_path: str | None = None,
         test_path: str | None = None,
+        test_holdout: int = 0,
         predict_path: str | None = None,
         demo_train_size: int = 100_000,
         demo_valid_size: int = 500,
@@ -173,6 +177,12 @@ class TranslationData(L.LightningDataModule):
                 f"data.max_tokens={max_tokens} cannot hold one pair of the longest allowed length "
                 f"(data.max_len={max_len}); raise max_tokens or lower max_len"
             )
+        if test_holdout and (source != "files" or test_path):
+            raise ConfigError(
+                f"data.test_holdout={test_holdout} holds out the end of data.train_path as the test split: it needs "
+                "data.source=files and no data.test_path"
+            )
+        self._train_pairs: int | None = None  # pairs in the training files (test_holdout)
         self.vocab: Vocabulary | None = None
         self.train_stream: TrainBatches | None = None
         self._resume_position: dict | None = None  # from a checkpoint, for the training stream
@@ -187,11 +197,23 @@ class TranslationData(L.LightningDataModule):
             seed=h.seed,
             skip_invalid_utf8=h.skip_invalid_utf8,
         )
-        if split == "train":
-            return Corpus(split=h.train_split, path=h.train_path, demo_size=h.demo_train_size, **common)
         if split == "valid":
             return Corpus(split=h.valid_split, path=h.valid_path, demo_size=h.demo_valid_size, **common)
-        return Corpus(split=h.test_split, path=h.test_path, demo_size=h.demo_valid_size, **common)
+        if split == "test" and not h.test_holdout:
+            return Corpus(split=h.test_split, path=h.test_path, demo_size=h.demo_valid_size, **common)
+        train = Corpus(split=h.train_split, path=h.train_path, demo_size=h.demo_train_size, **common)
+        if not h.test_holdout:
+            return train
+        if self._train_pairs is None:
+            train.check()
+            self._train_pairs = train.count()
+        cut = self._train_pairs - h.test_holdout
+        if cut < 1:
+            raise ConfigError(
+                f"data.test_holdout={h.test_holdout} leaves no training pairs: {h.train_path} has {self._train_pairs}"
+            )
+        lines = (0, cut) if split == "train" else (cut, self._train_pairs)
+        return Corpus(split=split if split == "test" else h.train_split, path=h.train_path, lines=lines, **common)
 
     def _build_vocab(self) -> Vocabulary:
         h, train = self.hparams, self.corpus("train")

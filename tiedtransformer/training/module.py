@@ -50,6 +50,10 @@ class TranslationModule(L.LightningModule):
         final_eval: When training ends, translate the whole validation set with ``decoding`` and report
             BLEU and chrF (``final/val_bleu``, ``summary.json``); the translations go to
             ``<run dir>/final-val.<target language>``.
+        final_test: When training ends, also translate the whole test split the same way: BLEU and
+            chrF with 95% bootstrap intervals (sacreBLEU, 1000 resamples) in ``summary.json``, the
+            translations and references in ``<run dir>/final-test.<lang>`` and ``final-test.ref.<lang>``
+            (``tiedtransformer compare`` tests runs against each other on them).
         compile: Run the teacher-forced network (training and validation loss) through
             ``torch.compile`` with dynamic shapes; decoding stays eager, and checkpoints are the same.
             Compiling takes a while at the start; on the 2-core CPU measured here it did not pay
@@ -64,6 +68,7 @@ class TranslationModule(L.LightningModule):
         val_bleu_sentences: int | None = 1000,
         val_decode: Search = "greedy",
         final_eval: bool = True,
+        final_test: bool = False,
         compile: bool = False,
     ):
         super().__init__()
@@ -79,6 +84,7 @@ class TranslationModule(L.LightningModule):
                 "val_bleu_sentences": val_bleu_sentences,
                 "val_decode": val_decode,
                 "final_eval": final_eval,
+                "final_test": final_test,
                 "compile": compile,
             }
         )
@@ -209,7 +215,7 @@ class TranslationModule(L.LightningModule):
         return dm.vocab.decode(dm.tgt_lang, ids)
 
     @torch.no_grad()
-    def score_split(self, split: str, n: int | None, search: str) -> tuple[dict, list[str]]:
+    def score_split(self, split: str, n: int | None, search: str, n_bootstrap: int = 1) -> tuple[dict, list[str]]:
         """BLEU and chrF of ``n`` sentences (a fixed seeded sample; None: all) of the validation or test
         split, translated as ``predict`` does; and the translations, in file order. Ranks translate
         their share; every rank gets the scores."""
@@ -224,7 +230,7 @@ class TranslationModule(L.LightningModule):
                 out += [(mine[j], h) for j, h in zip(batch.ids.tolist(), hyps)]
         done = sorted(x for part in all_gather_objects(out) for x in part)
         hyps = [h for _, h in done]
-        scores = corpus_scores(hyps, [pairs[i][1] for i, _ in done])
+        scores = corpus_scores(hyps, [pairs[i][1] for i, _ in done], n_bootstrap)
         scores["search"] = self.decoding.describe(search)
         if scores["bleu_signature"] != self.sacrebleu_signature:  # the signatures say how scores were computed
             self.sacrebleu_signature, self.chrf_signature = scores["bleu_signature"], scores["chrf_signature"]
@@ -294,30 +300,45 @@ class TranslationModule(L.LightningModule):
         self.log(f"{stage}/bleu_sentences", float(scores["sentences"]), sync_dist=True)
 
     def on_train_end(self) -> None:
-        """The final evaluation: the whole validation set with the ``predict`` search, on the weights
-        training ended with (averaged, if checkpoint averaging is on; it runs before this hook)."""
-        if not self.hparams.final_eval:
+        """The final evaluation: the whole validation set (and the test set, with ``final_test``) with
+        the ``predict`` search, on the weights training ended with (averaged, if checkpoint averaging
+        is on; it runs before this hook)."""
+        h = self.hparams
+        if not (h.final_eval or h.get("final_test")):
             return
         self.refresh_eval_net()
         self.eval()
-        scores, hyps = self.score_split("valid", None, self.decoding.search)
+        self.final_scores = {"weights": self.final_weights, "search": self.decoding.describe(self.decoding.search)}
+        for split, stage, wanted in (("valid", "val", h.final_eval), ("test", "test", h.get("final_test"))):
+            if wanted:
+                self.final_scores |= self._final_split(split, stage)
         self._full = []
-        self.final_scores = {
-            **{k: scores[k] for k in ("bleu", "chrf", "sentences", "search")},
-            "weights": self.final_weights,
-        }
-        metrics = {"final/val_bleu": scores["bleu"], "final/val_chrf": scores["chrf"]}
+
+    def _final_split(self, split: str, stage: str) -> dict:
+        """One split translated whole: its scores (keys ``<stage>_bleu`` ...) logged and returned, the
+        translations (and, for the test split, the references) written to the run directory."""
+        n_bootstrap = 1000 if split == "test" else 1
+        scores, hyps = self.score_split(split, None, self.decoding.search, n_bootstrap)
         for logger in self.loggers:
-            logger.log_metrics(metrics, step=self.global_step)
+            logger.log_metrics(
+                {f"final/{stage}_bleu": scores["bleu"], f"final/{stage}_chrf": scores["chrf"]}, step=self.global_step
+            )
         if self.trainer.is_global_zero:
-            dm = self.trainer.datamodule
-            path = RunDir.of(self.trainer).final_translations(dm.tgt_lang)
-            atomic_write_text(path, "".join(h + "\n" for h in hyps))
+            dm, run = self.trainer.datamodule, RunDir.of(self.trainer)
+            path = run.final_translations(dm.tgt_lang, stage)
+            atomic_write_text(path, "".join(x + "\n" for x in hyps))
+            ci = ""
+            if split == "test":
+                refs = [r for _, r in dm.eval_pairs(split)]
+                atomic_write_text(run.final_references(dm.tgt_lang, stage), "".join(x + "\n" for x in refs))
+                ci = f" (95% bootstrap ±{scores['bleu_ci']:.2f} / ±{scores['chrf_ci']:.2f})"
             print(
-                f"final evaluation: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on all {scores['sentences']} "
-                f"validation sentences ({scores['search']}); translations in {path}",
+                f"final evaluation: {split} BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}{ci}  on all "
+                f"{scores['sentences']} sentences ({scores['search']}); translations in {path}",
                 flush=True,
             )
+        keys = ("bleu", "chrf", "sentences", "bleu_ci", "chrf_ci")
+        return {f"{stage}_{k}": scores[k] for k in keys if k in scores}
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[tuple[int, str]]:
         return list(zip(batch.ids.tolist(), self._detok(self.translate_ids(batch.src))))

@@ -116,8 +116,11 @@ class RunDir:
         """The embedding dumps that have a similarity report, oldest first."""
         return sorted(p.parent for p in self.embeddings.glob("step-*/similarity.json"))
 
-    def final_translations(self, lang: str) -> Path:
-        return self.path / f"final-val.{lang}"
+    def final_translations(self, lang: str, stage: str = "val") -> Path:
+        return self.path / f"final-{stage}.{lang}"
+
+    def final_references(self, lang: str, stage: str = "test") -> Path:
+        return self.path / f"final-{stage}.ref.{lang}"
 
     def metrics_files(self) -> list[Path]:
         """metrics.csv and those of the resumptions (resume-1/, resume-2/, ...), in order."""
