@@ -127,6 +127,7 @@ class SimilarityReport(L.Callback):
         self.snapshots: EmbeddingSnapshot | None = None
         self._done: set[Path] = set()
         self._previous = None
+        self._init = None  # the step-0 dump: the null of every later analysis
 
     def follow(self, snapshots: EmbeddingSnapshot) -> SimilarityReport:
         """Report on the dumps this callback writes (the CLI connects the two)."""
@@ -150,7 +151,10 @@ class SimilarityReport(L.Callback):
         for path in self._pending():
             self._done.add(path)
             dump = read_dump(path)
-            report, results = analyze_to_dir(dump, path, self._options(pl_module))
+            if self._init is None and (first := RunDir.of(trainer).snapshot(0)).is_dir():  # also after a resume
+                self._init = dump if first == path else read_dump(first)
+            init = self._init if self._init is not dump else None
+            report, results = analyze_to_dir(dump, path, self._options(pl_module), init=init)
             metrics = scalars(report)
             if self._previous is not None:
                 for name, o in snapshot_overlap(self._previous, results).items():

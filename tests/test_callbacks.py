@@ -28,16 +28,22 @@ def fit(tmp_path, capsys, *extra):
 def test_snapshots_and_reports_during_a_fit_without_wandb(tmp_path, capsys):
     run = fit(tmp_path, capsys)
     dumps = sorted((run / "embeddings").iterdir())
-    assert [d.name for d in dumps] == [d.name for d in dumps if d.name.startswith("step-")] and len(dumps) == 2
+    assert [d.name for d in dumps] == [d.name for d in dumps if d.name.startswith("step-")] and len(dumps) == 3
+    assert dumps[0].name == "step-00000000"  # at initialisation: the null of the later ones
     for d in dumps:
         assert {"embeddings.safetensors", "vocab.txt", "similarity.json", "report.md", "similarity_vs_rank.png"} <= {
             p.name for p in d.iterdir()
         }
     report = json.loads((dumps[-1] / "similarity.json").read_text())
     assert report["meta"]["epoch"] == 1 and len(report["matrices"]["enc_lut"]["top_pairs"]) == 50
+    nulls = report["matrices"]["enc_lut"]["nulls"]
+    assert nulls["init"]["mean_top"] is not None and nulls["random"]["mean_top"] is not None
+    first = json.loads((dumps[0] / "similarity.json").read_text())
+    assert "skipped" in first["matrices"]["enc_lut"]["nulls"]["init"]  # step 0 is not its own null
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert any(r.get("emb/enc_embed/mean_top50") for r in rows)
     assert any(r.get("emb/enc_embed/settled_top50") for r in rows)  # second snapshot vs the first
+    assert any(r.get("emb/enc_embed/mean_top50_init") for r in rows)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished"
 
@@ -45,7 +51,7 @@ def test_snapshots_and_reports_during_a_fit_without_wandb(tmp_path, capsys):
 def test_every_n_steps_and_fp16_snapshots(tmp_path, capsys):
     run = fit(tmp_path, capsys, "--snapshot.every_n_epochs=0", "--snapshot.every_n_steps=2", "--snapshot.dtype=float16")
     steps = sorted(int(d.name.split("-")[1]) for d in (run / "embeddings").iterdir())
-    assert steps[:2] == [2, 4] and len(steps) >= 3
+    assert steps[:3] == [0, 2, 4] and len(steps) >= 4
     from tiedtransformer.analysis.dumps import read_dump
 
     assert read_dump(run / "embeddings" / f"step-{steps[0]:08d}").matrices["dec_lut"].dtype.itemsize == 2
@@ -86,8 +92,19 @@ def test_analyze_command_on_a_dump_and_on_a_checkpoint(tmp_path, capsys):
     assert code == 0
     from_ckpt = json.loads(Path(str(ckpt.with_suffix("")) + "-analysis/similarity.json").read_text())
     assert from_ckpt["matrices"]["enc_embed"]["top_pairs"] == data["matrices"]["enc_embed"]["top_pairs"]
+    assert from_ckpt["matrices"]["enc_embed"]["nulls"]["init"] == data["matrices"]["enc_embed"]["nulls"]["init"]
+    # a run directory: every snapshot, each against the run's step-0 snapshot
+    code, out, _ = run_main(["analyze", str(run), "--analysis.top_k", "30"], capsys)
+    assert code == 0 and out.count("null at init") == 2 and out.count("report:") == 3
+    # two inputs: their matrices compared by token text (a run against itself agrees completely)
+    code, out, _ = run_main(["analyze", str(dump), str(ckpt), "--analysis.top_k", "30", "--out", str(tmp_path / "x")], capsys)
+    cross = json.loads((tmp_path / "x" / "cross.json").read_text())
+    assert code == 0 and cross["jaccard_top_pairs"]["dec_lut"]["dec_lut"] == 1.0
+    assert cross["spearman"]["enc_embed"]["enc_embed"] > 0.999 and (tmp_path / "x" / "cross.md").is_file()
+    code, _, err = run_main(["analyze", str(dump), str(ckpt), str(ckpt)], capsys)
+    assert code == 2 and "one input, or two" in err
 
 
 def test_analyze_rejects_what_is_not_a_dump(tmp_path, capsys):
     code, _, err = run_main(["analyze", str(tmp_path)], capsys)
-    assert code == 2 and "not an embedding dump" in err
+    assert code == 2 and "neither an embedding dump nor a run directory" in err

@@ -71,3 +71,34 @@ def test_snapshot_overlap_is_one_for_the_same_model_and_lower_after_change():
     b = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), AnalysisOptions(top_k=20, knn_k=3))
     overlap = snapshot_overlap(a, b)
     assert overlap["dec_lut"]["top_pairs"] < 1.0 and overlap["enc_embed"]["top_pairs"] == 1.0
+
+
+def test_nulls_at_init_and_random_and_the_rare_token_report():
+    torch.manual_seed(0)
+    n = 80
+    tokens = [f"t{i}" for i in range(n)]
+    counts = [0] * NUM_SPECIALS + [1000 if i % 2 else 3 for i in range(NUM_SPECIALS, n)]
+    init = torch.randn(n, 16)
+    learned = init.clone()
+    rare = torch.tensor([i for i in range(NUM_SPECIALS, n) if counts[i] < 10])
+    learned[rare] = torch.randn(16) + 0.05 * torch.randn(len(rare), 16)  # rare rows collapse together
+    freq = [i for i in range(NUM_SPECIALS, n) if counts[i] >= 10]
+    learned[freq[1::2]] = learned[freq[0::2]] + 0.1 * torch.randn(len(freq) // 2, 16)  # learned pairs
+    c = {"src": counts, "tgt": counts}
+    dump = EmbeddingDump({"dec_lut": learned}, tokens, tokens, counts=c)
+    start = EmbeddingDump({"dec_lut": init}, tokens, tokens, counts=c)
+    r = analyze_dump(dump, AnalysisOptions(top_k=15, knn_k=3, min_count=10), init=start)["dec_lut"]
+    assert {t for a, b, _ in r.pair_texts() for t in (a, b)} <= {tokens[i] for i in freq}  # rare rows left out
+    assert r.nulls["init"]["mean_top"] < r.sim.top_scores.mean() - 0.2
+    assert r.nulls["random"]["mean_top"] < r.sim.top_scores.mean() - 0.2
+    assert r.nulls["init"]["mean_top"] == pytest.approx(r.nulls["random"]["mean_top"], abs=0.15)
+    assert r.rare["tokens_left_out"] == len(rare) and r.rare["share_of_top_pairs_with_rare"] > 0.8
+    rare_band, *others = r.rare["bands"]
+    assert rare_band["left_out"] and rare_band["tokens"] == len(rare) and rare_band["mean_nn"] > 0.9
+    assert sum(b["tokens"] for b in others) == len(freq)
+    # without a step-0 snapshot the init null says why; without counts there is no rare report
+    bare = analyze_dump(EmbeddingDump({"dec_lut": learned}, tokens, tokens), AnalysisOptions(top_k=15, knn_k=3))
+    assert "skipped" in bare["dec_lut"].nulls["init"] and bare["dec_lut"].rare is None
+    report = summarize({"dec_lut": r}, 15, 200, 3)
+    assert report["chance_jaccard_top_pairs"]["dec_lut"]["dec_lut"] < 0.02
+    assert report["matrices"]["dec_lut"]["nulls"]["init"]["jaccard_top_pairs_with_learned"] < 0.5

@@ -40,7 +40,10 @@ def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):
         assert (tmp_path / png).stat().st_size > 5000, png
     md = (tmp_path / "report.md").read_text()
     assert "identical to `dec_embed`" in md and "| `enc_embed` |" in md and "![similarity_vs_rank]" in md
-    assert len((tmp_path / "knn" / "enc_embed.tsv").read_text().splitlines()) == 300 - 4
+    kept = data["matrices"]["enc_embed"]["n_tokens"]  # the default leaves out tokens seen < 10 times
+    assert len((tmp_path / "knn" / "enc_embed.tsv").read_text().splitlines()) == kept
+    assert kept + data["matrices"]["enc_embed"]["rare"]["tokens_left_out"] == 300 - 4
+    assert "## Rare tokens" in md and " / " in md  # statistics beside their nulls
     assert not (tmp_path / "knn" / "dec_lut.tsv").exists()  # identical to dec_embed: written once
 
 

@@ -3,7 +3,17 @@ import itertools
 import pytest
 import torch
 
-from tiedtransformer.analysis.similarity import analyze_matrix, jaccard, mean_knn_jaccard, normalize_rows, pair_set
+from tiedtransformer.analysis.similarity import (
+    analyze_matrix,
+    chance_jaccard,
+    jaccard,
+    mean_knn_jaccard,
+    normalize_rows,
+    pair_set,
+    random_like,
+    rank_correlation,
+    sample_pairs,
+)
 
 
 def brute_force(w, K, k):
@@ -80,3 +90,56 @@ def test_jaccard_helpers():
     a = torch.tensor([[1, 2], [0, 2]])
     assert mean_knn_jaccard(a, a) == 1.0
     assert mean_knn_jaccard(a, torch.tensor([[1, 3], [3, 4]])) == pytest.approx((1 / 3 + 0) / 2)
+
+
+# --- nulls ------------------------------------------------------------------------------------
+
+
+def test_random_like_keeps_shape_and_row_norms_and_is_seeded():
+    w = torch.randn(300, 24) * torch.linspace(0.1, 3, 300).unsqueeze(1)
+    r = random_like(w, seed=3)
+    assert r.shape == w.shape
+    assert torch.allclose(r.norm(dim=1).sort().values, w.norm(dim=1).sort().values, atol=1e-5)
+    assert torch.equal(r, random_like(w, seed=3)) and not torch.equal(r, random_like(w, seed=4))
+
+
+@pytest.mark.parametrize("k,n", [(50, 400), (10, 99)])
+def test_chance_jaccard_matches_simulation(k, n):
+    g = torch.Generator().manual_seed(0)
+    sims = [
+        jaccard(set(torch.randperm(n, generator=g)[:k].tolist()), set(torch.randperm(n, generator=g)[:k].tolist()))
+        for _ in range(4000)
+    ]
+    assert sum(sims) / len(sims) == pytest.approx(chance_jaccard(k, n), rel=0.1)
+
+
+def test_a_random_matrix_matches_its_null_and_planted_structure_beats_it():
+    torch.manual_seed(0)
+    w = torch.randn(600, 32)
+    learned, null = analyze_matrix(w, top_k=200), analyze_matrix(random_like(w, seed=1), top_k=200)
+    assert float(learned.top_scores.mean()) == pytest.approx(float(null.top_scores.mean()), abs=0.02)
+    assert float(learned.knn_scores[:, 0].mean()) == pytest.approx(float(null.knn_scores[:, 0].mean()), abs=0.02)
+    planted = w.clone()
+    planted[300:400] = planted[200:300] + 0.3 * torch.randn(100, 32)  # 100 near-duplicate pairs
+    s = analyze_matrix(planted, top_k=200)
+    assert float(s.top_scores.mean()) > float(null.top_scores.mean()) + 0.15
+    # two unrelated random matrices share top pairs at about the chance level (≈ 0 here)
+    n_pairs = 600 * 599 // 2
+    other = analyze_matrix(random_like(w, seed=2), top_k=200)
+    assert jaccard(pair_set(null.top_pairs), pair_set(other.top_pairs)) < 20 * chance_jaccard(200, n_pairs) + 0.01
+
+
+def test_rank_correlation_equals_brute_force_spearman():
+    x, y = torch.randn(500), torch.randn(500)
+    y = x + y
+    rx, ry = x.argsort().argsort().double(), y.argsort().argsort().double()
+    brute = float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
+    assert rank_correlation(x, y) == pytest.approx(brute, abs=1e-9)
+    assert rank_correlation(x, -x) == pytest.approx(-1.0)
+
+
+def test_sample_pairs_are_distinct_rows_in_order_and_seeded():
+    p = sample_pairs(7, 1000, seed=1)
+    assert (p[:, 0] < p[:, 1]).all() and p.max() < 7 and p.min() >= 0
+    assert len({tuple(x) for x in p.tolist()}) == 21  # every pair of 7 rows turns up
+    assert torch.equal(p, sample_pairs(7, 1000, seed=1))

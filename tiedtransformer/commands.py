@@ -11,24 +11,89 @@ from tiedtransformer.analysis.matrices import AnalysisOptions
 from tiedtransformer.errors import ConfigError
 
 
-def analyze(path: str, analysis: AnalysisOptions = AnalysisOptions(), out: str | None = None) -> None:
-    """The similarity analysis of a dump directory or a checkpoint.
+def analyze(
+    paths: list[str],
+    analysis: AnalysisOptions = AnalysisOptions(),
+    init: str | None = None,
+    pairs: int = 100_000,
+    out: str | None = None,
+) -> None:
+    """The similarity analysis of a dump, a checkpoint or every snapshot of a run; or, given two, their
+    matrices compared by token text.
 
     Args:
-        path: An embedding dump directory (from EmbeddingSnapshot) or a fit checkpoint (.ckpt).
+        paths: An embedding dump directory (from EmbeddingSnapshot), a fit checkpoint (.ckpt) or a run
+            directory (every snapshot in it); or two dumps or checkpoints (A B) to compare.
         analysis: What the analysis computes.
-        out: Output folder (default: the dump itself, or <checkpoint>-analysis).
+        init: The matrices at initialisation, the null of every statistic (default: the step-0
+            snapshot of the run the dump or checkpoint lies in, if there is one).
+        pairs: Two inputs: token pairs sampled for the Spearman correlation of their cosines.
+        out: Output folder (default: the dump itself, <checkpoint>-analysis, or A's with /vs-<B>).
     """
     from tiedtransformer.analysis.dumps import read_any
-    from tiedtransformer.analysis.report import analyze_to_dir
+    from tiedtransformer.analysis.report import analyze_to_dir, init_snapshot
+    from tiedtransformer.training.runs import RunDir
 
-    dump = read_any(path)
-    out = out or (path if Path(path).is_dir() else str(Path(path).with_suffix("")) + "-analysis")
-    report, _ = analyze_to_dir(dump, out, analysis, progress=lambda name: print(f"analysed {name}", flush=True))
-    for name, m in report["matrices"].items():
-        note = f" (identical to {m['identical_to']})" if m["identical_to"] else ""
-        print(f"{name:10s} mean top-{analysis.top_k} {m['mean_top']:.3f}  mean bottom {m['mean_bottom']:.3f}{note}")
-    print(f"report: {Path(out) / 'report.md'}")
+    if len(paths) > 2:
+        raise ConfigError(f"analyze takes one input, or two to compare; got {len(paths)}")
+    if len(paths) == 2:
+        return _analyze_two(paths, analysis, pairs, out)
+    path = paths[0]
+    targets = [Path(path)]
+    if Path(path).is_dir() and not (Path(path) / "embeddings.safetensors").exists():
+        targets = RunDir(path).dumps()
+        if not targets:
+            raise ConfigError(f"{path} is neither an embedding dump nor a run directory with embeddings/step-*")
+        if out:
+            raise ConfigError("--out is for one dump or checkpoint; a run's snapshots are analysed in place")
+    init_path = init or init_snapshot(targets[-1])
+    init_dump = read_any(init_path) if init_path else None
+    for target in targets:
+        dump = read_any(target)
+        where = out or (target if target.is_dir() else target.with_name(target.stem + "-analysis"))
+        base = None if init_path and Path(init_path).resolve() == target.resolve() else init_dump
+        report, _ = analyze_to_dir(dump, where, analysis, lambda name: print(f"analysed {name}", flush=True), base)
+        print(f"{target}: step {dump.meta.get('step')}" + (f", null at init: {init_path}" if base else ""))
+        for name, m in report["matrices"].items():
+            note = f" (identical to {m['identical_to']})" if m["identical_to"] else ""
+            nulls = m.get("nulls") or {}
+            against = ", ".join(f"{k} {v['mean_top']:.3f}" for k, v in nulls.items() if v.get("mean_top") is not None)
+            print(
+                f"  {name:10s} mean top-{analysis.top_k} {m['mean_top']:.3f}"
+                + (f" (null: {against})" if against else "")
+                + f"  mean bottom {m['mean_bottom']:.3f}{note}"
+            )
+        print(f"  report: {Path(where) / 'report.md'}")
+
+
+def _analyze_two(paths: list[str], analysis: AnalysisOptions, pairs: int, out: str | None) -> None:
+    from tiedtransformer.analysis.cross import cross_to_dir
+    from tiedtransformer.analysis.dumps import read_any
+
+    a, b = (read_any(p) for p in paths)
+    labels = tuple(_label(p, d.meta) for p, d in zip(paths, (a, b)))
+    if out is None:
+        first = Path(paths[0])
+        base = first if first.is_dir() else first.with_name(first.stem + "-analysis")
+        out = str(base / f"vs-{_slug(paths[1])}")
+    report = cross_to_dir(a, b, labels, out, analysis, pairs)
+    for measure in ("jaccard_top_pairs", "jaccard_knn", "spearman"):
+        print(measure)
+        for x, row in report[measure].items():
+            print(f"  A {x:10s} " + "  ".join(f"{y} {'–' if v is None else f'{v:.3f}'}" for y, v in row.items()))
+    print(f"report: {Path(out) / 'cross.md'}")
+
+
+def _label(path: str, meta: dict) -> str:
+    return f"{path} (tying {meta.get('tying')}, {meta.get('direction')}, step {meta.get('step')})"
+
+
+def _slug(path: str) -> str:
+    from tiedtransformer.training.runs import RunDir
+
+    p = Path(path).resolve()
+    run = RunDir.containing(p)
+    return "-".join(x for x in (run.name if run else None, p.stem if p.is_file() else p.name) if x)
 
 
 def average(paths: list[str], last: int = 5, out: str | None = None) -> None:
@@ -90,7 +155,7 @@ def compare(runs: list[str], out: str = "report.html") -> None:
 
 
 # The positional arguments that take one or more values (jsonargparse's own would want a JSON list).
-VARIADIC = {average: "paths", compare: "runs"}
+VARIADIC = {analyze: "paths", average: "paths", compare: "runs"}
 
 
 def run_function(fn: Callable, args: list[str]) -> None:

@@ -10,16 +10,17 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def jaccard_heatmap(table: dict[str, dict[str, float]], path: Path, title: str) -> Path:
-    names = list(table)
-    values = [[table[a][b] for b in names] for a in names]
-    fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 1.1 * len(names) + 1.5))
+def jaccard_heatmap(table: dict[str, dict[str, float | None]], path: Path, title: str) -> Path:
+    """A table {row: {column: value in [0, 1]}} as a heatmap (rows and columns may differ)."""
+    rows, cols = list(table), list(next(iter(table.values()), {}))
+    values = [[float("nan") if table[a][b] is None else table[a][b] for b in cols] for a in rows]
+    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2, 1.1 * len(rows) + 1.5))
     im = ax.imshow(values, vmin=0, vmax=1, cmap="viridis")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
     for i, row in enumerate(values):
         for j, v in enumerate(row):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if v < 0.6 else "black")
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="white" if not v >= 0.6 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title)
     fig.tight_layout()

@@ -1,15 +1,23 @@
 """What the seed experiment measured, for the four token matrices of one dump: top/bottom cosine
 pairs, their means, similarity-vs-rank curves, cosine histograms, k-NN lists, and the Jaccard
-overlaps of top pairs and of k-NN sets between matrices (and between snapshots of one run)."""
+overlaps of top pairs and of k-NN sets between matrices (and between snapshots of one run).
+
+Every statistic comes with its nulls: the same statistic of the matrix at initialisation (the run's
+step-0 snapshot) and of a random matrix of the same shape and row norms; the Jaccard overlaps with
+their chance level. Tokens rarer than ``min_count`` in the vocabulary's training sample are left
+out: a row that is (almost) never an input is only pushed by the output softmax's gradient, the same
+way as every other rare row, so rare rows collapse onto one direction (the representation
+degeneration of Gao et al. 2019) and would fill the top pairs with cosines near 1 between pieces
+that hardly occur. How much they would have filled is reported (``rare``), with frequency bands."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
-from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, jaccard
+from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, chance_jaccard, jaccard, random_like
 from tiedtransformer.model.network import first_tied
 from tiedtransformer.specials import NUM_SPECIALS
 
@@ -25,8 +33,15 @@ class AnalysisOptions:
     """Nearest neighbours per token."""
     bins: int = 200
     """Bins of the cosine histogram."""
-    min_count: int = 0
-    """Leave out tokens seen fewer times in the vocabulary's training sample."""
+    min_count: int = 10
+    """Leave out tokens seen fewer times in the vocabulary's training sample (0: keep all): rare rows
+    collapse together under the output softmax and would fill the top pairs (the report says how
+    much, by frequency band)."""
+    nulls: bool = True
+    """Also analyse a random matrix of the same shape and row norms, and the matrix at initialisation
+    where a step-0 snapshot is known, and report the statistics side by side."""
+    null_seed: int = 0
+    """Seed of the random null matrix."""
     device: str | None = None
     """Where the similarities are computed; default: cuda when available, else cpu."""
 
@@ -40,6 +55,8 @@ class MatrixResult:
     tokens: list[str]  # token text of the analysed rows (specials and rare tokens left out)
     sim: MatrixSimilarity
     identical_to: str | None = None  # the same Parameter as this earlier matrix (tying)
+    nulls: dict = field(default_factory=dict)  # "init" / "random" -> statistics of that null (see statistics())
+    rare: dict | None = None  # what the rare tokens would have done (see rare_report())
 
     def pair_texts(self, which: str = "top") -> list[tuple[str, str, float]]:
         pairs, scores = (
@@ -67,23 +84,108 @@ def kept_rows(dump: EmbeddingDump, name: str, min_count: int) -> torch.Tensor:
     return keep.nonzero().squeeze(1)
 
 
+def _similarity(w: torch.Tensor, o: AnalysisOptions) -> MatrixSimilarity:
+    sim = analyze_matrix(w.to(o.resolved_device()), top_k=o.top_k, knn_k=o.knn_k, bins=o.bins)
+    return MatrixSimilarity(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in vars(sim).items()})
+
+
+def statistics(sim: MatrixSimilarity) -> dict[str, float | None]:
+    """The scalar statistics of one analysis: mean of the top-K and bottom-K pair cosines, of all
+    pairs (from the histogram), and of every token's nearest-neighbour cosine."""
+    bins = sim.histogram.numel()
+    edges = torch.linspace(-1, 1, bins + 1).tolist()
+
+    def mean(t):
+        return float(t.mean()) if t.numel() else None
+
+    return {
+        "mean_top": mean(sim.top_scores),
+        "mean_bottom": mean(sim.bottom_scores),
+        "mean_all": _hist_mean(sim.histogram, edges),
+        "mean_nn": mean(sim.knn_scores[:, 0]) if sim.knn_scores.numel() else None,
+    }
+
+
+def frequency_bands(min_count: int) -> list[tuple[int, float]]:
+    """Training-count bands [lo, hi): below ``min_count`` (left out), then by decade up to 1000+."""
+    edges = sorted({0, 100, 1000, max(min_count, 0)})
+    return list(zip(edges, [*edges[1:], float("inf")]))
+
+
+def rare_report(dump: EmbeddingDump, name: str, o: AnalysisOptions, kept: torch.Tensor) -> dict | None:
+    """What leaving out the rare tokens changed: the same analysis over every ordinary token, the share
+    of its top pairs that involve a token below ``min_count``, its mean top-K cosine, and per
+    frequency band the number of tokens and their mean nearest-neighbour cosine. None when nothing is
+    left out (or the counts are unknown)."""
+    counts = (dump.counts or {}).get(dump.side(name))
+    every = kept_rows(dump, name, 0)
+    if not counts or o.min_count <= 0 or len(every) == len(kept):
+        return None
+    sim = _similarity(dump.matrices[name][every], o)
+    c = torch.tensor(counts)[every]
+    rare_pair = (c[sim.top_pairs] < o.min_count).any(dim=1) if sim.top_pairs.numel() else torch.zeros(0, dtype=bool)
+    nn = sim.knn_scores[:, 0]
+    bands = []
+    for lo, hi in frequency_bands(o.min_count):
+        inside = (c >= lo) & (c < hi)
+        bands.append(
+            {
+                "counts": f"{lo}–{hi - 1:.0f}" if hi != float("inf") else f"{lo}+",
+                "left_out": hi <= o.min_count,
+                "tokens": int(inside.sum()),
+                "mean_nn": float(nn[inside].mean()) if inside.any() else None,
+            }
+        )
+    return {
+        "min_count": o.min_count,
+        "tokens_left_out": len(every) - len(kept),
+        "share_of_top_pairs_with_rare": float(rare_pair.float().mean()) if rare_pair.numel() else None,
+        "mean_top_all_tokens": statistics(sim)["mean_top"],
+        "bands": bands,
+    }
+
+
+def _init_rows(init: EmbeddingDump | None, dump: EmbeddingDump, name: str) -> torch.Tensor | str:
+    """The matrix at initialisation, or why it is not comparable."""
+    if init is None:
+        return "no step-0 snapshot"
+    if name not in init.matrices or init.tokens(name) != dump.tokens(name):
+        return "the step-0 snapshot has another vocabulary or matrix set"
+    if init.matrices[name].shape != dump.matrices[name].shape:
+        return "the step-0 snapshot's matrix has another shape"
+    return init.matrices[name]
+
+
 def analyze_dump(
-    dump: EmbeddingDump, options: AnalysisOptions = AnalysisOptions(), progress=None
+    dump: EmbeddingDump,
+    options: AnalysisOptions = AnalysisOptions(),
+    progress=None,
+    init: EmbeddingDump | None = None,
 ) -> dict[str, MatrixResult]:
-    """Analyse every matrix once; a matrix tied to an earlier one reuses its result."""
-    o, device = options, options.resolved_device()
+    """Analyse every matrix once (a matrix tied to an earlier one reuses its result), with its nulls:
+    the same rows of ``init`` (the run's step-0 snapshot) and a random matrix of the same shape."""
+    o = options
     results: dict[str, MatrixResult] = {}
     ties = first_tied(dump.matrices)
     for name, w in dump.matrices.items():
         if (first := ties[name]) is not None:
             r = results[first]
-            results[name] = MatrixResult(name, r.tokens, r.sim, identical_to=first)
+            results[name] = MatrixResult(name, r.tokens, r.sim, identical_to=first, nulls=r.nulls, rare=r.rare)
             continue
         rows = kept_rows(dump, name, o.min_count)
         tokens = dump.tokens(name)
-        sim = analyze_matrix(w[rows].to(device), top_k=o.top_k, knn_k=o.knn_k, bins=o.bins)
-        sim = MatrixSimilarity(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in vars(sim).items()})
-        results[name] = MatrixResult(name, [tokens[i] for i in rows.tolist()], sim)
+        result = MatrixResult(name, [tokens[i] for i in rows.tolist()], _similarity(w[rows], o))
+        if o.nulls:
+            at_init = _init_rows(init, dump, name)
+            if isinstance(at_init, str):
+                result.nulls["init"] = {"skipped": at_init}
+            else:
+                sim0 = _similarity(at_init[rows], o)
+                shared = jaccard(result.pair_set(), MatrixResult(name, result.tokens, sim0).pair_set())
+                result.nulls["init"] = {**statistics(sim0), "jaccard_top_pairs_with_learned": shared}
+            result.nulls["random"] = statistics(_similarity(random_like(w[rows], o.null_seed), o))
+        result.rare = rare_report(dump, name, o, rows)
+        results[name] = result
         if progress is not None:
             progress(name)
     return results
@@ -116,9 +218,25 @@ def snapshot_overlap(previous: dict[str, MatrixResult], current: dict[str, Matri
     }
 
 
-def summarize(results: dict[str, MatrixResult], top_k: int, bins: int) -> dict:
-    """The JSON report: per matrix the pairs and their means, across matrices the Jaccard tables."""
+def chance_tables(results: dict[str, MatrixResult], top_k: int, knn_k: int) -> tuple[dict, dict]:
+    """The chance levels of :func:`jaccard_tables`: two unrelated matrices over the tokens both keep."""
+    names = list(results)
+    sets = {n: set(results[n].tokens) for n in names}
+    top, knn = {}, {}
+    for a in names:
+        top[a], knn[a] = {}, {}
+        for b in names:
+            n = len(sets[a] & sets[b])
+            top[a][b] = chance_jaccard(min(top_k, n * (n - 1) // 2), n * (n - 1) // 2)
+            knn[a][b] = chance_jaccard(min(knn_k, n - 1), n - 1)
+    return top, knn
+
+
+def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: int = 10) -> dict:
+    """The JSON report: per matrix the pairs and their means with their nulls, across matrices the
+    Jaccard tables and their chance levels."""
     top_j, knn_j = jaccard_tables(results)
+    chance_top, chance_knn = chance_tables(results, top_k, knn_k)
     edges = torch.linspace(-1, 1, bins + 1).tolist()
     matrices = {}
     for name, r in results.items():
@@ -132,9 +250,20 @@ def summarize(results: dict[str, MatrixResult], top_k: int, bins: int) -> dict:
             "mean_top": sum(s for *_, s in top) / len(top) if top else None,
             "mean_bottom": sum(s for *_, s in bottom) / len(bottom) if bottom else None,
             "mean_all": _hist_mean(r.sim.histogram, edges),
+            "mean_nn": statistics(r.sim)["mean_nn"],
+            "nulls": r.nulls,
+            "rare": r.rare,
             "histogram": {"edges": edges, "counts": [int(c) for c in r.sim.histogram.tolist()]},
         }
-    return {"top_k": top_k, "matrices": matrices, "jaccard_top_pairs": top_j, "jaccard_knn": knn_j}
+    return {
+        "top_k": top_k,
+        "knn_k": knn_k,
+        "matrices": matrices,
+        "jaccard_top_pairs": top_j,
+        "jaccard_knn": knn_j,
+        "chance_jaccard_top_pairs": chance_top,
+        "chance_jaccard_knn": chance_knn,
+    }
 
 
 def _hist_mean(hist: torch.Tensor, edges: list[float]) -> float | None:

@@ -9,7 +9,7 @@ from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
 from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, analyze_dump, summarize
-from tiedtransformer.training.runs import atomic_write_json, atomic_write_text
+from tiedtransformer.training.runs import RunDir, atomic_write_json, atomic_write_text
 
 SHOWN_PAIRS = 20  # pairs per matrix in the Markdown report (all K are in similarity.json)
 
@@ -21,14 +21,26 @@ def english_sides(dump: EmbeddingDump) -> list[str]:
     return [side for side, lang in (("src", src), ("tgt", tgt)) if lang == "en"]
 
 
+def init_snapshot(path: str | Path) -> Path | None:
+    """The step-0 snapshot of the run that a dump or checkpoint lies in, if there is one."""
+    run = RunDir.containing(path)
+    first = run.snapshot(0) if run else None
+    return first if first is not None and (first / "embeddings.safetensors").is_file() else None
+
+
 def analyze_to_dir(
-    dump: EmbeddingDump, out_dir: str | Path, options: AnalysisOptions = AnalysisOptions(), progress=None
+    dump: EmbeddingDump,
+    out_dir: str | Path,
+    options: AnalysisOptions = AnalysisOptions(),
+    progress=None,
+    init: EmbeddingDump | None = None,
 ) -> tuple[dict, dict[str, MatrixResult]]:
+    """Analyse ``dump`` (with ``init``, its run's step-0 snapshot, as a null) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = analyze_dump(dump, options, progress)
+    results = analyze_dump(dump, options, progress, init)
     top_k = options.top_k
-    report = summarize(results, top_k, options.bins)
+    report = summarize(results, top_k, options.bins, options.knn_k)
     report["meta"] = dump.meta
     report["options"] = {k: v for k, v in dataclasses.asdict(options).items() if k != "device"}
     intrinsic = evaluate(dump, english_sides(dump))
@@ -95,34 +107,88 @@ def _fmt(x, digits=3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _with_nulls(m: dict, key: str) -> str:
+    """``learned / init / random`` of one statistic (– where a null is missing)."""
+    nulls = m.get("nulls") or {}
+    if not nulls:
+        return _fmt(m[key])
+    return " / ".join(_fmt(v) for v in (m[key], nulls.get("init", {}).get(key), nulls.get("random", {}).get(key)))
+
+
+def _rare_lines(mats: dict, k: int) -> list[str]:
+    rows = [(n, m["rare"]) for n, m in mats.items() if m.get("rare") and not m["identical_to"]]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Rare tokens",
+        "",
+        f"With every token kept, the share of the top-{k} pairs that involve a left-out token, their mean "
+        "cosine, and per training-count band the mean nearest-neighbour cosine (rare rows collapse together: "
+        "high values in the rare band are that collapse, not meaning).",
+        "",
+    ]
+    bands = [b["counts"] + (" (left out)" if b["left_out"] else "") for b in rows[0][1]["bands"]]
+    lines += [
+        f"| matrix | tokens left out | top-{k} pairs with a rare token | mean top-{k}, all tokens | "
+        + " | ".join(f"NN cosine, count {b}" for b in bands)
+        + " |",
+        "|---" * (4 + len(bands)) + "|",
+    ]
+    for n, r in rows:
+        cells = [f"{_fmt(b['mean_nn'])} ({b['tokens']})" for b in r["bands"]]
+        lines.append(
+            f"| `{n}` | {r['tokens_left_out']} | {_fmt(r['share_of_top_pairs_with_rare'], 2)} | "
+            f"{_fmt(r['mean_top_all_tokens'])} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
 def markdown(report: dict) -> str:
     meta, mats = report["meta"], report["matrices"]
     names = list(mats)
     k = report["top_k"]
+    opts = report.get("options") or {}
     lines = [
         f"# Token-matrix similarity: tying `{meta.get('tying')}`, {meta.get('direction')}, step {meta.get('step')}",
         "",
-        f"| matrix | identical to | tokens | mean top-{k} | mean bottom-{k} | mean of all pairs |",
-        "|---|---|---|---|---|---|",
+        f"Tokens seen fewer than {opts.get('min_count', 0)} times in the vocabulary's training sample are left out "
+        "(see *Rare tokens*). Each statistic is shown as learned / at initialisation (step-0 snapshot) / "
+        "random matrix of the same shape and row norms.",
+        "",
+        f"| matrix | identical to | tokens | mean top-{k} | mean bottom-{k} | mean of all pairs | mean nearest neighbour |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n in names:
         m = mats[n]
-        lines.append(
-            f"| `{n}` | {m['identical_to'] or ''} | {m['n_tokens']} | {_fmt(m['mean_top'])} | "
-            f"{_fmt(m['mean_bottom'])} | {_fmt(m['mean_all'])} |"
-        )
+        cells = [_with_nulls(m, key) for key in ("mean_top", "mean_bottom", "mean_all", "mean_nn")]
+        lines.append(f"| `{n}` | {m['identical_to'] or ''} | {m['n_tokens']} | " + " | ".join(cells) + " |")
+    shared = {n: (mats[n].get("nulls") or {}).get("init", {}).get("jaccard_top_pairs_with_learned") for n in names}
+    if any(v is not None for v in shared.values()):
+        lines += [
+            "",
+            f"Jaccard of the top-{k} pairs with those at initialisation (1: the structure was there before "
+            "training): " + ", ".join(f"`{n}` {_fmt(v, 2)}" for n, v in shared.items() if v is not None) + ".",
+        ]
     for key, title in (
         ("jaccard_top_pairs", f"Jaccard overlap of the top-{k} pair sets"),
         ("jaccard_knn", "Mean per-token Jaccard of the k-NN sets"),
     ):
+        chance = report.get(f"chance_{key}")
         lines += [
             "",
             f"## {title}",
             "",
+            *(
+                [f"Chance level (two unrelated matrices over the same tokens): {_fmt(chance[names[0]][names[0]], 5)}.", ""]
+                if chance and names
+                else []
+            ),
             "| | " + " | ".join(f"`{n}`" for n in names) + " |",
             "|---" * (len(names) + 1) + "|",
         ]
         lines += [f"| `{a}` | " + " | ".join(_fmt(report[key][a][b], 2) for b in names) + " |" for a in names]
+    lines += _rare_lines(mats, k)
     intrinsic = report.get("intrinsic") or {}
     lines += ["", "## Intrinsic quality (English rows)", ""]
     if "skipped" in intrinsic:
@@ -159,6 +225,11 @@ def scalars(report: dict) -> dict[str, float]:
         for key, label in (("mean_top", f"mean_top{k}"), ("mean_bottom", f"mean_bottom{k}"), ("mean_all", "mean_all")):
             if m[key] is not None:
                 out[f"emb/{n}/{label}"] = m[key]
+            for null, stats in (m.get("nulls") or {}).items():
+                if stats.get(key) is not None:
+                    out[f"emb/{n}/{label}_{null}"] = stats[key]
+        if (m.get("rare") or {}).get("share_of_top_pairs_with_rare") is not None:
+            out[f"emb/{n}/rare_share_top{k}"] = m["rare"]["share_of_top_pairs_with_rare"]
     names = list(report["matrices"])
     for i, a in enumerate(names):
         for b in names[i + 1 :]:

@@ -148,3 +148,58 @@ def mean_knn_jaccard(knn_a: torch.Tensor, knn_b: torch.Tensor) -> float:
     """Mean over rows of the Jaccard overlap of two k-NN lists (same row order)."""
     scores = [jaccard(set(a), set(b)) for a, b in zip(knn_a.tolist(), knn_b.tolist())]
     return sum(scores) / len(scores) if scores else 1.0
+
+
+# --- nulls: what the statistics give without learned structure --------------------------------
+
+
+def random_like(w: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A random matrix of ``w``'s shape and row-norm distribution: isotropic Gaussian rows, each scaled
+    to the norm of a row of ``w`` (a seeded permutation of them). Cosines ignore norms, so what this
+    null fixes is the shape (number of rows V, width d); its norms keep it a drop-in for any statistic."""
+    g = torch.Generator().manual_seed(seed)
+    x = normalize_rows(torch.randn(w.shape, generator=g))
+    norms = w.float().norm(dim=1)
+    return x * norms[torch.randperm(len(norms), generator=g)].unsqueeze(1)
+
+
+def chance_jaccard(k: int, n: int) -> float:
+    """Expected Jaccard of two independent uniformly random k-subsets of n items: their overlap
+    averages k²/n (hypergeometric), their union 2k minus it. The chance level of the top-pair Jaccard
+    (k pairs of n = V(V-1)/2) and of one token's k-NN Jaccard (k of its V - 1 others)."""
+    if n <= 0 or k <= 0:
+        return float("nan")
+    k = min(k, n)
+    overlap = k * k / n
+    return overlap / (2 * k - overlap)
+
+
+def sample_pairs(n: int, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` distinct-row pairs (i < j) of n rows drawn uniformly (with replacement), seeded: a fixed
+    sample of pairs on which two matrices' cosines are compared."""
+    if n < 2:
+        return torch.empty(0, 2, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    i = torch.randint(n, (count,), generator=g)
+    j = (i + torch.randint(1, n, (count,), generator=g)) % n  # any row but i
+    return torch.stack([torch.minimum(i, j), torch.maximum(i, j)], dim=1)
+
+
+def pair_cosines(w: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    x = normalize_rows(w)
+    return (x[pairs[:, 0]] * x[pairs[:, 1]]).sum(1)
+
+
+def rank_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Spearman's ρ of two vectors of continuous values (ranks by sorting; exact ties, which have
+    probability zero for cosines of real-valued rows, get arbitrary distinct ranks)."""
+    if x.numel() < 3:
+        return float("nan")
+
+    def ranks(v):
+        r = torch.empty(v.numel(), dtype=torch.float64)
+        r[v.argsort()] = torch.arange(v.numel(), dtype=torch.float64)
+        return r - r.mean()
+
+    rx, ry = ranks(x.flatten()), ranks(y.flatten())
+    return float((rx * ry).sum() / (rx.norm() * ry.norm()))

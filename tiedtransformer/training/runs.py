@@ -112,6 +112,20 @@ class RunDir:
         """The embedding dump taken after optimizer step ``step``."""
         return self.embeddings / f"step-{step:08d}"
 
+    def dumps(self) -> list[Path]:
+        """Every embedding dump of the run, analysed or not, oldest first."""
+        return sorted(p.parent for p in self.embeddings.glob("step-*/embeddings.safetensors"))
+
+    @classmethod
+    def containing(cls, path: str | Path) -> RunDir | None:
+        """The run directory that a dump (``embeddings/step-N``) or checkpoint (``checkpoints/X.ckpt``,
+        ``checkpoints/kept/X.ckpt``) lies in, if it lies in one."""
+        p = Path(path).resolve()
+        for parent in p.parents:
+            if (parent / "summary.json").is_file() or (parent / "config.yaml").is_file():
+                return cls(parent) if parent in (p.parent.parent, p.parent.parent.parent) else None
+        return None
+
     def snapshots(self) -> list[Path]:
         """The embedding dumps that have a similarity report, oldest first."""
         return sorted(p.parent for p in self.embeddings.glob("step-*/similarity.json"))
