@@ -97,7 +97,9 @@ def test_analyze_command_on_a_dump_and_on_a_checkpoint(tmp_path, capsys):
     code, out, _ = run_main(["analyze", str(run), "--analysis.top_k", "30"], capsys)
     assert code == 0 and out.count("null at init") == 2 and out.count("report:") == 3
     # two inputs: their matrices compared by token text (a run against itself agrees completely)
-    code, out, _ = run_main(["analyze", str(dump), str(ckpt), "--analysis.top_k", "30", "--out", str(tmp_path / "x")], capsys)
+    code, out, _ = run_main(
+        ["analyze", str(dump), str(ckpt), "--analysis.top_k", "30", "--out", str(tmp_path / "x")], capsys
+    )
     cross = json.loads((tmp_path / "x" / "cross.json").read_text())
     assert code == 0 and cross["jaccard_top_pairs"]["dec_lut"]["dec_lut"] == 1.0
     assert cross["spearman"]["enc_embed"]["enc_embed"] > 0.999 and (tmp_path / "x" / "cross.md").is_file()

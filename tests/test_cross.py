@@ -15,7 +15,9 @@ N, D = 60, 12
 def _brute_top_pairs(w: torch.Tensor, tokens: list[str], k: int) -> set:
     x = normalize_rows(w)
     sim = x @ x.T
-    pairs = sorted(((float(sim[i, j]), i, j) for i in range(len(tokens)) for j in range(i + 1, len(tokens))), reverse=True)
+    pairs = sorted(
+        ((float(sim[i, j]), i, j) for i in range(len(tokens)) for j in range(i + 1, len(tokens))), reverse=True
+    )
     return {tuple(sorted((tokens[i], tokens[j]))) for _, i, j in pairs[:k]}
 
 
@@ -42,12 +44,14 @@ def test_matches_brute_force_with_a_shuffled_vocabulary(tmp_path):
     o = AnalysisOptions(top_k=40, knn_k=5, min_count=0)
     out = cross_compare(a, b, o, pairs=20_000)
 
-    ja, jb = _brute_top_pairs(torch.stack([wa[t] for t in words]), words, 40), _brute_top_pairs(
-        torch.stack([wb[t] for t in words]), words, 40
+    ja, jb = (
+        _brute_top_pairs(torch.stack([wa[t] for t in words]), words, 40),
+        _brute_top_pairs(torch.stack([wb[t] for t in words]), words, 40),
     )
     assert out["jaccard_top_pairs"]["dec_lut"]["dec_lut"] == pytest.approx(len(ja & jb) / len(ja | jb))
-    ka, kb = _brute_knn(torch.stack([wa[t] for t in words]), words, 5), _brute_knn(
-        torch.stack([wb[t] for t in words]), words, 5
+    ka, kb = (
+        _brute_knn(torch.stack([wa[t] for t in words]), words, 5),
+        _brute_knn(torch.stack([wb[t] for t in words]), words, 5),
     )
     brute_knn = sum(len(ka[t] & kb[t]) / len(ka[t] | kb[t]) for t in words) / N
     assert out["jaccard_knn"]["dec_lut"]["dec_lut"] == pytest.approx(brute_knn)

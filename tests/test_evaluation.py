@@ -1,7 +1,12 @@
+import random
+import re
+import subprocess
+import sys
+
 import pytest
 import sacrebleu
 
-from tiedtransformer.training.evaluation import corpus_scores, sample_ids
+from tiedtransformer.training.evaluation import corpus_scores, paired_significance, sample_ids
 
 
 def test_bleu_and_chrf_of_known_strings():
@@ -29,3 +34,62 @@ def test_the_sample_is_fixed_seeded_in_file_order_and_all_when_small():
     assert sample_ids(10, 0, 0) == []
     # spread over the whole file, not its beginning
     assert min(a) < 100 and max(a) > 2900
+
+
+WORDS = "a the cat dog sat ran on under mat park two men play chess red big small".split()
+
+
+def _corpus(seed: int, n: int = 60) -> tuple[list[str], list[str], list[str]]:
+    rng = random.Random(seed)
+    refs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(n)]
+
+    def noisy(p):
+        return [" ".join(w if rng.random() > p else rng.choice(WORDS) for w in r.split()) for r in refs]
+
+    return refs, noisy(0.35), noisy(0.2)
+
+
+def test_paired_bootstrap_equals_sacrebleus_command_line(tmp_path):
+    refs, base, better = _corpus(0)
+    for name, lines in (("ref", refs), ("base", base), ("sys", better)):
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    cli = subprocess.run(  # --format json fails in sacreBLEU 2.6 (numpy floats): read the text table
+        [
+            sys.executable,
+            "-m",
+            "sacrebleu",
+            str(tmp_path / "ref"),
+            "-i",
+            str(tmp_path / "base"),
+            str(tmp_path / "sys"),
+            "-m",
+            "bleu",
+            "chrf",
+            "--paired-bs",
+            "--format",
+            "text",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    bleu_p, chrf_p = (float(p) for p in re.findall(r"\(p = ([0-9.]+)\)", cli.stdout))
+    ours = paired_significance(base, {"sys": better}, refs)["sys"]
+    assert ours["bleu_p"] == pytest.approx(bleu_p, abs=1e-4) and ours["chrf_p"] == pytest.approx(chrf_p, abs=1e-4)
+    assert ours["bleu_p"] < 0.05  # a clearly better system
+
+
+def test_identical_output_is_not_significant_and_lengths_must_match():
+    refs, base, _ = _corpus(1)
+    assert paired_significance(base, {"same": list(base)}, refs) == {"same": {"bleu_p": 1.0, "chrf_p": 1.0}}
+    with pytest.raises(ValueError):
+        paired_significance(base, {"short": base[:-1]}, refs)
+
+
+def test_bootstrap_interval_equals_sacrebleus_confidence():
+    refs, base, _ = _corpus(2)
+    ours = corpus_scores(base, refs, n_bootstrap=1000)
+    score = sacrebleu.metrics.BLEU().corpus_score(base, [refs], n_bootstrap=1000)
+    assert ours["bleu"] == pytest.approx(score.score) and ours["bleu_ci"] == pytest.approx(score._ci)
+    assert 0 < ours["bleu_ci"] < 10 and ours["chrf_ci"] > 0
+    assert "bleu_ci" not in corpus_scores(base, refs)

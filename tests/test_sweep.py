@@ -72,6 +72,7 @@ def tiny_sweep(tmp_path, fail=False) -> Path:
         "model.net.d_ff": 64,
         "model.decoding.max_len_b": 8,
         "model.val_bleu_sentences": 8,
+        "model.final_test": True,
         "trainer.max_epochs": 1,
         "trainer.enable_progress_bar": False,
         "trainer.log_every_n_steps": 1,

@@ -3,9 +3,12 @@
 ``tiedtransformer compare RUN_DIR... --out report.html`` writes one self-contained HTML page (images
 embedded) and the same tables as ``report.md`` and ``report.csv``: the experiment's table (tying,
 direction, unique parameters and Δ% against the untied run of the same direction, best BLEU and Δ,
-train tokens/s and Δ%, wall time), per run the Jaccard heatmap of the four matrices, their mean
-top/bottom similarities and top token pairs, and across runs the similarity-vs-rank curves and the
-metrics over epochs on shared axes.
+test BLEU/chrF with their 95% bootstrap intervals and paired-bootstrap p-values against the untied
+run of the same direction and seed, train tokens/s and Δ%, wall time); the seed experiment's tables
+over the runs of each (direction, tying) group: mean ± std across seeds, the mean top-K similarity
+per matrix beside its nulls, the 4×4 Jaccard matrix of the top pairs, SimLex-999 / WordSim-353 ρ,
+and how settled each matrix is between snapshots; per run the Jaccard heatmap, the means and the
+top token pairs; across runs the similarity-vs-rank curves and the metrics over epochs.
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ import json
 from pathlib import Path
 from statistics import mean
 
+import yaml
+
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
+from tiedtransformer.analysis.seed_tables import seed_tables
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.training.evaluation import paired_significance
 from tiedtransformer.training.runs import RunDir, atomic_write_text
 
 COLUMNS = [
@@ -27,8 +34,13 @@ COLUMNS = [
     "direction",
     "unique_params",
     "params_delta_pct",
+    "seed",
     "best_val_bleu",
     "bleu_delta",
+    "test_bleu",
+    "test_bleu_p",
+    "test_chrf",
+    "test_chrf_p",
     "train_tokens_per_s",
     "speed_delta_pct",
     "wall_s",
@@ -61,12 +73,63 @@ def load_run(run_dir: str | Path) -> dict:
     if dumps := d.snapshots():
         run["similarity"] = json.loads((dumps[-1] / "similarity.json").read_text())
         run["similarity_dir"] = dumps[-1]
+        run["top_pairs_by_step"] = _top_pairs_by_step(dumps)
+    run["seed"] = run["summary"].get("seed", _config_seed(d))
+    lang = str(run["summary"].get("direction") or "-").split("-")[-1]
+    hyps, refs = d.final_translations(lang, "test"), d.final_references(lang, "test")
+    if hyps.is_file() and refs.is_file():
+        run["test"] = (_lines(hyps), _lines(refs))
     return run
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def _config_seed(d: RunDir):
+    try:
+        return (yaml.safe_load(d.config.read_text()) or {}).get("seed_everything")
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _top_pairs_by_step(dumps: list[Path]) -> list[tuple[int, dict[str, set]]]:
+    """Each analysed snapshot's top pairs per matrix (as token-text pairs), oldest first."""
+    out = []
+    for dump in dumps:
+        sim = json.loads((dump / "similarity.json").read_text())
+        pairs = {n: {tuple(sorted(p[:2])) for p in m["top_pairs"]} for n, m in sim["matrices"].items()}
+        out.append((int(sim.get("meta", {}).get("step") or 0), pairs))
+    return out
+
+
+def significance(runs: list[dict]) -> dict[str, dict]:
+    """Paired bootstrap p-values (sacreBLEU) of each run's test translations against those of the
+    untied run of the same direction and seed (the first such run; a run without one is not tested)."""
+    out: dict[str, dict] = {}
+    for base in runs:
+        s = base["summary"]
+        if s.get("tying") != "none" or "test" not in base:
+            continue
+        base_hyps, refs = base["test"]
+        others = {
+            r["name"]: r["test"][0]
+            for r in runs
+            if r is not base
+            and r["name"] not in out
+            and "test" in r
+            and r["summary"].get("direction") == s.get("direction")
+            and r["seed"] == base["seed"]
+            and r["test"][1] == refs
+        }
+        out |= paired_significance(base_hyps, others, refs)
+    return out
 
 
 def table(runs: list[dict]) -> list[dict]:
     """One row per run; Δ against the mean of the untied (tying none) runs of the same direction."""
     rows = []
+    tests = significance(runs)
     for r in runs:
         s = r["summary"]
         base = [
@@ -91,8 +154,13 @@ def table(runs: list[dict]) -> list[dict]:
                 "direction": s.get("direction"),
                 "unique_params": s.get("unique_params"),
                 "params_delta_pct": rel("unique_params", True),
+                "seed": r["seed"],
                 "best_val_bleu": _float(s.get("best_val_bleu")),
                 "bleu_delta": rel("best_val_bleu", False),
+                "test_bleu": _with_ci(s, "bleu"),
+                "test_bleu_p": tests.get(r["name"], {}).get("bleu_p"),
+                "test_chrf": _with_ci(s, "chrf"),
+                "test_chrf_p": tests.get(r["name"], {}).get("chrf_p"),
                 "train_tokens_per_s": _float(s.get("train_tokens_per_s")),
                 "speed_delta_pct": rel("train_tokens_per_s", True),
                 "wall_s": _float(s.get("wall_s")),
@@ -102,9 +170,18 @@ def table(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def _with_ci(summary: dict, metric: str) -> tuple[float, float | None] | None:
+    x = _float(summary.get(f"final_test_{metric}"))
+    return None if x is None else (x, _float(summary.get(f"final_test_{metric}_ci")))
+
+
 def _fmt(v, col: str) -> str:
     if v is None:
         return "–"
+    if col in ("test_bleu", "test_chrf"):
+        return f"{v[0]:.2f}" + ("" if v[1] is None else f" ± {v[1]:.2f}")
+    if col.endswith("_p"):
+        return f"{v:.3f}"
     if col in ("params_delta_pct", "speed_delta_pct"):
         return f"{v:+.1f}%"
     if col == "bleu_delta":
@@ -124,11 +201,16 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _md(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]) + "\n"
+
+
 def csv_table(rows: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS)
     w.writeheader()
-    w.writerows(rows)
+    w.writerows([{k: (v[0] if isinstance(v, tuple) else v) for k, v in r.items()} for r in rows])
     return buf.getvalue()
 
 
@@ -222,6 +304,7 @@ def render_page(runs: list[dict], rows: list[dict]) -> str:
         rank_figure=rank_figure(runs),
         metrics_figure=metrics_figure(runs),
         sections=[_run_section(r) for r in runs],
+        seed_tables=seed_tables(runs, rows),
     )
 
 
@@ -233,7 +316,10 @@ def write_comparison(run_dirs: list[str], out: str | Path) -> dict[str, Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"html": out, "md": out.with_suffix(".md"), "csv": out.with_suffix(".csv")}
-    atomic_write_text(paths["md"], "# Runs compared\n\n" + markdown_table(rows))
+    extra = "".join(
+        f"\n## {t['title']}\n\n{t['note']}\n\n" + _md(t["header"], t["rows"]) for t in seed_tables(runs, rows)
+    )
+    atomic_write_text(paths["md"], "# Runs compared\n\n" + markdown_table(rows) + extra)
     atomic_write_text(paths["csv"], csv_table(rows))
     atomic_write_text(paths["html"], render_page(runs, rows))
     return paths

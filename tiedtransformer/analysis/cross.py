@@ -116,7 +116,12 @@ def cross_compare(
 
 
 def cross_to_dir(
-    a: EmbeddingDump, b: EmbeddingDump, labels: tuple[str, str], out_dir: str | Path, options: AnalysisOptions, pairs: int
+    a: EmbeddingDump,
+    b: EmbeddingDump,
+    labels: tuple[str, str],
+    out_dir: str | Path,
+    options: AnalysisOptions,
+    pairs: int,
 ) -> dict:
     """:func:`cross_compare` written as ``cross.json``, ``cross.md`` and one heatmap per measure."""
     out = Path(out_dir)
@@ -160,7 +165,12 @@ def markdown(report: dict) -> str:
         f"{report['options']['sampled_pairs']:,} sampled pairs. Chance levels in brackets.",
     ]
     for m, title in MEASURES.items():
-        lines += ["", f"## {title.replace('top-K', f'top-{k}')}", "", "| A \\ B | " + " | ".join(f"`{n}`" for n in names_b) + " |"]
+        lines += [
+            "",
+            f"## {title.replace('top-K', f'top-{k}')}",
+            "",
+            "| A \\ B | " + " | ".join(f"`{n}`" for n in names_b) + " |",
+        ]
         lines.append("|---" * (len(names_b) + 1) + "|")
         for x in names_a:
             cells = []

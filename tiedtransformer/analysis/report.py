@@ -180,7 +180,10 @@ def markdown(report: dict) -> str:
             f"## {title}",
             "",
             *(
-                [f"Chance level (two unrelated matrices over the same tokens): {_fmt(chance[names[0]][names[0]], 5)}.", ""]
+                [
+                    f"Chance level (two unrelated matrices over the same tokens): {_fmt(chance[names[0]][names[0]], 5)}.",
+                    "",
+                ]
                 if chance and names
                 else []
             ),

@@ -10,8 +10,8 @@ import inspect
 import json
 import os
 from collections.abc import Iterator
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Literal
 

@@ -36,3 +36,29 @@ def corpus_scores(hyps: list[str], refs: list[str], n_bootstrap: int = 1) -> dic
     if n_bootstrap > 1 and hyps:
         out |= {"bleu_ci": float(b._ci), "chrf_ci": float(c._ci), "bootstrap": n_bootstrap}
     return out
+
+
+def paired_significance(
+    baseline: list[str], systems: dict[str, list[str]], refs: list[str], n_samples: int = 1000
+) -> dict:
+    """sacreBLEU's paired bootstrap resampling (``sacrebleu --paired-bs``; its seed, 12345 unless
+    ``SACREBLEU_SEED`` says otherwise) of each system against the baseline, on BLEU and chrF:
+    ``{name: {"bleu_p": p, "chrf_p": p}}``; p is the probability that the difference arose by chance.
+    A system whose output equals the baseline's gets p = 1 (sacreBLEU's count gives 1/(n+1) there)."""
+    from sacrebleu.significance import PairedTest
+
+    if not systems:
+        return {}
+    for name, hyps in {"baseline": baseline, **systems}.items():
+        if len(hyps) != len(refs):
+            raise ValueError(f"{name}: {len(hyps)} hypotheses for {len(refs)} references")
+    metrics = {"BLEU": sacrebleu.metrics.BLEU(), "chrF": sacrebleu.metrics.CHRF()}
+    named = [("baseline", baseline), *systems.items()]
+    _, scores = PairedTest(named, metrics, [refs], test_type="bs", n_samples=n_samples)()
+    bleu, chrf = (scores[k] for k in scores if k != "System")  # in the order of ``metrics``
+    return {
+        name: {"bleu_p": 1.0, "chrf_p": 1.0}
+        if systems[name] == baseline
+        else {"bleu_p": bleu[i].p_value, "chrf_p": chrf[i].p_value}
+        for i, name in enumerate(systems, 1)
+    }

@@ -1,0 +1,231 @@
+"""The seed experiment's tables, over the runs of ``tiedtransformer compare`` grouped by (direction,
+tying mode): across seeds, the cost of tying (parameters, speed, BLEU/chrF), each matrix's mean top-K
+similarity beside its nulls, the 4×4 Jaccard matrix of the top pairs, the human-similarity
+correlations, how settled each matrix is, and its top pairs. Pure functions of the loaded runs; each
+table is ``{"title", "note", "header", "rows"}`` with formatted cells."""
+
+from __future__ import annotations
+
+from statistics import mean, stdev
+
+from tiedtransformer.analysis.dumps import MATRIX_NAMES
+from tiedtransformer.analysis.similarity import jaccard
+
+MODES = ("none", "decoder", "src_tgt", "three_way")
+SHOWN_PAIRS = 6
+
+
+def groups(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Runs by (direction, tying), in the experiment's order."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        s = r["summary"]
+        out.setdefault((str(s.get("direction")), str(s.get("tying"))), []).append(r)
+    order = {m: i for i, m in enumerate(MODES)}
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], len(MODES)), kv[0][1])))
+
+
+def mean_std(values: list[float | None], digits: int = 2) -> str:
+    xs = [v for v in values if v is not None]
+    if not xs:
+        return "–"
+    if len(xs) == 1:
+        return f"{xs[0]:.{digits}f}"
+    return f"{mean(xs):.{digits}f} ± {stdev(xs):.{digits}f}"
+
+
+def _mean(values) -> float | None:
+    xs = [v for v in values if v is not None]
+    return mean(xs) if xs else None
+
+
+def _f(x, digits=3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def cost_table(runs: list[dict], rows: list[dict]) -> dict:
+    by_name = {r["run"]: r for r in rows}
+    g = groups(runs)
+    base = {d: members for (d, t), members in g.items() if t == "none"}
+    out = []
+    for (direction, tying), members in g.items():
+        ref = base.get(direction, [])
+
+        def avg(key, rs=members):
+            return _mean([_num(r["summary"].get(key)) for r in rs])
+
+        def delta(key, pct):
+            x, y = avg(key), avg(key, ref)
+            if x is None or y is None or not ref:
+                return "–"
+            return f"{100 * (x - y) / y:+.1f}%" if pct else f"{x - y:+.2f}"
+
+        ps = [by_name[r["name"]].get("test_bleu_p") for r in members if r["name"] in by_name]
+        out.append(
+            [
+                direction,
+                tying,
+                len(members),
+                f"{avg('unique_params') / 1e6:.2f}M" if avg("unique_params") else "–",
+                delta("unique_params", True),
+                mean_std([_num(r["summary"].get("train_tokens_per_s")) for r in members], 0),
+                delta("train_tokens_per_s", True),
+                mean_std([_num(r["summary"].get("final_test_bleu")) for r in members]),
+                delta("final_test_bleu", False),
+                mean_std([_num(r["summary"].get("final_test_chrf")) for r in members]),
+                ", ".join(_f(p) for p in ps if p is not None) or "–",
+                mean_std([_num(r["summary"].get("final_val_bleu")) for r in members]),
+            ]
+        )
+    return {
+        "title": "What tying costs, across seeds",
+        "note": "Mean ± standard deviation over the runs (seeds) of each group; Δ against the untied runs "
+        "of the same direction. p: sacreBLEU paired bootstrap (1000 resamples) of test BLEU against the "
+        "untied run of the same seed, one per seed. Train tokens/s is measured inside each run and "
+        "moves with whatever else the machine is doing.",
+        "header": [
+            "direction",
+            "tying",
+            "runs",
+            "unique params",
+            "Δ params",
+            "train tok/s",
+            "Δ speed",
+            "test BLEU",
+            "Δ BLEU",
+            "test chrF",
+            "p (BLEU) per seed",
+            "final val BLEU",
+        ],
+        "rows": out,
+    }
+
+
+def _num(x) -> float | None:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _matrices(r: dict) -> dict:
+    return ((r.get("similarity") or {}).get("matrices")) or {}
+
+
+def similarity_table(runs: list[dict], key: str, title: str) -> dict:
+    """One statistic per matrix, learned / at init / random, averaged over each group's runs."""
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        cells = []
+        for name in MATRIX_NAMES:
+            ms = [_matrices(r).get(name) for r in members]
+            ms = [m for m in ms if m]
+            if not ms:
+                cells.append("–")
+                continue
+            learned = _mean([m.get(key) for m in ms])
+            init = _mean([((m.get("nulls") or {}).get("init") or {}).get(key) for m in ms])
+            rnd = _mean([((m.get("nulls") or {}).get("random") or {}).get(key) for m in ms])
+            cells.append(f"{_f(learned)} / {_f(init)} / {_f(rnd)}")
+        out.append([direction, tying, *cells])
+    k = next((r["similarity"]["top_k"] for r in runs if r.get("similarity")), "K")
+    return {
+        "title": title.replace("K", str(k)),
+        "note": "learned / at initialisation (step-0 snapshot) / random matrix of the same shape and row norms, "
+        "over the tokens each matrix keeps (seen at least min_count times); mean over the group's runs.",
+        "header": ["direction", "tying", *MATRIX_NAMES],
+        "rows": out,
+    }
+
+
+def jaccard_table(runs: list[dict]) -> dict:
+    """The 4×4 Jaccard matrix of top pairs per group (mean over its runs), with its chance level."""
+    out, chance = [], []
+    for (direction, tying), members in groups(runs).items():
+        sims = [r["similarity"] for r in members if r.get("similarity")]
+        for a in MATRIX_NAMES:
+            cells = [_f(_mean([s["jaccard_top_pairs"].get(a, {}).get(b) for s in sims]), 2) for b in MATRIX_NAMES]
+            out.append([direction, tying, a, *cells])
+        chance += [c[a][a] for s in sims if (c := s.get("chance_jaccard_top_pairs")) for a in c]
+    k = next((r["similarity"]["top_k"] for r in runs if r.get("similarity")), "K")
+    return {
+        "title": f"Jaccard overlap of the top-{k} pairs between matrices",
+        "note": f"Mean over each group's runs. Chance level (unrelated matrices): at most {_f(max(chance), 5)}."
+        if chance
+        else "No analyses.",
+        "header": ["direction", "tying", "matrix", *MATRIX_NAMES],
+        "rows": out,
+    }
+
+
+def intrinsic_table(runs: list[dict]) -> dict:
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        cells = []
+        for name in MATRIX_NAMES:
+            vals = [((r.get("similarity") or {}).get("intrinsic") or {}).get(name) for r in members]
+            vals = [v for v in vals if isinstance(v, dict)]
+            sl = _mean([v["simlex999"]["spearman"] for v in vals])
+            ws = _mean([v["wordsim353"]["spearman"] for v in vals])
+            cells.append("–" if not vals else f"{_f(sl, 2)} / {_f(ws, 2)}")
+        out.append([direction, tying, *cells])
+    return {
+        "title": "Human word similarity: SimLex-999 ρ / WordSim-353 ρ",
+        "note": "Spearman ρ of cosine (a word is the mean of its pieces' rows) with human ratings, English rows "
+        "only; mean over the group's runs. – : the matrix has no English rows, or gensim is not installed.",
+        "header": ["direction", "tying", *MATRIX_NAMES],
+        "rows": out,
+    }
+
+
+def settled_table(runs: list[dict]) -> dict:
+    """Jaccard of each matrix's top pairs between its last two snapshots, and between the middle
+    snapshot of training and the last (1: the structure stopped moving)."""
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        cells = []
+        for name in MATRIX_NAMES:
+            last_two, half = [], []
+            for r in members:
+                steps = [(s, p[name]) for s, p in r.get("top_pairs_by_step", []) if s > 0 and name in p]
+                if len(steps) >= 2:
+                    last_two.append(jaccard(steps[-2][1], steps[-1][1]))
+                    half.append(jaccard(steps[(len(steps) - 1) // 2][1], steps[-1][1]))
+            cells.append(f"{_f(_mean(last_two), 2)} / {_f(_mean(half), 2)}" if last_two else "–")
+        out.append([direction, tying, *cells])
+    return {
+        "title": "How settled each matrix is",
+        "note": "Jaccard of the top pairs: last two snapshots / middle snapshot of training vs the last "
+        "(mean over the group's runs; the step-0 snapshot is not counted).",
+        "header": ["direction", "tying", *MATRIX_NAMES],
+        "rows": out,
+    }
+
+
+def top_pairs_table(runs: list[dict]) -> dict:
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        first = min(members, key=lambda r: (r["seed"] is None, r["seed"] or 0, r["name"]))
+        for name, m in _matrices(first).items():
+            if m.get("identical_to"):
+                continue
+            shown = ", ".join(f"{a}~{b} {s:.2f}" for a, b, s in m["top_pairs"][:SHOWN_PAIRS])
+            out.append([direction, tying, name, first["name"], shown])
+    return {
+        "title": "Most similar pairs per matrix",
+        "note": "Of one run per group (the lowest seed); a matrix tied to an earlier one is not repeated.",
+        "header": ["direction", "tying", "matrix", "run", "top pairs (cosine)"],
+        "rows": out,
+    }
+
+
+def seed_tables(runs: list[dict], rows: list[dict]) -> list[dict]:
+    return [
+        cost_table(runs, rows),
+        similarity_table(runs, "mean_top", "Mean cosine of the top-K pairs, against its nulls"),
+        similarity_table(runs, "mean_bottom", "Mean cosine of the bottom-K pairs, against its nulls"),
+        jaccard_table(runs),
+        intrinsic_table(runs),
+        settled_table(runs),
+        top_pairs_table(runs),
+    ]
