@@ -125,3 +125,22 @@ def test_checkpoints_carry_the_vocabulary_and_another_vocabulary_is_refused():
     other = data(vocab_size=120)
     with pytest.raises(ConfigError, match="vocabulary differs from this run's"):
         other.load_state_dict(state)
+
+
+def test_test_holdout_splits_the_training_files_and_the_vocabulary_never_sees_the_test(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIEDTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    pairs = demo_texts(60)
+    prefix = write_parallel(tmp_path / "c" / "train", pairs)
+    dm = data(source="files", train_path=str(prefix), valid_path=str(prefix), test_holdout=10, vocab_size=120)
+    train = [p for _, p in dm.corpus("train").pairs()]
+    test = dm.eval_pairs("test")
+    assert train == pairs[:50] and test == [(p["en"], p["de"]) for p in pairs[50:]]  # the vocabulary reads train
+    assert dm.corpus("train").describe() != data(source="files", train_path=str(prefix)).corpus("train").describe()
+    # shards of the held-out split still cover it once
+    ids = sorted(i for r in range(2) for i, _ in dm.corpus("test").pairs(r, 2))
+    assert ids == list(range(10))
+    for bad in (dict(source="demo"), dict(test_path=str(prefix))):
+        with pytest.raises(ConfigError, match="test_holdout"):
+            TranslationData(**{"source": "files", "train_path": str(prefix), "test_holdout": 5, **bad})
+    with pytest.raises(ConfigError, match="leaves no training pairs"):
+        data(source="files", train_path=str(prefix), valid_path=str(prefix), test_holdout=60).corpus("train")
