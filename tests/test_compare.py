@@ -108,6 +108,7 @@ def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
     ).stdout
     assert 'data-images-ok="true"' in dom  # every embedded figure decoded
     assert '<table class="runs">' in dom
+    assert dom.count('<table class="seed">') == 7 and "What tying costs, across seeds" in dom  # the seed's tables
     shot = tmp_path / "shot.png"
     subprocess.run(
         [

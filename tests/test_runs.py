@@ -182,3 +182,23 @@ def test_run_dir_knows_its_files(tmp_path):
     assert run.metrics_version(resuming=True) == "resume-2"
     run.write_summary({"status": "finished"})
     assert run.finished()
+
+
+def test_atomic_dir_replaces_or_keeps_and_never_leaves_a_part(tmp_path):
+    from tiedtransformer.training.runs import atomic_dir
+
+    target = tmp_path / "d"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    assert (target / "a").read_text() == "1"
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a").write_text("half")
+        raise RuntimeError("disk full")
+    assert (target / "a").read_text() == "1"  # the failed write left the old folder
+    with atomic_dir(target, replace=False) as tmp:  # another process got there first: keep its work
+        (tmp / "a").write_text("2")
+    assert (target / "a").read_text() == "1"
+    with atomic_dir(target) as tmp:
+        (tmp / "b").write_text("3")
+    assert sorted(p.name for p in target.iterdir()) == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no temporary or old folders left

@@ -5,9 +5,6 @@ same content straight from a Lightning checkpoint."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import first_tied, tied_groups
+from tiedtransformer.training.runs import atomic_dir
 
 MATRIX_NAMES = ("enc_embed", "enc_lut", "dec_embed", "dec_lut")
 SOURCE_SIDE = ("enc_embed", "enc_lut")  # rows are source tokens; the others are target tokens
@@ -45,9 +43,7 @@ def write_dump(path: str | Path, dump: EmbeddingDump, dtype: torch.dtype = torch
     """Write ``dump`` to the directory ``path`` atomically: build it beside, then rename into place.
     A crash leaves the previous dump (or none), never half of one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    try:
+    with atomic_dir(path) as tmp:
         first = first_tied(dump.matrices)  # a tied matrix is stored once; the rest are aliases
         aliases = {name: f for name, f in first.items() if f is not None}
         stored = {
@@ -64,19 +60,6 @@ def write_dump(path: str | Path, dump: EmbeddingDump, dtype: torch.dtype = torch
         for side, blob in (dump.spm_models or {}).items():
             if side == "tgt" or blob != dump.spm_models.get("tgt"):
                 (tmp / ("spm.model" if side == "tgt" else "spm.src.model")).write_bytes(blob)
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-        tmp.rename(path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -8,8 +8,6 @@ import io
 import json
 import os
 import random
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from tqdm.auto import tqdm
 
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from tiedtransformer.training.runs import atomic_dir
 
 
 def reservoir_sample(items: Iterable, n: int, seed: int, max_scan: int | None = None) -> list:
@@ -161,9 +160,7 @@ def build_vocabulary(
     print(f"training a {vocab_size}-token SentencePiece BPE model on {len(sample)} pairs", flush=True)
     if not sample:
         raise ConfigError(f"no sentence pairs to train a vocabulary on ({source_key}): the corpus is empty")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key}-"))
-    try:
+    with atomic_dir(final, replace=False) as tmp:  # a reader sees no model or a whole one
         if joint:
             text = [p[lang] for p in sample for lang in langs]
             _train_one(text, tmp / "joint", vocab_size, character_coverage, f"{'+'.join(langs)} (joint)")
@@ -180,10 +177,4 @@ def build_vocabulary(
             counts[lang] = c
         (tmp / "counts.json").write_text(json.dumps(counts))
         (tmp / "inputs.json").write_text(json.dumps({"source": source_key, "vocab_size": vocab_size}, default=str))
-        try:
-            tmp.rename(final)  # atomic: a reader sees no model or a whole one
-        except OSError:  # another process finished first; use its models
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return Vocabulary(files)

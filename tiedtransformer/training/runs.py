@@ -315,6 +315,38 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_dir(path: str | Path, replace: bool = True) -> Iterator[Path]:
+    """A temporary folder beside ``path`` for the block to fill; when the block ends without an error
+    its files are flushed to disk and the folder renamed into place (readers see the old folder or the
+    new one, never a part), otherwise removed. An existing ``path`` is replaced, or, with
+    ``replace=False``, kept (another process finished the same work first) and the new one dropped.
+    The directory counterpart of :func:`atomic_path` (embedding dumps, vocabularies)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        old = None
+        if path.exists() and replace:
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            path.rename(old)
+        try:
+            tmp.rename(path)
+        except OSError:
+            if replace or not path.exists():
+                raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
