@@ -147,8 +147,9 @@ def header(runs: list[dict]) -> list[str]:
 
 
 def md(h: list[str], rows: list[list]) -> str:
-    out = ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)]
-    return "\n".join(out + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+    from tiedtransformer.analysis.compare import _md
+
+    return _md(h, rows).rstrip("\n")
 
 
 def _m(r, name, key):

@@ -203,7 +203,8 @@ def markdown_table(rows: list[dict]) -> str:
 
 def _md(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]) + "\n"
+    cells = [[str(c).replace("|", "\\|") for c in r] for r in rows]  # a token may be a "|"
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells]) + "\n"
 
 
 def csv_table(rows: list[dict]) -> str:
