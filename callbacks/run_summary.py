@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -100,6 +101,7 @@ class RunSummary(L.Callback):
             "run_dir": str(run.path.resolve()),
             "tying": net.cfg.tying,
             "direction": getattr(dm, "direction", None),
+            "seed": int(os.environ["PL_GLOBAL_SEED"]) if os.environ.get("PL_GLOBAL_SEED") else None,
             "vocab_size": net.cfg.vocab_size,
             "joint_vocab": net.cfg.joint_vocab,
             "unique_params": net.num_params(unique=True),

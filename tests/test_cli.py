@@ -126,7 +126,7 @@ def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
         "sacrebleu_signature",
     ):
         assert summary[key] is not None, key
-    assert summary["epochs"] == 1 and summary["status"] == "finished"
+    assert summary["epochs"] == 1 and summary["status"] == "finished" and isinstance(summary["seed"], int)
     assert summary["sacrebleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert any(r["val/bleu"] for r in rows) and any(r["train/loss"] for r in rows)
