@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from statistics import mean
@@ -22,7 +24,7 @@ from statistics import mean
 import torch
 
 from tiedtransformer.analysis.compare import load_run, table, write_comparison
-from tiedtransformer.analysis.cross import cross_to_dir
+from tiedtransformer.analysis.cross import cross_compare, cross_to_dir
 from tiedtransformer.analysis.dumps import MATRIX_NAMES, read_dump
 from tiedtransformer.analysis.matrices import AnalysisOptions
 from tiedtransformer.analysis.seed_tables import groups, seed_tables
@@ -30,6 +32,8 @@ from tiedtransformer.commands import analyze
 
 DOCS = Path(__file__).resolve().parent
 OUT = DOCS / "results"
+SPEED = ["benchmarks/tying.py", "--size", "recipe", "--rounds", "5"]
+SPEED_FILE = OUT / "tying-speed.jsonl"
 
 
 def pair_kind(a: str, b: str) -> str:
@@ -66,6 +70,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", default="runs/seed-experiment-*")
     ap.add_argument("--skip_analysis", action="store_true", help="use the runs' existing analyses")
+    ap.add_argument(
+        "--speed",
+        action="store_true",
+        help=f"also time a training step of each tying mode, interleaved on one batch ({' '.join(SPEED)}); "
+        "run it on an otherwise idle machine",
+    )
     args = ap.parse_args()
     dirs = sorted(p for p in glob.glob(args.runs) if (Path(p) / "summary.json").is_file())
     if not dirs:
@@ -74,25 +84,34 @@ def main() -> None:
         for d in dirs:
             analyze([d])
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.speed:
+        done = subprocess.run([sys.executable, *SPEED], cwd=DOCS.parent, capture_output=True, text=True, check=True)
+        SPEED_FILE.write_text("".join(line + "\n" for line in done.stdout.splitlines() if line.startswith("{")))
     write_comparison(dirs, OUT / "compare.html")
     runs = [load_run(d) for d in dirs]
     rows = table(runs)
     g = groups(runs)
     options = AnalysisOptions()
 
-    # --- cross-run comparisons: the decoder-tied matrix against the untied run's, same direction and seed
+    # --- cross-run comparisons: the decoder-tied matrix against an untied run's, same direction. Runs of
+    # one seed start from the same random matrices (the tied matrix begins as the untied run's dec_lut),
+    # so a same-seed pair is shown with its comparison at step 0, and the verdict uses other-seed pairs.
     cross = []
     for (direction, tying), members in g.items():
         if tying != "decoder":
             continue
         for r in members:
-            base = next((b for b in g.get((direction, "none"), []) if b["seed"] == r["seed"]), None)
-            if base is None or not r.get("similarity_dir") or not base.get("similarity_dir"):
-                continue
-            a, b = read_dump(r["similarity_dir"]), read_dump(base["similarity_dir"])
-            where = OUT / "cross" / f"{direction}-seed{r['seed']}-decoder-vs-none"
-            rep = cross_to_dir(a, b, (r["name"], base["name"]), where, options, 100_000)
-            cross.append((direction, r["seed"], rep, where))
+            for base in g.get((direction, "none"), []):
+                if not r.get("similarity_dir") or not base.get("similarity_dir"):
+                    continue
+                a, b = read_dump(r["similarity_dir"]), read_dump(base["similarity_dir"])
+                where = OUT / "cross" / f"{direction}-decoder-seed{r['seed']}-vs-none-seed{base['seed']}"
+                rep = cross_to_dir(a, b, (r["name"], base["name"]), where, options, 100_000)
+                at_init = None
+                starts = [Path(x["dir"]) / "embeddings" / "step-00000000" for x in (r, base)]
+                if all(p.is_dir() for p in starts):
+                    at_init = cross_compare(read_dump(starts[0]), read_dump(starts[1]), options, 100_000)
+                cross.append((direction, r["seed"], base["seed"], rep, at_init))
     seeds_cross = []  # the same mode, another seed: how reproducible a matrix's geometry is at all
     for (direction, tying), members in g.items():
         if tying == "none" and len(members) >= 2 and all(m.get("similarity_dir") for m in members[:2]):
@@ -168,14 +187,33 @@ def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
     }
     others = mean(r["similarity"]["jaccard_top_pairs"]["enc_embed"]["dec_embed"] for r in untied) if untied else None
     bottoms = {x: mean(_m(r, x, "mean_bottom") for r in untied) for x in MATRIX_NAMES} if untied else {}
+    between_others = (
+        [
+            mean(r["similarity"]["jaccard_top_pairs"][x][y] for r in untied)
+            for i, x in enumerate(MATRIX_NAMES[:3])
+            for y in MATRIX_NAMES[i + 1 : 3]
+        ]
+        if untied
+        else []
+    )
     ok1 = (max(js.values()) < 0.05) if js else None
+    if ok1 and between_others and max(between_others) < 0.05:
+        ok1 = None  # no two matrices share top pairs here: dec_lut's isolation says nothing
     ok1b = (bottoms["dec_lut"] > max(v for k, v in bottoms.items() if k != "dec_lut")) if bottoms else None
     out += [
         "1. *Seed: `dec_lut`'s top pairs share almost none with the other matrices' (Jaccard ≈ 0), and its bottom "
         "similarities are higher than theirs.* Untied runs, mean over "
         f"{len(untied)}: Jaccard of `dec_lut` with "
         + ", ".join(f"`{k}` {f(v)}" for k, v in js.items())
-        + f" (for comparison `enc_embed`~`dec_embed` {f(others)}; the seed: 0.16). {verdict(ok1)}. Mean bottom-1000 cosine: "
+        + f" (for comparison `enc_embed`~`dec_embed` {f(others)}, the seed: 0.16; the largest overlap between the "
+        f"other three: {f(max(between_others) if between_others else None)}). {verdict(ok1)}"
+        + (
+            " (no two matrices share top pairs at this scale; the source and target matrices of a two-language model "
+            "also keep different tokens)"
+            if ok1 is None and js
+            else ""
+        )
+        + ". Mean bottom-1000 cosine: "
         + ", ".join(f"`{k}` {f(v)}" for k, v in bottoms.items())
         + f". {verdict(ok1b)}.",
     ]
@@ -199,7 +237,14 @@ def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
         "2. *Seed: `enc_lut` has the highest mean top-1000 similarity (0.534 vs 0.29–0.33); its top pairs are pieces "
         "of one word, `dec_embed`'s inflections, `enc_embed`'s near-synonyms.* Untied runs: mean top-1000 "
         + ", ".join(f"`{k}` {f(v)} (at init {f(inits[k])})" for k, v in tops.items())
-        + f". {verdict(ok2)}. What the top-100 pairs are (a crude reading: *pieces* = a word-internal piece, "
+        + f". {verdict(ok2)}"
+        + (
+            ", but it is as high at initialisation: an encoder's output for a token alone is similar across tokens "
+            "before any training, so this is the architecture's, not a learned, property"
+            if tops and inits.get("enc_lut") == inits.get("enc_lut") and tops["enc_lut"] - inits["enc_lut"] < 0.03
+            else ""
+        )
+        + ". What the top-100 pairs are (a crude reading: *pieces* = a word-internal piece, "
         "*inflection* = two words sharing a 4-character stem, *other* = the rest, near-synonyms among them): "
         + "; ".join(f"`{x}` " + ", ".join(f"{k} {v:.0%}" for k, v in kind[x].items()) for x in MATRIX_NAMES if kind[x])
         + ". "
@@ -219,24 +264,41 @@ def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
     # 4. Press & Wolf
     if cross:
         favours, details = [], []
-        for direction, seed, rep, _ in cross:
+        for direction, seed_a, seed_b, rep, at_init in cross:
+            cells = []
             for m in ("jaccard_top_pairs", "jaccard_knn", "spearman"):
                 lut, emb = rep[m]["dec_lut"]["dec_lut"], rep[m]["dec_lut"]["dec_embed"]
-                favours.append(lut > emb)
-                details.append(f"{direction} seed {seed} {m} {f(lut)} vs {f(emb)}")
-        share = sum(favours) / len(favours)
-        ok4 = True if share >= 0.75 else (False if share <= 0.25 else None)
+                init = (
+                    f" (step 0: {f(at_init[m]['dec_lut']['dec_lut'])} vs {f(at_init[m]['dec_lut']['dec_embed'])})"
+                    if at_init
+                    else ""
+                )
+                cells.append(f"{m} {f(lut)} vs {f(emb)}{init}")
+                if seed_a != seed_b:
+                    favours.append(lut > emb)
+            details.append(f"{direction}, decoder seed {seed_a} vs none seed {seed_b}: " + ", ".join(cells))
+        if favours:
+            share = sum(favours) / len(favours)
+            judged = ("**mixed**" if 0.25 < share < 0.75 else verdict(share >= 0.75)) + (
+                f" (favours the output embedding in {sum(favours)} of {len(favours)} comparisons between runs of different seeds)"
+            )
+        else:
+            judged = (
+                verdict(None) + " (only runs of the same seed, whose shared initialisation explains the resemblance)"
+            )
         same = "; ".join(
             f"{d}: `dec_lut` {f(rep['spearman']['dec_lut']['dec_lut'])}, `dec_embed` {f(rep['spearman']['dec_embed']['dec_embed'])}"
             for d, rep in seeds_cross
         )
         out.append(
             "4. *Press & Wolf: the decoder-tied matrix resembles the untied output embedding (`dec_lut` of a `none` run) "
-            "more than the untied input embedding (`dec_embed`).* Decoder-tied `dec_lut` against the untied run's "
-            "`dec_lut` vs its `dec_embed` (same direction and seed; Jaccard of top pairs, k-NN Jaccard, Spearman ρ): "
+            "more than the untied input embedding (`dec_embed`).* Decoder-tied `dec_lut` against an untied run's "
+            "`dec_lut` vs its `dec_embed` (Jaccard of top-1000 pairs, k-NN Jaccard, Spearman ρ of cosines). Runs of one seed "
+            "start from the same random matrices: there the tied matrix begins as the untied run's `dec_lut` (step 0 in "
+            "brackets), so only pairs of different seeds test the claim. "
             + "; ".join(details)
-            + f". Favours the output embedding in {sum(favours)} of {len(favours)} comparisons: "
-            + ("**mixed**" if ok4 is None else verdict(ok4))
+            + ". "
+            + judged
             + "."
             + (
                 f" For scale, the same matrix of two untied runs that differ only in the seed: Spearman {same}."
@@ -267,6 +329,21 @@ def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
         "small model.* " + _cost_sentence(rows, "three_way", judge=True)
     )
     return out
+
+
+def _speed_sentence() -> str:
+    """Training-step speed of each mode against untied, timed interleaved on one batch (``--speed``)."""
+    if not SPEED_FILE.is_file():
+        return " (No interleaved speed measurement: `python docs/make_results.py --speed` on an idle machine.)"
+    rows = [json.loads(line) for line in SPEED_FILE.read_text().splitlines() if line.strip()]
+    ratios = ", ".join(
+        f"`{r['benchmark'].rsplit('_', 1)[-1] if not r['benchmark'].endswith('three_way') else 'three_way'}` {r['ratio']:.2f}"
+        for r in rows
+    )
+    return (
+        f" The runs' own tokens/s moved with the machine's other work; timed interleaved on one batch of the same "
+        f"model (`python {' '.join(SPEED)}`), training-step speed against untied: {ratios} (1.00 = untied)."
+    )
 
 
 def _kinds_verdict(kind: dict) -> str:
