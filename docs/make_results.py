@@ -13,9 +13,11 @@ every figure on the page comes out of the runs.
 from __future__ import annotations
 
 import argparse
+import base64
 import glob
 import json
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ from statistics import mean
 
 import torch
 
-from tiedtransformer.analysis.compare import load_run, table, write_comparison
+from tiedtransformer.analysis.compare import load_run, metrics_figure, rank_figure, table, write_comparison
 from tiedtransformer.analysis.cross import cross_compare, cross_to_dir
 from tiedtransformer.analysis.dumps import MATRIX_NAMES, read_dump
 from tiedtransformer.analysis.matrices import AnalysisOptions
@@ -126,6 +128,7 @@ def main() -> None:
         lines += ["", f"### {t['title']}", "", t["note"], "", md(t["header"], t["rows"])]
     lines += ["", "## The findings, checked", ""]
     lines += findings(runs, rows, g, cross, seeds_cross)
+    lines += ["", "## Figures", ""] + figures(runs, g, cross)
     lines += [
         "",
         "## Files",
@@ -136,6 +139,30 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     (DOCS / "results.md").write_text(text, encoding="utf-8")
     print(text)
+
+
+def figures(runs: list[dict], g: dict, cross: list) -> list[str]:
+    """PNGs beside the page: similarity-vs-rank and metrics of every run, each group's Jaccard heatmap
+    (its lowest seed), and the cross-run heatmaps of decoder-tied vs untied runs of different seeds."""
+    out = []
+    for name, b64 in (("similarity_vs_rank", rank_figure(runs)), ("metrics", metrics_figure(runs))):
+        if b64:
+            (OUT / f"{name}.png").write_bytes(base64.b64decode(b64))
+            out.append(f"![{name}](results/{name}.png)")
+    (OUT / "heatmaps").mkdir(exist_ok=True)
+    for (direction, tying), members in g.items():
+        first = min(members, key=lambda r: (r["seed"] is None, r["seed"] or 0))
+        src = first.get("similarity_dir") and first["similarity_dir"] / "jaccard_top_pairs.png"
+        if src and src.is_file():
+            dst = OUT / "heatmaps" / f"{direction}-{tying}.png"
+            shutil.copyfile(src, dst)
+            out.append(f"![Jaccard of top pairs, {direction} {tying}](results/heatmaps/{dst.name})")
+    for direction, seed_a, seed_b, _, _ in cross:
+        if seed_a != seed_b:
+            f_ = f"cross/{direction}-decoder-seed{seed_a}-vs-none-seed{seed_b}/cross_spearman.png"
+            if (OUT / f_).is_file():
+                out.append(f"![decoder seed {seed_a} vs none seed {seed_b}, {direction}](results/{f_})")
+    return out
 
 
 def header(runs: list[dict]) -> list[str]:
