@@ -86,6 +86,7 @@ def main() -> None:
         for d in dirs:
             analyze([d])
     OUT.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(OUT / "cross", ignore_errors=True)  # only this run's comparisons
     if args.speed:
         done = subprocess.run([sys.executable, *SPEED], cwd=DOCS.parent, capture_output=True, text=True, check=True)
         SPEED_FILE.write_text("".join(line + "\n" for line in done.stdout.splitlines() if line.startswith("{")))
@@ -202,9 +203,28 @@ def _m(r, name, key):
     return (((r.get("similarity") or {}).get("matrices") or {}).get(name) or {}).get(key)
 
 
+def moved(members: list[dict], name: str) -> float | None:
+    """Mean over runs of a matrix's mean top-K cosine minus the same at initialisation."""
+    d = [
+        _m(r, name, "mean_top") - ((_m(r, name, "nulls") or {}).get("init") or {}).get("mean_top")
+        for r in members
+        if _m(r, name, "mean_top") is not None
+        and ((_m(r, name, "nulls") or {}).get("init") or {}).get("mean_top") is not None
+    ]
+    return mean(d) if d else None
+
+
 def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
     out = []
     untied = [r for (d, t), ms in g.items() if t == "none" for r in ms if r.get("similarity")]
+    tied3 = [r for (d, t), ms in g.items() if t == "three_way" for r in ms if r.get("similarity")]
+    out += [
+        "0. *Before the published findings: which matrices learned any structure at all?* Mean top-1000 cosine, "
+        "learned minus at initialisation (the null a learned value must beat), mean over runs: untied "
+        + ", ".join(f"`{x}` {f(moved(untied, x), 3)}" for x in MATRIX_NAMES)
+        + f"; the three-way-tied matrix {f(moved(tied3, 'dec_lut'), 3)}. The random matrix gives the same as "
+        "initialisation (tables above), so a difference near 0 is no structure.",
+    ]
 
     # 1. dec_lut shares almost no top pairs with the other matrices; its bottom similarities are higher
     js = {
