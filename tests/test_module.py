@@ -197,7 +197,9 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
     write_parallel(tmp_path / "data" / "valid", valid)
     write_parallel(tmp_path / "data" / "train", demo_texts(300))
     scored = []
-    monkeypatch.setattr(module_py, "corpus_scores", lambda hyps, refs: scored.append(refs) or corpus_scores(hyps, refs))
+    monkeypatch.setattr(
+        module_py, "corpus_scores", lambda hyps, refs, *a: scored.append(refs) or corpus_scores(hyps, refs, *a)
+    )
     code, _, err = run_main(
         [
             "fit",
