@@ -25,11 +25,11 @@ from statistics import mean
 
 import torch
 
-from tiedtransformer.analysis.compare import load_run, metrics_figure, rank_figure, table, write_comparison
+from tiedtransformer.analysis.compare import load_run, metrics_figure, rank_figure, write_pages
 from tiedtransformer.analysis.cross import cross_compare, cross_to_dir
 from tiedtransformer.analysis.dumps import MATRIX_NAMES, read_dump
 from tiedtransformer.analysis.matrices import AnalysisOptions
-from tiedtransformer.analysis.seed_tables import groups, seed_tables
+from tiedtransformer.analysis.seed_tables import groups
 from tiedtransformer.commands import analyze
 
 DOCS = Path(__file__).resolve().parent
@@ -90,9 +90,8 @@ def main() -> None:
     if args.speed:
         done = subprocess.run([sys.executable, *SPEED], cwd=DOCS.parent, capture_output=True, text=True, check=True)
         SPEED_FILE.write_text("".join(line + "\n" for line in done.stdout.splitlines() if line.startswith("{")))
-    write_comparison(dirs, OUT / "compare.html")
     runs = [load_run(d) for d in dirs]
-    rows = table(runs)
+    _, rows, tables = write_pages(runs, OUT / "compare.html")
     g = groups(runs)
     options = AnalysisOptions()
 
@@ -125,7 +124,7 @@ def main() -> None:
             )
 
     lines = header(runs)
-    for t in seed_tables(runs, rows):
+    for t in tables:
         lines += ["", f"### {t['title']}", "", t["note"], "", md(t["header"], t["rows"])]
     lines += ["", "## The findings, checked", ""]
     lines += findings(runs, rows, g, cross, seeds_cross)

@@ -291,7 +291,7 @@ def _run_section(r: dict) -> dict:
     return {"name": r["name"], "top_k": sim["top_k"], "means": means, "pairs": pairs, "heatmap": heatmap}
 
 
-def render_page(runs: list[dict], rows: list[dict]) -> str:
+def render_page(runs: list[dict], rows: list[dict], tables: list[dict]) -> str:
     """The comparison page (template ``compare.html.j2``; jinja2 escapes every value)."""
     import jinja2
 
@@ -305,22 +305,25 @@ def render_page(runs: list[dict], rows: list[dict]) -> str:
         rank_figure=rank_figure(runs),
         metrics_figure=metrics_figure(runs),
         sections=[_run_section(r) for r in runs],
-        seed_tables=seed_tables(runs, rows),
+        seed_tables=tables,
     )
 
 
 def write_comparison(run_dirs: list[str], out: str | Path) -> dict[str, Path]:
     if not run_dirs:
         raise ConfigError("compare needs at least one run directory")
-    runs = [load_run(d) for d in run_dirs]
+    return write_pages([load_run(d) for d in run_dirs], out)[0]
+
+
+def write_pages(runs: list[dict], out: str | Path) -> tuple[dict[str, Path], list[dict], list[dict]]:
+    """The page, its Markdown and CSV for loaded runs; also returns the rows and the seed's tables."""
     rows = table(runs)
+    tables = seed_tables(runs, rows)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"html": out, "md": out.with_suffix(".md"), "csv": out.with_suffix(".csv")}
-    extra = "".join(
-        f"\n## {t['title']}\n\n{t['note']}\n\n" + _md(t["header"], t["rows"]) for t in seed_tables(runs, rows)
-    )
+    extra = "".join(f"\n## {t['title']}\n\n{t['note']}\n\n" + _md(t["header"], t["rows"]) for t in tables)
     atomic_write_text(paths["md"], "# Runs compared\n\n" + markdown_table(rows) + extra)
     atomic_write_text(paths["csv"], csv_table(rows))
-    atomic_write_text(paths["html"], render_page(runs, rows))
-    return paths
+    atomic_write_text(paths["html"], render_page(runs, rows, tables))
+    return paths, rows, tables

@@ -128,8 +128,8 @@ def cross_to_dir(
     out.mkdir(parents=True, exist_ok=True)
     result = cross_compare(a, b, options, pairs)
     report = {
-        "a": {"label": labels[0], "meta": a.meta, "tied": _ties(a)},
-        "b": {"label": labels[1], "meta": b.meta, "tied": _ties(b)},
+        "a": {"label": labels[0], "meta": a.meta, "tied": first_tied(a.matrices)},
+        "b": {"label": labels[1], "meta": b.meta, "tied": first_tied(b.matrices)},
         "options": {k: v for k, v in dataclasses.asdict(options).items() if k != "device"} | {"sampled_pairs": pairs},
         **result,
     }
@@ -144,10 +144,6 @@ def cross_to_dir(
     }
     atomic_write_text(out / "cross.md", markdown(report))
     return report
-
-
-def _ties(dump: EmbeddingDump) -> dict[str, str | None]:
-    return first_tied(dump.matrices)
 
 
 def markdown(report: dict) -> str:

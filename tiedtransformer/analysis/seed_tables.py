@@ -112,22 +112,24 @@ def _matrices(r: dict) -> dict:
     return ((r.get("similarity") or {}).get("matrices")) or {}
 
 
+def per_matrix_rows(runs: list[dict], cell) -> list[list]:
+    """One row per (direction, tying) group: ``cell(members, matrix name)`` for each of the four matrices."""
+    return [[d, t, *(cell(members, name) for name in MATRIX_NAMES)] for (d, t), members in groups(runs).items()]
+
+
 def similarity_table(runs: list[dict], key: str, title: str) -> dict:
     """One statistic per matrix, learned / at init / random, averaged over each group's runs."""
-    out = []
-    for (direction, tying), members in groups(runs).items():
-        cells = []
-        for name in MATRIX_NAMES:
-            ms = [_matrices(r).get(name) for r in members]
-            ms = [m for m in ms if m]
-            if not ms:
-                cells.append("–")
-                continue
-            learned = _mean([m.get(key) for m in ms])
-            init = _mean([((m.get("nulls") or {}).get("init") or {}).get(key) for m in ms])
-            rnd = _mean([((m.get("nulls") or {}).get("random") or {}).get(key) for m in ms])
-            cells.append(f"{_f(learned)} / {_f(init)} / {_f(rnd)}")
-        out.append([direction, tying, *cells])
+
+    def cell(members, name):
+        ms = [m for r in members if (m := _matrices(r).get(name))]
+        if not ms:
+            return "–"
+        learned = _mean([m.get(key) for m in ms])
+        init = _mean([((m.get("nulls") or {}).get("init") or {}).get(key) for m in ms])
+        rnd = _mean([((m.get("nulls") or {}).get("random") or {}).get(key) for m in ms])
+        return f"{_f(learned)} / {_f(init)} / {_f(rnd)}"
+
+    out = per_matrix_rows(runs, cell)
     k = next((r["similarity"]["top_k"] for r in runs if r.get("similarity")), "K")
     return {
         "title": title.replace("K", str(k)),
@@ -159,16 +161,14 @@ def jaccard_table(runs: list[dict]) -> dict:
 
 
 def intrinsic_table(runs: list[dict]) -> dict:
-    out = []
-    for (direction, tying), members in groups(runs).items():
-        cells = []
-        for name in MATRIX_NAMES:
-            vals = [((r.get("similarity") or {}).get("intrinsic") or {}).get(name) for r in members]
-            vals = [v for v in vals if isinstance(v, dict)]
-            sl = _mean([v["simlex999"]["spearman"] for v in vals])
-            ws = _mean([v["wordsim353"]["spearman"] for v in vals])
-            cells.append("–" if not vals else f"{_f(sl, 2)} / {_f(ws, 2)}")
-        out.append([direction, tying, *cells])
+    def cell(members, name):
+        vals = [((r.get("similarity") or {}).get("intrinsic") or {}).get(name) for r in members]
+        vals = [v for v in vals if isinstance(v, dict)]
+        sl = _mean([v["simlex999"]["spearman"] for v in vals])
+        ws = _mean([v["wordsim353"]["spearman"] for v in vals])
+        return "–" if not vals else f"{_f(sl, 2)} / {_f(ws, 2)}"
+
+    out = per_matrix_rows(runs, cell)
     return {
         "title": "Human word similarity: SimLex-999 ρ / WordSim-353 ρ",
         "note": "Spearman ρ of cosine (a word is the mean of its pieces' rows) with human ratings, English rows "
@@ -181,18 +181,17 @@ def intrinsic_table(runs: list[dict]) -> dict:
 def settled_table(runs: list[dict]) -> dict:
     """Jaccard of each matrix's top pairs between its last two snapshots, and between the middle
     snapshot of training and the last (1: the structure stopped moving)."""
-    out = []
-    for (direction, tying), members in groups(runs).items():
-        cells = []
-        for name in MATRIX_NAMES:
-            last_two, half = [], []
-            for r in members:
-                steps = [(s, p[name]) for s, p in r.get("top_pairs_by_step", []) if s > 0 and name in p]
-                if len(steps) >= 2:
-                    last_two.append(jaccard(steps[-2][1], steps[-1][1]))
-                    half.append(jaccard(steps[(len(steps) - 1) // 2][1], steps[-1][1]))
-            cells.append(f"{_f(_mean(last_two), 2)} / {_f(_mean(half), 2)}" if last_two else "–")
-        out.append([direction, tying, *cells])
+
+    def cell(members, name):
+        last_two, half = [], []
+        for r in members:
+            steps = [(s, p[name]) for s, p in r.get("top_pairs_by_step", []) if s > 0 and name in p]
+            if len(steps) >= 2:
+                last_two.append(jaccard(steps[-2][1], steps[-1][1]))
+                half.append(jaccard(steps[(len(steps) - 1) // 2][1], steps[-1][1]))
+        return f"{_f(_mean(last_two), 2)} / {_f(_mean(half), 2)}" if last_two else "–"
+
+    out = per_matrix_rows(runs, cell)
     return {
         "title": "How settled each matrix is",
         "note": "Jaccard of the top pairs: last two snapshots / middle snapshot of training vs the last "
