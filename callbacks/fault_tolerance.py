@@ -8,12 +8,14 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from tiedtransformer.errors import WriteError
 from tiedtransformer.training.runs import RunDir
 
 
 class CheckpointOnFailure(L.Callback):
     """On SIGTERM, SIGINT or an exception during fit, writes ``checkpoints/last-interrupted.ckpt``
-    (``--ckpt_path last`` picks the newest ``last*`` checkpoint). Never one with non-finite weights.
+    (``--ckpt_path last`` picks the newest ``last*`` checkpoint). Never one with non-finite weights,
+    and none after a failed write (a full disk): the checkpoints written before are intact.
 
     Args:
         filename: Checkpoint file name inside the run's checkpoint folder.
@@ -25,6 +27,8 @@ class CheckpointOnFailure(L.Callback):
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if trainer.state.fn != "fit" or trainer.global_step == 0:
+            return
+        if isinstance(exception, WriteError):  # the disk is the trouble: another write would fail too
             return
         # A failure on one rank only cannot run the collective save on all of them; SIGTERM and
         # Ctrl-C reach every rank, single-process runs always save.

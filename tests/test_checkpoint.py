@@ -1,11 +1,19 @@
 import dataclasses
+import errno
 
 import pytest
 import torch
 
 from tests.conftest import tiny_model
-from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint, network_options
+from tiedtransformer.errors import ConfigError, WriteError
+from tiedtransformer.training import checkpoint
+from tiedtransformer.training.checkpoint import (
+    CheckpointFiles,
+    check_checkpoint,
+    load_checkpoint,
+    network_from_checkpoint,
+    network_options,
+)
 
 
 def _checkpoint(net, flat: bool = False) -> dict:
@@ -44,3 +52,86 @@ def test_what_is_not_a_checkpoint_of_ours_is_refused_by_name(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.ckpt")
     with pytest.raises(ConfigError, match="other.ckpt: not a tiedtransformer checkpoint"):
         load_checkpoint(tmp_path / "other.ckpt")
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a crafted checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_pickle_is_refused_and_nothing_in_it_runs(tmp_path):
+    marker = tmp_path / "PWNED"
+    ckpt = _checkpoint(tiny_model())
+    ckpt["hyper_parameters"]["payload"] = _RunsCode(marker)
+    torch.save(ckpt, tmp_path / "evil.ckpt")
+    with pytest.raises(ConfigError, match=r"evil.ckpt: refused: it holds a reference to posix.system") as e:
+        load_checkpoint(tmp_path / "evil.ckpt")
+    assert "nothing in it was executed" in str(e.value) and "\n" not in str(e.value)
+    assert not marker.exists()
+
+
+def test_truncated_empty_and_directory_checkpoints_are_named_with_what_is_wrong(tmp_path):
+    torch.save(_checkpoint(tiny_model()), tmp_path / "good.ckpt")
+    blob = (tmp_path / "good.ckpt").read_bytes()
+    for cut in (len(blob) // 2, len(blob) - 10, 100):
+        (tmp_path / "cut.ckpt").write_bytes(blob[:cut])
+        with pytest.raises(ConfigError, match=rf"cut.ckpt: not a complete checkpoint \({cut:,} bytes") as e:
+            load_checkpoint(tmp_path / "cut.ckpt")
+        assert "\n" not in str(e.value)
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"empty.ckpt: the file is empty \(0 bytes\)"):
+        load_checkpoint(tmp_path / "empty.ckpt")
+    (tmp_path / "adir.ckpt").mkdir()
+    with pytest.raises(ConfigError, match="adir.ckpt: a directory, not a checkpoint file"):
+        load_checkpoint(tmp_path / "adir.ckpt")
+
+
+def test_a_state_dict_of_more_than_tensors_is_not_ours(tmp_path):
+    ckpt = _checkpoint(tiny_model())
+    ckpt["state_dict"]["net.extra"] = [1, 2]
+    torch.save(ckpt, tmp_path / "odd.ckpt")
+    with pytest.raises(ConfigError, match="odd.ckpt: not a tiedtransformer checkpoint"):
+        load_checkpoint(tmp_path / "odd.ckpt")
+
+
+def test_check_checkpoint_names_the_file_and_the_option_that_differs(tmp_path):
+    net = tiny_model(tying="decoder")
+    ckpt = _checkpoint(net)
+    ckpt["TranslationData"] = {"direction": "de-en"}
+    torch.save(ckpt, tmp_path / "a.ckpt")
+    check_checkpoint(tmp_path / "a.ckpt", net.cfg, "de-en")  # the same: fine
+    with pytest.raises(ConfigError, match=r"a.ckpt: the checkpoint was trained with model.net.tying='decoder'"):
+        check_checkpoint(tmp_path / "a.ckpt", dataclasses.replace(net.cfg, tying="none"), "de-en")
+    with pytest.raises(ConfigError, match=r"a.ckpt: .*model.net.d_model=16, but this config has model.net.d_model=32"):
+        check_checkpoint(tmp_path / "a.ckpt", dataclasses.replace(net.cfg, d_model=32), "de-en")
+    with pytest.raises(
+        ConfigError, match="a.ckpt: the checkpoint translates de-en, but this config has data.direction"
+    ):
+        check_checkpoint(tmp_path / "a.ckpt", net.cfg, "en-de")
+
+
+def test_a_checkpoint_write_that_fails_part_way_leaves_the_previous_one(tmp_path, monkeypatch):
+    files = CheckpointFiles()
+    first = _checkpoint(tiny_model())
+    files.save_checkpoint(first, tmp_path / "last.ckpt")
+
+    def disk_full(obj, path):  # writes part of the file, then the disk is full
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04" + b"\0" * 1000)
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save", disk_full)
+    with pytest.raises(WriteError, match=r"could not write .*last.ckpt: No space left on device. What was there"):
+        files.save_checkpoint(_checkpoint(tiny_model(tying="three_way")), tmp_path / "last.ckpt")
+    back = files.load_checkpoint(tmp_path / "last.ckpt")  # the first, whole
+    assert back["hyper_parameters"]["net"]["tying"] == "none"
+    for k, v in first["state_dict"].items():
+        assert torch.equal(back["state_dict"][k], v)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no partial file left beside it

@@ -399,3 +399,56 @@ def test_a_config_file_that_is_not_a_mapping_is_an_error_not_a_traceback(tmp_pat
     (tmp_path / "list.yaml").write_text("- model\n- data\n")
     code, _, err = run_main(["fit", "-c", str(tmp_path / "list.yaml")], capsys)
     assert code == 2 and "Traceback" not in err
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a crafted checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _bad_checkpoint(tmp_path, kind: str) -> Path:
+    import torch
+
+    path = tmp_path / f"{kind}.ckpt"
+    good = {"state_dict": {"net.w": torch.zeros(3)}, "hyper_parameters": {"net": {"tying": "none"}}}
+    if kind == "crafted":
+        torch.save({**good, "payload": _RunsCode(tmp_path / "PWNED")}, path)
+    elif kind == "truncated":
+        torch.save(good, path)
+        path.write_bytes(path.read_bytes()[:300])
+    else:
+        path.write_bytes(b"")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["crafted", "truncated", "empty"])
+@pytest.mark.parametrize("command", ["analyze", "average", "fit", "validate", "test", "predict"])
+def test_a_bad_checkpoint_ends_every_command_in_one_line_naming_it(tmp_path, capsys, command, kind):
+    ckpt = _bad_checkpoint(tmp_path, kind)
+    if command == "analyze":
+        args = ["analyze", str(ckpt)]
+    elif command == "average":
+        args = ["average", str(ckpt), str(ckpt), "--out", str(tmp_path / "avg.ckpt")]
+    else:
+        args = [command, *TINY_FIT, f"--run.root={tmp_path / 'runs'}", f"--ckpt_path={ckpt}"]
+        args += ["--data.predict_path=nowhere.txt"] if command == "predict" else []
+    code, out, err = run_main(args, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and "Traceback" not in err
+    assert lines[-1].startswith(f"error: {ckpt}: ") and len(lines) == 1, err
+    expected = {"crafted": "refused: it holds a reference to posix.system", "truncated": "not a complete checkpoint"}
+    assert expected.get(kind, "the file is empty (0 bytes)") in lines[-1]
+    assert not (tmp_path / "PWNED").exists()  # nothing in the file ran
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "avg.ckpt").exists()  # nothing started
+
+
+def test_weights_only_false_is_refused(tmp_path, capsys):
+    code, _, err = run_main(["test", *TINY_FIT, "--weights_only=false", "--ckpt_path=x.ckpt"], capsys)
+    assert code == 2 and "--weights_only=false" in err and "data only" in err

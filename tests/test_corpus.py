@@ -1,9 +1,16 @@
 import json
+import tempfile
+from collections import Counter
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.data_helpers import demo_texts, write_hub_shards, write_parallel
 from tiedtransformer.data.corpus import Corpus, local_files
+from tiedtransformer.data.datamodule import tokenized
+from tiedtransformer.data.vocab import build_vocabulary
 from tiedtransformer.errors import ConfigError
 
 
@@ -110,3 +117,166 @@ def test_unreachable_hub_dataset_is_a_clear_error():
 def test_local_files_resolution(tmp_path):
     assert set(local_files(str(tmp_path / "train"))) == {"en", "de"}
     assert set(local_files(str(tmp_path / "train.tsv"))) == {"table"}
+
+
+# --- the reader under a fuzzer -------------------------------------------------------------------
+# Random parallel corpora in every format, with the text people's files really hold (combining marks,
+# right-to-left text, zero-width and control characters, NUL, lone surrogates as invalid UTF-8 bytes,
+# very long lines, empty files, BOM and CRLF mixes, broken JSONL and TSV rows). The reader and the
+# tokenizer behind it either account for every line (pairs yielded + pairs skipped and counted ==
+# lines) or stop with a ConfigError naming the file and the first bad line; nothing else.
+
+SPECIAL = [
+    "e\u0301",  # combining acute
+    "\u05e9\u05dc\u05d5\u05dd",  # Hebrew (RTL)
+    "\u0645\u0631\u062d\u0628\u0627",  # Arabic (RTL)
+    "\u202e",  # right-to-left override
+    "\u200b",  # zero-width space
+    "\u200d",  # zero-width joiner
+    "\ufeff",  # BOM inside a line
+    "\x00",
+    "\x07",
+    "\x1b[31m",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x85",
+    "\u2028",
+    "\U0001f600",
+    "  ",
+    "the dog runs",
+    "der Hund läuft",
+]
+INVALID = [b"\xed\xa0\x80", b"\xff", b"\xc3", b"\x80abc"]  # a lone surrogate encoded, and broken sequences
+_text = st.lists(
+    st.one_of(
+        st.sampled_from(SPECIAL),
+        st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n\t"), max_size=12),
+    ),
+    max_size=5,
+).map("".join)
+text = st.one_of(_text, _text, _text, st.just("word " * 3000))  # now and then a line far past max_len
+
+
+@st.composite
+def encoded_line(draw, line: str) -> tuple[bytes, bool]:
+    """A line as bytes with its ending, and whether it was made invalid UTF-8."""
+    raw = line.encode("utf-8")
+    bad = draw(st.integers(0, 9)) == 0
+    if bad:
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from(INVALID)) + raw[at:]
+    return raw, bad
+
+
+@st.composite
+def text_file(draw, lines: list[str]) -> tuple[bytes, list[bool]]:
+    """``lines`` as the bytes of a file (LF/CRLF mixed, maybe a BOM, maybe no final newline) and which
+    lines are invalid UTF-8."""
+    parts, bad = [], []
+    for line in lines:
+        raw, b = draw(encoded_line(line))
+        parts += [raw, draw(st.sampled_from([b"\n", b"\r\n"]))]
+        bad.append(b)
+    if parts and parts[-2] and draw(st.booleans()):
+        parts.pop()  # no line ending after the last line (a last line of no bytes would vanish)
+    data = b"".join(parts)
+    if data and draw(st.booleans()):
+        data = b"\xef\xbb\xbf" + data
+    return data, bad
+
+
+def _json_row(draw) -> tuple[str, str | None]:
+    """A JSONL line and what is wrong with it (None: fine)."""
+    en, de = draw(text), draw(text)
+    kind = draw(
+        st.sampled_from(["flat", "nested", "flat", "blank", "missing", "type", "not_object", "broken", "surrogate"])
+    )
+    ascii_ = draw(st.booleans())
+    dump = lambda o: json.dumps(o, ensure_ascii=ascii_)  # noqa: E731
+    return {
+        "flat": (dump({"en": en, "de": de}), None),
+        "nested": (dump({"translation": {"de": de, "en": en}}), None),
+        "blank": (draw(st.sampled_from(["", "  ", "\t"])), None),
+        "missing": (dump({"en": en}), "row"),
+        "type": (dump({"en": en, "de": draw(st.sampled_from([1, None, [de], {"x": de}, True]))}), "row"),
+        "not_object": (dump(draw(st.sampled_from([[en, de], en, 3]))), "row"),
+        "broken": (dump({"en": en, "de": de})[:-1], "row"),
+        "surrogate": ('{"en": "a\\ud800b", "de": ' + dump(de) + "}", "surrogate"),
+    }[kind]
+
+
+def _tsv_row(draw) -> tuple[str, str | None]:
+    en, de = draw(text), draw(text)
+    kind = draw(st.sampled_from(["ok", "ok", "ok", "blank", "extra", "missing"]))
+    return {
+        "ok": (f"{en}\t{de}", None),
+        "blank": ("", None),
+        "extra": (f"{en}\t{de}\t{en}", "row"),
+        "missing": (en, "row" if en.strip() else None),  # a blank line is an empty pair
+    }[kind]
+
+
+@st.composite
+def corpus_case(draw):
+    """(format, {file name: bytes}, skip_invalid_utf8, expected): expected is ("ok", lines) or
+    ("error", file name, line number) for the first bad line in reading order."""
+    fmt = draw(st.sampled_from(["parallel", "jsonl", "tsv"]))
+    skip = draw(st.booleans())
+    n = draw(st.integers(0, 12))
+    if fmt == "parallel":
+        n_de = n if draw(st.integers(0, 4)) else draw(st.integers(0, 12))  # now and then of another length
+        en, en_bad = draw(text_file([draw(text) for _ in range(n)]))
+        de, de_bad = draw(text_file([draw(text) for _ in range(n_de)]))
+        for lineno in range(1, max(n, n_de) + 1):
+            for name, bad, count in (("x.en", en_bad, n), ("x.de", de_bad, n_de)):
+                if lineno <= count and bad[lineno - 1] and not skip:
+                    return fmt, {"x.en": en, "x.de": de}, skip, ("error", name, lineno)
+            if lineno > min(n, n_de):
+                return fmt, {"x.en": en, "x.de": de}, skip, ("error", "x.en" if n > n_de else "x.de", lineno)
+        return fmt, {"x.en": en, "x.de": de}, skip, ("ok", n)
+    rows = [(_json_row if fmt == "jsonl" else _tsv_row)(draw) for _ in range(n)]
+    header = fmt == "tsv" and draw(st.booleans())
+    lines = ([draw(st.sampled_from(["en\tde", "de\ten"]))] if header else []) + [r for r, _ in rows]
+    data, bad = draw(text_file(lines))
+    problems = [None] * header + [p for _, p in rows]
+    name = f"x.{fmt}"
+    pairs = 0
+    for lineno, (problem, invalid) in enumerate(zip(problems, bad), 1):
+        if invalid:
+            if not skip:
+                return fmt, {name: data}, skip, ("error", name, lineno)
+        elif problem == "row" or (problem == "surrogate" and not skip):
+            return fmt, {name: data}, skip, ("error", name, lineno)
+        is_header = lineno == 1 and fmt == "tsv" and sorted(lines[0].split("\t")) == ["de", "en"] and not invalid
+        pairs += not is_header
+    return fmt, {name: data}, skip, ("ok", pairs)
+
+
+@pytest.fixture(scope="module")
+def fuzz_vocab(tmp_path_factory):
+    pairs = demo_texts(300)
+    return build_vocabulary(lambda: iter(pairs), ("en", "de"), 200, True, tmp_path_factory.mktemp("v"), {"fuzz": 1})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=corpus_case())
+def test_fuzzed_corpora_are_read_whole_or_refused_at_the_first_bad_line(tmp_path, fuzz_vocab, case):
+    fmt, files, skip, expected = case
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # one folder per example (the fixture's is shared)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    path = folder / ("x" if fmt == "parallel" else f"x.{fmt}")
+    corpus = Corpus("files", "train", path=str(path), skip_invalid_utf8=skip)
+    dropped = Counter()
+    try:
+        examples = list(tokenized(corpus.pairs(), fuzz_vocab, "en", "de", 64, dropped))
+    except ConfigError as e:
+        assert expected[0] == "error", f"refused a good corpus: {e}"
+        assert str(e).startswith(f"{folder / expected[1]}:{expected[2]}: "), (str(e), expected)
+        assert "\n" not in str(e)
+        return
+    assert expected[0] == "ok", f"read a corpus that is bad at {expected[1:]}"
+    assert len(examples) + sum(dropped.values()) == expected[1], (len(examples), dict(dropped))
+    assert len({e.id for e in examples}) == len(examples)
+    assert all(0 < len(e.src) < 64 and 0 < len(e.tgt) < 64 for e in examples)

@@ -1,10 +1,11 @@
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from tests.conftest import tiny_model
 from tiedtransformer.analysis import dumps
 from tiedtransformer.analysis.dumps import EmbeddingDump, dump_from_model, read_any, read_dump, write_dump
-from tiedtransformer.errors import ConfigError
+from tiedtransformer.errors import ConfigError, WriteError
 
 TOKENS = [f"t{i}" for i in range(23)]
 
@@ -55,7 +56,7 @@ def test_a_failure_mid_write_leaves_the_previous_dump_intact(tmp_path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(dumps, "save_file", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match=r"could not write .*/d: disk full. What was there before is intact"):
         write_dump(path, EmbeddingDump({"dec_lut": torch.zeros(23, 16)}, TOKENS, TOKENS))
     back = read_dump(path)
     torch.testing.assert_close(back.matrices["dec_lut"], first.matrices["dec_lut"])
@@ -70,3 +71,36 @@ def test_not_a_dump_is_a_clear_error(tmp_path):
     (tmp_path / "x.ckpt").write_bytes(b"garbage")
     with pytest.raises(ConfigError, match="x.ckpt: not a readable checkpoint"):
         read_any(tmp_path / "x.ckpt")
+
+
+def test_a_damaged_dump_is_named_with_what_is_wrong(tmp_path):
+    path = write_dump(tmp_path / "d", three_way_dump())
+    (path / "meta.json").write_text('{"tied_with": {"enc_embed": [], "enc_lut": [], "dec_embed": [], "dec_lut": []}}')
+    stored = load_file(str(path / "embeddings.safetensors"))
+    save_file({"enc_embed": stored["enc_embed"]}, str(path / "embeddings.safetensors"))  # enc_lut lost
+    with pytest.raises(ConfigError, match=r"embeddings.safetensors: the enc_lut matrix is missing"):
+        read_dump(path)
+    save_file(
+        {"enc_embed": stored["enc_embed"], "enc_lut": stored["enc_lut"][:-1]}, str(path / "embeddings.safetensors")
+    )
+    (path / "meta.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"the enc_lut matrix has shape \(22, 16\).*vocab.txt has 23 tokens"):
+        read_dump(path)
+    blob = (path / "embeddings.safetensors").read_bytes()
+    (path / "embeddings.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ConfigError, match=r"embeddings.safetensors: not a readable safetensors file .*truncated"):
+        read_dump(path)
+    (path / "embeddings.safetensors").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"embeddings.safetensors: not a readable safetensors file"):
+        read_dump(path)
+    write_dump(path, three_way_dump())
+    (path / "vocab.txt").unlink()
+    with pytest.raises(ConfigError, match=r"vocab.txt: missing"):
+        read_dump(path)
+    write_dump(path, three_way_dump())
+    (path / "counts.json").write_text('{"src": [1, 2]}')
+    with pytest.raises(ConfigError, match=r"counts.json: needs one training count per src token \(23\)"):
+        read_dump(path)
+    (path / "counts.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"counts.json: not valid JSON"):
+        read_dump(path)

@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from tiedtransformer import commands
@@ -34,6 +35,7 @@ from tiedtransformer.data.datamodule import TranslationData
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.moved_options import check_moved_keys
+from tiedtransformer.training.checkpoint import CheckpointFiles, check_checkpoint
 from tiedtransformer.training.module import TranslationModule
 from tiedtransformer.training.options import accumulation_steps
 from tiedtransformer.training.precision import default_precision, slow_bf16_warning
@@ -100,6 +102,7 @@ class TiedCLI(LightningCLI):
         self.run: RunPlan | None = None
         self._resolve_precision(self.config[self.subcommand].trainer)
         if self.subcommand != "fit":
+            self._check_ckpt_path(self.config[self.subcommand], self.config[self.subcommand].get("ckpt_path"))
             return
         cfg = self.config.fit
         request = RunRequest(
@@ -113,6 +116,14 @@ class TiedCLI(LightningCLI):
             logger=cfg.trainer.get("logger"),
         )
         plan = resolve(request, os.environ)
+        ckpt = cfg.get("ckpt_path")
+        if ckpt == "last" and not plan.placeholder:
+            if (ckpt := plan.run_dir.last_checkpoint()) is None:
+                raise ConfigError(
+                    f"--ckpt_path last: {plan.run_dir.checkpoints} holds no last*.ckpt to resume from (the run "
+                    "stopped before its first checkpoint): start it again without --ckpt_path"
+                )
+        self._check_ckpt_path(cfg, ckpt)
         if plan.create:
             plan = dataclasses.replace(plan, run_dir=plan.run_dir.create())
             plan.env[RUN_DIR_ENV] = str(plan.run_dir.path)
@@ -123,6 +134,19 @@ class TiedCLI(LightningCLI):
         if not plan.placeholder:  # config.yaml records the run, so that `-c` it with --ckpt_path last resumes it
             cfg.run.root, cfg.run.name = str(plan.run_dir.path.parent), plan.run_dir.name
         print(plan.announce(), flush=True)
+
+    def _check_ckpt_path(self, cfg, ckpt) -> None:
+        """A checkpoint file given with --ckpt_path is checked before any data or model is built: it
+        loads as data (nothing in it runs) and fits this config (``check_checkpoint``). Lightning's
+        own ``last``/``best`` of validate, test and predict are checked as Lightning loads them."""
+        if cfg.get("weights_only") is False:
+            raise ConfigError(
+                "--weights_only=false: checkpoints are loaded as data only (a checkpoint file can hold code "
+                "that loading would run); leave the option out"
+            )
+        if ckpt is None or str(ckpt) in ("last", "best", "hpc", "registry") or not_rank_zero():
+            return
+        check_checkpoint(ckpt, TransformerConfig(**_fields(cfg.model.net, TransformerConfig)), cfg.data.direction)
 
     def _resolve_precision(self, trainer_cfg) -> None:
         """Unset, ``trainer.precision`` becomes bf16 autocast where the hardware runs bf16 natively and
@@ -149,6 +173,8 @@ class TiedCLI(LightningCLI):
         try:
             _check_strategy(self.config[self.subcommand].trainer.get("strategy"))
             trainer = super().instantiate_trainer(**kwargs)
+            if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one the user configured
+                trainer.strategy.checkpoint_io = CheckpointFiles()
             if self.subcommand == "fit":
                 self._set_accumulation(trainer)
             return trainer
@@ -235,6 +261,12 @@ def _check_strategy(strategy) -> None:
         )
 
 
+def _fields(namespace, cls) -> dict:
+    """The options of a config section that are fields of the dataclass ``cls``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in namespace.items() if k in names}
+
+
 def _plain(namespace) -> dict:
     """A jsonargparse Namespace as plain JSON-able data (for W&B's config)."""
     return json.loads(json.dumps(namespace.as_dict(), default=str))
@@ -279,9 +311,8 @@ class _ParseOnly(TiedCLI):
 def info(args: list[str]) -> dict:
     """Parameter accounting of the configured network, built on the meta device (no data, no memory)."""
     cfg = _cli(args, run=False, cls=_ParseOnly).config
-    fields = {f.name for f in dataclasses.fields(TransformerConfig)}
     with torch.device("meta"):
-        net = TiedTransformer(TransformerConfig(**{k: v for k, v in cfg.model.net.items() if k in fields}))
+        net = TiedTransformer(TransformerConfig(**_fields(cfg.model.net, TransformerConfig)))
     shapes = {name: list(w.shape) for name, w in net.embedding_matrices().items()}
     tied = net.tied_with()
     return {

@@ -7,3 +7,8 @@ class ConfigError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. non-finite loss); the CLI prints the message, exits non-zero."""
+
+
+class WriteError(TrainingError):
+    """A file of a run could not be written (disk full, quota, permissions). The writers are atomic,
+    so what was there before is intact; the CLI prints the message and exits non-zero."""

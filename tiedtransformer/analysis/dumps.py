@@ -64,28 +64,79 @@ def write_dump(path: str | Path, dump: EmbeddingDump, dtype: torch.dtype = torch
 
 
 def read_dump(path: str | Path) -> EmbeddingDump:
+    """A dump directory, read as data (safetensors and text: nothing in it is executed) and checked: a
+    file that is missing, truncated or not what :func:`write_dump` writes, a tensor that is missing or
+    whose rows do not match its vocabulary, ends in a ConfigError naming the file."""
     path = Path(path)
     f = path / "embeddings.safetensors"
     if not f.is_file():
         raise ConfigError(f"{path} is not an embedding dump: it has no embeddings.safetensors")
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(f), framework="pt") as st:
-        aliases = json.loads((st.metadata() or {}).get("aliases", "{}"))
-    stored = load_file(str(f))
+    try:
+        with safe_open(str(f), framework="pt") as st:
+            aliases = json.loads((st.metadata() or {}).get("aliases", "{}"))
+        stored = load_file(str(f))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ConfigError(f"{f}: not a readable safetensors file ({_short(e)}): truncated or corrupt") from None
+    if not isinstance(aliases, dict) or any(b not in stored for b in aliases.values()):
+        raise ConfigError(f"{f}: its metadata names tied matrices that the file does not hold ({aliases})")
     matrices = {**stored, **{a: stored[b] for a, b in aliases.items()}}
+    meta = _read_json(path / "meta.json", {})
+    expected = meta.get("tied_with") if isinstance(meta, dict) else None
+    for name in expected if isinstance(expected, dict) else ():
+        if name in MATRIX_NAMES and name not in matrices:
+            raise ConfigError(f"{f}: the {name} matrix is missing (meta.json lists it); the dump is incomplete")
     matrices = {n: matrices[n] for n in MATRIX_NAMES if n in matrices}
-    tgt = (path / "vocab.txt").read_text(encoding="utf-8").splitlines()
-    src_file = path / "vocab.src.txt"
-    src = src_file.read_text(encoding="utf-8").splitlines() if src_file.is_file() else tgt
-    meta = json.loads((path / "meta.json").read_text()) if (path / "meta.json").is_file() else {}
-    counts = json.loads((path / "counts.json").read_text()) if (path / "counts.json").is_file() else None
-    models = {}
-    if (path / "spm.model").is_file():
-        models["tgt"] = (path / "spm.model").read_bytes()
-        src_model = path / "spm.src.model"
-        models["src"] = src_model.read_bytes() if src_model.is_file() else models["tgt"]
-    return EmbeddingDump(matrices, src, tgt, meta, counts, models or None)
+    if not matrices:
+        raise ConfigError(f"{f}: holds none of the matrices {', '.join(MATRIX_NAMES)}")
+    tgt = _read_lines(path / "vocab.txt")
+    src = _read_lines(path / "vocab.src.txt") if (path / "vocab.src.txt").is_file() else tgt
+    dump = EmbeddingDump(matrices, src, tgt, meta, _read_json(path / "counts.json", None), _models(path))
+    for side, tokens in (("src", src), ("tgt", tgt)) if dump.counts is not None else ():
+        c = dump.counts.get(side) if isinstance(dump.counts, dict) else "not a mapping"
+        if c is not None and not (isinstance(c, list) and len(c) == len(tokens)):
+            raise ConfigError(f"{path / 'counts.json'}: needs one training count per {side} token ({len(tokens)})")
+    for name, w in matrices.items():
+        rows = len(dump.tokens(name))
+        if w.dim() != 2 or not w.is_floating_point() or w.shape[0] != rows:
+            vocab = "vocab.src.txt" if dump.tokens(name) is src and src is not tgt else "vocab.txt"
+            raise ConfigError(
+                f"{f}: the {name} matrix has shape {tuple(w.shape)} ({w.dtype}), but {vocab} has {rows} tokens: "
+                "a dump holds one floating-point row per token"
+            )
+    return dump
+
+
+def _short(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:160] if lines else type(e).__name__
+
+
+def _read_lines(f: Path) -> list[str]:
+    try:
+        return f.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{f}: missing; a dump needs its vocabulary (one token per row)") from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise ConfigError(f"{f}: not readable as UTF-8 text ({_short(e)})") from None
+
+
+def _read_json(f: Path, default):
+    if not f.is_file():
+        return default
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, OSError) as e:
+        raise ConfigError(f"{f}: not valid JSON ({_short(e)})") from None
+
+
+def _models(path: Path) -> dict[str, bytes] | None:
+    if not (path / "spm.model").is_file():
+        return None
+    tgt = (path / "spm.model").read_bytes()
+    src_model = path / "spm.src.model"
+    return {"tgt": tgt, "src": src_model.read_bytes() if src_model.is_file() else tgt}
 
 
 def dump_from_model(net, src_tokens, tgt_tokens, meta: dict, counts=None, spm_models=None) -> EmbeddingDump:

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, zip_longest
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +21,7 @@ from tiedtransformer.data.demo_corpus import demo_pairs
 from tiedtransformer.errors import ConfigError
 
 LANGS = ("en", "de")
+_ENDED = object()  # what zip_longest gives for a parallel file that has no more lines
 Source = Literal["demo", "hub", "files"]
 
 
@@ -128,7 +129,14 @@ class Corpus:
         files = local_files(self.path)
         if "table" not in files:
             streams = [_decoded_lines(files[lang], self.skip_invalid_utf8) for lang in LANGS]
-            for texts in zip(*streams, strict=False):
+            for lineno, texts in enumerate(zip_longest(*streams, fillvalue=_ENDED), 1):
+                if _ENDED in texts:  # check() catches this up front; a file that changed since must not lose pairs
+                    ended = [lang for lang, t in zip(LANGS, texts) if t is _ENDED]
+                    short, long = files[ended[0]], files[next(g for g in LANGS if g not in ended)]
+                    raise ConfigError(
+                        f"{long}:{lineno}: has more lines than {short} (which ends at line {lineno - 1}); "
+                        "line N of each parallel file must translate the other"
+                    )
                 yield None if None in texts else dict(zip(LANGS, texts))
             return
         path = files["table"]
@@ -136,18 +144,27 @@ class Corpus:
         for lineno, line in enumerate(_decoded_lines(path, self.skip_invalid_utf8), 1):
             if line is None:
                 yield None
+            elif not line.strip():  # a blank line: an empty pair, skipped and counted downstream
+                yield {lang: "" for lang in LANGS}
             elif path.suffix == ".jsonl":
-                if not line.strip():
-                    yield {lang: "" for lang in LANGS}
-                    continue
                 try:
                     row = json.loads(line)
-                    yield {lang: (row.get("translation") or row)[lang] for lang in LANGS}
-                except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                    pair = {lang: (row.get("translation") or row)[lang] for lang in LANGS}
+                    if not all(isinstance(t, str) for t in pair.values()):
+                        raise TypeError
+                except (json.JSONDecodeError, KeyError, TypeError, AttributeError, RecursionError):
                     raise ConfigError(
-                        f"{path}:{lineno}: expected a JSON object with keys {LANGS} (or "
-                        '{"translation": {...}}), got: ' + line[:80]
+                        f"{path}:{lineno}: expected a JSON object with string values for keys {LANGS} (or "
+                        '{"translation": {...}}), got: ' + repr(line[:80])
                     ) from None
+                if not all(_encodable(t) for t in pair.values()):  # a \ud800 escape: a lone surrogate
+                    if not self.skip_invalid_utf8:
+                        raise ConfigError(
+                            f"{path}:{lineno}: a string holds a lone surrogate (an escape such as \\ud800), "
+                            "which is not text. Fix the file, or set data.skip_invalid_utf8=true to skip such lines."
+                        )
+                    pair = None
+                yield pair
             else:
                 cells = line.split("\t")
                 if lineno == 1 and sorted(cells) == sorted(LANGS):  # optional header names the columns
@@ -191,6 +208,14 @@ class Corpus:
                     f"{self.hub_dataset!r} rows must look like {{'translation': {{'de': ..., 'en': ...}}}}; "
                     f"got keys {sorted(row)}"
                 ) from None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def read_lines(path: str) -> list[str]:

@@ -40,7 +40,7 @@ def tokenized(
     dropped: Counter | None = None,
     chunk: int = 256,
 ) -> Iterator[Example]:
-    """Strip and encode pairs; skip pairs with an empty (or whitespace-only) side, a side longer than
+    """Strip and encode pairs; skip pairs with an empty side (whitespace only, or no tokens), a side longer than
     ``max_len`` tokens (EOS included), or an invalid line, counting each reason in ``dropped``."""
     dropped = Counter() if dropped is None else dropped
     while block := list(islice(pairs, chunk)):
@@ -53,7 +53,9 @@ def tokenized(
         src_ids = vocab.encode(src, [b[1] for b in kept])
         tgt_ids = vocab.encode(tgt, [b[2] for b in kept])
         for (i, _, ref), s, t in zip(kept, src_ids, tgt_ids):
-            if len(s) < max_len and len(t) < max_len:
+            if not s or not t:  # only characters the vocabulary's normalisation removes (e.g. zero-width)
+                dropped["empty"] += 1
+            elif len(s) < max_len and len(t) < max_len:
                 yield Example(i, s, t, ref)
             else:
                 dropped["too_long"] += 1
@@ -267,8 +269,10 @@ class TranslationData(L.LightningDataModule):
         tokens = state_dict.get("vocab_tokens")
         if tokens and self.vocab is not None:
             if tokens != {"src": self.vocab.pieces(self.src_lang), "tgt": self.vocab.pieces(self.tgt_lang)}:
+                where = getattr(self.trainer, "ckpt_path", None)
                 raise ConfigError(
-                    "the checkpoint's vocabulary differs from this run's (other corpus, direction, vocab_size or "
+                    (f"{where}: " if where else "")
+                    + "the checkpoint's vocabulary differs from this run's (other corpus, direction, vocab_size or "
                     "sample). Use the checkpoint's own config (-c runs/X/config.yaml)."
                 )
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import re
 from pathlib import Path
 
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
+from tiedtransformer.training.runs import atomic_path
 
 # The options that fix the network's parameters: checkpoints that differ in one cannot be averaged.
 SHAPE_KEYS = (
@@ -38,24 +42,107 @@ def shape_difference(a: dict, b: dict) -> tuple[str, object, object] | None:
     return next(((k, a[k], b[k]) for k in SHAPE_KEYS if k in a and k in b and a[k] != b[k]), None)
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint loaded as data only (``weights_only``: nothing in the file is executed)."""
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
+    """A checkpoint of ours, loaded as data only: ``torch.load(weights_only=True)`` rebuilds tensors
+    and plain containers and refuses anything else, so nothing in the file is executed. Every way a
+    file can fail to be one (missing, empty, truncated, another program's, holding code) is a
+    one-line ConfigError naming the file. ``mmap``: map the tensors instead of reading them (a cheap
+    check of a large file). The one loader of ``analyze``, ``average``, ``predict``, ``test`` and
+    ``fit --ckpt_path`` (Lightning's own loads go through :class:`CheckpointFiles`)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        raise ConfigError(
+            f"{path}: a directory, not a checkpoint file (checkpoints of ours are single .ckpt files; "
+            "an embedding dump directory goes to `tiedtransformer analyze`)"
+        )
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{path}: the file is empty (0 bytes): its writing or copying was cut off")
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such checkpoint file") from None
-    except pickle.UnpicklingError:
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if not found:  # not a pickle at all (or a broken one)
+            raise ConfigError(
+                f"{path}: not a readable checkpoint: no file torch.save wrote, or a corrupt one "
+                f"({path.stat().st_size:,} bytes); nothing in it was executed"
+            ) from None
+        what = f"a reference to {found.group(1)}"
         raise ConfigError(
-            f"{path}: not a readable checkpoint: it is no file torch.save wrote, or it holds Python objects "
-            "besides tensors and plain data (nothing in it was executed)"
+            f"{path}: refused: it holds {what}, which no checkpoint of ours does (it may be another "
+            "program's file, or crafted); nothing in it was executed"
         ) from None
-    except Exception as e:
+    except (RuntimeError, EOFError, ValueError, OSError) as e:
+        size, why = path.stat().st_size, _first_line(e)
+        why = "its zip directory, at the end of the file, is missing" if "central directory" in why else why
         raise ConfigError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+            f"{path}: not a complete checkpoint ({size:,} bytes; {why}): it is truncated or "
+            "corrupt, or no file torch.save wrote. Copy it again, or use an earlier checkpoint"
         ) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise ConfigError(f"{path}: not a tiedtransformer checkpoint (no state_dict or hyper_parameters)")
+    except Exception as e:  # the unpickler raises many types on garbage; none may escape as a traceback
+        raise ConfigError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_first_line(e)})") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise ConfigError(f"{path}: not a tiedtransformer checkpoint (no state_dict in it)")
+    if not isinstance(ckpt.get("hyper_parameters"), dict):
+        raise ConfigError(f"{path}: not a tiedtransformer checkpoint (no hyper_parameters in it)")
+    if not all(isinstance(v, torch.Tensor) for v in ckpt["state_dict"].values()):
+        raise ConfigError(f"{path}: not a tiedtransformer checkpoint (its state_dict holds more than tensors)")
     return ckpt
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:160] if lines else type(e).__name__
+
+
+def check_compatible(saved_hparams: dict, config: TransformerConfig, path: str | Path | None = None) -> None:
+    """A checkpoint of another tying mode or network shape cannot continue this run or be evaluated
+    with its config (the vocabulary is checked by the DataModule, which puts it into checkpoints)."""
+    if diff := shape_difference(saved_hparams, {"net": dataclasses.asdict(config)}):
+        key, saved, ours = diff
+        where = f"{path}: " if path else ""
+        raise ConfigError(
+            f"{where}the checkpoint was trained with model.net.{key}={saved!r}, but this config has "
+            f"model.net.{key}={ours!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
+            "or start without --ckpt_path."
+        )
+
+
+def check_checkpoint(path: str | Path, config: TransformerConfig, direction: str | None = None) -> None:
+    """Before anything is built: ``path`` is a complete checkpoint of ours (loaded as data, its tensors
+    mapped, not read), of this config's network shape and tying, and of this direction."""
+    from tiedtransformer.data.datamodule import checkpoint_data
+
+    ckpt = load_checkpoint(path, mmap=True)
+    check_compatible(ckpt["hyper_parameters"], config, path)
+    saved = checkpoint_data(ckpt).get("direction")
+    if direction and saved and saved != direction:
+        raise ConfigError(
+            f"{path}: the checkpoint translates {saved}, but this config has data.direction={direction}. "
+            "Use the checkpoint's own config (-c runs/X/config.yaml)."
+        )
+
+
+class CheckpointFiles(TorchCheckpointIO):
+    """Lightning's checkpoint file I/O, ours: loads through :func:`load_checkpoint` (data only), and
+    writes atomically (a temporary file beside, flushed, then renamed over the old one), so that a
+    write that fails part-way (a full disk) or a killed process leaves the previous checkpoint as it
+    was and a clear message (:class:`~tiedtransformer.errors.WriteError`), not a half file."""
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return load_checkpoint(path)
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            save(checkpoint, tmp)
+
+
+def save(obj, path: Path) -> None:
+    """``torch.save`` into ``path`` (a seam for the tests' failing disk)."""
+    torch.save(obj, path)
 
 
 def network_from_checkpoint(ckpt: dict) -> TiedTransformer:

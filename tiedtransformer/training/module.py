@@ -15,24 +15,12 @@ from tiedtransformer.data.batching import Batch
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.model.search import beam_search, greedy_decode
-from tiedtransformer.training.checkpoint import shape_difference
+from tiedtransformer.training.checkpoint import check_compatible
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from tiedtransformer.training.evaluation import corpus_scores, sample_ids
 from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search
 from tiedtransformer.training.runs import RunDir, atomic_write_text
 from tiedtransformer.training.schedule import budget_progress, lr_factor
-
-
-def check_compatible(saved_hparams: dict, config: TransformerConfig) -> None:
-    """A checkpoint of another tying mode or network shape cannot continue this run (the vocabulary is
-    checked by the DataModule, which puts it into checkpoints)."""
-    if diff := shape_difference(saved_hparams, {"net": dataclasses.asdict(config)}):
-        key, saved, ours = diff
-        raise ConfigError(
-            f"the checkpoint was trained with model.net.{key}={saved!r}, but this run has "
-            f"model.net.{key}={ours!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
-            "or start without --ckpt_path."
-        )
 
 
 class TranslationModule(L.LightningModule):
@@ -199,7 +187,9 @@ class TranslationModule(L.LightningModule):
         return budget_progress(step, t.max_steps if t.max_steps > 0 else None, elapsed, max_time)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        check_compatible(checkpoint.get("hyper_parameters", {}), self.net.cfg)
+        check_compatible(
+            checkpoint.get("hyper_parameters", {}), self.net.cfg, getattr(self._trainer, "ckpt_path", None)
+        )
 
     # --- translation --------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from tiedtransformer.errors import ConfigError
+from tiedtransformer.errors import ConfigError, WriteError
 
 WandbMode = Literal["auto", "online", "offline", "disabled"]
 
@@ -189,6 +189,12 @@ class RunDir:
         if self.path.is_dir() and not any(self.path.iterdir()):
             self.path.rmdir()
 
+    def last_checkpoint(self) -> Path | None:
+        """The newest ``last*.ckpt`` in checkpoints/ (what ``--ckpt_path last`` resumes, by Lightning's
+        rule: the file name starts with ``last``, newest by modification time), or None."""
+        found = [p for p in self.checkpoints.glob("last*.ckpt") if p.is_file()]
+        return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
     def check_free_space(self, checkpoint_size: int, copies: int = 3) -> None:
         """Fail now, not at the first checkpoint an hour in, if the disk cannot hold ``copies``
         checkpoints (the best, last.ckpt, and one written on an interruption)."""
@@ -300,7 +306,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     is flushed to disk and renamed over ``path`` (readers see the old file or the new one, never a
     part), otherwise removed. The one atomic file writer of the project."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as e:
+        raise _write_error(path, e) from None
     os.close(fd)
     try:
         umask = os.umask(0)
@@ -310,9 +319,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_error(path: Path, e: OSError) -> WriteError:
+    return WriteError(
+        f"could not write {path}: {e.strerror or e}. What was there before is intact; free disk space "
+        "(or fix the folder's permissions) and run again (a fit resumes with --ckpt_path last)"
+    )
 
 
 @contextmanager
@@ -323,10 +342,16 @@ def atomic_dir(path: str | Path, replace: bool = True) -> Iterator[Path]:
     ``replace=False``, kept (another process finished the same work first) and the new one dropped.
     The directory counterpart of :func:`atomic_path` (embedding dumps, vocabularies)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
-        yield tmp
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    except OSError as e:
+        raise _write_error(path, e) from None
+    try:
+        try:
+            yield tmp
+        except OSError as e:
+            raise _write_error(path, e) from None
         for f in tmp.rglob("*"):
             if f.is_file():
                 with open(f, "rb") as fh:
@@ -338,9 +363,11 @@ def atomic_dir(path: str | Path, replace: bool = True) -> Iterator[Path]:
             path.rename(old)
         try:
             tmp.rename(path)
-        except OSError:
+        except OSError as e:
+            if old is not None:  # put the previous folder back
+                old.rename(path)
             if replace or not path.exists():
-                raise
+                raise _write_error(path, e) from None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

@@ -1,0 +1,179 @@
+"""Soak test: does a long run stay flat? Trains the demo for many epochs with everything that runs
+beside training switched on (an embedding snapshot and its similarity report after every epoch, W&B
+offline with the report's tables, figures and the dumps as artifacts), and samples the training
+process and all its children (DataLoader workers, W&B's service) every few seconds from /proc:
+resident memory (PSS summed over the process tree, and the main process's RSS), open file
+descriptors and threads.
+
+    python benchmarks/soak.py                       # 30 epochs of a 4,000-pair demo corpus
+    python benchmarks/soak.py --epochs 60 --interval 2
+
+An epoch ends, for this script, when the similarity report of that epoch's snapshot is on disk
+(``embeddings/step-*/report.md``): that is the last work of an epoch. Per epoch it prints the peak
+memory of the process tree, the file descriptors and the threads; it ends with one JSON line holding
+``rss_growth``: (peak of the last epoch - peak of epoch 2) / peak of epoch 2, which must
+stay under 0.05 (epochs 0 and 1 are warm-up: allocator pools, imports, W&B's start). Linux only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (from the parent pid in /proc/<p>/stat)."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _status(pid: int) -> tuple[float, float, int, int]:
+    """PSS and RSS (MB), threads and open file descriptors of one process; zeros once it has exited.
+    PSS (proportional set size) counts a page shared by n processes as 1/n in each, so the PSS of a
+    process tree adds up to its real memory; RSS would count the pages a forked DataLoader worker
+    still shares with its parent twice."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        rollup = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        kb = lambda v: int(v.split()[0]) / 1024  # noqa: E731
+        return kb(rollup["Pss"]), kb(fields["VmRSS"]), int(fields["Threads"]), fds
+    except (OSError, ValueError, KeyError):  # exited, or a zombie (no memory left to report)
+        return 0.0, 0.0, 0, 0
+
+
+def sample(pid: int) -> dict:
+    """The process tree of ``pid``: summed PSS, threads and file descriptors, the main process's RSS,
+    and how many processes."""
+    procs = [pid, *_children(pid)]
+    rows = [_status(p) for p in procs]
+    return {
+        "pss_mb": sum(r[0] for r in rows),
+        "main_rss_mb": rows[0][1],
+        "threads": sum(r[2] for r in rows),
+        "fds": sum(r[3] for r in rows),
+        "processes": sum(1 for r in rows if r[1] > 0),
+    }
+
+
+def growth(values: list[float], start: int = 2) -> float:
+    """(last - values[start]) / values[start]: how much a per-epoch figure grew after the warm-up."""
+    return (values[-1] - values[start]) / values[start]
+
+
+def epochs_done(run_root: Path) -> int:
+    """Epoch snapshots whose similarity report is written (the step-0 snapshot not counted)."""
+    reports = list(run_root.glob("*/embeddings/step-*/report.md"))
+    return sum(1 for r in reports if r.parent.name != "step-00000000")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--train_size", type=int, default=4000, help="pairs of the generated demo corpus per epoch")
+    ap.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
+    ap.add_argument("--out", default=None, help="folder for the run (default: a temporary one, removed)")
+    args = ap.parse_args()
+    if args.epochs < 4:
+        ap.error("--epochs must be at least 4 (epochs 0 and 1 are warm-up)")
+    root = Path(args.out or tempfile.mkdtemp(prefix="soak-"))
+    root.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tiedtransformer",
+        "fit",
+        "-c",
+        str(REPO / "configs" / "demo.yaml"),
+        f"--trainer.max_epochs={args.epochs}",
+        f"--data.demo_train_size={args.train_size}",
+        "--data.demo_valid_size=300",
+        "--model.val_bleu_sentences=300",
+        f"--run.root={root}",
+        "--run.wandb=offline",
+        "--snapshot.every_n_epochs=1",
+        "--snapshot.log_artifact=true",
+        "--trainer.enable_progress_bar=false",
+    ]
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    log = open(root / "soak.log", "w")
+    print("$ " + " ".join(cmd[2:]), flush=True)
+    start = time.time()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    per_epoch: list[list[dict]] = [[]]
+    while proc.poll() is None:
+        s = sample(proc.pid)
+        done = epochs_done(root)
+        while len(per_epoch) <= done:  # the samples of an epoch end when its report is written
+            if len(per_epoch) > 1 or per_epoch[0]:
+                e, samples = len(per_epoch) - 1, per_epoch[-1]
+                if samples:
+                    print(
+                        f"epoch {e:3d}: peak PSS {max(x['pss_mb'] for x in samples):7.1f} MB "
+                        f"(main process RSS {max(x['main_rss_mb'] for x in samples):7.1f})  "
+                        f"fds {samples[-1]['fds']:4d}  threads {samples[-1]['threads']:4d}  "
+                        f"processes {samples[-1]['processes']}  [{time.time() - start:5.0f} s]",
+                        flush=True,
+                    )
+            per_epoch.append([])
+        if s["main_rss_mb"] > 0:
+            per_epoch[min(done, len(per_epoch) - 1)].append(s)
+        time.sleep(args.interval)
+    log.close()
+    if proc.returncode != 0:
+        sys.exit(f"training failed (exit {proc.returncode}); see {root / 'soak.log'}")
+    epochs = [e for e in per_epoch[: args.epochs] if e]
+    if len(epochs) < 4:
+        sys.exit(f"only {len(epochs)} epochs were sampled; use a longer run or a shorter --interval")
+    peak = [max(x["pss_mb"] for x in e) for e in epochs]
+    main_rss = [max(x["main_rss_mb"] for x in e) for e in epochs]
+    fds = [e[-1]["fds"] for e in epochs]
+    threads = [e[-1]["threads"] for e in epochs]
+    result = {
+        "benchmark": "soak",
+        "epochs": len(epochs),
+        "train_pairs_per_epoch": args.train_size,
+        "interval_s": args.interval,
+        "wall_s": round(time.time() - start, 1),
+        "peak_pss_mb_per_epoch": [round(x, 1) for x in peak],
+        "peak_main_rss_mb_per_epoch": [round(x, 1) for x in main_rss],
+        "fds_per_epoch": fds,
+        "threads_per_epoch": threads,
+        "rss_growth": round(growth(peak), 4),  # of the tree's PSS: its real resident memory
+        "main_rss_growth": round(growth(main_rss), 4),
+        "fds_growth": fds[-1] - fds[2],
+        "threads_growth": threads[-1] - threads[2],
+        "flat": growth(peak) < 0.05,
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+    print(json.dumps(result))
+    if not args.out:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
