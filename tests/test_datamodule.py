@@ -1,4 +1,11 @@
+import tempfile
+from pathlib import Path
+
+import lightning as L
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tiedtransformer.callbacks import TranslationWriter
 from torch.utils.data import DataLoader
 
 from tests.data_helpers import demo_texts, write_hub_shards, write_parallel
@@ -144,3 +151,57 @@ def test_test_holdout_splits_the_training_files_and_the_vocabulary_never_sees_th
             TranslationData(**{"source": "files", "train_path": str(prefix), "test_holdout": 5, **bad})
     with pytest.raises(ConfigError, match="leaves no training pairs"):
         data(source="files", train_path=str(prefix), valid_path=str(prefix), test_holdout=60).corpus("train")
+
+
+# --- predict under a fuzzer: one output line per input line, in order ---------------------------
+
+
+class EchoModule(L.LightningModule):
+    """Stands in for a trained model: its "translation" is the source sentence itself (decoded from
+    the ids the model would get), so each output line shows which input line it came from."""
+
+    def predict_step(self, batch, batch_idx):
+        dm = self.trainer.datamodule
+        ids = [[t for t in row.tolist() if t > 3] for row in batch.src]  # no specials
+        return list(zip(batch.ids.tolist(), dm.vocab.decode(dm.src_lang, ids)))
+
+
+@pytest.fixture(scope="module")
+def predict_data():
+    return data(max_len=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.sampled_from(["", "   ", "\t", "The dog sees the cat.", "der Hund", "\u2028", "a\rb", "\x00", "\u200b"]),
+            st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"), max_size=30),
+            st.just("the big dog " * 40),  # longer than max_len: translated from its first tokens
+        ),
+        max_size=15,
+    ),
+    crlf=st.booleans(),
+)
+def test_predict_gives_one_line_per_input_line_in_order(tmp_path, capsys, predict_data, lines, crlf):
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    src = folder / "in.txt"
+    src.write_bytes("".join(line + ("\r\n" if crlf else "\n") for line in lines).encode())
+    dm = predict_data
+    dm.hparams.predict_path = str(src)
+    writer = TranslationWriter(str(folder / "out.txt"))
+    trainer = L.Trainer(callbacks=[writer], logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.predict(EchoModule(), datamodule=dm, return_predictions=False)
+    out = (folder / "out.txt").read_bytes().decode("utf-8").split("\n")
+    assert out[-1] == "" and len(out) - 1 == len(lines)  # one line per input line, each ended by \n
+    read_back = [line.rstrip("\r\n") for line in src.read_bytes().decode("utf-8").split("\n")[:-1]]
+    for given_, got in zip(read_back, out):
+        if not given_.strip():
+            assert got == ""  # a blank line gives an empty line, without the model
+        else:
+            ids = dm.vocab.encode("en", [given_.strip()])[0][: dm.hparams.max_len - 1]
+            assert got == " ".join(dm.vocab.decode("en", [[t for t in ids if t > 3]])[0].splitlines())
+    long = [i + 1 for i, x in enumerate(read_back) if len(dm.vocab.encode("en", [x.strip()])[0]) > 11]
+    err = capsys.readouterr().err
+    assert (f"{len(long)} of {len(lines)} lines have more than data.max_len=12 tokens" in err) == bool(long)
+    assert dm.predict_truncated == long

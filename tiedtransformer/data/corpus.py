@@ -218,9 +218,10 @@ def _encodable(text: str) -> bool:
         return False
 
 
-def read_lines(path: str) -> list[str]:
-    """Source sentences to translate, one per line (``predict``)."""
+def read_lines(path: str, skip_invalid_utf8: bool = False) -> list[str | None]:
+    """Source sentences to translate, one per line (``predict``); None for a line that is not valid
+    UTF-8 when ``skip_invalid_utf8``, otherwise that line is an error naming it."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise ConfigError(f"data.predict_path={path!r}: no such file ({os.getcwd()})")
-    return [line or "" for line in _decoded_lines(p, skip_invalid=False)]
+    return list(_decoded_lines(p, skip_invalid=skip_invalid_utf8))

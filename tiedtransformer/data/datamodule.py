@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from functools import partial
@@ -327,24 +328,60 @@ class TranslationData(L.LightningDataModule):
             ]
         return self._eval_pairs[split]
 
-    def source_batches(self, texts: list[str]) -> list[Batch]:
+    def source_batches(self, texts: list[str], truncated: list[int] | None = None) -> list[Batch]:
         """Source sentences as batches to translate (``predict`` and BLEU): token-bucketed by length,
         each batch's ``ids`` the positions in ``texts``; a sentence longer than ``max_len`` tokens is
-        cut to it."""
+        cut to it (its position goes to ``truncated``)."""
+        keep = self.hparams.max_len - 1  # and EOS
         ids = self.vocab.encode(self.src_lang, [t.strip() for t in texts])
-        examples = [Example(i, s[: self.hparams.max_len - 1], [], "") for i, s in enumerate(ids)]
+        if truncated is not None:
+            truncated += [i for i, s in enumerate(ids) if len(s) > keep]
+        examples = [Example(i, s[:keep], [], "") for i, s in enumerate(ids)]
         return [collate(g) for g in token_buckets(examples, self.hparams.max_tokens, len(examples) or 1, None)]
 
     def predict_dataloader(self):
+        """This rank's share of the lines of ``predict_path`` that have text, as batches whose ``ids`` are
+        line positions. Every rank knows all lines (``predict_lines``) and which get an empty
+        translation without the model (``predict_blank``: blank lines, and lines skipped as invalid
+        UTF-8 with ``skip_invalid_utf8``), so that the writer can put out one line per input line."""
         if not self.hparams.predict_path:
             raise ConfigError("predict needs the sentences to translate: set data.predict_path=FILE")
-        lines = read_lines(self.hparams.predict_path)
+        lines = read_lines(self.hparams.predict_path, self.hparams.skip_invalid_utf8)
+        self.predict_lines = len(lines)
+        self.predict_blank = [i for i, line in enumerate(lines) if line is None or not line.strip()]
         rank, world = self._rank()
-        mine = list(range(len(lines)))[rank::world]
-        batches = self.source_batches([lines[i] for i in mine])
+        blank = set(self.predict_blank)
+        mine = [i for i in range(len(lines)) if i not in blank][rank::world]
+        truncated: list[int] = []
+        batches = self.source_batches([lines[i] for i in mine], truncated)
         for b in batches:  # positions in the whole file, so that the writer puts the lines in order
             b.ids = torch.tensor([mine[i] for i in b.ids.tolist()], dtype=torch.long)
+        if not batches and world > 1 and len(blank) < len(lines):  # every rank must join the writer's gather
+            batches = self.source_batches([next(x for x in lines if x and x.strip())])
+            batches[0].ids = torch.tensor([-1])  # a stand-in; the writer leaves it out
+        self.predict_truncated = [mine[i] + 1 for i in truncated]  # line numbers
+        self._warn_predict_input(lines)
         return DataLoader(batches, batch_size=None, generator=torch.Generator())
+
+    def _warn_predict_input(self, lines: list[str | None]) -> None:
+        path, cut, invalid = self.hparams.predict_path, self.predict_truncated, lines.count(None)
+        if cut:
+            shown = ", ".join(map(str, cut[:10])) + (", ..." if len(cut) > 10 else "")
+            where = " on this rank" if self._rank()[1] > 1 else ""
+            print(
+                f"warning: {path}: {len(cut)} of {len(lines)} lines{where} have more than data.max_len="
+                f"{self.hparams.max_len} tokens (lines {shown}); each is translated from its first "
+                f"{self.hparams.max_len - 1} tokens",
+                file=sys.stderr,
+                flush=True,
+            )
+        if invalid and self._rank()[0] == 0:
+            print(
+                f"warning: {path}: {invalid} lines are not valid UTF-8 (data.skip_invalid_utf8=true): their "
+                "translations are empty lines",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def checkpoint_data(checkpoint: dict) -> dict:
