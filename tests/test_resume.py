@@ -1,7 +1,15 @@
 """A resumed run equals an uninterrupted one: same batches (pair ids), same per-step losses; and an
 interrupted run leaves a checkpoint to resume from."""
 
+import csv
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -38,8 +46,17 @@ def stop_at(step, how):
     ]
 
 
+def records(record: Path) -> list[dict]:
+    return [json.loads(line) for line in record.read_text().splitlines()]
+
+
 def steps(record: Path) -> dict[int, dict]:
-    return {r["step"]: r for r in map(json.loads, record.read_text().splitlines())}
+    """The record of each step, which must have been trained exactly once over all legs (a leg that
+    retrained from an earlier step would record some steps twice)."""
+    rows = records(record)
+    repeated = {s: c for s, c in Counter(r["step"] for r in rows).items() if c > 1}
+    assert not repeated, f"steps trained more than once: {repeated}"
+    return {r["step"]: r for r in rows}
 
 
 def test_interrupted_and_resumed_twice_equals_uninterrupted(tmp_path, capsys):
@@ -151,3 +168,130 @@ def test_nonfinite_gradient_can_be_skipped_and_counted(tmp_path, capsys):
     assert code == 0, err[-2000:]
     summary = json.loads((tmp_path / "runs" / "skip" / "summary.json").read_text())
     assert summary["skipped_steps"] == 1 and summary["status"] == "finished"
+
+
+def test_the_step_count_check_sees_a_leg_that_retrained(tmp_path):
+    record = tmp_path / "r.jsonl"
+    record.write_text("".join(json.dumps({"step": s}) + "\n" for s in [1, 2, 3, 1, 2, 3, 4]))
+    with pytest.raises(AssertionError, match="trained more than once"):
+        steps(record)
+
+
+def _all_files_whole(run: Path) -> None:
+    """Every file of a run directory reads as what it should be; nothing is left mid-write."""
+    import yaml
+
+    from tiedtransformer.analysis.dumps import read_dump
+    from tiedtransformer.training.checkpoint import load_checkpoint
+
+    for f in run.rglob("*"):
+        if "wandb" in f.parts or not f.is_file():
+            continue
+        assert not f.name.startswith("."), f"left mid-write: {f}"
+        if f.suffix == ".ckpt":
+            load_checkpoint(f)
+        elif f.suffix == ".json":
+            json.loads(f.read_text())
+        elif f.suffix == ".yaml":
+            yaml.safe_load(f.read_text())
+        elif f.suffix == ".csv":
+            rows = list(csv.reader(f.open()))
+            assert rows and all(len(r) == len(rows[0]) for r in rows), f
+    for dump in (run / "embeddings").glob("step-*"):
+        read_dump(dump)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sigkill_at_a_random_moment_then_resume_continues_from_the_last_whole_checkpoint(tmp_path, capsys, seed):
+    full = tmp_path / "full.jsonl"
+    every = ["--checkpoint.every_n_train_steps=3", "--trainer.val_check_interval=5"]
+    code, _, err = run_main(fit_args(tmp_path, "full", full, *every), capsys)
+    assert code == 0, err[-3000:]
+    reference = steps(full)
+
+    part, run = tmp_path / "part.jsonl", tmp_path / "runs" / "part"
+    kill_after = random.Random(seed).uniform(0.5, 2.5)  # seconds after the 4th step: any moment of the work
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tiedtransformer", *fit_args(tmp_path, "part", part, *every)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    while proc.poll() is None and (not part.exists() or len(part.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    time.sleep(kill_after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    text = part.read_text()
+    part.write_text(text[: text.rfind("\n") + 1])  # a record the kill cut short is not a step trained
+    trained = len(records(part))
+    assert trained < 3 * N, "the run ended before it was killed; kill it sooner"
+
+    from tiedtransformer.training.checkpoint import load_checkpoint
+    from tiedtransformer.training.runs import RunDir
+
+    last = RunDir(run).last_checkpoint()
+    start = load_checkpoint(last)["global_step"] if last else 0
+    code, out, err = run_main(["fit", "-c", str(run / "config.yaml"), "--ckpt_path=last"], capsys)
+    if last is None:  # killed before the first checkpoint: nothing to resume, and it says so
+        assert code == 2 and "holds no last*.ckpt to resume from" in err
+        return
+    assert code == 0, err[-3000:]
+    rows = records(part)
+    resumed = rows[trained:]  # the records of the resumed leg
+    assert resumed[0]["step"] == start + 1, (start, resumed[0]["step"])  # from the last whole checkpoint
+    assert [r["step"] for r in resumed] == list(range(start + 1, 3 * N + 1))
+    for r in resumed:
+        assert r["ids"] == reference[r["step"]]["ids"], r["step"]
+        assert r["loss"] == pytest.approx(reference[r["step"]]["loss"], abs=1e-6), r["step"]
+    _all_files_whole(run)
+
+
+def fail_writes(monkeypatch, fragment: str, after: int = 0) -> None:
+    """A disk that fills up: flushing a file whose temporary name holds ``fragment`` fails with ENOSPC,
+    after ``after`` such flushes succeeded (the atomic writers flush each file before renaming it)."""
+    import errno
+
+    real, seen = os.fsync, []
+
+    def fsync(fd):
+        if fragment in os.readlink(f"/proc/self/fd/{fd}"):
+            seen.append(fd)
+            if len(seen) > after:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize(
+    "what, fragment, after",
+    [
+        ("checkpoint", "/checkpoints/.last.ckpt.", 1),
+        ("dump", "/embeddings/.step-", 5)(  # the 5 files of the step-0 dump, then the next fails,
+            "summary", "/.summary.json.", 0
+        ),
+    ],
+)
+def test_a_full_disk_mid_run_stops_with_a_message_and_keeps_what_was_written(
+    tmp_path, capsys, monkeypatch, what, fragment, after
+):
+    fail_writes(monkeypatch, fragment, after)
+    every = ["--checkpoint.every_n_train_steps=2", "--trainer.val_check_interval=2", "--trainer.max_steps=6"]
+    args = fit_args(tmp_path, "d", tmp_path / "r.jsonl", *every)
+    code, out, err = run_main(args, capsys)
+    run = tmp_path / "runs" / "d"
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and "Traceback" not in err, err[-3000:]
+    assert last.startswith(f"error: could not write {run}/") and "No space left on device" in last
+    assert "What was there before is intact" in last
+    if what == "checkpoint":  # the last.ckpt of step 2 is whole; training stopped at the failed write
+        from tiedtransformer.training.checkpoint import load_checkpoint
+
+        assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 2
+        assert "last-interrupted.ckpt" not in os.listdir(run / "checkpoints")  # no write onto a full disk
+    if what == "dump":
+        assert sorted(p.name for p in (run / "embeddings").iterdir())[:1] == ["step-00000000"]
+    monkeypatch.undo()
+    _all_files_whole(run)  # nothing half-written, no temporary left

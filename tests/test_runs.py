@@ -202,3 +202,22 @@ def test_atomic_dir_replaces_or_keeps_and_never_leaves_a_part(tmp_path):
         (tmp / "b").write_text("3")
     assert sorted(p.name for p in target.iterdir()) == ["b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no temporary or old folders left
+
+
+def test_a_resume_clears_what_a_killed_writer_left(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.checkpoints.mkdir(parents=True)
+    (run.checkpoints / "last.ckpt").write_bytes(b"whole")
+    (run.checkpoints / ".last.ckpt.ab12_x9z").write_bytes(b"half")  # killed mid-write
+    (run.path / ".summary.json.qwertyui").write_text("{")
+    dumps = run.embeddings
+    (dumps / ".step-00000010.k2k2k2k2").mkdir(parents=True)  # a dump being built
+    (dumps / ".step-00000005.old").mkdir()  # killed between the two renames of a replacement
+    (dumps / ".step-00000005.old" / "x").write_text("old dump")
+    (run.path / ".hidden-by-the-user").write_text("keep")
+    removed = run.remove_partial_writes()
+    assert len(removed) == 4
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["last.ckpt"]
+    assert sorted(p.name for p in dumps.iterdir()) == ["step-00000005"]
+    assert (dumps / "step-00000005" / "x").read_text() == "old dump"  # the previous folder is back
+    assert (run.path / ".hidden-by-the-user").exists() and not (run.path / ".summary.json.qwertyui").exists()

@@ -124,6 +124,9 @@ class TiedCLI(LightningCLI):
                     "stopped before its first checkpoint): start it again without --ckpt_path"
                 )
         self._check_ckpt_path(cfg, ckpt)
+        if plan.resuming and not not_rank_zero():
+            for p in plan.run_dir.remove_partial_writes():
+                print(f"removed {p}: a write the previous process did not finish", flush=True)
         if plan.create:
             plan = dataclasses.replace(plan, run_dir=plan.run_dir.create())
             plan.env[RUN_DIR_ENV] = str(plan.run_dir.path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -189,6 +190,23 @@ class RunDir:
         if self.path.is_dir() and not any(self.path.iterdir()):
             self.path.rmdir()
 
+    def remove_partial_writes(self) -> list[Path]:
+        """Clear what a killed process left mid-write: the temporary files and folders of
+        :func:`atomic_path` / :func:`atomic_dir` (``.NAME.xxxx`` beside NAME); a folder that was being
+        replaced (``.NAME.old``) goes back to NAME if NAME is gone. Called when a run resumes; returns
+        what it removed or restored."""
+        touched = []
+        for folder in (self.path, self.checkpoints, self.kept, self.embeddings):
+            for p in sorted(folder.glob(".*")) if folder.is_dir() else ():
+                if p.name.endswith(".old") and not (target := p.with_name(p.name[1:-4])).exists():
+                    p.rename(target)
+                elif p.name.endswith(".old") or _TEMPORARY.match(p.name):
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+                else:
+                    continue
+                touched.append(p)
+        return touched
+
     def last_checkpoint(self) -> Path | None:
         """The newest ``last*.ckpt`` in checkpoints/ (what ``--ckpt_path last`` resumes, by Lightning's
         rule: the file name starts with ``last``, newest by modification time), or None."""
@@ -300,6 +318,9 @@ def resolve(request: RunRequest, env: Mapping[str, str], now: float | None = Non
     return RunPlan(run, resuming, create, placeholder, env_out)
 
 
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}$")  # tempfile's names: prefix ".NAME.", 8 random characters
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary file beside ``path`` for the block to write; when the block ends without an error it
@@ -350,12 +371,12 @@ def atomic_dir(path: str | Path, replace: bool = True) -> Iterator[Path]:
     try:
         try:
             yield tmp
+            for f in tmp.rglob("*"):
+                if f.is_file():
+                    with open(f, "rb") as fh:
+                        os.fsync(fh.fileno())
         except OSError as e:
             raise _write_error(path, e) from None
-        for f in tmp.rglob("*"):
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
         old = None
         if path.exists() and replace:
             old = path.with_name(f".{path.name}.old")
