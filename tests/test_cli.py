@@ -241,7 +241,34 @@ def test_mismatched_parallel_files_fail_before_training(tmp_path, capsys):
         ],
         capsys,
     )
-    assert code == 2 and "3 lines" in err and "2" in err and "Traceback" not in err
+    en, de = tmp_path / "c.en", tmp_path / "c.de"
+    assert err.strip().splitlines() == [
+        f"error: parallel files differ in length: {en} has 3 lines, {de} has 2; line N of each must translate the other"
+    ]
+    assert code == 2 and not list((tmp_path / "runs").rglob("*.ckpt"))  # nothing trained
+
+
+@pytest.mark.parametrize(
+    "row, what",
+    [
+        ('{"en": "a dog", "de": 3}', "expected a JSON object with string values"),
+        ('{"en": "a dog"}', "expected a JSON object with string values"),
+        ('{"en": "a \\ud800 dog", "de": "ein Hund"}', "a string holds a lone surrogate"),
+    ],
+)
+def test_a_bad_corpus_line_is_named_by_file_and_line(tmp_path, capsys, row, what):
+    from tests.data_helpers import demo_texts
+
+    good = [json.dumps(p) for p in demo_texts(40)]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(good[:6] + [row] + good[6:]) + "\n")
+    args = [a for a in TINY_FIT if not a.startswith(("--data.source", "--data.demo"))]
+    code, _, err = run_main(
+        ["fit", *args, "--data.source=files", f"--data.train_path={corpus}", f"--run.root={tmp_path / 'runs'}"], capsys
+    )
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    assert last.startswith(f"error: {corpus}:7: {what}"), err[-2000:]
 
 
 def test_a_disk_too_full_for_the_checkpoints_fails_before_training(tmp_path, capsys, monkeypatch):

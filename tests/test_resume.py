@@ -269,9 +269,8 @@ def fail_writes(monkeypatch, fragment: str, after: int = 0) -> None:
     "what, fragment, after",
     [
         ("checkpoint", "/checkpoints/.last.ckpt.", 1),
-        ("dump", "/embeddings/.step-", 5)(  # the 5 files of the step-0 dump, then the next fails,
-            "summary", "/.summary.json.", 0
-        ),
+        ("dump", "/embeddings/.step-", 5),  # the 5 files of the step-0 dump, then the next dump fails
+        ("summary", "/.summary.json.", 0),
     ],
 )
 def test_a_full_disk_mid_run_stops_with_a_message_and_keeps_what_was_written(
