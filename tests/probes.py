@@ -104,3 +104,15 @@ class RecordSharding(RecordPairs):
         path = os.path.join(self.out_dir, f"sharding{trainer.global_rank}.json")
         with open(path, "w") as f:
             json.dump(self.sharding, f)
+
+
+class RunsCode:
+    """Unpickling this calls os.system: what a crafted checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from tests.conftest import tiny_model
+from tests.probes import RunsCode
 from tiedtransformer.errors import ConfigError, WriteError
 from tiedtransformer.training import checkpoint
 from tiedtransformer.training.checkpoint import (
@@ -54,22 +55,10 @@ def test_what_is_not_a_checkpoint_of_ours_is_refused_by_name(tmp_path):
         load_checkpoint(tmp_path / "other.ckpt")
 
 
-class _RunsCode:
-    """Unpickling this calls os.system: what a crafted checkpoint does."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_a_crafted_pickle_is_refused_and_nothing_in_it_runs(tmp_path):
     marker = tmp_path / "PWNED"
     ckpt = _checkpoint(tiny_model())
-    ckpt["hyper_parameters"]["payload"] = _RunsCode(marker)
+    ckpt["hyper_parameters"]["payload"] = RunsCode(marker)
     torch.save(ckpt, tmp_path / "evil.ckpt")
     with pytest.raises(ConfigError, match=r"evil.ckpt: refused: it holds a reference to posix.system") as e:
         load_checkpoint(tmp_path / "evil.ckpt")

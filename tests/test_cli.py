@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY_FIT
+from tests.probes import RunsCode
 from tiedtransformer.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -428,25 +429,13 @@ def test_a_config_file_that_is_not_a_mapping_is_an_error_not_a_traceback(tmp_pat
     assert code == 2 and "Traceback" not in err
 
 
-class _RunsCode:
-    """Unpickling this calls os.system: what a crafted checkpoint does."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch {self.marker}",))
-
-
 def _bad_checkpoint(tmp_path, kind: str) -> Path:
     import torch
 
     path = tmp_path / f"{kind}.ckpt"
     good = {"state_dict": {"net.w": torch.zeros(3)}, "hyper_parameters": {"net": {"tying": "none"}}}
     if kind == "crafted":
-        torch.save({**good, "payload": _RunsCode(tmp_path / "PWNED")}, path)
+        torch.save({**good, "payload": RunsCode(tmp_path / "PWNED")}, path)
     elif kind == "truncated":
         torch.save(good, path)
         path.write_bytes(path.read_bytes()[:300])

@@ -12,3 +12,9 @@ class TrainingError(RuntimeError):
 class WriteError(TrainingError):
     """A file of a run could not be written (disk full, quota, permissions). The writers are atomic,
     so what was there before is intact; the CLI prints the message and exits non-zero."""
+
+
+def first_line(e: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (a library's can run to many), for one-line errors."""
+    lines = str(e).strip().splitlines()
+    return lines[0][:limit] if lines else type(e).__name__

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from tiedtransformer.errors import ConfigError
+from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import first_tied, tied_groups
 from tiedtransformer.training.runs import atomic_dir
 
@@ -78,7 +78,7 @@ def read_dump(path: str | Path) -> EmbeddingDump:
             aliases = json.loads((st.metadata() or {}).get("aliases", "{}"))
         stored = load_file(str(f))
     except (SafetensorError, OSError, ValueError) as e:
-        raise ConfigError(f"{f}: not a readable safetensors file ({_short(e)}): truncated or corrupt") from None
+        raise ConfigError(f"{f}: not a readable safetensors file ({first_line(e)}): truncated or corrupt") from None
     if not isinstance(aliases, dict) or any(b not in stored for b in aliases.values()):
         raise ConfigError(f"{f}: its metadata names tied matrices that the file does not hold ({aliases})")
     matrices = {**stored, **{a: stored[b] for a, b in aliases.items()}}
@@ -108,18 +108,13 @@ def read_dump(path: str | Path) -> EmbeddingDump:
     return dump
 
 
-def _short(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:160] if lines else type(e).__name__
-
-
 def _read_lines(f: Path) -> list[str]:
     try:
         return f.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise ConfigError(f"{f}: missing; a dump needs its vocabulary (one token per row)") from None
     except (UnicodeDecodeError, OSError) as e:
-        raise ConfigError(f"{f}: not readable as UTF-8 text ({_short(e)})") from None
+        raise ConfigError(f"{f}: not readable as UTF-8 text ({first_line(e)})") from None
 
 
 def _read_json(f: Path, default):
@@ -128,7 +123,7 @@ def _read_json(f: Path, default):
     try:
         return json.loads(f.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError, OSError) as e:
-        raise ConfigError(f"{f}: not valid JSON ({_short(e)})") from None
+        raise ConfigError(f"{f}: not valid JSON ({first_line(e)})") from None
 
 
 def _models(path: Path) -> dict[str, bytes] | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from tiedtransformer.errors import ConfigError
+from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.training.runs import atomic_path
 
@@ -74,14 +74,14 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
             "program's file, or crafted); nothing in it was executed"
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as e:
-        size, why = path.stat().st_size, _first_line(e)
+        size, why = path.stat().st_size, first_line(e)
         why = "its zip directory, at the end of the file, is missing" if "central directory" in why else why
         raise ConfigError(
             f"{path}: not a complete checkpoint ({size:,} bytes; {why}): it is truncated or "
             "corrupt, or no file torch.save wrote. Copy it again, or use an earlier checkpoint"
         ) from None
     except Exception as e:  # the unpickler raises many types on garbage; none may escape as a traceback
-        raise ConfigError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_first_line(e)})") from None
+        raise ConfigError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first_line(e)})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise ConfigError(f"{path}: not a tiedtransformer checkpoint (no state_dict in it)")
     if not isinstance(ckpt.get("hyper_parameters"), dict):
@@ -89,11 +89,6 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
     if not all(isinstance(v, torch.Tensor) for v in ckpt["state_dict"].values()):
         raise ConfigError(f"{path}: not a tiedtransformer checkpoint (its state_dict holds more than tensors)")
     return ckpt
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:160] if lines else type(e).__name__
 
 
 def check_compatible(saved_hparams: dict, config: TransformerConfig, path: str | Path | None = None) -> None:
