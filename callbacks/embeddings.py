@@ -178,10 +178,11 @@ class SimilarityReport(L.Callback):
             return
         import wandb
 
-        payload = {
+        logged = {
             key: wandb.Table(columns=cols, data=rows)
             for key, (cols, rows) in tables(report, self.max_table_rows).items()
         }
+        payload = {**logged}
         payload.update({f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()})
         for lg in loggers:
             try:
@@ -190,3 +191,13 @@ class SimilarityReport(L.Callback):
                 print(
                     f"W&B: could not log the similarity report ({type(e).__name__}: {e}); it is in {path}", flush=True
                 )
+        release_rows(logged.values())
+
+
+def release_rows(logged_tables) -> None:
+    """Empties W&B tables that have been logged. Logging a table writes its rows to a file of a run
+    artifact at once, but W&B keeps its last 100 artifact objects alive (``artifact_instance_cache``),
+    each holding its tables: without this, every report's rows (and the report they point into) stay
+    in memory for the next 100 tables of the run (``benchmarks/soak.py`` measured it)."""
+    for table in logged_tables:
+        table.data = []

@@ -77,6 +77,14 @@ def test_wandb_offline_gets_the_tables_and_figures(tmp_path, capsys, monkeypatch
     media = [p.relative_to(tmp_path) for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/**/*")]
     names = " ".join(str(p) for p in media)
     assert "emb/top20_pairs" in names and "emb/jaccard" in names and "similarity_vs_rank" in names
+    tables = [p for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/table/emb/top20_pairs*.json")]
+    assert tables and all(len(json.loads(p.read_text())["data"]) >= 20 for p in tables)  # written whole
+    import gc
+
+    import wandb
+
+    gc.collect()  # W&B keeps its last 100 artifacts, each with its tables: the rows must not stay with them
+    assert not [t for t in gc.get_objects() if isinstance(t, wandb.Table) and t.data]
 
 
 def test_analyze_command_on_a_dump_and_on_a_checkpoint(tmp_path, capsys):
