@@ -10,19 +10,19 @@ cd "$(dirname "$0")/.."
 device=${1:-cpu}
 out=${OUT:-benchmarks}/results-$(date +%Y%m%d-%H%M%S)-$device.jsonl
 run() {
-    echo "== python $*"
-    python "$@" | tee /dev/stderr | grep '^{' >> "$out"
+    echo "== python -m $*"
+    python -m "$@" | tee /dev/stderr | grep '^{' >> "$out"
 }
 batch=()  # a GPU needs more than the CPU's 32 x 32 tokens per step to be measured at work
 [ "$device" = cpu ] || batch=(--batch 128 --len 64 --steps 5 --warmup 3)
-run benchmarks/train_step.py --device "$device" "${batch[@]}"
-run benchmarks/train_step.py --device "$device" --size small "${batch[@]}"
-run benchmarks/tying.py --device "$device" "${batch[@]}"
-run benchmarks/decode.py --device "$device"
+run benchmarks.train_step --device "$device" "${batch[@]}"
+run benchmarks.train_step --device "$device" --size small "${batch[@]}"
+run benchmarks.tying --device "$device" "${batch[@]}"
+run benchmarks.decode --device "$device"
 if [ "$device" = cpu ]; then
-    run benchmarks/similarity.py
-    if [ -d ../shared/data/multi30k ]; then run benchmarks/data.py; else echo "== no ../shared/data: data.py skipped"; fi
+    run benchmarks.similarity
+    if [ -d ../shared/data/multi30k ]; then run benchmarks.data; else echo "== no ../shared/data: data.py skipped"; fi
     # 2 x 10 minutes of training and more: only when asked for
-    if [ -n "${TIME_TO_BLEU:-}" ] && [ -d ../shared/data/multi30k ]; then run benchmarks/time_to_bleu.py; fi
+    if [ -n "${TIME_TO_BLEU:-}" ] && [ -d ../shared/data/multi30k ]; then run benchmarks.time_to_bleu; fi
 fi
 echo "results: $out"

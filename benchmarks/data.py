@@ -3,8 +3,8 @@ collation) on real text, against what training consumes on the same machine: the
 training step on the batches this pipeline makes, measured in the same process. Also reports the
 padding fraction per batch.
 
-    python benchmarks/data.py                                    # ../shared/data/multi30k/train
-    python benchmarks/data.py --corpus ../shared/data/wmt-sample/train --model base
+    python -m benchmarks.data                                    # ../shared/data/multi30k/train
+    python -m benchmarks.data --corpus ../shared/data/wmt-sample/train --model base
 
 Ends with one JSON line.
 """
@@ -20,8 +20,8 @@ import time
 
 import torch
 from torch.utils.data import DataLoader
-from train_step import ours  # sibling script: the training step as TranslationModule takes it
 
+from benchmarks.train_step import ours  # the training step as TranslationModule takes it
 from tiedtransformer.data.batching import padding_fraction
 from tiedtransformer.data.datamodule import BatchStream, TranslationData
 

@@ -1,49 +1,77 @@
-"""Decoding throughput (sentences per second) of our batched beam search (beam 4) and greedy search
-against Hugging Face ``MarianMTModel.generate``, measured in the same process on the same inputs.
+"""Decoding speed on real sentences: our batched beam search (beam 4) against Hugging Face
+``MarianMTModel.generate`` with our weights and against CTranslate2 (fp32) converted from that Marian
+copy, plus what each of our search's speed-ups gives (each turned off alone).
 
-Two modes:
+    python -m benchmarks.decode                            # makes its checkpoint, then times
+    python -m benchmarks.decode --checkpoint runs/X/checkpoints/last.ckpt
 
-* random weights (default): identical dimensions, the same sources and the same output length for
-  both (every hypothesis is made to run to exactly ``--out-len`` tokens, so that neither side gains
-  by stopping early on random weights). Also checks that our cached and uncached decoding give
-  identical output.
+The checkpoint: unless ``--checkpoint`` is given, ``configs/multi30k.yaml`` trained for a fixed
+600 steps with seed 1, post-norm (Marian has no pre-norm) and lr 1e-3, into
+``runs/benchmarks/decode-checkpoint`` (made once, reused). The sentences: the first ``--sentences``
+of Multi30k ``val.en`` and of the WMT sample's ``valid.en`` (../shared/data), encoded with the
+checkpoint's vocabulary, sorted by length, ``--batch`` at a time. All stop a sentence at EOS or after
+``--out-len`` tokens; beam 4, length penalty 0.6 for all (ours is GNMT's ((5+n)/6)^α, Marian's and
+CTranslate2's n^α: the outputs are compared too). Marian gets our weights converted (three-way
+tied, post-norm; the script checks the teacher-forced logits); CTranslate2 gets that Marian copy
+through its Transformers converter, with two changes our vocabulary needs (the decoder starts from
+BOS's embedding, not a zero vector; PAD is id 0, not the last row). Threads: torch and CTranslate2
+both use every core.
 
-      python benchmarks/decode.py                    # base dimensions, 32 sentences of 24 tokens
-      python benchmarks/decode.py --size small
+Rounds interleaved (``benchmarks.harness``); one JSON line per sentence set: sentences/s of each,
+``ratio_generate`` (ours over generate) and ``ratio_ctranslate2`` (ours over CTranslate2), and per
+speed-up the ratio of ours with everything over ours without it (> 1: the speed-up pays).
 
-* a trained checkpoint on real sentences: Marian gets our weights (converted; three-way tied,
-  post-norm, no projection matrix), which the script checks by comparing teacher-forced logits and
-  greedy outputs. Sentences are encoded with the checkpoint's vocabulary, sorted by length and
-  decoded ``--batch`` at a time; both stop at EOS (ours takes finished sentences out of the batch,
-  ``generate`` keeps them until the whole batch is done) or after ``--out-len`` tokens.
-
-      python benchmarks/decode.py --checkpoint runs/X/checkpoints/last.ckpt \\
-          --source ../shared/data/multi30k/val.en --sentences 512
-
-Needs the ``bench`` extra (transformers). Ends with one JSON line per search.
+Needs the ``bench`` extra (transformers, ctranslate2).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import torch
-from train_step import SIZES, marian  # sibling script
 
+from benchmarks.harness import compare, emit, fit_command, interleaved, rates, spread
+from benchmarks.train_step import marian
 from tiedtransformer.data.batching import Example, collate
-from tiedtransformer.model.network import TiedTransformer, TransformerConfig, sinusoids
-from tiedtransformer.model.search import beam_search, greedy_decode
-from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
+from tiedtransformer.model.network import TiedTransformer, sinusoids
+from tiedtransformer.model.search import SearchTricks, beam_search
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+SETS = {"multi30k_val": DATA / "multi30k" / "val.en", "wmt_sample_valid": DATA / "wmt-sample" / "valid.en"}
+CHECKPOINT_RUN = REPO / "runs" / "benchmarks" / "decode-checkpoint"
+CHECKPOINT_ARGS = [
+    "--model.net.norm_first=false",  # Marian (and so its CTranslate2 copy) is post-norm
+    "--model.optim.lr=1e-3",
+    "--trainer.max_steps=600",
+    "--seed_everything=1",
+    "--snapshot.every_n_epochs=0",
+    "--snapshot.at_start=false",
+    "--model.final_eval=false",
+    "--run.wandb=disabled",
+]
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    t = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t) / repeats
+def make_checkpoint() -> Path:
+    """The fixed-budget checkpoint of the module docstring, trained once."""
+    ckpt = CHECKPOINT_RUN / "checkpoints" / "last.ckpt"
+    if ckpt.is_file():
+        return ckpt
+    cmd = fit_command(
+        str(REPO / "configs" / "multi30k.yaml"),
+        *CHECKPOINT_ARGS,
+        f"--run.root={CHECKPOINT_RUN.parent}",
+        f"--run.name={CHECKPOINT_RUN.name}",
+    )
+    print("$ " + " ".join(cmd[2:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=REPO)
+    return ckpt
 
 
 def marian_with_weights_of(net: TiedTransformer):
@@ -114,127 +142,181 @@ def generate(peer, src, beams: int, out_len: int, min_len: int = 0) -> list[list
     return [s[: s.index(EOS_ID)] if EOS_ID in s else [t for t in s if t != PAD_ID] for s in seqs]
 
 
-def report(name: str, sentences: int, t_ours: float, t_peer: float, **extra) -> None:
-    ours_sps, peer_sps = sentences / t_ours, sentences / t_peer
-    print(
-        f"{name}: ours {ours_sps:.1f} sentences/s, Marian generate {peer_sps:.1f} sentences/s, ratio {ours_sps / peer_sps:.2f}"
-    )
-    print(
-        json.dumps(
-            {
-                "benchmark": f"decode_{name}",
-                "ours": round(ours_sps, 2),
-                "peer": round(peer_sps, 2),
-                "unit": "sentences/s",
-                "ratio": round(ours_sps / peer_sps, 3),
-                "peer_name": "MarianMTModel.generate",
-                **extra,
-            }
+def ctranslate2_copy(peer, pieces: list[str], out_dir: Path, device: str):
+    """CTranslate2's Transformers converter run on the Marian copy, fp32. Its Marian loader assumes
+    Marian's own vocabulary layout; ours differs in two places, changed in a subclass of it."""
+    import ctranslate2
+    from ctranslate2.converters import transformers as ct2t
+
+    class OurMarianLayout(ct2t.MarianMTLoader):
+        def get_model_spec(self, model):  # Marian's drops a last <pad> row, which ours does not have
+            model.config.normalize_before = model.config.normalize_embedding = False
+            return ct2t.BartLoader.get_model_spec(self, model)
+
+        def set_decoder(self, spec, decoder):  # ours starts from BOS's embedding, not from zeros
+            ct2t.BartLoader.set_decoder(self, spec, decoder)
+
+        def set_config(self, config, model, tokenizer):
+            config.bos_token = config.decoder_start_token = pieces[BOS_ID]
+            config.eos_token, config.unk_token = pieces[EOS_ID], pieces[UNK_ID]
+
+        def get_vocabulary(self, model, tokenizer):
+            return pieces
+
+    class Converter(ct2t.TransformersConverter):
+        def load_model(self, *args, **kwargs):  # the copy in memory: a saved one reloads with Marian's
+            return peer  # own position table, not ours
+
+        def load_tokenizer(self, *args, **kwargs):  # the vocabulary comes from our SentencePiece model
+            return None
+
+    marian_dir = out_dir / "marian"
+    peer.config.save_pretrained(marian_dir)
+    saved, ct2t._MODEL_LOADERS["MarianConfig"] = ct2t._MODEL_LOADERS["MarianConfig"], OurMarianLayout()
+    try:
+        Converter(str(marian_dir)).convert(str(out_dir / "ct2"), quantization="float32", force=True)
+    finally:
+        ct2t._MODEL_LOADERS["MarianConfig"] = saved
+    threads = os.cpu_count() if device == "cpu" else 1
+    return ctranslate2.Translator(str(out_dir / "ct2"), device=device, compute_type="float32", intra_threads=threads)
+
+
+def ct2_search(translator, batches_pieces, pieces_to_id, out_len: int) -> list[list[int]]:
+    """Beam 4; its length limit does not count EOS, ours does."""
+    outs = []
+    for b in batches_pieces:
+        results = translator.translate_batch(
+            b, beam_size=4, length_penalty=0.6, max_decoding_length=out_len - 1, max_batch_size=len(b)
         )
-    )
+        outs += [[pieces_to_id[p] for p in r.hypotheses[0]] for r in results]
+    return outs
 
 
-def synthetic(args) -> None:
-    device, size = torch.device(args.device), SIZES[args.size]
-    torch.manual_seed(0)
-    ours = TiedTransformer(TransformerConfig(**size, tying="three_way")).to(device).eval()
-    peer, _ = marian(size, device)
-    peer.eval()
-    src = torch.randint(4, size["vocab_size"], (args.sentences, args.src_len), device=device)
-    L = args.out_len
+def ct2_logprob_diff(translator, net, src: torch.Tensor, tgt: torch.Tensor, pieces: list[str]) -> float:
+    """Largest difference of CTranslate2's teacher-forced token log-probabilities from ours."""
+    import torch.nn.functional as F
 
-    # ours: a·|src| + b with a = 0 gives exactly L tokens once EOS is held back until then
-    def our_beam(cache=True):
-        return beam_search(ours, src, 4, 0.6, max_len_a=0.0, max_len_b=L, min_len=L, use_cache=cache)
+    def as_pieces(t):
+        return [[pieces[i] for i in row[row != PAD_ID].tolist()] for row in t]
 
-    def our_greedy(cache=True):
-        return greedy_decode(ours, src, max_len_a=0.0, max_len_b=L, min_len=L, use_cache=cache)
-
-    identical = our_beam(True) == our_beam(False) and our_greedy(True) == our_greedy(False)
-    print(
-        f"{args.size}: {args.sentences} sentences, source {args.src_len} tokens, output {L} tokens; "
-        f"our cached and uncached outputs identical: {identical}"
-    )
-    for name, mine, beams in (("beam4", our_beam, 4), ("greedy", our_greedy, 1)):
-        t_ours, t_peer = timed(mine, args.repeats), timed(lambda: generate(peer, src, beams, L, L), args.repeats)
-        report(f"{args.size}_{name}", args.sentences, t_ours, t_peer, cached_equals_uncached=identical)
+    scored = translator.score_batch(as_pieces(src), as_pieces(tgt))
+    tgt_in = torch.cat([torch.full_like(tgt[:, :1], BOS_ID), tgt], 1)
+    tgt_out = torch.cat([tgt, torch.full_like(tgt[:, :1], EOS_ID)], 1)
+    with torch.no_grad():
+        ours = F.log_softmax(net(src, tgt_in).float(), -1).gather(2, tgt_out[..., None]).squeeze(-1)
+    return float((torch.tensor([r.log_probs for r in scored]) - ours.cpu()).abs().max())
 
 
-def trained(args) -> None:
+def sentence_set(path: Path, sp, n: int, batch: int, device) -> tuple[list[torch.Tensor], list[list[list[str]]]]:
+    """The first ``n`` non-empty lines, encoded, sorted by length, in batches (tensors for ours and
+    Marian, the same source tokens as piece lists for CTranslate2)."""
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()][:n]
+    ids = sorted(sp.encode(lines), key=len)
+    chunks = [ids[k : k + batch] for k in range(0, len(ids), batch)]
+    tensors = [collate([Example(i, s, [], "") for i, s in enumerate(c)]).src.to(device) for c in chunks]
+    pieces = [[[sp.id_to_piece(t) for t in row[row != PAD_ID].tolist()] for row in b.cpu()] for b in tensors]
+    return tensors, pieces
+
+
+def main() -> None:
     import sentencepiece as spm
 
     from tiedtransformer.data.datamodule import checkpoint_data
     from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint
 
-    ckpt = load_checkpoint(args.checkpoint)
-    net = network_from_checkpoint(ckpt)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="a fit checkpoint (three-way tied, post-norm); default: make one")
+    p.add_argument("--sentences", type=int, default=500, help="sentences of each set")
+    p.add_argument("--batch", type=int, default=64, help="sentences per batch")
+    p.add_argument("--out-len", type=int, default=100, help="generated tokens per sentence at most, EOS included")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
+    args = p.parse_args()
+    missing = [str(SETS[s]) for s in args.sets if not SETS[s].is_file()]
+    if missing:
+        sys.exit(f"the sentences are read from ../shared/data next to the repository: {', '.join(missing)} missing")
+    device = torch.device(args.device)
+    ckpt_path = Path(args.checkpoint) if args.checkpoint else make_checkpoint()
+    ckpt = load_checkpoint(ckpt_path)
+    net = network_from_checkpoint(ckpt).to(device)
     peer = marian_with_weights_of(net)
     sp = spm.SentencePieceProcessor(model_proto=checkpoint_data(ckpt)["vocab_models"]["src"])
-    with open(args.source, encoding="utf-8") as f:
-        lines = [line.strip() for line, _ in zip(f, range(args.sentences)) if line.strip()]
-    ids = sorted(sp.encode(lines), key=len)
-    batches = [
-        collate([Example(i, s, [], "") for i, s in enumerate(ids[k : k + args.batch])]).src
-        for k in range(0, len(ids), args.batch)
-    ]
-    with torch.no_grad():
-        src, tgt = batches[0], batches[0][:, :8].clamp(min=4)
-        diff = (
-            (net(src, tgt) - peer(input_ids=src, attention_mask=src != PAD_ID, decoder_input_ids=tgt).logits)
-            .abs()
-            .max()
-        )
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    pieces_to_id = {piece: i for i, piece in enumerate(pieces)}
+    tmp = tempfile.TemporaryDirectory(prefix="decode-bench-")
+    translator = ctranslate2_copy(peer, pieces, Path(tmp.name), args.device)
     L = args.out_len
-    runs = {
-        "beam4": (lambda b: beam_search(net, b, 4, 0.6, max_len_a=0.0, max_len_b=L), lambda b: generate(peer, b, 4, L)),
-        "greedy": (lambda b: greedy_decode(net, b, max_len_a=0.0, max_len_b=L), lambda b: generate(peer, b, 1, L)),
-    }
-    print(
-        f"{args.checkpoint}: {len(lines)} sentences of {args.source} in batches of {args.batch}, at most {L} "
-        f"tokens out; teacher-forced logits of ours and the converted Marian differ by at most {diff:.2e}"
-    )
-    for name, (mine, theirs) in runs.items():
-        outs_ours = [o for b in batches for o in mine(b)]
-        outs_peer = [o for b in batches for o in theirs(b)]
-        same = sum(a == b for a, b in zip(outs_ours, outs_peer)) / len(outs_ours)
-        mean_len = sum(map(len, outs_ours)) / len(outs_ours)
-        print(f"{name}: identical outputs {same:.1%}, mean output {mean_len:.1f} tokens")
-        t_ours = timed(lambda: [mine(b) for b in batches], args.repeats)
-        t_peer = timed(lambda: [theirs(b) for b in batches], args.repeats)
-        report(
-            f"trained_{name}",
-            len(lines),
-            t_ours,
-            t_peer,
-            identical_outputs=round(same, 4),
-            max_logit_diff=float(diff),
-            batch=args.batch,
+
+    for name in args.sets:
+        batches, batches_pieces = sentence_set(SETS[name], sp, args.sentences, args.batch, device)
+        n = sum(b.size(0) for b in batches)
+        with torch.no_grad():
+            src, tgt = batches[0], batches[0][:, :8].clamp(min=4)
+            diff = float(
+                (net(src, tgt) - peer(input_ids=src, attention_mask=src != PAD_ID, decoder_input_ids=tgt).logits)
+                .abs()
+                .max()
+            )
+
+        ct2_diff = ct2_logprob_diff(translator, net, batches[0][:8], batches[0][:8, :6].clamp(min=4), pieces)
+
+        def ours(**off):
+            return [
+                o
+                for b in batches
+                for o in beam_search(net, b, 4, 0.6, max_len_a=0.0, max_len_b=L, tricks=SearchTricks(**off))
+            ]
+
+        contestants = {
+            "ours": ours,
+            "generate": lambda: [o for b in batches for o in generate(peer, b, 4, L)],
+            "ctranslate2": lambda: ct2_search(translator, batches_pieces, pieces_to_id, L),
+            **{f"ours_without_{t}": (lambda t=t: ours(**{t: False})) for t in SearchTricks.__dataclass_fields__},
+        }
+        outputs = {k: fn() for k, fn in contestants.items()}
+        mine = outputs["ours"]
+        same = {k: round(sum(a == b for a, b in zip(mine, o)) / n, 4) for k, o in outputs.items() if k != "ours"}
+        print(
+            f"{name}: {n} sentences of {SETS[name]} in batches of {args.batch}, at most {L} tokens out, mean "
+            f"{sum(map(len, mine)) / n:.1f}; teacher-forced logits of ours and Marian differ by at most {diff:.1e}, "
+            f"log-probabilities of ours and CTranslate2 by {ct2_diff:.1e}; "
+            f"outputs identical to ours: {same}",
+            flush=True,
         )
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", choices=SIZES, default="base", help="random weights: network dimensions")
-    p.add_argument("--sentences", type=int, default=32)
-    p.add_argument("--src-len", type=int, default=24, help="random weights: source tokens per sentence")
-    p.add_argument(
-        "--out-len",
-        type=int,
-        default=24,
-        help="generated tokens per sentence (at most, with a checkpoint), EOS included",
-    )
-    p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--checkpoint", help="a fit checkpoint (three-way tied): decode real sentences with its weights")
-    p.add_argument("--source", help="with --checkpoint: a file of source sentences, one per line")
-    p.add_argument("--batch", type=int, default=64, help="with --checkpoint: sentences per batch")
-    args = p.parse_args()
-    if args.checkpoint:
-        if not args.source:
-            p.error("--checkpoint needs --source")
-        trained(args)
-    else:
-        synthetic(args)
+        seconds = interleaved(contestants, rounds=args.rounds, warmup=0)  # the output pass above warmed all up
+        sps = {k: rates(v, n) for k, v in seconds.items()}
+        for k, v in sps.items():
+            print(f"  {k:32s} {spread(v)['median']:8.1f} sentences/s (min {min(v):.1f}, max {max(v):.1f})", flush=True)
+        vs_generate = compare(seconds["ours"], seconds["generate"])
+        vs_ct2 = compare(seconds["ours"], seconds["ctranslate2"])
+        tricks = {t: compare(seconds["ours"], seconds[f"ours_without_{t}"]) for t in SearchTricks.__dataclass_fields__}
+        print(
+            f"  ours / generate {vs_generate['ratio']:.2f}x, ours / CTranslate2 {vs_ct2['ratio']:.2f}x; each speed-up: "
+            + ", ".join(f"{t} {r['ratio']:.2f}x" for t, r in tricks.items()),
+            flush=True,
+        )
+        emit(
+            f"decode_beam4_{name}",
+            {
+                "unit": "sentences/s",
+                "sentences_per_s": {k: spread(v) for k, v in sps.items()},
+                "ratio": vs_generate["ratio"],
+                "ratio_generate": vs_generate,
+                "ratio_ctranslate2": vs_ct2,
+                "speed_ups": tricks,
+            },
+            peer_name="MarianMTModel.generate (ratio); CTranslate2 fp32 (ratio_ctranslate2)",
+            sentences=n,
+            batch=args.batch,
+            out_len=L,
+            identical_to_ours=same,
+            max_logit_diff=diff,
+            max_logprob_diff_ctranslate2=ct2_diff,
+            checkpoint=str(ckpt_path),
+            device=args.device,
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Does bf16 pay on this machine? fp32 against bf16 for the matrix products of a training step, and
 the precision `tiedtransformer fit` picks when `trainer.precision` is not set.
 
-    python benchmarks/precision.py
+    python -m benchmarks.precision
 
 Interleaved rounds, median and spread. "ours" is the precision the default picks here (bf16 only where
 the CPU runs it natively), "peer" the other one; ``ratio`` is the peer's time over ours (> 1: the

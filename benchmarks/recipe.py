@@ -1,8 +1,8 @@
 """The Multi30k recipe's BLEU after each epoch and at the end, over several runs.
 
-    python benchmarks/recipe.py --runs 2                      # trains `fit -c configs/multi30k.yaml` twice (~15 min each)
-    python benchmarks/recipe.py --summarize runs/A runs/B     # the same table for runs already made
-    python benchmarks/recipe.py --runs 1 -- --model.optim.lr=1e-3   # options after -- go to every fit
+    python -m benchmarks.recipe --runs 2                      # trains `fit -c configs/multi30k.yaml` twice (~15 min each)
+    python -m benchmarks.recipe --summarize runs/A runs/B     # the same table for runs already made
+    python -m benchmarks.recipe --runs 1 -- --model.optim.lr=1e-3   # options after -- go to every fit
 
 Per epoch: greedy BLEU on the recipe's fixed 500-sentence sample of `val` (what training logs); at
 the end: beam 4 on all of `val` (the final evaluation). Wall seconds are the whole command's (set-up,
@@ -15,9 +15,10 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from benchmarks.harness import fit_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,18 +57,13 @@ def main() -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for i in range(a.runs):
             name = f"recipe-{stamp}-{i + 1}"
-            cmd = [
-                sys.executable,
-                "-m",
-                "tiedtransformer",
-                "fit",
-                "-c",
+            cmd = fit_command(
                 a.config,
                 f"--run.root={a.root}",
                 f"--run.name={name}",
                 "--trainer.enable_progress_bar=false",
                 *a.extra,
-            ]
+            )
             print(" ".join(cmd), flush=True)
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, cwd=REPO)

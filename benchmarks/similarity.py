@@ -3,8 +3,8 @@ histogram) against its peer, an exact FAISS ``IndexFlatIP`` k-NN search of the m
 measured in the same process on the same matrix; and against the naive approach (full similarity
 matrix, then sort) on a row subset small enough for it to fit in memory.
 
-    python benchmarks/similarity.py                      # 37000 x 512, as in the seed experiment
-    python benchmarks/similarity.py --dump runs/X/embeddings/step-N --matrix dec_lut
+    python -m benchmarks.similarity                      # 37000 x 512, as in the seed experiment
+    python -m benchmarks.similarity --dump runs/X/embeddings/step-N --matrix dec_lut
 
 Prints the figures and ends with one JSON line {"ours", "peer", "unit", "ratio", ...}.
 Needs the ``bench`` extra (faiss-cpu).

@@ -5,8 +5,8 @@ process and all its children (DataLoader workers, W&B's service) every few secon
 resident memory (PSS summed over the process tree, and the main process's RSS), open file
 descriptors and threads.
 
-    python benchmarks/soak.py                       # 30 epochs of a 4,000-pair demo corpus
-    python benchmarks/soak.py --epochs 60 --interval 2
+    python -m benchmarks.soak                       # 30 epochs of a 4,000-pair demo corpus
+    python -m benchmarks.soak --epochs 60 --interval 2
 
 An epoch ends, for this script, when the similarity report of that epoch's snapshot is on disk
 (``embeddings/step-*/report.md``): that is the last work of an epoch. Per epoch it prints the peak
@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.harness import fit_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,12 +102,7 @@ def main() -> None:
         ap.error("--epochs must be at least 4 (epochs 0 and 1 are warm-up)")
     root = Path(args.out or tempfile.mkdtemp(prefix="soak-"))
     root.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "tiedtransformer",
-        "fit",
-        "-c",
+    cmd = fit_command(
         str(REPO / "configs" / "demo.yaml"),
         f"--trainer.max_epochs={args.epochs}",
         f"--data.demo_train_size={args.train_size}",
@@ -116,7 +113,7 @@ def main() -> None:
         "--snapshot.every_n_epochs=1",
         "--snapshot.log_artifact=true",
         "--trainer.enable_progress_bar=false",
-    ]
+    )
     env = {**os.environ, "WANDB_SILENT": "true"}
     log = open(root / "soak.log", "w")
     print("$ " + " ".join(cmd[2:]), flush=True)

@@ -4,8 +4,8 @@ hub's schema (parquet shards, read through the same `datasets` streaming code as
 every pair is delivered exactly once. Run it for two corpus sizes to see that memory does not grow
 with the corpus:
 
-    python benchmarks/stream_memory.py --pairs 100000
-    python benchmarks/stream_memory.py --pairs 1000000
+    python -m benchmarks.stream_memory --pairs 100000
+    python -m benchmarks.stream_memory --pairs 1000000
 
 No model is trained (this measures the data path); ranks run one after the other in this process,
 each with its own DataLoader workers, exactly as each DDP rank would. Ends with one JSON line.

@@ -2,8 +2,8 @@
 ``MarianMTModel`` of the same shape, on the same data, SentencePiece vocabulary, CPU and wall budget,
 one after the other (ours first: its run trains the vocabulary the peer then uses).
 
-    python benchmarks/time_to_bleu.py                    # 10 minutes each, Multi30k from ../shared/data
-    python benchmarks/time_to_bleu.py --minutes 3 --data DIR
+    python -m benchmarks.time_to_bleu                    # 10 minutes each, Multi30k from ../shared/data
+    python -m benchmarks.time_to_bleu --minutes 3 --data DIR
 
 Both are scored the same way at every epoch: sacreBLEU on all validation sentences, beam 4, each
 with its own search (ours: `tiedtransformer fit -c configs/multi30k.yaml` with its validation set to
@@ -30,15 +30,15 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.harness import fit_command
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def first_reaching(curve: list[tuple[float, float]], target: float) -> float | None:
@@ -47,12 +47,7 @@ def first_reaching(curve: list[tuple[float, float]], target: float) -> float | N
 
 
 def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "tiedtransformer",
-        "fit",
-        "-c",
+    cmd = fit_command(
         str(REPO / "configs/multi30k.yaml"),
         f"--data.train_path={args.data}/train",
         f"--data.valid_path={args.data}/val",
@@ -64,7 +59,7 @@ def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
         f"--run.root={root}",
         "--run.name=ours",
         "--trainer.enable_progress_bar=false",
-    ]
+    )
     print("ours:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=REPO)
     summary = json.loads((root / "ours" / "summary.json").read_text())
@@ -74,9 +69,9 @@ def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
 
 def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) -> tuple[list[tuple[float, float]], dict]:
     import sentencepiece as spm
-    from train_step import marian
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
+    from benchmarks.train_step import marian
     from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
     from tiedtransformer.training.evaluation import corpus_scores
     from tiedtransformer.training.precision import default_precision

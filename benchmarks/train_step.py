@@ -3,10 +3,10 @@ Transformer against Hugging Face ``MarianMTModel`` with identical dimensions, th
 same tying (three-way: Marian's shared encoder/decoder embeddings tied to the output layer), measured
 in the same process on the same inputs, fp32 and bf16 autocast.
 
-    python benchmarks/train_step.py                 # base (d 512, 6+6, FFN 2048, V 37000), batch 32 x 32
-    python benchmarks/train_step.py --size small    # d 256, 3+3, FFN 1024, V 8000
-    python benchmarks/train_step.py --size recipe   # d 192, 3+3, FFN 768, V 6000 (configs/multi30k.yaml)
-    python benchmarks/train_step.py --device cuda   # on a GPU; also reports model FLOP utilisation
+    python -m benchmarks.train_step                 # base (d 512, 6+6, FFN 2048, V 37000), batch 32 x 32
+    python -m benchmarks.train_step --size small    # d 256, 3+3, FFN 1024, V 8000
+    python -m benchmarks.train_step --size recipe   # d 192, 3+3, FFN 768, V 6000 (configs/multi30k.yaml)
+    python -m benchmarks.train_step --device cuda   # on a GPU; also reports model FLOP utilisation
 
 Needs the ``bench`` extra (transformers). Ends with one JSON line per precision.
 """

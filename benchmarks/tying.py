@@ -5,9 +5,9 @@ same batch. On the CPU it also measures, for each mode in a fresh process, how m
 resident memory (RSS) of that process grows from before the network is built to after two training
 steps: the whole footprint (weights, gradients, Adam, activations, allocator), not a count.
 
-    python benchmarks/tying.py                 # Transformer base, V 37000, batch 32 x 32, fp32
-    python benchmarks/tying.py --size small
-    python benchmarks/tying.py --device cuda   # on a GPU; adds the step's peak allocated memory
+    python -m benchmarks.tying                 # Transformer base, V 37000, batch 32 x 32, fp32
+    python -m benchmarks.tying --size small
+    python -m benchmarks.tying --device cuda   # on a GPU; adds the step's peak allocated memory
 
 Ends with one JSON line per tying mode (peer: tying none).
 """
@@ -19,8 +19,8 @@ import multiprocessing
 from argparse import Namespace
 
 import torch
-from train_step import SIZES, ours, random_batch, step_arguments, timed  # sibling script
 
+from benchmarks.train_step import SIZES, ours, random_batch, step_arguments, timed
 from tiedtransformer.model.network import TYING_MODES
 
 MB = 2**20

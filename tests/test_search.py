@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import tiny_model
-from tiedtransformer.model.search import beam_search, greedy_decode, length_penalty
+from tiedtransformer.model.search import SearchTricks, beam_search, greedy_decode, length_penalty
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -141,3 +141,16 @@ def test_the_cpu_transposed_output_layer_gives_the_same_search(projection_reg, m
     torch.testing.assert_close(plain[0], expected)
     torch.testing.assert_close(transposed[0], expected, rtol=1e-5, atol=1e-5)
     assert transposed[1:] == plain[1:]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(
+    "off", [{"early_finish": False}, {"shared_memory": False}, {"transposed_output": False}, {}], ids=str
+)
+def test_each_speed_up_of_the_search_leaves_its_outputs_as_they_are(seed, off):
+    torch.manual_seed(seed)
+    m = tiny_model()
+    src = sources(B=6, seed=seed)
+    for use_cache in (True, False):
+        everything = beam_search(m, src, 3, max_len_b=14, use_cache=use_cache)
+        assert beam_search(m, src, 3, max_len_b=14, use_cache=use_cache, tricks=SearchTricks(**off)) == everything

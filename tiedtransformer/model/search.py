@@ -5,6 +5,8 @@ Both return, per source sentence, the generated target ids without BOS, EOS or p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -26,11 +28,21 @@ def max_lengths(src: torch.Tensor, model: TiedTransformer, a: float, b: int) -> 
 _CPU_TRANSPOSED_MAX_ROWS = 16
 
 
-def _step_logprobs(model, tokens, memory, memory_mask, cache) -> torch.Tensor:
+@dataclass(frozen=True)
+class SearchTricks:
+    """The beam search's speed-ups, each of which leaves the outputs as they are. All are on; the decode
+    benchmark turns them off one at a time to measure what each gives."""
+
+    early_finish: bool = True  # a sentence whose K hypotheses have ended leaves the batch
+    shared_memory: bool = True  # the K beams of a sentence share its encoder rows (not K copies)
+    transposed_output: bool = True  # W·hᵀ for few rows on the CPU (see above)
+
+
+def _step_logprobs(model, tokens, memory, memory_mask, cache, transposed: bool = True) -> torch.Tensor:
     """Log-probabilities (N, V) of the next token: ``log_softmax(model.logits(...))``."""
     inp = tokens[:, -1:] if cache is not None else tokens  # with a cache only the newest token is fed
     hidden = model.decode(inp, memory, memory_mask, cache=cache)[:, -1]  # (N, d)
-    if hidden.device.type != "cpu" or hidden.size(0) > _CPU_TRANSPOSED_MAX_ROWS:
+    if not transposed or hidden.device.type != "cpu" or hidden.size(0) > _CPU_TRANSPOSED_MAX_ROWS:
         return F.log_softmax(model.logits(hidden).float(), dim=-1)
     logits_t = model.dec_lut.weight @ model.project(hidden).t()  # (V, N), the same numbers transposed
     return F.log_softmax(logits_t.float(), dim=0).t()  # a view: no (N, V) copy
@@ -101,6 +113,7 @@ def beam_search(
     max_len_b: int = 50,
     use_cache: bool = True,
     min_len: int = 0,
+    tricks: SearchTricks = SearchTricks(),
 ) -> list[list[int]]:
     """Beam search; a sentence is finished once ``beam_size`` hypotheses ended in EOS among the top
     candidates, and it leaves the batch then (its rows stop costing compute)."""
@@ -110,6 +123,9 @@ def beam_search(
     memory, memory_mask = model.encode(src)
     limits = max_lengths(src, model, max_len_a, max_len_b)
     # memory stays one row per sentence: the decoder's cross-attention shares it among the K beams
+    g = 1 if tricks.shared_memory else K  # memory rows per sentence
+    if g > 1:
+        memory, memory_mask = memory.repeat_interleave(g, 0), memory_mask.repeat_interleave(g, 0)
     alive = torch.arange(B, device=src.device)  # original index of each sentence still searching
     tokens = src.new_full((B * K, 1), BOS_ID)
     scores = torch.full((B, K), float("-inf"), device=src.device)
@@ -119,7 +135,7 @@ def beam_search(
 
     for t in range(int(limits.max())):
         n = alive.numel()
-        logp = _step_logprobs(model, tokens, memory, memory_mask, cache)  # (n*K, V)
+        logp = _step_logprobs(model, tokens, memory, memory_mask, cache, tricks.transposed_output)  # (n*K, V)
         V = logp.size(-1)
         logp = _force_eos(_no_eos_before(logp, t, min_len).view(n, K, V), limits[alive] == t + 1)
         top_s, top_i = (scores[:, :, None] + logp).reshape(n, K * V).topk(min(2 * K, K * V), dim=1)  # (n, 2K)
@@ -141,13 +157,16 @@ def beam_search(
         rows = keep.nonzero().squeeze(1)
         if rows.numel() == 0:
             break
+        if not tricks.early_finish:  # finished sentences stay (their candidates are never kept)
+            rows = torch.arange(n, device=src.device)
         select = (rows[:, None] * K + next_beam[rows]).view(-1)  # rows of the old (n*K) batch to carry on
         tokens = torch.cat([tokens[select], next_tok[rows].view(-1, 1)], dim=1)
         scores, alive = next_s[rows], alive[rows]
         if rows.numel() < n:  # finished sentences leave the batch
-            memory, memory_mask = memory[rows], memory_mask[rows]
+            mem_rows = (rows[:, None] * g + torch.arange(g, device=src.device)).view(-1)
+            memory, memory_mask = memory[mem_rows], memory_mask[mem_rows]
             if cache is not None:
-                model.reorder_cache(cache, rows, "cross")
+                model.reorder_cache(cache, mem_rows, "cross")
         if cache is not None:
             model.reorder_cache(cache, select, "self")
 
