@@ -15,7 +15,7 @@ CTranslate2's n^α: the outputs are compared too). Marian gets our weights conve
 tied, post-norm; the script checks the teacher-forced logits); CTranslate2 gets that Marian copy
 through its Transformers converter, with two changes our vocabulary needs (the decoder starts from
 BOS's embedding, not a zero vector; PAD is id 0, not the last row). Threads: torch and CTranslate2
-both use every core.
+both use every core (CTranslate2 in a process of its own).
 
 Rounds interleaved (``benchmarks.harness``); one JSON line per sentence set: sentences/s of each,
 ``ratio_generate`` (ours over generate) and ``ratio_ctranslate2`` (ours over CTranslate2), and per
@@ -27,7 +27,8 @@ Needs the ``bench`` extra (transformers, ctranslate2).
 from __future__ import annotations
 
 import argparse
-import os
+import copy
+import multiprocessing
 import subprocess
 import sys
 import tempfile
@@ -142,10 +143,10 @@ def generate(peer, src, beams: int, out_len: int, min_len: int = 0) -> list[list
     return [s[: s.index(EOS_ID)] if EOS_ID in s else [t for t in s if t != PAD_ID] for s in seqs]
 
 
-def ctranslate2_copy(peer, pieces: list[str], out_dir: Path, device: str):
-    """CTranslate2's Transformers converter run on the Marian copy, fp32. Its Marian loader assumes
-    Marian's own vocabulary layout; ours differs in two places, changed in a subclass of it."""
-    import ctranslate2
+def ctranslate2_copy(peer, pieces: list[str], out_dir: Path) -> Path:
+    """CTranslate2's Transformers converter run on the Marian copy, fp32, into ``out_dir/ct2``. Its
+    Marian loader assumes Marian's own vocabulary layout; ours differs in two places, changed in a
+    subclass of it."""
     from ctranslate2.converters import transformers as ct2t
 
     class OurMarianLayout(ct2t.MarianMTLoader):
@@ -177,8 +178,35 @@ def ctranslate2_copy(peer, pieces: list[str], out_dir: Path, device: str):
         Converter(str(marian_dir)).convert(str(out_dir / "ct2"), quantization="float32", force=True)
     finally:
         ct2t._MODEL_LOADERS["MarianConfig"] = saved
-    threads = os.cpu_count() if device == "cpu" else 1
-    return ctranslate2.Translator(str(out_dir / "ct2"), device=device, compute_type="float32", intra_threads=threads)
+    return out_dir / "ct2"
+
+
+def _ct2_worker(conn, model_dir: str, device: str, threads: int, batches_pieces, pieces_to_id, out_len: int) -> None:
+    import ctranslate2
+
+    translator = ctranslate2.Translator(model_dir, device=device, compute_type="float32", intra_threads=threads)
+    while conn.recv():
+        conn.send(ct2_search(translator, batches_pieces, pieces_to_id, out_len))
+
+
+class Ct2Process:
+    """CTranslate2 in a process of its own, as it runs in use: loaded into ours, its OpenMP runtime
+    (a second libgomp) slowed our search by 30-60% on this machine, and ours slowed it."""
+
+    def __init__(self, model_dir: Path, device: str, threads: int, batches_pieces, pieces_to_id, out_len: int):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        args = (child, str(model_dir), device, threads, batches_pieces, pieces_to_id, out_len)
+        self.process = ctx.Process(target=_ct2_worker, args=args, daemon=True)
+        self.process.start()
+
+    def __call__(self) -> list[list[int]]:
+        self.conn.send(True)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(False)
+        self.process.join()
 
 
 def ct2_search(translator, batches_pieces, pieces_to_id, out_len: int) -> list[list[int]]:
@@ -192,9 +220,18 @@ def ct2_search(translator, batches_pieces, pieces_to_id, out_len: int) -> list[l
     return outs
 
 
-def ct2_logprob_diff(translator, net, src: torch.Tensor, tgt: torch.Tensor, pieces: list[str]) -> float:
-    """Largest difference of CTranslate2's teacher-forced token log-probabilities from ours."""
+def ct2_logprob_diff(model_dir: Path, net, src: torch.Tensor, tgt: torch.Tensor, pieces: list[str]) -> float:
+    """Largest difference of CTranslate2's teacher-forced token log-probabilities from ours (checked in
+    a child process: CTranslate2 is kept out of ours, see :class:`Ct2Process`)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_ct2_logprob_diff, (str(model_dir), copy.deepcopy(net).cpu(), src.cpu(), tgt.cpu(), pieces))
+
+
+def _ct2_logprob_diff(model_dir: str, net, src: torch.Tensor, tgt: torch.Tensor, pieces: list[str]) -> float:
+    import ctranslate2
     import torch.nn.functional as F
+
+    translator = ctranslate2.Translator(model_dir, device="cpu", compute_type="float32")
 
     def as_pieces(t):
         return [[pieces[i] for i in row[row != PAD_ID].tolist()] for row in t]
@@ -232,6 +269,7 @@ def main() -> None:
     p.add_argument("--out-len", type=int, default=100, help="generated tokens per sentence at most, EOS included")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--ct2-threads", type=int, default=os.cpu_count(), help="CTranslate2 intra_threads (every core: its fastest here)")
     p.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     args = p.parse_args()
     missing = [str(SETS[s]) for s in args.sets if not SETS[s].is_file()]
@@ -246,7 +284,8 @@ def main() -> None:
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
     pieces_to_id = {piece: i for i, piece in enumerate(pieces)}
     tmp = tempfile.TemporaryDirectory(prefix="decode-bench-")
-    translator = ctranslate2_copy(peer, pieces, Path(tmp.name), args.device)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # CTranslate2 stays out of this process
+        ct2_dir = pool.apply(ctranslate2_copy, (copy.deepcopy(peer).cpu(), pieces, Path(tmp.name)))
     L = args.out_len
 
     for name in args.sets:
@@ -260,7 +299,10 @@ def main() -> None:
                 .max()
             )
 
-        ct2_diff = ct2_logprob_diff(translator, net, batches[0][:8], batches[0][:8, :6].clamp(min=4), pieces)
+        ct2 = Ct2Process(ct2_dir, args.device, args.ct2_threads, batches_pieces, pieces_to_id, L)
+        ct2.conn.send(True)  # a first pass loads it
+        ct2.conn.recv()
+        ct2_diff = ct2_logprob_diff(ct2_dir, net, batches[0][:8], batches[0][:8, :6].clamp(min=4), pieces)
 
         def ours(**off):
             return [
@@ -272,7 +314,7 @@ def main() -> None:
         contestants = {
             "ours": ours,
             "generate": lambda: [o for b in batches for o in generate(peer, b, 4, L)],
-            "ctranslate2": lambda: ct2_search(translator, batches_pieces, pieces_to_id, L),
+            "ctranslate2": ct2,
             **{f"ours_without_{t}": (lambda t=t: ours(**{t: False})) for t in SearchTricks.__dataclass_fields__},
         }
         outputs = {k: fn() for k, fn in contestants.items()}
@@ -286,6 +328,7 @@ def main() -> None:
             flush=True,
         )
         seconds = interleaved(contestants, rounds=args.rounds, warmup=0)  # the output pass above warmed all up
+        ct2.close()
         sps = {k: rates(v, n) for k, v in seconds.items()}
         for k, v in sps.items():
             print(f"  {k:32s} {spread(v)['median']:8.1f} sentences/s (min {min(v):.1f}, max {max(v):.1f})", flush=True)

@@ -111,12 +111,20 @@ def emit(benchmark: str, result: dict, **extra) -> dict:
         "benchmark": benchmark,
         **result,
         **extra,
+        "command": command(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
         "versions": versions(),
     }
     print(json.dumps(line), flush=True)
     return line
+
+
+def command() -> str:
+    """The command that made this line, as it is typed from the repository root."""
+    script = os.path.basename(sys.argv[0])
+    name = f"-m benchmarks.{script[:-3]}" if script.endswith(".py") else script
+    return " ".join(["python", name, *sys.argv[1:]])
 
 
 def _round(x: float) -> float:

@@ -14,11 +14,11 @@ Needs the ``bench`` extra (transformers). Ends with one JSON line per precision.
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import statistics
 
 import torch
 
+from benchmarks.harness import compare, emit, interleaved, rates
 from tiedtransformer.model.loss import label_smoothed_nll
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
@@ -93,26 +93,30 @@ def marian(size: dict, device):
     return model, step
 
 
-def timed(steps_to_time, batch, steps: int, warmup: int, rounds: int, device, autocast: bool) -> list[float]:
-    """Seconds per step of each step function: warm all up, then alternate rounds of ``steps``
-    steps (so that drifts of the machine hit all alike) and keep each one's best round."""
+def timed_rounds(
+    steps_to_time, batch, steps: int, warmup: int, rounds: int, device, autocast: bool
+) -> list[list[float]]:
+    """Seconds per step of each step function in each round: rounds of ``steps`` steps, interleaved by
+    the harness after ``warmup`` untimed steps each."""
     ctx = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else torch.autocast(device.type, enabled=False)
-    best = [float("inf")] * len(steps_to_time)
-    with ctx:
-        for step in steps_to_time:
-            for _ in range(warmup):
+
+    def rounds_of(step):
+        def run():
+            for _ in range(steps):
                 step(*batch)
-        for _ in range(rounds):
-            for i, step in enumerate(steps_to_time):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t = time.perf_counter()
-                for _ in range(steps):
-                    step(*batch)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                best[i] = min(best[i], (time.perf_counter() - t) / steps)
-    return best
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        return run
+
+    with ctx:
+        seconds = interleaved({i: rounds_of(s) for i, s in enumerate(steps_to_time)}, rounds=rounds, warmup=warmup)
+    return [[t / steps for t in seconds[i]] for i in range(len(steps_to_time))]
+
+
+def timed(steps_to_time, batch, steps: int, warmup: int, rounds: int, device, autocast: bool) -> list[float]:
+    """Median seconds per step of each step function (see :func:`timed_rounds`)."""
+    return [statistics.median(r) for r in timed_rounds(steps_to_time, batch, steps, warmup, rounds, device, autocast)]
 
 
 def unique_params(model) -> int:
@@ -126,7 +130,7 @@ def step_arguments(description: str) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--len", type=int, default=32, help="source and target length")
     p.add_argument("--steps", type=int, default=2, help="steps per timed round")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each side counts")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians and spread are reported")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="cpu")
     return p
@@ -163,34 +167,30 @@ def main() -> None:
     flops_per_token = 6 * unique_params(our_model)
     for precision in args.precision:
         bf16 = precision == "bf16"
-        t_ours, t_peer, *t_extra = timed(
+        r_ours, r_peer, *r_extra = timed_rounds(
             [our_step, peer_step, *extra.values()], batch, args.steps, args.warmup, args.rounds, device, bf16
         )
-        ours_tps, peer_tps = tokens / t_ours, tokens / t_peer
-        extra_tps = {name: tokens / t for name, t in zip(extra, t_extra)}
+        result = compare(rates(r_ours, tokens), rates(r_peer, tokens), higher_is_better=True)
+        ours_tps, peer_tps = result["ours"]["median"], result["peer"]["median"]
+        extra_tps = {name: statistics.median(rates(r, tokens)) for name, r in zip(extra, r_extra)}
         line = (
             f"{precision}: ours {ours_tps:,.0f} tok/s ("
             + ", ".join(
                 f"{name.removeprefix('ours_').replace('_', ' ')}: {tps:,.0f}" for name, tps in extra_tps.items()
             )
-            + f"), Marian {peer_tps:,.0f} tok/s, ratio {ours_tps / peer_tps:.2f}"
+            + f"), Marian {peer_tps:,.0f} tok/s, ratio {result['ratio']:.2f} (medians of {args.rounds} rounds)"
         )
         record = {
-            "benchmark": f"train_step_{args.size}_{precision}",
-            "ours": round(ours_tps, 1),
-            "peer": round(peer_tps, 1),
+            **result,
             "unit": "target tokens/s",
-            "ratio": round(ours_tps / peer_tps, 3),
-            "peer_name": "MarianMTModel",
             **{name: round(tps, 1) for name, tps in extra_tps.items()},
-            "device": str(device),
         }
         if device.type == "cuda":
             peak = 989e12 if bf16 else 67e12  # H100 SXM dense bf16 / fp32 (non-tensor-core) peak
             record["mfu"] = round(ours_tps * flops_per_token / peak, 4)
             line += f", MFU {record['mfu']:.1%}"
-        print(line)
-        print(json.dumps(record))
+        print(line, flush=True)
+        emit(f"train_step_{args.size}_{precision}", record, peer_name="MarianMTModel", device=str(device))
 
 
 if __name__ == "__main__":

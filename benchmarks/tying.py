@@ -35,16 +35,18 @@ def _status_mb(field: str) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024  # kB
 
 
-def step_rss_growth(mode: str, args: Namespace) -> float:
-    """In a fresh process: MB by which the peak RSS (VmHWM; Linux) grows from before building the
-    network to after two training steps. (Not ru_maxrss: it keeps the parent's peak across exec.)"""
-    size = SIZES[args.size]
-    batch, _ = random_batch(size, args, torch.device("cpu"))
-    before = _status_mb("VmHWM")
-    net, opt, step = ours(size, torch.device("cpu"), tying=mode)
+def step_memory_growth(mode: str, args: Namespace) -> float:
+    """In a fresh process (so that no other mode's network is alive): MB by which the peak memory grows
+    from before building the network to after two training steps: on a GPU the allocator's peak, on
+    the CPU the peak RSS (VmHWM; Linux; not ru_maxrss: it keeps the parent's peak across exec)."""
+    size, device = SIZES[args.size], torch.device(args.device)
+    batch, _ = random_batch(size, args, device)
+    cuda = device.type == "cuda"
+    before = torch.cuda.max_memory_allocated() if cuda else _status_mb("VmHWM")
+    net, opt, step = ours(size, device, tying=mode)
     for _ in range(2):
         step(*batch)
-    return _status_mb("VmHWM") - before
+    return (torch.cuda.max_memory_allocated() - before) / MB if cuda else _status_mb("VmHWM") - before
 
 
 def main() -> None:
@@ -68,11 +70,9 @@ def main() -> None:
             # a gradient per distinct parameter, as large as it
             "train_state_mb": (2 * weights + adam) / MB,
         }
-        if device.type == "cuda":
-            rows[mode]["peak_step_mb"] = torch.cuda.max_memory_allocated() / MB
-        else:
-            with multiprocessing.get_context("spawn").Pool(1) as pool:
-                rows[mode]["rss_growth_mb"] = pool.apply(step_rss_growth, (mode, args))
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            key = "peak_step_mb" if device.type == "cuda" else "rss_growth_mb"
+            rows[mode][key] = pool.apply(step_memory_growth, (mode, args))
         steps.append(step)
         del net, opt
     seconds = timed(steps, batch, args.steps, args.warmup, args.rounds, device, autocast=False)

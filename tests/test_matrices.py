@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -11,8 +12,10 @@ from tiedtransformer.analysis.matrices import (
     jaccard_tables,
     kept_rows,
     snapshot_overlap,
+    statistics,
     summarize,
 )
+from tiedtransformer.analysis.similarity import random_like
 from tiedtransformer.specials import NUM_SPECIALS
 
 TOKENS = [f"t{i}" for i in range(23)]
@@ -102,3 +105,28 @@ def test_nulls_at_init_and_random_and_the_rare_token_report():
     report = summarize({"dec_lut": r}, 15, 200, 3)
     assert report["chance_jaccard_top_pairs"]["dec_lut"]["dec_lut"] < 0.02
     assert report["matrices"]["dec_lut"]["nulls"]["init"]["jaccard_top_pairs_with_learned"] < 0.5
+
+
+def test_the_random_null_is_computed_once_per_shape_and_kept(monkeypatch):
+    import tiedtransformer.analysis.matrices as matrices
+
+    o = AnalysisOptions(top_k=20, knn_k=3)
+    w = torch.randn(60, 8)
+    fresh = statistics(matrices._similarity(random_like(w, o.null_seed), o))
+    assert matrices.random_null(w, o) == pytest.approx(fresh)
+    files = list(matrices.null_cache_dir().glob("60x8-*.json"))
+    assert len(files) == 1
+    # another matrix of the shape (other rows, other norms) gets the same null, from the cache
+    with monkeypatch.context() as m:
+        m.setattr(matrices, "_similarity", lambda *a: pytest.fail("computed again"))
+        assert matrices.random_null(5 * torch.randn(60, 8), o) == pytest.approx(fresh)
+    # other options or another shape are other keys
+    matrices.random_null(w, AnalysisOptions(top_k=10, knn_k=3))
+    matrices.random_null(torch.randn(61, 8), o)
+    assert len(list(matrices.null_cache_dir().glob("*.json"))) == 3
+    # a damaged cache file is computed again and replaced; an unwritable cache only costs time
+    files[0].write_text('{"mean_top": "rm -rf"}')
+    assert matrices.random_null(w, o) == pytest.approx(fresh)
+    assert json.loads(files[0].read_text()) == pytest.approx(fresh)
+    monkeypatch.setenv("TIEDTRANSFORMER_CACHE", "/proc/no-such-dir")
+    assert matrices.random_null(w, o) == pytest.approx(fresh)

@@ -12,14 +12,20 @@ that hardly occur. How much they would have filled is reported (``rare``), with 
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, chance_jaccard, jaccard, random_like
 from tiedtransformer.model.network import first_tied
+from tiedtransformer.errors import WriteError
 from tiedtransformer.specials import NUM_SPECIALS
+from tiedtransformer.training.runs import atomic_write_json
 
 
 @dataclass
@@ -106,6 +112,47 @@ def statistics(sim: MatrixSimilarity) -> dict[str, float | None]:
     }
 
 
+def null_cache_dir() -> Path:
+    """Where the random nulls' statistics are kept: ``$TIEDTRANSFORMER_CACHE`` or
+    ``$XDG_CACHE_HOME/tiedtransformer`` (``~/.cache/tiedtransformer``), folder ``nulls``."""
+    root = os.environ.get("TIEDTRANSFORMER_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "tiedtransformer"
+    )
+    return Path(root) / "nulls"
+
+
+def random_null(w: torch.Tensor, o: AnalysisOptions) -> dict[str, float | None]:
+    """:func:`statistics` of :func:`random_like` ``(w)``. Cosines ignore row norms, so they depend on
+    ``w``'s shape, the seed and the options only: computed once per such key and kept in
+    :func:`null_cache_dir` (a JSON file of four numbers), which halves the analysis of every later
+    matrix of that shape, e.g. each snapshot of a run. A cache file that cannot be read or is not of
+    that form is computed again; one that cannot be written only costs the time."""
+    key = f"{w.size(0)}x{w.size(1)}-seed{o.null_seed}-top{o.top_k}-knn{o.knn_k}-bins{o.bins}-torch{torch.__version__}"
+    path = null_cache_dir() / f"{key.replace('+', '_')}.json"
+    try:
+        cached = json.loads(path.read_text())
+        if _is_statistics(cached):
+            return cached
+    except (OSError, ValueError):
+        pass
+    stats = statistics(_similarity(random_like(w, o.null_seed), o))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, stats)
+    except (OSError, WriteError):
+        pass
+    return stats
+
+
+def _is_statistics(d) -> bool:
+    keys = {"mean_top", "mean_bottom", "mean_all", "mean_nn"}
+    return (
+        isinstance(d, dict)
+        and set(d) == keys
+        and all(v is None or (isinstance(v, float | int) and math.isfinite(v)) for v in d.values())
+    )
+
+
 def frequency_bands(min_count: int) -> list[tuple[int, float]]:
     """Training-count bands [lo, hi): below ``min_count`` (left out), then by decade up to 1000+."""
     edges = sorted({0, 100, 1000, max(min_count, 0)})
@@ -183,7 +230,7 @@ def analyze_dump(
                 sim0 = _similarity(at_init[rows], o)
                 shared = jaccard(result.pair_set(), MatrixResult(name, result.tokens, sim0).pair_set())
                 result.nulls["init"] = {**statistics(sim0), "jaccard_top_pairs_with_learned": shared}
-            result.nulls["random"] = statistics(_similarity(random_like(w[rows], o.null_seed), o))
+            result.nulls["random"] = random_null(w[rows], o)
         result.rare = rare_report(dump, name, o, rows)
         results[name] = result
         if progress is not None:
