@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import multiprocessing
+import os
 import subprocess
 import sys
 import tempfile
@@ -269,7 +270,12 @@ def main() -> None:
     p.add_argument("--out-len", type=int, default=100, help="generated tokens per sentence at most, EOS included")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--ct2-threads", type=int, default=os.cpu_count(), help="CTranslate2 intra_threads (every core: its fastest here)")
+    p.add_argument(
+        "--ct2-threads",
+        type=int,
+        default=os.cpu_count(),
+        help="CTranslate2 intra_threads (every core: its fastest here)",
+    )
     p.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     args = p.parse_args()
     missing = [str(SETS[s]) for s in args.sets if not SETS[s].is_file()]
@@ -300,8 +306,7 @@ def main() -> None:
             )
 
         ct2 = Ct2Process(ct2_dir, args.device, args.ct2_threads, batches_pieces, pieces_to_id, L)
-        ct2.conn.send(True)  # a first pass loads it
-        ct2.conn.recv()
+        ct2()  # a first pass loads it
         ct2_diff = ct2_logprob_diff(ct2_dir, net, batches[0][:8], batches[0][:8, :6].clamp(min=4), pieces)
 
         def ours(**off):

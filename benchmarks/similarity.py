@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,7 @@ def whole_commands(w: torch.Tensor, args) -> None:
         f"ratio {result['ratio']:.2f} (goal >= 1.0)",
         flush=True,
     )
+    shutil.rmtree(tmp, ignore_errors=True)
     emit(
         "similarity_whole_command",
         {**result, "unit": "s", "cold_s": round(cold, 2)},

@@ -182,8 +182,8 @@ class SimilarityReport(L.Callback):
             key: wandb.Table(columns=cols, data=rows)
             for key, (cols, rows) in tables(report, self.max_table_rows).items()
         }
-        payload = {**logged}
-        payload.update({f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()})
+        figures = {f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()}
+        payload = {**logged, **figures}
         for lg in loggers:
             try:
                 lg.experiment.log({**payload, "trainer/global_step": step})

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +21,9 @@ import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, chance_jaccard, jaccard, random_like
-from tiedtransformer.model.network import first_tied
+from tiedtransformer.cache import cache_root
 from tiedtransformer.errors import WriteError
+from tiedtransformer.model.network import first_tied
 from tiedtransformer.specials import NUM_SPECIALS
 from tiedtransformer.training.runs import atomic_write_json
 
@@ -113,12 +113,8 @@ def statistics(sim: MatrixSimilarity) -> dict[str, float | None]:
 
 
 def null_cache_dir() -> Path:
-    """Where the random nulls' statistics are kept: ``$TIEDTRANSFORMER_CACHE`` or
-    ``$XDG_CACHE_HOME/tiedtransformer`` (``~/.cache/tiedtransformer``), folder ``nulls``."""
-    root = os.environ.get("TIEDTRANSFORMER_CACHE") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "tiedtransformer"
-    )
-    return Path(root) / "nulls"
+    """Where the random nulls' statistics are kept: ``nulls`` in the project's cache folder."""
+    return cache_root() / "nulls"
 
 
 def random_null(w: torch.Tensor, o: AnalysisOptions) -> dict[str, float | None]:

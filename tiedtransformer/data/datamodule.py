@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 from collections import Counter
@@ -15,6 +14,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from tiedtransformer.cache import DEFAULT_CACHE, cache_root
 from tiedtransformer.data.batching import Batch, Example, collate, shuffled, token_buckets
 from tiedtransformer.data.corpus import Corpus, Source, read_lines
 from tiedtransformer.data.loader import TrainBatches
@@ -162,7 +162,7 @@ class TranslationData(L.LightningDataModule):
         vocab_sample_size: int = 1_000_000,
         vocab_max_scan: int | None = 4_000_000,
         character_coverage: float = 1.0,
-        cache_dir: str = "~/.cache/tiedtransformer",
+        cache_dir: str = DEFAULT_CACHE,
         max_tokens: int = 4096,
         max_len: int = 256,
         shuffle_buffer: int = 50_000,
@@ -236,7 +236,7 @@ class TranslationData(L.LightningDataModule):
 
     @property
     def cache_dir(self) -> str:
-        return os.path.expanduser(os.environ.get("TIEDTRANSFORMER_CACHE", self.hparams.cache_dir))
+        return str(cache_root(self.hparams.cache_dir))
 
     def prepare_data(self) -> None:
         self._build_vocab()  # once per node; setup() then finds it in the cache
