@@ -1,12 +1,22 @@
-"""Throughput of the whole input pipeline (reading, SentencePiece encoding, shuffling, token bucketing,
-collation) on real text, against what training consumes on the same machine: the peer is our own
-training step on the batches this pipeline makes, measured in the same process. Also reports the
-padding fraction per batch.
+"""The input pipeline against what Hugging Face users run, on the same files and SentencePiece model:
+one epoch from the text files to padded training batches.
+
+* ours: ``BatchStream`` in a DataLoader (reading, SentencePiece encoding, shuffling, token buckets
+  of ``--max-tokens``, collation), ``--workers`` worker processes;
+* peer: ``datasets.Dataset`` of the two files' lines, ``.map`` (batched, ``--num-proc`` processes) that
+  encodes both sides with the same SentencePiece model in one call per batch (its fastest encoder; a
+  ``MarianTokenizer`` would call it sentence by sentence), Transformers' ``LengthGroupedSampler``
+  and ``DataCollatorForSeq2Seq`` (padding through a ``MarianTokenizer`` made from the same model) in a
+  DataLoader with ``--workers`` workers; its batch size is the number of pairs that makes our tokens per
+  batch (``--max-tokens`` over the mean padded length of a pair), as time_to_bleu.py sets it.
+
+Both are timed on the harness (warm-up excluded, interleaved rounds, median and spread): pairs/s,
+``ratio`` = ours over the peer (> 1: ours is faster), and the padding share of each one's batches.
+Then the **headroom** (not a peer): how many times faster the pipeline makes target tokens than our
+training step consumes them on this machine.
 
     python -m benchmarks.data                                    # ../shared/data/multi30k/train
     python -m benchmarks.data --corpus ../shared/data/wmt-sample/train --model base
-
-Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -17,40 +27,24 @@ import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.train_step import ours  # the training step as TranslationModule takes it
+from benchmarks.harness import compare, emit, interleaved, rates
+from benchmarks.train_step import ours as our_train_step
 from tiedtransformer.data.batching import padding_fraction
 from tiedtransformer.data.datamodule import BatchStream, TranslationData
+from tiedtransformer.specials import EOS_ID, PAD_ID
 
 MODELS = {
-    "multi30k": dict(d_model=256, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=1024),
+    "multi30k": dict(d_model=192, n_heads=4, n_encoder_layers=3, n_decoder_layers=3, d_ff=768),
     "base": dict(d_model=512, n_heads=8, n_encoder_layers=6, n_decoder_layers=6, d_ff=2048),
 }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", default="../shared/data/multi30k/train", help="prefix X of X.en + X.de")
-    p.add_argument("--vocab-size", type=int, default=8000)
-    p.add_argument("--max-tokens", type=int, default=4096)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--model", choices=MODELS, default="multi30k")
-    p.add_argument("--train-steps", type=int, default=5)
-    args = p.parse_args()
-    os.environ.setdefault("TIEDTRANSFORMER_CACHE", os.path.join(tempfile.gettempdir(), "tiedtransformer-bench"))
-    dm = TranslationData(
-        source="files",
-        train_path=args.corpus,
-        vocab_size=args.vocab_size,
-        max_tokens=args.max_tokens,
-        max_len=256,
-        num_workers=args.workers,
-        vocab_sample_size=200_000,
-    )
-    dm.setup(None)
+def our_epoch(dm: TranslationData, workers: int, epoch: int) -> dict:
     h = dm.hparams
     stream = BatchStream(
         dm.corpus("train"),
@@ -60,59 +54,169 @@ def main() -> None:
         h.max_len,
         h.bucket_buffer,
         h.shuffle_buffer,
-        True,
-        h.seed,
-        0,
-        0,
-        1,
+        train=True,
+        seed=h.seed,
+        epoch=epoch,
+        rank=0,
+        world_size=1,
     )
-    t = time.perf_counter()
-    batches = list(DataLoader(stream, batch_size=None, num_workers=args.workers))
-    took = time.perf_counter() - t
-    pairs = sum(len(b) for b in batches)
-    tgt_tokens = sum(b.num_tgt_tokens for b in batches)
-    all_tokens = tgt_tokens + sum(int((b.src != 0).sum()) for b in batches)
-    pads = [padding_fraction(b) for b in batches]
-    print(
-        f"pipeline ({args.workers} worker(s)): {pairs} pairs in {len(batches)} batches, {took:.1f} s: "
-        f"{pairs / took:,.0f} pairs/s, {all_tokens / took:,.0f} tokens/s ({tgt_tokens / took:,.0f} target tokens/s)"
-    )
-    print(
-        f"padding per batch: mean {100 * statistics.mean(pads):.1f}%, p90 {100 * sorted(pads)[int(0.9 * len(pads))]:.1f}%, "
-        f"max {100 * max(pads):.1f}%"
+    batches = list(DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False))
+    return {
+        "pairs": sum(len(b) for b in batches),
+        "batches": len(batches),
+        "tgt_tokens": sum(b.num_tgt_tokens for b in batches),
+        "padding": [padding_fraction(b) for b in batches],
+        "sample": batches,
+    }
+
+
+def marian_tokenizer(model_file: Path, folder: Path):
+    """A ``MarianTokenizer`` on our SentencePiece model (ids as SentencePiece numbers them)."""
+    import sentencepiece as spm
+    from transformers import MarianTokenizer
+
+    sp = spm.SentencePieceProcessor(model_file=str(model_file))
+    vocab = folder / "vocab.json"
+    vocab.write_text(json.dumps({sp.id_to_piece(i): i for i in range(sp.get_piece_size())}))
+    return MarianTokenizer(
+        str(model_file), str(model_file), str(vocab), unk_token="<unk>", eos_token="</s>", pad_token="<pad>"
     )
 
+
+def peer_epoch(
+    corpus: str, model_file: Path, tokenizer, batch_size: int, max_len: int, workers: int, num_proc: int, epoch: int
+) -> dict:
+    import datasets
+    import sentencepiece as spm
+    from transformers import DataCollatorForSeq2Seq
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    src = Path(f"{corpus}.en").read_text(encoding="utf-8").splitlines()
+    tgt = Path(f"{corpus}.de").read_text(encoding="utf-8").splitlines()
+    ds = datasets.Dataset.from_dict({"en": src, "de": tgt})  # in memory: map caches nothing between rounds
+
+    def encode(rows, sp=[]):  # noqa: B006  (one processor per map process)
+        if not sp:
+            sp.append(spm.SentencePieceProcessor(model_file=str(model_file)))
+        cut = lambda ids: [x[: max_len - 1] + [EOS_ID] for x in ids]  # noqa: E731  (truncation, as the tokenizer's)
+        return {"input_ids": cut(sp[0].encode(rows["en"])), "labels": cut(sp[0].encode(rows["de"]))}
+
+    datasets.disable_progress_bars()
+    ds = ds.map(encode, batched=True, num_proc=num_proc, remove_columns=["en", "de"], keep_in_memory=True)
+    ds = ds.with_format(None)
+    lengths = [len(x) for x in ds["input_ids"]]
+    sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(epoch))
+    collate = DataCollatorForSeq2Seq(tokenizer, padding=True)
+    batches = list(DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=collate, num_workers=workers))
+    pads = []
+    for b in batches:
+        ids, labels = b["input_ids"], b["labels"]
+        real = int((ids != PAD_ID).sum()) + int((labels != -100).sum())
+        pads.append(1.0 - real / (ids.numel() + labels.numel()))
+    return {"pairs": sum(len(b["input_ids"]) for b in batches), "batches": len(batches), "padding": pads}
+
+
+def headroom(sample: list, pipeline_tgt_tps: float, model: str, vocab_size: int, steps: int) -> dict:
+    """How many times faster the pipeline makes target tokens than our training step takes them."""
     torch.manual_seed(0)
-    _, _, step = ours({**MODELS[args.model], "vocab_size": args.vocab_size}, torch.device("cpu"))
-    sample = sorted(batches, key=lambda b: b.num_tgt_tokens)[
-        len(batches) // 2 : len(batches) // 2 + args.train_steps + 1
-    ]
+    _, _, step = our_train_step({**MODELS[model], "vocab_size": vocab_size}, torch.device("cpu"))
+    mid = sorted(sample, key=lambda b: b.num_tgt_tokens)[len(sample) // 2 :][: steps + 1]
     timings = []
-    for b in sample:
+    for b in mid:
         t = time.perf_counter()
         step(b.src, b.tgt_in, b.tgt_out)
         timings.append((time.perf_counter() - t, b.num_tgt_tokens))
     timings = timings[1:]  # the first step warms up
     train_tps = sum(n for _, n in timings) / sum(s for s, _ in timings)
-    ratio = (tgt_tokens / took) / train_tps
-    print(
-        f"training consumes {train_tps:,.0f} target tokens/s ({args.model} model, fp32, this machine): "
-        f"the pipeline is {ratio:.0f}x faster (target >= 10x)"
+    return {"train_tgt_tokens_per_s": round(train_tps), "headroom": round(pipeline_tgt_tps / train_tps, 1)}
+
+
+def pct(values: list[float]) -> dict:
+    return {
+        "mean": round(100 * statistics.mean(values), 2),
+        "p90": round(100 * sorted(values)[int(0.9 * len(values))], 2),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", default="../shared/data/multi30k/train", help="prefix X of X.en + X.de")
+    p.add_argument("--vocab-size", type=int, default=6000)
+    p.add_argument("--max-tokens", type=int, default=1024, help="our batches' token budget (the recipe's)")
+    p.add_argument("--max-len", type=int, default=128)
+    p.add_argument("--workers", type=int, default=1, help="DataLoader workers of each (the recipe's)")
+    p.add_argument("--num-proc", type=int, default=2, help="the peer's datasets.map processes")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--model", choices=MODELS, default="multi30k", help="whose training step the headroom uses")
+    p.add_argument("--train-steps", type=int, default=5)
+    args = p.parse_args()
+    os.environ.setdefault("TIEDTRANSFORMER_CACHE", os.path.join(tempfile.gettempdir(), "tiedtransformer-bench"))
+    dm = TranslationData(
+        source="files",
+        train_path=args.corpus,
+        vocab_size=args.vocab_size,
+        max_tokens=args.max_tokens,
+        max_len=args.max_len,
+        num_workers=args.workers,
+        vocab_sample_size=200_000,
     )
+    dm.setup(None)
+    if not dm.vocab.joint:
+        raise SystemExit("the peer encodes both sides with one model: use a joint vocabulary")
+    model_file = Path(dm.vocab.model_files["en"])
+    scratch = Path(tempfile.mkdtemp(prefix="data-bench-"))
+    tokenizer = marian_tokenizer(model_file, scratch)
+
+    first = our_epoch(dm, args.workers, 0)
+    mean_len = first["tgt_tokens"] / first["pairs"]  # our batches: max_tokens = pairs x longest side
+    pair_len = statistics.mean(
+        max(int((b.src[i] != PAD_ID).sum()), int((b.tgt_out[i] != PAD_ID).sum()))
+        for b in first["sample"]
+        for i in range(len(b))
+    )
+    batch_size = max(1, round(args.max_tokens / pair_len))
     print(
-        json.dumps(
-            {
-                "benchmark": "data",
-                "ours": round(tgt_tokens / took),
-                "peer": round(train_tps),
-                "unit": "target tokens/s",
-                "ratio": round(ratio, 1),
-                "peer_name": f"training step ({args.model})",
-                "pairs_per_s": round(pairs / took),
-                "padding_mean_pct": round(100 * statistics.mean(pads), 2),
-                "corpus": args.corpus,
-            }
+        f"peer batch size {batch_size} pairs (our {args.max_tokens} tokens / mean longest side {pair_len:.1f}); mean target length {mean_len:.1f}"
+    )
+
+    last: dict = {}
+    epoch = [0]
+
+    def ours():
+        epoch[0] += 1
+        last["ours"] = our_epoch(dm, args.workers, epoch[0])
+
+    def peer():
+        last["peer"] = peer_epoch(
+            args.corpus, model_file, tokenizer, batch_size, args.max_len, args.workers, args.num_proc, epoch[0]
         )
+
+    seconds = interleaved({"ours": ours, "peer": peer}, rounds=args.rounds, warmup=1)
+    o, q = last["ours"], last["peer"]
+    result = compare(rates(seconds["ours"], o["pairs"]), rates(seconds["peer"], q["pairs"]), higher_is_better=True)
+    print(
+        f"pairs/s: ours {result['ours']['median']:,.0f} ({o['batches']} batches, padding {pct(o['padding'])['mean']}%), "
+        f"peer {result['peer']['median']:,.0f} ({q['batches']} batches, padding {pct(q['padding'])['mean']}%): "
+        f"ratio {result['ratio']} (rounds {result['ratio_spread']['min']}-{result['ratio_spread']['max']})"
+    )
+    tgt_tps = o["tgt_tokens"] / statistics.median(seconds["ours"])
+    room = headroom(o["sample"], tgt_tps, args.model, args.vocab_size, args.train_steps)
+    print(
+        f"headroom (not a peer): the pipeline makes {tgt_tps:,.0f} target tokens/s, our training step "
+        f"({args.model}, fp32) takes {room['train_tgt_tokens_per_s']:,} here: {room['headroom']}x"
+    )
+    emit(
+        "data",
+        result,
+        unit="pairs/s",
+        peer_name="datasets.map (SentencePiece, batched) + LengthGroupedSampler + DataCollatorForSeq2Seq",
+        pairs={"ours": o["pairs"], "peer": q["pairs"]},
+        padding_pct={"ours": pct(o["padding"]), "peer": pct(q["padding"])},
+        peer_batch_pairs=batch_size,
+        workers=args.workers,
+        num_proc=args.num_proc,
+        corpus=args.corpus,
+        **room,
     )
 
 

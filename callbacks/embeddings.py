@@ -83,21 +83,13 @@ class EmbeddingSnapshot(L.Callback):
 
     def _write(self, trainer, net) -> Path:
         dm = trainer.datamodule
-        src, tgt = dm.src_lang, dm.tgt_lang
         meta = {
             "tying": net.cfg.tying,
             "direction": dm.direction,
             "step": trainer.global_step,
             "epoch": trainer.current_epoch,
         }
-        dump = dump_from_model(
-            net,
-            dm.vocab.pieces(src),
-            dm.vocab.pieces(tgt),
-            meta,
-            counts={"src": dm.vocab.counts(src), "tgt": dm.vocab.counts(tgt)},
-            spm_models={"src": dm.vocab.model_bytes(src), "tgt": dm.vocab.model_bytes(tgt)},
-        )
+        dump = dump_from_model(net, dm.vocabulary_state(), meta)
         path = RunDir.of(trainer).snapshot(trainer.global_step)
         write_dump(path, dump, dtype=getattr(torch, self.dtype))
         self.dumps.append(path)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.errors import TrainingError
 from tiedtransformer.training.distributed import all_gather_objects
-from tiedtransformer.training.runs import atomic_write_text
 
 
 class TranslationWriter(BasePredictionWriter):

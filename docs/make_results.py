@@ -29,6 +29,7 @@ from tiedtransformer.analysis.compare import load_run, metrics_figure, rank_figu
 from tiedtransformer.analysis.cross import cross_compare, cross_to_dir
 from tiedtransformer.analysis.dumps import MATRIX_NAMES, read_dump
 from tiedtransformer.analysis.matrices import AnalysisOptions
+from tiedtransformer.analysis.pair_kinds import KINDS, kind_shares
 from tiedtransformer.analysis.seed_tables import groups
 from tiedtransformer.commands import analyze
 
@@ -36,28 +37,6 @@ DOCS = Path(__file__).resolve().parent
 OUT = DOCS / "results"
 SPEED = ["benchmarks/tying.py", "--size", "recipe", "--rounds", "5"]
 SPEED_FILE = OUT / "tying-speed.jsonl"
-
-
-def pair_kind(a: str, b: str) -> str:
-    """A crude reading of what a top pair is: ``pieces`` (a word-internal piece, no ▁), ``inflection``
-    (two whole words sharing a stem: a common prefix of 4+ characters, or one a prefix of the other),
-    else ``other`` (near-synonyms and the rest)."""
-    if not a.startswith("▁") or not b.startswith("▁"):
-        return "pieces"
-    x, y = a[1:].lower(), b[1:].lower()
-    common = 0
-    for p, q in zip(x, y):
-        if p != q:
-            break
-        common += 1
-    return (
-        "inflection" if common >= 4 or (min(len(x), len(y)) >= 2 and (x.startswith(y) or y.startswith(x))) else "other"
-    )
-
-
-def kinds(pairs: list, n: int = 100) -> dict[str, float]:
-    ks = [pair_kind(a, b) for a, b, _ in pairs[:n]]
-    return {k: ks.count(k) / len(ks) for k in ("pieces", "inflection", "other")} if ks else {}
 
 
 def f(x, d=3) -> str:
@@ -276,9 +255,9 @@ def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
     ok2 = (tops["enc_lut"] == max(tops.values())) if tops else None
     kind = {x: {} for x in MATRIX_NAMES}
     for x in MATRIX_NAMES:
-        ks = [kinds(_m(r, x, "top_pairs") or []) for r in untied]
+        ks = [kind_shares(_m(r, x, "top_pairs") or []) for r in untied]
         ks = [k for k in ks if k]
-        kind[x] = {k: mean(v[k] for v in ks) for k in ("pieces", "inflection", "other")} if ks else {}
+        kind[x] = {k: mean(v[k] for v in ks) for k in KINDS} if ks else {}
     out += [
         "2. *Seed: `enc_lut` has the highest mean top-1000 similarity (0.534 vs 0.29–0.33); its top pairs are pieces "
         "of one word, `dec_embed`'s inflections, `enc_embed`'s near-synonyms.* Untied runs: mean top-1000 "
@@ -290,8 +269,9 @@ def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
             if tops and inits.get("enc_lut") == inits.get("enc_lut") and tops["enc_lut"] - inits["enc_lut"] < 0.03
             else ""
         )
-        + ". What the top-100 pairs are (a crude reading: *pieces* = a word-internal piece, "
-        "*inflection* = two words sharing a 4-character stem, *other* = the rest, near-synonyms among them): "
+        + ". What the top-100 pairs are (`tiedtransformer.analysis.pair_kinds`: *pieces* = a word-internal piece, "
+        "*case* = one word in two capitalisations, *inflection* = one stem with English or German endings, "
+        "*other* = the rest, near-synonyms among them): "
         + "; ".join(f"`{x}` " + ", ".join(f"{k} {v:.0%}" for k, v in kind[x].items()) for x in MATRIX_NAMES if kind[x])
         + ". "
         + _kinds_verdict(kind),

@@ -1,4 +1,5 @@
 import os
+import signal
 
 # No network in tests; set before datasets / huggingface_hub read them at import.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -23,6 +24,12 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("TIEDTRANSFORMER_RUN_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
+    # A fit that a test interrupts with Ctrl-C runs in this process; Lightning then ignores SIGINT for
+    # the rest of the process (it expects to exit). Every test starts as a fresh process would.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, h in handlers.items():
+        signal.signal(s, h)
 
 
 def tiny_config(**overrides) -> TransformerConfig:
@@ -59,3 +66,8 @@ TINY_FIT = [
 # datasets sleeps 5 s after each streamed parquet pass (a guard for apache/arrow#45214 at thread
 # shutdown); harmless once per epoch of WMT, but it would dominate these tiny tests.
 datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN = 0
+
+
+def vocabulary_of(src: list[str], tgt: list[str], counts=None, models=None) -> dict:
+    """A vocabulary in the form checkpoints and dumps keep (``Vocabulary.state``) for token lists."""
+    return {"vocab_tokens": {"src": src, "tgt": tgt}, "vocab_counts": counts, "vocab_models": models}

@@ -14,11 +14,12 @@ REPO = Path(__file__).resolve().parents[1]
 N_PAIRS = 301
 
 
-def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs") -> Path:
+def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs", workers: int = 0) -> Path:
     """A 2-process CPU fit (2 epochs, three-way tied) on a corpus whose ranks get uneven work: pairs
     alternate long and short, and rank r reads pairs i with i % 2 == r, so rank 0 gets far more
     tokens, hence more batches, and rank 1 must wait with stand-in batches. Each rank writes
-    ``<tmp_path>/<run>/rank<r>.json`` (``tests.probes.<probe>``). Returns the run directory."""
+    ``<tmp_path>/<run>/rank<r>.json`` (``tests.probes.<probe>``); ``workers`` DataLoader workers per
+    rank. Returns the run directory."""
     short = demo_texts(400)
     pairs = [
         {k: " ".join(p[k] for p in short[i : i + 3]) for k in ("en", "de")} if i % 2 == 0 else short[i]
@@ -29,7 +30,11 @@ def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs
     probes = tmp_path / run
     probes.mkdir()
     args = [
-        a for a in TINY_FIT if not a.startswith(("--data.demo", "--trainer.max_epochs", "--data.source", "--data.max_"))
+        a
+        for a in TINY_FIT
+        if not a.startswith(
+            ("--data.demo", "--trainer.max_epochs", "--data.source", "--data.max_", "--data.num_workers")
+        )
     ]
     cmd = [
         sys.executable,
@@ -43,6 +48,7 @@ def two_process_fit(tmp_path, run: str, *options: str, probe: str = "RecordPairs
         f"--data.valid_path={valid}",
         "--data.max_tokens=600",
         "--data.max_len=256",
+        f"--data.num_workers={workers}",
         "--trainer.max_epochs=2",
         "--model.net.tying=three_way",
         "--trainer.devices=2",
@@ -104,6 +110,12 @@ def test_two_process_ddp_fit_sees_every_pair_once_and_keeps_ties(tmp_path):
     resume_two_process_fit(tmp_path, run_dir, 3)
     assert_every_pair_once_per_epoch(rank_records(tmp_path, "ddp"), epochs=(2,))
     assert json.loads((run_dir / "summary.json").read_text())["global_step"] > summary["global_step"]
+
+
+def test_two_ranks_with_two_dataloader_workers_each_still_see_every_pair_once(tmp_path):
+    # Each rank's stream is split again between its workers: 4 readers, no pair twice, none lost.
+    two_process_fit(tmp_path, "workers", "--trainer.strategy=ddp", workers=2)
+    assert_every_pair_once_per_epoch(rank_records(tmp_path, "workers"))
 
 
 def test_two_nodes_write_one_run_directory(tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tests.conftest import tiny_model
+from tests.conftest import tiny_model, vocabulary_of
 from tiedtransformer.analysis import dumps
 from tiedtransformer.analysis.dumps import EmbeddingDump, dump_from_model, read_any, read_dump, write_dump
 from tiedtransformer.errors import ConfigError, WriteError
@@ -13,11 +13,8 @@ TOKENS = [f"t{i}" for i in range(23)]
 def three_way_dump():
     return dump_from_model(
         tiny_model(tying="three_way"),
-        TOKENS,
-        TOKENS,
+        vocabulary_of(TOKENS, TOKENS, {"src": list(range(23)), "tgt": list(range(23))}, {"src": b"m", "tgt": b"m"}),
         {"tying": "three_way", "step": 5},
-        counts={"src": list(range(23)), "tgt": list(range(23))},
-        spm_models={"src": b"m", "tgt": b"m"},
     )
 
 
@@ -42,7 +39,7 @@ def test_fp16_dumps(tmp_path):
 
 def test_separate_vocabularies_write_both_token_lists(tmp_path):
     src = [f"s{i}" for i in range(23)]
-    dump = dump_from_model(tiny_model(), src, TOKENS, {})
+    dump = dump_from_model(tiny_model(), vocabulary_of(src, TOKENS), {})
     back = read_dump(write_dump(tmp_path / "d", dump))
     assert back.tokens("enc_lut") == src and back.tokens("dec_lut") == TOKENS
 

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import tiny_model
+from tests.conftest import tiny_model, vocabulary_of
 from tiedtransformer.analysis.dumps import EmbeddingDump, dump_from_model
 from tiedtransformer.analysis.matrices import (
     AnalysisOptions,
@@ -23,7 +23,7 @@ TOKENS = [f"t{i}" for i in range(23)]
 
 @pytest.mark.parametrize("tying", ["none", "decoder", "src_tgt", "three_way"])
 def test_tied_matrices_are_reported_identical_and_computed_once(tying):
-    dump = dump_from_model(tiny_model(tying=tying), TOKENS, TOKENS, {"tying": tying})
+    dump = dump_from_model(tiny_model(tying=tying), vocabulary_of(TOKENS, TOKENS), {"tying": tying})
     computed = []
     results = analyze_dump(dump, AnalysisOptions(top_k=10, knn_k=3), progress=computed.append)
     distinct = {"none": 4, "decoder": 3, "src_tgt": 3, "three_way": 2}[tying]
@@ -54,7 +54,7 @@ def test_special_and_rare_tokens_are_left_out():
 
 
 def test_summary_has_the_seed_experiments_figures():
-    dump = dump_from_model(tiny_model(tying="decoder"), TOKENS, TOKENS, {"tying": "decoder"})
+    dump = dump_from_model(tiny_model(tying="decoder"), vocabulary_of(TOKENS, TOKENS), {"tying": "decoder"})
     report = summarize(analyze_dump(dump, AnalysisOptions(top_k=15, knn_k=3, bins=10)), 15, 10)
     m = report["matrices"]["enc_embed"]
     assert len(m["top_pairs"]) == 15 and all(len(p) == 3 for p in m["top_pairs"])
@@ -67,11 +67,11 @@ def test_summary_has_the_seed_experiments_figures():
 
 def test_snapshot_overlap_is_one_for_the_same_model_and_lower_after_change():
     net = tiny_model()
-    a = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), AnalysisOptions(top_k=20, knn_k=3))
+    a = analyze_dump(dump_from_model(net, vocabulary_of(TOKENS, TOKENS), {}), AnalysisOptions(top_k=20, knn_k=3))
     assert all(v == {"top_pairs": 1.0, "knn": 1.0} for v in snapshot_overlap(a, a).values())
     with torch.no_grad():
         net.dec_lut.weight.add_(torch.randn_like(net.dec_lut.weight))
-    b = analyze_dump(dump_from_model(net, TOKENS, TOKENS, {}), AnalysisOptions(top_k=20, knn_k=3))
+    b = analyze_dump(dump_from_model(net, vocabulary_of(TOKENS, TOKENS), {}), AnalysisOptions(top_k=20, knn_k=3))
     overlap = snapshot_overlap(a, b)
     assert overlap["dec_lut"]["top_pairs"] < 1.0 and overlap["enc_embed"]["top_pairs"] == 1.0
 

@@ -16,14 +16,7 @@ def dump(tmp_path_factory):
     pairs = demo_texts(2000)
     vocab = build_vocabulary(lambda: iter(pairs), ("en", "de"), 300, True, tmp_path_factory.mktemp("v"), {"t": 1})
     net = TiedTransformer(tiny_config(vocab_size=300, tying="decoder")).eval()
-    return dump_from_model(
-        net,
-        vocab.pieces("en"),
-        vocab.pieces("de"),
-        {"tying": "decoder", "direction": "en-de", "step": 7},
-        counts={"src": vocab.counts("en"), "tgt": vocab.counts("de")},
-        spm_models={"src": vocab.model_bytes("en"), "tgt": vocab.model_bytes("de")},
-    )
+    return dump_from_model(net, vocab.state("en", "de"), {"tying": "decoder", "direction": "en-de", "step": 7})
 
 
 def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):

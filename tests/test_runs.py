@@ -1,4 +1,3 @@
-import json
 import os
 import stat
 
@@ -11,8 +10,6 @@ from tiedtransformer.training.runs import (
     RUN_NAME_ENV,
     RunDir,
     RunRequest,
-    atomic_write_json,
-    atomic_write_text,
     checkpoint_bytes,
     decide_wandb_mode,
     resolve,
@@ -73,17 +70,6 @@ def test_unwritable_run_root_fails_early_with_the_option(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="cannot write the run directory .*--run.root"):
         RunDir(blocker / "run").create()
-
-
-def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    path = tmp_path / "summary.json"
-    atomic_write_json(path, {"a": 1})
-
-    with pytest.raises(TypeError):
-        atomic_write_text(path, object())  # fails inside the write, after the temporary exists
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left behind
-    assert stat.S_IMODE(path.stat().st_mode) & 0o044  # readable by others, like any file
 
 
 def test_free_space_check_names_the_folder_and_the_need(tmp_path, monkeypatch):
@@ -182,26 +168,6 @@ def test_run_dir_knows_its_files(tmp_path):
     assert run.metrics_version(resuming=True) == "resume-2"
     run.write_summary({"status": "finished"})
     assert run.finished()
-
-
-def test_atomic_dir_replaces_or_keeps_and_never_leaves_a_part(tmp_path):
-    from tiedtransformer.training.runs import atomic_dir
-
-    target = tmp_path / "d"
-    with atomic_dir(target) as tmp:
-        (tmp / "a").write_text("1")
-    assert (target / "a").read_text() == "1"
-    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
-        (tmp / "a").write_text("half")
-        raise RuntimeError("disk full")
-    assert (target / "a").read_text() == "1"  # the failed write left the old folder
-    with atomic_dir(target, replace=False) as tmp:  # another process got there first: keep its work
-        (tmp / "a").write_text("2")
-    assert (target / "a").read_text() == "1"
-    with atomic_dir(target) as tmp:
-        (tmp / "b").write_text("3")
-    assert sorted(p.name for p in target.iterdir()) == ["b"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no temporary or old folders left
 
 
 def test_a_resume_clears_what_a_killed_writer_left(tmp_path):

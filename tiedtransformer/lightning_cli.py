@@ -13,7 +13,7 @@ import os
 import sys
 
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, ThroughputMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -58,11 +58,13 @@ TRAINER_DEFAULTS = {
 
 def default_callbacks() -> list:
     """Callbacks every command gets besides the configurable ones (LightningCLI appends them to
-    ``--trainer.callbacks``): the random state in checkpoints, and Lightning's throughput meter
-    (``train/device/items_per_sec`` = target tokens/s; FLOP/s and MFU where the device's peak is known)."""
+    ``--trainer.callbacks``): the random state in checkpoints, Lightning's throughput meter
+    (``train/device/items_per_sec`` = target tokens/s; FLOP/s and MFU where the device's peak is known)
+    and its learning-rate monitor (``train/lr``, the scheduler's name, at every logged step)."""
     return [
         RngState(),
         ThroughputMonitor(batch_size_fn=len, length_fn=lambda batch: batch.num_tgt_tokens),
+        LearningRateMonitor(logging_interval="step"),
     ]
 
 

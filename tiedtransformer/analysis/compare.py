@@ -24,9 +24,10 @@ import yaml
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.seed_tables import seed_tables
+from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.training.evaluation import paired_significance
-from tiedtransformer.training.runs import RunDir, atomic_write_text
+from tiedtransformer.training.runs import RunDir
 
 COLUMNS = [
     "run",
@@ -216,25 +217,20 @@ def csv_table(rows: list[dict]) -> str:
 
 
 def _png(fig) -> str:
-    import matplotlib.pyplot as plt
+    from tiedtransformer.analysis.figures import png_bytes
 
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return base64.b64encode(png_bytes(fig, dpi=100)).decode()
 
 
 def rank_figure(runs: list[dict]) -> str | None:
     """Similarity-vs-rank of the top pairs: one panel per matrix, one line per run, shared axes."""
-    import matplotlib.pyplot as plt
-
-    from tiedtransformer.analysis import figures  # noqa: F401  (selects the Agg backend)
+    from tiedtransformer.analysis.figures import new_figure
 
     with_sim = [r for r in runs if r["similarity"]]
     if not with_sim:
         return None
-    fig, axes = plt.subplots(1, len(MATRIX_NAMES), figsize=(4 * len(MATRIX_NAMES), 3.6), sharey=True)
+    fig = new_figure((4 * len(MATRIX_NAMES), 3.6))
+    axes = fig.subplots(1, len(MATRIX_NAMES), sharey=True)
     for ax, name in zip(axes, MATRIX_NAMES):
         for r in with_sim:
             m = r["similarity"]["matrices"].get(name)
@@ -252,12 +248,11 @@ def rank_figure(runs: list[dict]) -> str | None:
 
 def metrics_figure(runs: list[dict]) -> str | None:
     """val/bleu and val/loss by epoch, train/loss by step, one line per run."""
-    import matplotlib.pyplot as plt
-
-    from tiedtransformer.analysis import figures  # noqa: F401
+    from tiedtransformer.analysis.figures import new_figure
 
     panels = [("val/bleu", "epoch"), ("val/loss", "epoch"), ("train/loss", "step")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.6))
+    fig = new_figure((14, 3.6))
+    axes = fig.subplots(1, len(panels))
     drawn = False
     for ax, (key, x) in zip(axes, panels):
         for r in runs:

@@ -25,8 +25,8 @@ from tiedtransformer.analysis.similarity import (
     rank_correlation,
     sample_pairs,
 )
+from tiedtransformer.atomic import atomic_write_json, atomic_write_text
 from tiedtransformer.model.network import first_tied
-from tiedtransformer.training.runs import atomic_write_json, atomic_write_text
 
 MEASURES = {
     "jaccard_top_pairs": "Jaccard of the top-K pair sets",

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from tiedtransformer.atomic import atomic_dir
 from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import first_tied, tied_groups
-from tiedtransformer.training.runs import atomic_dir
 
 MATRIX_NAMES = ("enc_embed", "enc_lut", "dec_embed", "dec_lut")
 SOURCE_SIDE = ("enc_embed", "enc_lut")  # rows are source tokens; the others are target tokens
@@ -134,9 +134,19 @@ def _models(path: Path) -> dict[str, bytes] | None:
     return {"tgt": tgt, "src": src_model.read_bytes() if src_model.is_file() else tgt}
 
 
-def dump_from_model(net, src_tokens, tgt_tokens, meta: dict, counts=None, spm_models=None) -> EmbeddingDump:
-    """The four token matrices of a :class:`TiedTransformer`, through its one public method."""
-    return EmbeddingDump(net.token_matrices(), src_tokens, tgt_tokens, meta, counts, spm_models)
+def dump_from_model(net, vocabulary: dict, meta: dict) -> EmbeddingDump:
+    """The four token matrices of a :class:`TiedTransformer` (through its one public method) with the
+    vocabulary as the DataModule keeps it (``TranslationData.vocabulary_state``: ``vocab_tokens``, and
+    optionally ``vocab_counts`` and ``vocab_models``, each ``{"src": ..., "tgt": ...}``)."""
+    tokens = vocabulary["vocab_tokens"]
+    return EmbeddingDump(
+        net.token_matrices(),
+        tokens["src"],
+        tokens["tgt"],
+        meta,
+        vocabulary.get("vocab_counts"),
+        vocabulary.get("vocab_models"),
+    )
 
 
 def read_checkpoint(path: str | Path) -> EmbeddingDump:
@@ -149,7 +159,6 @@ def read_checkpoint(path: str | Path) -> EmbeddingDump:
     if "vocab_tokens" not in data:
         raise ConfigError(f"{path} is not a tiedtransformer checkpoint (no vocabulary in it)")
     net = network_from_checkpoint(ckpt)
-    voc = data["vocab_tokens"]
     meta = {
         "tying": net.cfg.tying,
         "step": ckpt.get("global_step"),
@@ -157,7 +166,7 @@ def read_checkpoint(path: str | Path) -> EmbeddingDump:
         "direction": data.get("direction"),
         "source": str(path),
     }
-    return dump_from_model(net, voc["src"], voc["tgt"], meta, data.get("vocab_counts"), data.get("vocab_models"))
+    return dump_from_model(net, data, meta)
 
 
 def read_any(path: str | Path) -> EmbeddingDump:

@@ -21,11 +21,11 @@ import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, chance_jaccard, jaccard, random_like
+from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.cache import cache_root
 from tiedtransformer.errors import WriteError
 from tiedtransformer.model.network import first_tied
 from tiedtransformer.specials import NUM_SPECIALS
-from tiedtransformer.training.runs import atomic_write_json
 
 
 @dataclass

@@ -9,7 +9,8 @@ from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
 from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, analyze_dump, summarize
-from tiedtransformer.training.runs import RunDir, atomic_write_json, atomic_write_text
+from tiedtransformer.atomic import atomic_write_json, atomic_write_text
+from tiedtransformer.training.runs import RunDir
 
 SHOWN_PAIRS = 20  # pairs per matrix in the Markdown report (all K are in similarity.json)
 

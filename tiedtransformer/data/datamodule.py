@@ -254,14 +254,14 @@ class TranslationData(L.LightningDataModule):
         batch that would have come next."""
         if self.vocab is None:
             return {}
-        src, tgt, v = self.src_lang, self.tgt_lang, self.vocab
         return {
             "train_position": self.train_stream.position() if self.train_stream is not None else None,
-            "vocab_tokens": {"src": v.pieces(src), "tgt": v.pieces(tgt)},
-            "vocab_models": {"src": v.model_bytes(src), "tgt": v.model_bytes(tgt)},
-            "vocab_counts": {"src": v.counts(src), "tgt": v.counts(tgt)},
-            "direction": self.direction,
+            **self.vocabulary_state(),
         }
+
+    def vocabulary_state(self) -> dict:
+        """The vocabulary (:meth:`Vocabulary.state`) and the direction, as checkpoints and dumps keep them."""
+        return {**self.vocab.state(self.src_lang, self.tgt_lang), "direction": self.direction}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """A checkpoint whose vocabulary differs from this data's cannot continue or be evaluated on it;
@@ -269,7 +269,7 @@ class TranslationData(L.LightningDataModule):
         self._resume_position = state_dict.get("train_position")
         tokens = state_dict.get("vocab_tokens")
         if tokens and self.vocab is not None:
-            if tokens != {"src": self.vocab.pieces(self.src_lang), "tgt": self.vocab.pieces(self.tgt_lang)}:
+            if tokens != self.vocab.state(self.src_lang, self.tgt_lang)["vocab_tokens"]:
                 where = getattr(self.trainer, "ckpt_path", None)
                 raise ConfigError(
                     (f"{where}: " if where else "")

@@ -14,9 +14,9 @@ from pathlib import Path
 import sentencepiece as spm
 from tqdm.auto import tqdm
 
+from tiedtransformer.atomic import atomic_dir
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from tiedtransformer.training.runs import atomic_dir
 
 
 def reservoir_sample(items: Iterable, n: int, seed: int, max_scan: int | None = None) -> list:
@@ -81,6 +81,17 @@ class Vocabulary:
         """Token text by id (row order of the embedding matrices)."""
         sp = self.processor(lang)
         return [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+
+    def state(self, src_lang: str, tgt_lang: str) -> dict:
+        """The vocabulary as checkpoints and embedding dumps keep it, each by side: pieces (row
+        order), the SentencePiece models and the training counts. The one place this is assembled;
+        :func:`tiedtransformer.analysis.dumps.dump_from_model` reads it."""
+        sides = {"src": src_lang, "tgt": tgt_lang}
+        return {
+            "vocab_tokens": {k: self.pieces(lang) for k, lang in sides.items()},
+            "vocab_models": {k: self.model_bytes(lang) for k, lang in sides.items()},
+            "vocab_counts": {k: self.counts(lang) for k, lang in sides.items()},
+        }
 
 
 def vocab_key(**inputs) -> str:

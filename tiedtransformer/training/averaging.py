@@ -14,10 +14,11 @@ from pathlib import Path
 
 import torch
 
+from tiedtransformer.atomic import atomic_path
 from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.training.checkpoint import load_checkpoint, shape_difference
-from tiedtransformer.training.runs import RunDir, atomic_path
+from tiedtransformer.training.runs import RunDir
 
 _STEP = re.compile(r"step[-_=]?(\d+)")
 

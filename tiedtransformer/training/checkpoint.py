@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from tiedtransformer.atomic import atomic_path
 from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
-from tiedtransformer.training.runs import atomic_path
 
 # The options that fix the network's parameters: checkpoints that differ in one cannot be averaged.
 SHAPE_KEYS = (

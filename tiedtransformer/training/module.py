@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import Timer
 
+from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.data.batching import Batch
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
@@ -19,7 +20,7 @@ from tiedtransformer.training.checkpoint import check_compatible
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from tiedtransformer.training.evaluation import corpus_scores, sample_ids
 from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search
-from tiedtransformer.training.runs import RunDir, atomic_write_text
+from tiedtransformer.training.runs import RunDir
 from tiedtransformer.training.schedule import budget_progress, lr_factor
 
 
@@ -128,7 +129,6 @@ class TranslationModule(L.LightningModule):
             return loss * 0.0
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/ppl", torch.exp((out.nll_sum / out.tokens.clamp(min=1)).detach()))
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
     def on_before_optimizer_step(self, optimizer) -> None:
@@ -169,7 +169,8 @@ class TranslationModule(L.LightningModule):
             opt,
             lambda step: lr_factor(step + 1, h.warmup_steps, h.schedule, self.budget_progress(step), h.final_lr_factor),
         )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        # "name": the key Lightning's LearningRateMonitor logs the rate under
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "name": "train/lr"}}
 
     def budget_progress(self, step: int) -> float | None:
         """Fraction of the trainer's budget (``max_steps``, ``max_time``) used after ``step`` optimizer steps;

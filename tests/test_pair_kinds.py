@@ -1,0 +1,42 @@
+import pytest
+
+from tiedtransformer.analysis.pair_kinds import KINDS, kind_shares, pair_kind
+
+
+@pytest.mark.parametrize(
+    "a, b, kind",
+    [
+        ("▁playing", "▁plays", "inflection"),
+        ("▁Hund", "▁Hunde", "inflection"),
+        ("▁großen", "▁großer", "inflection"),
+        ("▁walked", "▁walk", "inflection"),
+        ("▁Der", "▁der", "case"),
+        ("▁Gehweg", "▁Bürgersteig", "other"),
+        ("▁läuft", "▁rennt", "other"),
+        # a shared 4-letter start is not a shared stem when the words go on differently
+        ("▁Strand", "▁Straße", "other"),
+        ("▁international", "▁internet", "other"),
+        ("▁spielt", "▁spielen", "inflection"),
+        # too short a stem to tell
+        ("▁an", "▁am", "other"),
+        ("auer", "▁G", "pieces"),
+        ("▁house", "s", "pieces"),
+        ("▁", "▁a", "pieces"),
+    ],
+)
+def test_pair_kind(a, b, kind):
+    assert pair_kind(a, b) == kind
+    assert pair_kind(b, a) == kind
+
+
+def test_kind_shares_cover_the_first_n_pairs_and_sum_to_one():
+    pairs = [("▁Der", "▁der", 0.9), ("auer", "▁G", 0.8), ("▁plays", "▁playing", 0.7), ("▁a", "▁b", 0.6)]
+    shares = kind_shares(pairs, n=3)
+    assert set(shares) == set(KINDS)
+    assert shares == {"pieces": 1 / 3, "case": 1 / 3, "inflection": 1 / 3, "other": 0.0}
+    assert kind_shares([]) == {}
+
+
+def test_a_common_prefix_that_takes_part_of_the_ending_still_finds_the_stem():
+    assert pair_kind("▁played", "▁player") == "inflection"  # prefix "playe", stem "play"
+    assert pair_kind("▁Kinder", "▁Kindern") == "inflection"
