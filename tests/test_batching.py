@@ -53,6 +53,12 @@ def test_collate_adds_bos_and_eos_and_pads():
     assert b.ids.tolist() == [7, 8] and b.refs == ["x", "y"] and b.num_tgt_tokens == 6
 
 
+def test_collate_puts_a_batch_in_one_storage_so_a_worker_sends_it_in_one_piece():
+    b = collate([Example(7, [10, 11], [20], "x"), Example(8, [12], [21, 22, 23], "y")])
+    storages = {t.untyped_storage().data_ptr() for t in (b.src, b.tgt_in, b.tgt_out, b.ids)}
+    assert len(storages) == 1 and all(t.is_contiguous() for t in (b.src, b.tgt_in, b.tgt_out, b.ids))
+
+
 def test_stand_in_batch_is_a_valid_model_input():
     from tests.conftest import tiny_model
 
