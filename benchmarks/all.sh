@@ -5,6 +5,7 @@
 #                              # memory, decoding (the data and similarity figures are CPU work)
 # Run from anywhere; data.py needs ../shared/data next to the repository and is skipped without it.
 # TIME_TO_BLEU=1 benchmarks/all.sh also trains ours and the Hugging Face peer for 10 minutes each.
+# The soak test (python -m benchmarks.soak, 7 minutes) is a stability check and runs on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}
@@ -20,7 +21,9 @@ run benchmarks.train_step --device "$device" --size small "${batch[@]}"
 run benchmarks.tying --device "$device" "${batch[@]}"
 run benchmarks.decode --device "$device"
 if [ "$device" = cpu ]; then
+    run benchmarks.precision
     run benchmarks.similarity
+    run benchmarks.stream_memory
     if [ -d ../shared/data/multi30k ]; then run benchmarks.data; else echo "== no ../shared/data: data.py skipped"; fi
     # 2 x 10 minutes of training and more: only when asked for
     if [ -n "${TIME_TO_BLEU:-}" ] && [ -d ../shared/data/multi30k ]; then run benchmarks.time_to_bleu; fi

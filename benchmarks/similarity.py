@@ -67,6 +67,20 @@ def naive(w: torch.Tensor, top_k: int, knn_k: int) -> None:
     sim.topk(knn_k, dim=1)
 
 
+NAIVE_BYTES_PER_PAIR = 10  # the fp32 matrix, its bool mask and the gathered pairs with their clamped copy
+
+
+def available_bytes() -> int:
+    """MemAvailable of Linux's /proc/meminfo; 8 GB where it cannot be read."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 << 30
+
+
 def whole_commands(w: torch.Tensor, args) -> None:
     from tiedtransformer.analysis.dumps import EmbeddingDump, write_dump
 
@@ -132,12 +146,17 @@ def main() -> None:
     p.add_argument("--dump", help="use a matrix of this embedding dump instead of a synthetic one")
     p.add_argument("--matrix", default="dec_lut")
     p.add_argument(
-        "--naive-n", type=int, default=16000, help="rows for the naive comparison (it needs ~10 bytes × n² of memory)"
+        "--naive-n",
+        type=int,
+        help="rows for the naive comparison (it needs ~10 bytes x n^2 of memory); default: all of them where "
+        "that fits in 70%% of the available memory, else as many as fit",
     )
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--only", choices=["whole", "naive"], help="run one of the two comparisons")
     args = p.parse_args()
     w = matrix(args)
+    if args.naive_n is None:
+        args.naive_n = min(w.size(0), int((0.7 * available_bytes() / NAIVE_BYTES_PER_PAIR) ** 0.5))
     if args.only != "naive":
         whole_commands(w, args)
     if args.only != "whole":
