@@ -78,6 +78,21 @@ def test_equals_brute_force_with_planted_pairs_ties_duplicates_and_a_zero_row(bl
     assert result.histogram.sum() == result.n_pairs == 53 * 52 // 2
 
 
+@pytest.mark.parametrize("bins", [7, 200, 300])  # 300: bin numbers past uint8
+def test_histogram_counts_every_pair_once_in_histc_bins(bins):
+    w = torch.randn(301, 6, generator=torch.Generator().manual_seed(1))
+    w[5] = w[4] * 3  # cosine 1 (may round past it: counted in the last bin)
+    w[9] = -w[8]  # cosine -1
+    result = analyze_matrix(w, top_k=10, knn_k=3, bins=bins, block=64)
+    x = normalize_rows(w)
+    pairs = (x @ x.T)[torch.ones(301, 301, dtype=torch.bool).triu(1)]
+    reference = torch.histc(pairs.clamp(-1, 1), bins=bins, min=-1, max=1).double()
+    assert result.histogram.sum() == result.n_pairs == 301 * 300 // 2
+    # blocks multiply other row groups than the reference's one product: a value within rounding of an
+    # edge may fall on the other side
+    assert (result.histogram - reference).abs().sum() <= 4
+
+
 def test_k_larger_than_the_number_of_pairs():
     r = analyze_matrix(torch.randn(4, 3), top_k=100, knn_k=10, block=2)
     assert len(r.top_scores) == 6 and r.knn.shape == (4, 3)

@@ -238,9 +238,9 @@ def jaccard_tables(results: dict[str, MatrixResult]) -> tuple[dict, dict]:
     """(top-pair Jaccard, mean per-token k-NN Jaccard), each {a: {b: value}}; symmetric, diagonal 1."""
     names = list(results)
     pairs = {n: results[n].pair_set() for n in names}
-    knn = {n: results[n].knn_sets() for n in names}
-    top_j = {a: {b: jaccard(pairs[a], pairs[b]) for b in names} for a in names}
-    knn_j = {a: {b: _mean_knn_jaccard(knn[a], knn[b]) for b in names} for a in names}
+    knn = {n: results[n].knn_sets() for n in names} if len(names) > 1 else {}  # sets of every token: not for 1
+    top_j = {a: {b: 1.0 if a == b else jaccard(pairs[a], pairs[b]) for b in names} for a in names}
+    knn_j = {a: {b: 1.0 if a == b else _mean_knn_jaccard(knn[a], knn[b]) for b in names} for a in names}
     return top_j, knn_j
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import threading
 from pathlib import Path
 
-from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
 from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, analyze_dump, summarize
@@ -39,6 +40,9 @@ def analyze_to_dir(
     """Analyse ``dump`` (with ``init``, its run's step-0 snapshot, as a null) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # the figures' module (matplotlib: about a second) is imported beside the analysis, whose tensor
+    # operations leave Python free; the import lock makes the later import wait for this one
+    threading.Thread(target=importlib.import_module, args=("tiedtransformer.analysis.figures",), daemon=True).start()
     results = analyze_dump(dump, options, progress, init)
     top_k = options.top_k
     report = summarize(results, top_k, options.bins, options.knn_k)
@@ -80,6 +84,8 @@ def _distinct_labels(results: dict[str, MatrixResult]) -> dict[str, str]:
 
 
 def _write_figures(out: Path, report: dict, results: dict[str, MatrixResult], top_k: int) -> dict[str, str]:
+    from tiedtransformer.analysis import figures  # matplotlib: imported only where figures are made
+
     title = " ".join(str(report["meta"].get(k, "")) for k in ("tying", "direction")).strip()
     labels = _distinct_labels(results)
     mats = report["matrices"]

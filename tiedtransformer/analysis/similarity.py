@@ -97,15 +97,44 @@ def _merge_candidates(best_s, best_i, slot, scores, ids, k):
     return _merge_top(best_s, best_i, cand_s, cand_i, k)
 
 
-def _add_histogram(hist: torch.Tensor, cosines: torch.Tensor, scratch: torch.Tensor, index: torch.Tensor) -> None:
+def _offer_neighbours(best_s, best_i, sim, ids, k, mask, scratch, by_columns: bool):
+    """Merge one block of cosines into running k-NN lists (``best_s``/``best_i``, nearest first): one list
+    per row of ``sim`` whose candidates are the columns, numbered ``ids`` (or, ``by_columns``, one per
+    column). While some list holds fewer than k, a top-k of each (by columns on a transposed copy in
+    ``scratch``: top-k along rows is twice as fast); after that only the entries beating their list's
+    k-th so far, found by one comparison (few, once a list has seen a few thousand rows)."""
+    kth = best_s[:, -1]
+    if bool(torch.isinf(kth).any()):
+        m = scratch[: sim.size(1), : sim.size(0)].copy_(sim.T) if by_columns else sim
+        s, p = m.topk(min(k, m.size(1)), dim=1)
+        return _merge_top(best_s, best_i, s, ids[p], k)
+    beats = torch.gt(sim, kth.unsqueeze(0 if by_columns else 1), out=mask)
+    r, c = beats.nonzero(as_tuple=True)
+    if not r.numel():
+        return best_s, best_i
+    lists, candidates = (c, r) if by_columns else (r, c)
+    return _merge_candidates(best_s, best_i, lists, sim[r, c], ids[candidates], k)
+
+
+def _bin_dtype(bins: int) -> torch.dtype:
+    """The narrowest integer type for the bin numbers 0..bins (``bins``: the excluded entries)."""
+    return torch.uint8 if bins < 255 else torch.int32
+
+
+def _add_histogram(
+    hist: torch.Tensor, cosines: torch.Tensor, scratch: torch.Tensor, index: torch.Tensor, exclude=None
+) -> None:
     """Add the counts of ``cosines`` in ``len(hist)`` equal bins over [-1, 1] to ``hist``, values past ±1
-    (rounding) in the end bins: the counts of ``torch.histc(cosines.clamp(-1, 1), bins, -1, 1)`` (the same
-    arithmetic, (x + 1) · bins / 2, truncated), at about a quarter of its time on a CPU. ``scratch``
-    (float) and ``index`` (int32) are buffers of ``cosines``' shape."""
+    (rounding) in the end bins, leaving out the entries ``exclude`` (bool, or None) marks: the counts of
+    ``torch.histc(cosines[~exclude].clamp(-1, 1), bins, -1, 1)`` (the same arithmetic, (x + 1) · bins / 2,
+    truncated), at a fraction of its time on a CPU. ``scratch`` (float) and ``index`` (``_bin_dtype``)
+    are buffers of ``cosines``' shape."""
     bins = hist.numel()
-    torch.add(cosines, 1.0, out=scratch).mul_(bins / 2)
-    index.copy_(scratch).clamp_(0, bins - 1)
-    hist += torch.bincount(index.view(-1), minlength=bins)
+    torch.add(cosines, 1.0, out=scratch).mul_(bins / 2).clamp_(0, bins - 1)
+    index.copy_(scratch)  # truncation: the bin
+    if exclude is not None:
+        index.masked_fill_(exclude, bins)  # an extra bin, dropped below (cheaper than gathering the rest)
+    hist += torch.bincount(index.view(-1), minlength=bins + 1)[:bins]
 
 
 def analyze_matrix(
@@ -123,10 +152,11 @@ def analyze_matrix(
     hist = torch.zeros(bins, dtype=torch.float64, device=dev)
     b = min(block, V)
     sim_buf = torch.empty(b, b, device=dev)  # reused: a fresh 64 MB block per step costs page faults
-    t_buf = torch.empty(b, b, device=dev)  # the block transposed (top-k along rows is twice as fast); scratch
-    bin_buf = torch.empty(b, b, dtype=torch.int32, device=dev)  # histogram bin of each cosine
+    t_buf = torch.empty(b, b, device=dev)  # scratch: the histogram's, and a transposed block's
+    bin_buf = torch.empty(b, b, dtype=_bin_dtype(bins), device=dev)  # histogram bin of each cosine
     mask_buf = torch.empty(b, b, dtype=torch.bool, device=dev)
     upper_full = torch.ones(b, b, dtype=torch.bool, device=dev).triu_(diagonal=1)
+    lower_full = ~upper_full  # the diagonal and below: not pairs
 
     for r0 in range(0, V, b):
         r1 = min(r0 + b, V)
@@ -136,38 +166,33 @@ def analyze_matrix(
             sim = torch.mm(x[r0:r1], x[c0:c1].T, out=sim_buf[: r1 - r0, : c1 - c0])  # cosines, rows × cols
             diagonal = c0 == r0  # only pairs i < j count; a row is not its own neighbour
             upper = upper_full[: r1 - r0, : c1 - c0] if diagonal else None
-            cosines = sim[upper] if diagonal else sim
-            n = cosines.numel()
-            shape = cosines.shape
-            _add_histogram(hist, cosines, t_buf.view(-1)[:n].view(shape), bin_buf.view(-1)[:n].view(shape))
+            shape = sim.shape
+            _add_histogram(
+                hist,
+                sim,
+                t_buf.view(-1)[: sim.numel()].view(shape),  # contiguous: bincount reads it flat
+                bin_buf.view(-1)[: sim.numel()].view(shape),
+                lower_full[: shape[0], : shape[1]] if diagonal else None,
+            )
 
             def flat_of(rows, cols, r0=r0, c0=c0):
                 return (rows + r0) * V + (cols + c0)
 
             if K:
-                top.add(sim, upper, flat_of)
                 bottom.add(sim, upper, flat_of)
+            if diagonal:  # after the bottom pairs (where -inf would win), before the top pairs: then a
+                sim.fill_diagonal_(float("-inf"))  # row's maximum is not its own cosine of 1
+            if K:
+                top.add(sim, upper, flat_of)
             if k:
-                if diagonal:
-                    sim.fill_diagonal_(float("-inf"))
-                cols = torch.arange(c0, c1, device=dev)
-                s, p = sim.topk(min(k, sim.size(1)), dim=1)  # neighbours of rows r0:r1 among c0:c1
-                row_s, row_i = _merge_top(row_s, row_i, s, cols[p], k)
-                if not diagonal:  # the same block read by columns: neighbours of rows c0:c1 among r0:r1
-                    col_s, col_i = knn_s[c0:c1], knn_i[c0:c1]
-                    kth = col_s[:, -1]
-                    if bool(torch.isinf(kth).any()):  # columns with fewer than k so far: a top-k of each
-                        sim_t = t_buf[: c1 - c0, : r1 - r0].copy_(sim.T)
-                        s, p = sim_t.topk(min(k, sim_t.size(1)), dim=1)
-                        rows = torch.arange(r0, r1, device=dev)
-                        knn_s[c0:c1], knn_i[c0:c1] = _merge_top(col_s, col_i, s, rows[p], k)
-                    else:  # only the entries beating their column's k-th so far (few, once rows were seen)
-                        beats = torch.gt(sim, kth.unsqueeze(0), out=mask_buf[: r1 - r0, : c1 - c0])
-                        rows, cols = beats.nonzero(as_tuple=True)
-                        if rows.numel():
-                            knn_s[c0:c1], knn_i[c0:c1] = _merge_candidates(
-                                col_s, col_i, cols, sim[rows, cols], rows + r0, k
-                            )
+                mask = mask_buf[: r1 - r0, : c1 - c0]
+                # neighbours of rows r0:r1 among c0:c1, then (the same block read by columns) of c0:c1 among r0:r1
+                cols, rows = torch.arange(c0, c1, device=dev), torch.arange(r0, r1, device=dev)
+                row_s, row_i = _offer_neighbours(row_s, row_i, sim, cols, k, mask, t_buf, by_columns=False)
+                if not diagonal:
+                    knn_s[c0:c1], knn_i[c0:c1] = _offer_neighbours(
+                        knn_s[c0:c1], knn_i[c0:c1], sim, rows, k, mask, t_buf, by_columns=True
+                    )
         knn_s[r0:r1], knn_i[r0:r1] = row_s, row_i
 
     return MatrixSimilarity(  # scores clamped at the end: rounding can pass ±1
