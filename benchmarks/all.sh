@@ -10,9 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}
 out=${OUT:-benchmarks}/results-$(date +%Y%m%d-%H%M%S)-$device.jsonl
-run() {
+run() {  # prints the benchmark's output as it comes and keeps its JSON lines
     echo "== python -m $*"
-    python -m "$@" | tee /dev/stderr | grep '^{' >> "$out"
+    python -m "$@" | while IFS= read -r line; do
+        echo "$line"
+        if [[ $line == "{"* ]]; then echo "$line" >> "$out"; fi
+    done
 }
 batch=()  # a GPU needs more than the CPU's 32 x 32 tokens per step to be measured at work
 [ "$device" = cpu ] || batch=(--batch 128 --len 64 --steps 5 --warmup 3)

@@ -14,12 +14,12 @@ Ends with one JSON line per tying mode (peer: tying none).
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from argparse import Namespace
 
 import torch
 
+from benchmarks.harness import emit
 from benchmarks.train_step import SIZES, ours, random_batch, step_arguments, timed
 from tiedtransformer.model.network import TYING_MODES
 
@@ -93,24 +93,23 @@ def main() -> None:
             line += f", RSS growth {row['rss_growth_mb']:,.0f} MB ({row['rss_growth_mb'] / base['rss_growth_mb']:.2f})"
         print(line)
     for mode, row in rows.items():
-        print(
-            json.dumps(
-                {
-                    "benchmark": f"tying_{args.size}_{mode}",
-                    "ours": round(row["tokens_per_s"], 1),
-                    "peer": round(base_tps, 1),
-                    "unit": "target tokens/s",
-                    "ratio": round(row["tokens_per_s"] / base_tps, 3),
-                    "peer_name": "tying none",
-                    "params": row["params"],
-                    "adam_state_mb": round(row["adam_state_mb"], 1),
-                    "train_state_mb": round(row["train_state_mb"], 1),
-                    "train_state_ratio": round(row["train_state_mb"] / base["train_state_mb"], 3),
-                    **({"peak_step_mb": round(row["peak_step_mb"], 1)} if "peak_step_mb" in row else {}),
-                    **({"rss_growth_mb": round(row["rss_growth_mb"], 1)} if "rss_growth_mb" in row else {}),
-                    "device": str(device),
-                }
-            )
+        emit(
+            f"tying_{args.size}_{mode}",
+            {
+                "ours": round(row["tokens_per_s"], 1),
+                "peer": round(base_tps, 1),
+                "unit": "target tokens/s",
+                "ratio": round(row["tokens_per_s"] / base_tps, 3),
+                "rounds": args.rounds,
+            },
+            peer_name="tying none",
+            params=row["params"],
+            adam_state_mb=round(row["adam_state_mb"], 1),
+            train_state_mb=round(row["train_state_mb"], 1),
+            train_state_ratio=round(row["train_state_mb"] / base["train_state_mb"], 3),
+            **({"peak_step_mb": round(row["peak_step_mb"], 1)} if "peak_step_mb" in row else {}),
+            **({"rss_growth_mb": round(row["rss_growth_mb"], 1)} if "rss_growth_mb" in row else {}),
+            device=str(device),
         )
 
 

@@ -1,0 +1,164 @@
+"""The README's performance table, printed from the JSON lines of one ``benchmarks/all.sh`` run.
+
+    python -m benchmarks.table benchmarks/results/20261122-all-cpu.jsonl
+
+One Markdown row per measurement, each with the command that made it; nothing is typed by hand.
+A benchmark missing from the file is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _spread(d: dict, digits: int = 0) -> str:
+    return f"{d['median']:,.{digits}f} ({d['min']:,.{digits}f}-{d['max']:,.{digits}f})"
+
+
+def _ratio(d: dict) -> str:
+    s = d.get("ratio_spread")
+    return f"**{d['ratio']:.2f}**" + (f" ({s['min']:.2f}-{s['max']:.2f})" if s else "")
+
+
+def _cmd(d: dict) -> str:
+    return f"`{d.get('command', 'python -m benchmarks.' + d['benchmark'].split('_')[0])}`"
+
+
+def train_step(d: dict) -> str:
+    size, precision = d["benchmark"].split("_")[2:4]
+    shape = "Transformer base, V 37000" if size == "base" else "d 256, 3+3, FFN 1024, V 8000"
+    return (
+        f"| train step, {shape}, three-way tied, batch 32×32, {precision} | {_spread(d['ours'])} target tok/s "
+        f"(loss over whole logits: {d['ours_full_logits']:,.0f}) | `MarianMTModel` {_spread(d['peer'])} | "
+        f"{_ratio(d)} | {_cmd(d)} |"
+    )
+
+
+def tying(rows: list[dict]) -> str:
+    modes = [r["benchmark"].split("_", 2)[2] for r in rows]
+
+    def each(key: str, fmt: str) -> str:
+        return " / ".join(format(r[key] / (1e6 if key == "params" else 1), fmt) for r in rows)
+
+    memory = ""
+    if all(r.get("rss_growth_mb") for r in rows):
+        memory = f"; peak RSS growth of a fresh process over two steps {each('rss_growth_mb', ',.0f')} MB"
+    return (
+        f"| tying modes {' / '.join(modes)}, base, batch 32×32, fp32 | {each('params', '.1f')}M params; weights + "
+        f"gradients + Adam {each('train_state_mb', ',.0f')} MB{memory}; {each('ours', ',.0f')} target tok/s | "
+        f"tying none, same run | state {each('train_state_ratio', '.2f')}; speed {each('ratio', '.2f')} | "
+        f"{_cmd(rows[0])} |"
+    )
+
+
+def decode(d: dict) -> list[str]:
+    s = d["sentences_per_s"]
+    where = d["benchmark"].removeprefix("decode_beam4_")
+    head = f"beam 4, {d['sentences']} sentences of {where}, batches of {d['batch']}, at most {d['out_len']} tokens"
+    ups = d["speed_ups"]
+    return [
+        f"| {head} | {_spread(s['ours'], 1)} sent/s | `MarianMTModel.generate` with our weights {_spread(s['generate'], 1)} "
+        f"(outputs identical to ours: {100 * d['identical_to_ours']['generate']:.1f}%) | {_ratio(d['ratio_generate'])} | {_cmd(d)} |",
+        f"| same, against CTranslate2 fp32 (converted from that Marian copy, its own process) | {s['ours']['median']:,.1f} sent/s | "
+        f"CTranslate2 {_spread(s['ctranslate2'], 1)} | {_ratio(d['ratio_ctranslate2'])} | (same run) |",
+        "| same, each speed-up of our search turned off alone (outputs identical) | "
+        + ", ".join(
+            f"without {name.replace('_', ' ')} {s['ours_without_' + name]['median']:,.1f}"
+            for name in ("early_finish", "shared_memory", "transposed_output")
+        )
+        + " sent/s | – | "
+        + ", ".join(f"{name.replace('_', ' ')} {ups[name]['ratio']:.2f}" for name in ups)
+        + " | (same run) |",
+    ]
+
+
+def precision(d: dict) -> str:
+    return (
+        f"| the recipe's three matrix products, fp32 against bf16 (native bf16 flags: "
+        f"{', '.join(d['native_bf16_flags']) or 'none'}; CPU capability {d['cpu_capability']}) | default "
+        f"{d['ours_name']}: {d['fp32_ms']:,.1f} ms | the other: {d['bf16_ms']:,.1f} ms | {_ratio(d)} | {_cmd(d)} |"
+    )
+
+
+def similarity(d: dict) -> str:
+    n, dim = d["shape"]
+    if d["benchmark"] == "similarity_whole_command":
+        return (
+            f"| `tiedtransformer analyze` of a dump holding one {n}×{dim} matrix, the whole command (start-up, "
+            f"reading, analysis, random null from the cache, report, figures) | {_spread(d['ours'], 1)} s (first "
+            f"analysis of the shape, computing the null: {d['cold_s']:.1f} s) | a Python process reading the same file "
+            f"and running FAISS `IndexFlatIP` exact 10-NN: {_spread(d['peer'], 1)} s | {_ratio(d)} (goal 1.0) | {_cmd(d)} |"
+        )
+    return (
+        f"| in one process, {n}×{dim}: top/bottom-1000 pairs, 10-NN, histogram | {_spread(d['ours'], 2)} s | the "
+        f"full similarity matrix + `torch.topk` + `torch.histc`: {_spread(d['peer'], 2)} s | {_ratio(d)} | (same run) |"
+    )
+
+
+def stream_memory(d: dict) -> str:
+    return (
+        f"| streaming {d['pairs']:,} pairs in the hub schema (shards of {d['shard_rows']:,}), 2 ranks × 2 workers, "
+        f"one epoch | {d['pairs_per_s']:,} pairs/s; every pair exactly once: {d['complete_once']}; peak RSS main "
+        f"{d['peak_rss_main_mb']:,} MB, each worker {d['peak_rss_worker_mb']:,} MB (private {d['peak_uss_worker_mb']:,}); "
+        f"workers by tenth of the epoch {' / '.join(str(t) for t in d['workers_rss_by_tenth_mb'])} MB | – | – | "
+        f"`python -m benchmarks.stream_memory` |"
+    )
+
+
+def data(d: dict) -> str:
+    pad = d["padding_pct"]
+    return (
+        f"| input pipeline, Multi30k train, text files to padded batches, {d['workers']} worker | {_spread(d['ours'])} "
+        f"pairs/s, padding {pad['ours']['mean']}% (p90 {pad['ours']['p90']}%) | `datasets.map` + `LengthGroupedSampler` "
+        f"+ `DataCollatorForSeq2Seq`: {_spread(d['peer'])} pairs/s, padding {pad['peer']['mean']}% (p90 "
+        f"{pad['peer']['p90']}%) | {_ratio(d)} | {_cmd(d)} |\n"
+        f"| headroom (not a peer): target tokens/s the pipeline makes over what our training step (Multi30k "
+        f"model, fp32) takes | {d['train_tgt_tokens_per_s']:,} target tok/s trained | – | {d['headroom']}× | (same run) |"
+    )
+
+
+def table(lines: list[dict]) -> str:
+    first = next((d for d in lines if "machine" in d), {})
+    m = first.get("machine", {})
+    out = [
+        f"One `benchmarks/all.sh` run, {first.get('date', '?')[:10]}, {m.get('cpu', '?')} with {m.get('cores', '?')} "
+        f"cores, torch {first.get('versions', {}).get('torch', '?')}; medians of 5 interleaved rounds (min-max), "
+        "`ratio` > 1 means ours is better:",
+        "",
+        "| what | ours | peer (same run) | ratio | command |",
+        "|---|---|---|---|---|",
+    ]
+    tying_rows = []
+    for d in lines:
+        name = d["benchmark"]
+        if name.startswith("train_step_"):
+            out.append(train_step(d))
+        elif name.startswith("tying_"):
+            tying_rows.append(d)
+        elif name.startswith("decode_"):
+            out += decode(d)
+        elif name == "precision":
+            out.append(precision(d))
+        elif name.startswith("similarity_"):
+            out.append(similarity(d))
+        elif name == "stream_memory":
+            out.append(stream_memory(d))
+        elif name == "data":
+            out.append(data(d))
+    if tying_rows:
+        out.insert(4 + sum(1 for d in lines if d["benchmark"].startswith("train_step_")), tying(tying_rows))
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", help="a JSON-lines file of benchmarks/all.sh")
+    args = p.parse_args()
+    lines = [json.loads(x) for x in Path(args.results).read_text().splitlines() if x.startswith("{")]
+    print(table(lines))
+
+
+if __name__ == "__main__":
+    main()
