@@ -212,7 +212,7 @@ def _tsv_row(draw) -> tuple[str, str | None]:
     return {
         "ok": (f"{en}\t{de}", None),
         "blank": ("", None),
-        "extra": (f"{en}\t{de}\t{en}", "row"),
+        "extra": (f"{en}\t{de}\t{en}", "row" if (en + de).strip() else None),  # only tabs and spaces: blank
         "missing": (en, "row" if en.strip() else None),  # a blank line is an empty pair
     }[kind]
 
