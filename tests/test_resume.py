@@ -125,6 +125,9 @@ def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, cap
 
 
 def test_ctrl_c_writes_a_checkpoint_and_exits_non_zero(tmp_path, capsys):
+    # Ctrl-C as a terminal delivers it, whatever an earlier fit in this process left installed (Lightning
+    # ignores SIGINT after handling one; conftest restores the handlers after each test)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     code, out, _ = run_main(fit_args(tmp_path, "c", tmp_path / "r.jsonl", *stop_at(3, "sigint")), capsys)
     assert code == 1 and (tmp_path / "runs" / "c" / "checkpoints" / "last-interrupted.ckpt").is_file()
 
