@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -38,6 +39,16 @@ def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):
     assert kept + data["matrices"]["enc_embed"]["rare"]["tokens_left_out"] == 300 - 4
     assert "## Rare tokens" in md and " / " in md  # statistics beside their nulls
     assert not (tmp_path / "knn" / "dec_lut.tsv").exists()  # identical to dec_embed: written once
+
+
+def test_one_matrix_gets_curves_and_its_k_nn_file_but_no_jaccard_heatmap(dump, tmp_path):
+    one = dataclasses.replace(dump, matrices={"dec_lut": dump.matrices["dec_lut"]})
+    report, _ = analyze_to_dir(one, tmp_path, AnalysisOptions(top_k=20, knn_k=3, bins=40, nulls=False))
+    assert set(report["figures"]) == {"similarity_vs_rank", "histogram"}
+    assert not list(tmp_path.glob("jaccard_*.png")) and (tmp_path / "histogram.png").stat().st_size > 5000
+    rows = (tmp_path / "knn" / "dec_lut.tsv").read_text().splitlines()
+    assert len(rows) == report["matrices"]["dec_lut"]["n_tokens"]
+    assert all(len(row.split("\t")) == 4 and all(len(c.split(" ")) == 2 for c in row.split("\t")[1:]) for row in rows)
 
 
 def test_intrinsic_section_is_filled_with_gensim_and_skipped_without(dump, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tiedtransformer.analysis.similarity import (
+    _true_positions,
     analyze_matrix,
     chance_jaccard,
     jaccard,
@@ -78,7 +79,7 @@ def test_equals_brute_force_with_planted_pairs_ties_duplicates_and_a_zero_row(bl
     assert result.histogram.sum() == result.n_pairs == 53 * 52 // 2
 
 
-@pytest.mark.parametrize("bins", [7, 200, 300])  # 300: bin numbers past uint8
+@pytest.mark.parametrize("bins", [7, 200, 253, 254, 300])  # 254, 300: bin numbers past uint8
 def test_histogram_counts_every_pair_once_in_histc_bins(bins):
     w = torch.randn(301, 6, generator=torch.Generator().manual_seed(1))
     w[5] = w[4] * 3  # cosine 1 (may round past it: counted in the last bin)
@@ -91,6 +92,14 @@ def test_histogram_counts_every_pair_once_in_histc_bins(bins):
     # blocks multiply other row groups than the reference's one product: a value within rounding of an
     # edge may fall on the other side
     assert (result.histogram - reference).abs().sum() <= 4
+
+
+@pytest.mark.parametrize("density", [0.0, 0.001, 0.3, 1.0])
+def test_true_positions_are_those_of_nonzero(density):
+    g = torch.Generator().manual_seed(3)
+    for n in (8, 64, 8 * 1001):
+        mask = torch.rand(n, generator=g) < density
+        assert _true_positions(mask).tolist() == mask.nonzero().squeeze(1).tolist()
 
 
 def test_k_larger_than_the_number_of_pairs():

@@ -64,15 +64,23 @@ def analyze_to_dir(
 
 
 def _write_knn(out: Path, results: dict[str, MatrixResult]) -> None:
+    """``knn/NAME.tsv``: a token, then its neighbours nearest first, each as ``token score``."""
     (out / "knn").mkdir(exist_ok=True)
     for name, r in results.items():
         if r.identical_to:
             continue
+        k = r.sim.knn.size(1)
+        cells = list(
+            map(
+                "{} {:.3f}".format,
+                map(r.tokens.__getitem__, r.sim.knn.view(-1).tolist()),
+                r.sim.knn_scores.view(-1).tolist(),
+            )
+        )
         lines = [
-            r.tokens[i] + "\t" + "\t".join(f"{r.tokens[j]} {s:.3f}" for j, s in zip(row, scores)) + "\n"
-            for i, (row, scores) in enumerate(zip(r.sim.knn.tolist(), r.sim.knn_scores.tolist()))
+            "\t".join([token, *cells[i * k : (i + 1) * k]]) for i, token in enumerate(r.tokens[: r.sim.knn.size(0)])
         ]
-        atomic_write_text(out / "knn" / f"{name}.tsv", "".join(lines))
+        atomic_write_text(out / "knn" / f"{name}.tsv", "".join(line + "\n" for line in lines))
 
 
 def _distinct_labels(results: dict[str, MatrixResult]) -> dict[str, str]:
@@ -89,24 +97,24 @@ def _write_figures(out: Path, report: dict, results: dict[str, MatrixResult], to
     title = " ".join(str(report["meta"].get(k, "")) for k in ("tying", "direction")).strip()
     labels = _distinct_labels(results)
     mats = report["matrices"]
-    made = {
-        "jaccard_top_pairs": figures.jaccard_heatmap(
+    made = {}
+    if len(results) > 1:  # a table of one matrix against itself says nothing
+        made["jaccard_top_pairs"] = figures.jaccard_heatmap(
             report["jaccard_top_pairs"], out / "jaccard_top_pairs.png", f"Jaccard of top-{top_k} pairs {title}"
-        ),
-        "jaccard_knn": figures.jaccard_heatmap(
+        )
+        made["jaccard_knn"] = figures.jaccard_heatmap(
             report["jaccard_knn"], out / "jaccard_knn.png", f"mean k-NN Jaccard {title}"
-        ),
-        "similarity_vs_rank": figures.rank_curves(
-            {label: results[n].sim.top_scores.tolist() for n, label in labels.items()},
-            out / "similarity_vs_rank.png",
-            f"top-{top_k} pair similarity by rank {title}",
-        ),
-        "histogram": figures.histograms(
-            {label: (mats[n]["histogram"]["edges"], mats[n]["histogram"]["counts"]) for n, label in labels.items()},
-            out / "histogram.png",
-            f"all pairwise cosines {title}",
-        ),
-    }
+        )
+    made["similarity_vs_rank"] = figures.rank_curves(
+        {label: results[n].sim.top_scores.tolist() for n, label in labels.items()},
+        out / "similarity_vs_rank.png",
+        f"top-{top_k} pair similarity by rank {title}",
+    )
+    made["histogram"] = figures.histograms(
+        {label: (mats[n]["histogram"]["edges"], mats[n]["histogram"]["counts"]) for n, label in labels.items()},
+        out / "histogram.png",
+        f"all pairwise cosines {title}",
+    )
     return {k: v.name for k, v in made.items()}
 
 
