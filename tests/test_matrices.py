@@ -130,3 +130,11 @@ def test_the_random_null_is_computed_once_per_shape_and_kept(monkeypatch):
     assert json.loads(files[0].read_text()) == pytest.approx(fresh)
     monkeypatch.setenv("TIEDTRANSFORMER_CACHE", "/proc/no-such-dir")
     assert matrices.random_null(w, o) == pytest.approx(fresh)
+
+
+@pytest.mark.parametrize("option, value", [("bins", 0), ("top_k", -1), ("knn_k", -2), ("min_count", -1)])
+def test_impossible_analysis_options_are_refused_by_name(option, value):
+    from tiedtransformer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"--analysis.{option}={value}"):
+        AnalysisOptions(**{option: value})

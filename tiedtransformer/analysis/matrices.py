@@ -23,7 +23,7 @@ from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, chance_jaccard, jaccard, random_like
 from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.cache import cache_root
-from tiedtransformer.errors import WriteError
+from tiedtransformer.errors import ConfigError, WriteError
 from tiedtransformer.model.network import first_tied
 from tiedtransformer.specials import NUM_SPECIALS
 
@@ -50,6 +50,11 @@ class AnalysisOptions:
     """Seed of the random null matrix."""
     device: str | None = None
     """Where the similarities are computed; default: cuda when available, else cpu."""
+
+    def __post_init__(self):
+        for name, least in (("top_k", 0), ("knn_k", 0), ("bins", 1), ("min_count", 0)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"--analysis.{name}={getattr(self, name)}: must be at least {least}")
 
     def resolved_device(self) -> str:
         return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
