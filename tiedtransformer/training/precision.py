@@ -1,7 +1,7 @@
 """The default numeric precision: bf16 autocast where the hardware runs bf16 natively, fp32 elsewhere.
 
 Measured on a 2-core AVX2 machine (no AVX512-BF16, no AMX), ``benchmarks/precision.py``: bf16 matrix
-products of a small model's shapes took 26-39x as long as fp32 (two runs); on a CPU with native bf16 the
+products of a small model's shapes took 26-45x as long as fp32 (three runs); on a CPU with native bf16 the
 train-step benchmark measured bf16 autocast ~2x as fast as fp32.
 """
 
@@ -51,6 +51,6 @@ def slow_bf16_warning(precision, accelerator: str | None) -> str | None:
         return None
     return (
         f"warning: trainer.precision={precision} on a CPU without native bf16 (no AMX or AVX512-BF16): bf16 matrix "
-        "products run many times slower than fp32 on such a CPU (26-39x on the one measured). Leave "
+        "products run many times slower than fp32 on such a CPU (26-45x on the one measured). Leave "
         "trainer.precision unset for the fastest choice, or set it to 32-true."
     )
