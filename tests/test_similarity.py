@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tiedtransformer.analysis.similarity import (
+    _tiles,
     _true_positions,
     analyze_matrix,
     chance_jaccard,
@@ -47,7 +48,7 @@ def matrix(V=53, d=8, seed=0):
     return w
 
 
-@pytest.mark.parametrize("block", [4, 7, 16, 64])
+@pytest.mark.parametrize("block", [4, 7, 11, 16, 30, 64])  # 11, 30: blocks not a multiple of their diagonal tiles
 def test_equals_brute_force_with_planted_pairs_ties_duplicates_and_a_zero_row(block):
     w = matrix()
     K, k = 25, 5
@@ -100,6 +101,19 @@ def test_true_positions_are_those_of_nonzero(density):
     for n in (8, 64, 8 * 1001):
         mask = torch.rand(n, generator=g) < density
         assert _true_positions(mask).tolist() == mask.nonzero().squeeze(1).tolist()
+
+
+@pytest.mark.parametrize("V, block, small", [(23, 8, 2), (37, 10, 3), (5, 5, 1), (40, 8, 8)])
+def test_tiles_hold_every_pair_once(V, block, small):
+    diagonal, upper = _tiles(V, block, small)
+    seen = torch.zeros(V, V, dtype=torch.long)
+    for r0, r1, c0, c1 in diagonal:
+        assert (r0, r1) == (c0, c1) and r1 - r0 <= small
+        seen[r0:r1, c0:c1] += torch.ones(r1 - r0, r1 - r0, dtype=torch.long).triu(1)
+    for r0, r1, c0, c1 in upper:
+        assert r1 <= c0  # wholly above the diagonal
+        seen[r0:r1, c0:c1] += 1
+    assert torch.equal(seen, torch.ones(V, V, dtype=torch.long).triu(1))
 
 
 def test_k_larger_than_the_number_of_pairs():

@@ -152,12 +152,12 @@ def _tiles(V: int, block: int, small: int) -> tuple[list[tuple[int, int, int, in
     and the tiles of its strict upper triangle (``block`` × ``block``, and ``small`` × ``small`` inside
     each diagonal ``block``), as (r0, r1, c0, c1): every pair i < j lies in exactly one tile, above a
     diagonal tile's diagonal or in an upper tile."""
-    diagonal = [(s, min(s + small, V), s, min(s + small, V)) for s in range(0, V, small)]
-    upper = []
+    diagonal, upper = [], []
     for r0 in range(0, V, block):
         r1 = min(r0 + block, V)
-        inner = range(r0, r1, small)
-        upper += [(s, min(s + small, r1), t, min(t + small, r1)) for s in inner for t in inner if t > s]
+        inner = [(s, min(s + small, r1)) for s in range(r0, r1, small)]
+        diagonal += [(s0, s1, s0, s1) for s0, s1 in inner]
+        upper += [(s0, s1, t0, t1) for s0, s1 in inner for t0, t1 in inner if t0 > s0]
         upper += [(r0, r1, c0, min(c0 + block, V)) for c0 in range(r1, V, block)]
     return diagonal, upper
 
@@ -182,7 +182,7 @@ def analyze_matrix(
     knn_i = torch.zeros((V, k), dtype=torch.long, device=dev)
     hist = torch.zeros(bins, dtype=torch.float64, device=dev)
     b = min(block, V)
-    small = max(1, b // 4)  # diagonal tiles: a quarter of a block wastes a sixteenth of what a block would
+    small = max(1, b // 4)  # diagonal tiles a quarter of a block wide: a quarter of the products wasted below them
     diagonal, upper = _tiles(V, b, small)
     # buffers reused tile after tile (a fresh 64 MB block per step costs page faults), used through
     # contiguous views of their first r × c elements; the masks rounded up to whole 8-byte words
