@@ -213,7 +213,10 @@ def test_sigkill_at_a_random_moment_then_resume_continues_from_the_last_whole_ch
     reference = steps(full)
 
     part, run = tmp_path / "part.jsonl", tmp_path / "runs" / "part"
-    kill_after = random.Random(seed).uniform(0.5, 2.5)  # seconds after the 4th step: any moment of the work
+    # any moment of the work: after a random step (checkpoints every 3rd) and a random part of the next,
+    # counted in steps rather than seconds, so that a fast machine does not finish first
+    rng = random.Random(seed)
+    kill_step, kill_after = rng.randint(4, 3 * N - 3), rng.uniform(0.0, 0.15)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tiedtransformer", *fit_args(tmp_path, "part", part, *every)],
@@ -221,8 +224,8 @@ def test_sigkill_at_a_random_moment_then_resume_continues_from_the_last_whole_ch
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    while proc.poll() is None and (not part.exists() or len(part.read_text().splitlines()) < 4):
-        time.sleep(0.05)
+    while proc.poll() is None and (not part.exists() or len(part.read_text().splitlines()) < kill_step):
+        time.sleep(0.01)
     time.sleep(kill_after)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
