@@ -16,7 +16,7 @@ the steps its measured speed fits into the budget (a short calibration run, not 
 autocast where the CPU runs bf16 natively (the rule ours follows; fp32 elsewhere), batches grouped
 by length of as many sentences as hold our run's `data.max_tokens` (1,024 tokens: 60-70 sentences),
 gradient clipping 1.0. Its shape (width, depth,
-heads, FFN, vocabulary) is read from our run's checkpoint. Marian is post-norm (Transformers offers no
+heads, FFN, vocabulary) and dropout are read from our run's checkpoint. Marian is post-norm (Transformers offers no
 pre-norm Marian); ours is the recipe as configured.
 
 Ends with one JSON line; ``ratio`` is our final val BLEU over the peer's at equal wall time (> 1: ours
@@ -67,7 +67,9 @@ def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
     return curve, summary
 
 
-def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) -> tuple[list[tuple[float, float]], dict]:
+def run_peer(
+    args, root: Path, spm_model: bytes, size: dict, max_tokens: int, dropout: float
+) -> tuple[list[tuple[float, float]], dict]:
     import sentencepiece as spm
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
@@ -120,7 +122,7 @@ def run_peer(args, root: Path, spm_model: bytes, size: dict, max_tokens: int) ->
         return {"bleu": corpus_scores(hyps, val_ref)["bleu"]}
 
     def make(max_steps: int, out: str, callbacks=(), evaluate: bool = True):
-        model, _ = marian(size, torch.device("cpu"))
+        model, _ = marian(size, torch.device("cpu"), dropout)
         targs = Seq2SeqTrainingArguments(
             output_dir=out,
             per_device_train_batch_size=batch,
@@ -244,7 +246,7 @@ def main() -> None:
     hp = network_options(ckpt["hyper_parameters"])  # the peer gets our run's shape and vocabulary
     size = {k: hp[k] for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size")}
     spm_model = checkpoint_data(ckpt)["vocab_models"]["tgt"]
-    peer_curve, peer_info = run_peer(args, root, spm_model, size, hp_data_max_tokens(root))
+    peer_curve, peer_info = run_peer(args, root, spm_model, size, hp_data_max_tokens(root), hp["dropout"])
     ours_final, peer_final = ours_curve[-1][1], peer_curve[-1][1]
     # The final beam evaluation of the whole set (it scores the averaged weights when the recipe averages).
     ours_end = summary.get("final_val_bleu")

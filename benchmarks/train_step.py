@@ -56,7 +56,7 @@ def ours(size: dict, device, fused_loss: bool = True, tying: str = "three_way", 
     return net, opt, step
 
 
-def marian(size: dict, device):
+def marian(size: dict, device, dropout: float = 0.1):
     from transformers import MarianConfig, MarianMTModel
 
     cfg = MarianConfig(
@@ -69,7 +69,7 @@ def marian(size: dict, device):
         decoder_attention_heads=size["n_heads"],
         encoder_ffn_dim=size["d_ff"],
         decoder_ffn_dim=size["d_ff"],
-        dropout=0.1,
+        dropout=dropout,  # where ours applies it: after attention, FFN and embeddings
         attention_dropout=0.0,
         activation_dropout=0.0,
         activation_function="relu",

@@ -69,17 +69,10 @@ def _write_knn(out: Path, results: dict[str, MatrixResult]) -> None:
     for name, r in results.items():
         if r.identical_to:
             continue
-        k = r.sim.knn.size(1)
-        cells = list(
-            map(
-                "{} {:.3f}".format,
-                map(r.tokens.__getitem__, r.sim.knn.view(-1).tolist()),
-                r.sim.knn_scores.view(-1).tolist(),
-            )
-        )
-        lines = [
-            "\t".join([token, *cells[i * k : (i + 1) * k]]) for i, token in enumerate(r.tokens[: r.sim.knn.size(0)])
-        ]
+        k = r.sim.knn.size(1)  # one cell per neighbour, in one pass over all of them; then k per row
+        neighbours = map(r.tokens.__getitem__, r.sim.knn.view(-1).tolist())
+        cells = list(map("{} {:.3f}".format, neighbours, r.sim.knn_scores.view(-1).tolist()))
+        lines = ["\t".join([token, *cells[i * k : (i + 1) * k]]) for i, token in enumerate(r.tokens)]
         atomic_write_text(out / "knn" / f"{name}.tsv", "".join(line + "\n" for line in lines))
 
 
