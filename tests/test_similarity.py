@@ -116,6 +116,27 @@ def test_tiles_hold_every_pair_once(V, block, small):
     assert torch.equal(seen, torch.ones(V, V, dtype=torch.long).triu(1))
 
 
+def test_scores_scaled_back_are_as_close_to_fp64_as_a_plain_fp32_product():
+    w = torch.randn(3000, 512, generator=torch.Generator().manual_seed(5))
+    r = analyze_matrix(w, top_k=200, knn_k=5, block=1024)
+    x64 = w.double() / w.double().norm(dim=1, keepdim=True)  # normalize_rows works in fp32
+    plain = normalize_rows(w) @ normalize_rows(w).T
+
+    def error(pairs, scores):
+        exact = (x64[pairs[:, 0]] * x64[pairs[:, 1]]).sum(1)
+        return float((scores.double() - exact).abs().max())
+
+    rows = torch.arange(3000).repeat_interleave(5)
+    knn_pairs = torch.stack([rows, r.knn.reshape(-1)], 1)
+    plain_error = error(knn_pairs, plain[rows, r.knn.reshape(-1)])
+    for pairs, scores in (
+        (r.top_pairs, r.top_scores),
+        (r.bottom_pairs, r.bottom_scores),
+        (knn_pairs, r.knn_scores.reshape(-1)),
+    ):
+        assert error(pairs, scores) <= max(1e-6, 2 * plain_error)
+
+
 def test_k_larger_than_the_number_of_pairs():
     r = analyze_matrix(torch.randn(4, 3), top_k=100, knn_k=10, block=2)
     assert len(r.top_scores) == 6 and r.knn.shape == (4, 3)
