@@ -276,8 +276,14 @@ def main() -> None:
         default=os.cpu_count(),
         help="CTranslate2 intra_threads (every core: its fastest here)",
     )
+    p.add_argument(
+        "--ct2-device",
+        help="where CTranslate2 runs (default: --device); 'none' leaves it out, e.g. on a GPU whose CUDA its "
+        "wheel was not built for (the PyPI wheel loads CUDA 12's libcublas.so.12)",
+    )
     p.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     args = p.parse_args()
+    ct2_device = args.ct2_device or args.device
     missing = [str(SETS[s]) for s in args.sets if not SETS[s].is_file()]
     if missing:
         sys.exit(f"the sentences are read from ../shared/data next to the repository: {', '.join(missing)} missing")
@@ -290,8 +296,9 @@ def main() -> None:
     pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
     pieces_to_id = {piece: i for i, piece in enumerate(pieces)}
     tmp = tempfile.TemporaryDirectory(prefix="decode-bench-")
-    with multiprocessing.get_context("spawn").Pool(1) as pool:  # CTranslate2 stays out of this process
-        ct2_dir = pool.apply(ctranslate2_copy, (copy.deepcopy(peer).cpu(), pieces, Path(tmp.name)))
+    if ct2_device != "none":
+        with multiprocessing.get_context("spawn").Pool(1) as pool:  # CTranslate2 stays out of this process
+            ct2_dir = pool.apply(ctranslate2_copy, (copy.deepcopy(peer).cpu(), pieces, Path(tmp.name)))
     L = args.out_len
 
     for name in args.sets:
@@ -305,9 +312,11 @@ def main() -> None:
                 .max()
             )
 
-        ct2 = Ct2Process(ct2_dir, args.device, args.ct2_threads, batches_pieces, pieces_to_id, L)
-        ct2()  # a first pass loads it
-        ct2_diff = ct2_logprob_diff(ct2_dir, net, batches[0][:8], batches[0][:8, :6].clamp(min=4), pieces)
+        ct2, ct2_diff = None, None
+        if ct2_device != "none":
+            ct2 = Ct2Process(ct2_dir, ct2_device, args.ct2_threads, batches_pieces, pieces_to_id, L)
+            ct2()  # a first pass loads it
+            ct2_diff = ct2_logprob_diff(ct2_dir, net, batches[0][:8], batches[0][:8, :6].clamp(min=4), pieces)
 
         def ours(**off):
             return [
@@ -319,7 +328,7 @@ def main() -> None:
         contestants = {
             "ours": ours,
             "generate": lambda: [o for b in batches for o in generate(peer, b, 4, L)],
-            "ctranslate2": ct2,
+            **({"ctranslate2": ct2} if ct2 else {}),
             **{f"ours_without_{t}": (lambda t=t: ours(**{t: False})) for t in SearchTricks.__dataclass_fields__},
         }
         outputs = {k: fn() for k, fn in contestants.items()}
@@ -328,20 +337,23 @@ def main() -> None:
         print(
             f"{name}: {n} sentences of {SETS[name]} in batches of {args.batch}, at most {L} tokens out, mean "
             f"{sum(map(len, mine)) / n:.1f}; teacher-forced logits of ours and Marian differ by at most {diff:.1e}, "
-            f"log-probabilities of ours and CTranslate2 by {ct2_diff:.1e}; "
-            f"outputs identical to ours: {same}",
+            + (f"log-probabilities of ours and CTranslate2 by {ct2_diff:.1e}; " if ct2 else "")
+            + f"outputs identical to ours: {same}",
             flush=True,
         )
         seconds = interleaved(contestants, rounds=args.rounds, warmup=0)  # the output pass above warmed all up
-        ct2.close()
+        if ct2:
+            ct2.close()
         sps = {k: rates(v, n) for k, v in seconds.items()}
         for k, v in sps.items():
             print(f"  {k:32s} {spread(v)['median']:8.1f} sentences/s (min {min(v):.1f}, max {max(v):.1f})", flush=True)
         vs_generate = compare(seconds["ours"], seconds["generate"])
-        vs_ct2 = compare(seconds["ours"], seconds["ctranslate2"])
+        vs_ct2 = compare(seconds["ours"], seconds["ctranslate2"]) if ct2 else None
         tricks = {t: compare(seconds["ours"], seconds[f"ours_without_{t}"]) for t in SearchTricks.__dataclass_fields__}
         print(
-            f"  ours / generate {vs_generate['ratio']:.2f}x, ours / CTranslate2 {vs_ct2['ratio']:.2f}x; each speed-up: "
+            f"  ours / generate {vs_generate['ratio']:.2f}x, "
+            + (f"ours / CTranslate2 {vs_ct2['ratio']:.2f}x; " if ct2 else "CTranslate2 not run; ")
+            + "each speed-up: "
             + ", ".join(f"{t} {r['ratio']:.2f}x" for t, r in tricks.items()),
             flush=True,
         )
@@ -364,6 +376,7 @@ def main() -> None:
             max_logprob_diff_ctranslate2=ct2_diff,
             checkpoint=str(ckpt_path),
             device=args.device,
+            ctranslate2_device=ct2_device,
         )
 
 

@@ -23,11 +23,19 @@ from benchmarks.harness import fit_command
 REPO = Path(__file__).resolve().parent.parent
 
 
+def first_time_to(curve: list[dict], bleu: float) -> float | None:
+    """Wall seconds of the first validation at or above ``bleu``; None if none got there."""
+    return next((v["wall_s"] for v in curve if v["bleu"] >= bleu), None)
+
+
 def row(run_dir: Path, wall: float | None = None) -> dict:
     s = json.loads((run_dir / "summary.json").read_text())
+    curve = s["val_bleu_by_validation"]
     return {
         "run": run_dir.name,
-        "per_epoch_bleu": [v["bleu"] for v in s["val_bleu_by_validation"]],
+        "per_epoch_bleu": [v["bleu"] for v in curve],
+        "per_epoch_wall_s": [round(v["wall_s"]) for v in curve],
+        "first_s_to_greedy_bleu": {b: first_time_to(curve, b) for b in (25, 30, 35)},
         "per_epoch_chrf": [v["chrf"] for v in s["val_bleu_by_validation"]],
         "sample": s["val_bleu_sentences"],
         "final_bleu": round(s["final_val_bleu"], 2),
@@ -73,7 +81,8 @@ def main() -> None:
             f"{r['run']}: greedy BLEU on {r['sample']} val sentences after each epoch "
             f"{' / '.join(f'{b:.1f}' for b in r['per_epoch_bleu'])}; final (all {r['final_sentences']}, "
             f"{r['final_search']}) BLEU {r['final_bleu']:.2f} chrF {r['final_chrf']:.2f}; {r['steps']} steps, "
-            f"{r['tokens_per_s']} target tok/s, fit {r['fit_s']} s"
+            f"{r['tokens_per_s']} target tok/s, fit {r['fit_s']} s; first greedy BLEU >= 25/30/35 at "
+            + " / ".join("never" if t is None else f"{t:.0f} s" for t in r["first_s_to_greedy_bleu"].values())
             + (f", command {r['command_s']} s" if r["command_s"] else "")
         )
     finals = [r["final_bleu"] for r in rows]

@@ -70,8 +70,10 @@ def naive(w: torch.Tensor, top_k: int, knn_k: int) -> None:
 NAIVE_BYTES_PER_PAIR = 10  # the fp32 matrix, its bool mask and the gathered pairs with their clamped copy
 
 
-def available_bytes() -> int:
-    """MemAvailable of Linux's /proc/meminfo; 8 GB where it cannot be read."""
+def available_bytes(device: torch.device) -> int:
+    """Free memory of the GPU, or MemAvailable of Linux's /proc/meminfo; 8 GB where it cannot be read."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
     try:
         for line in open("/proc/meminfo"):
             if line.startswith("MemAvailable:"):
@@ -88,7 +90,10 @@ def whole_commands(w: torch.Tensor, args) -> None:
     tokens = [f"t{i}" for i in range(w.size(0))]
     dump = write_dump(tmp / "dump", EmbeddingDump({args.matrix: w}, tokens, tokens, meta={}))
     env = {**os.environ, "TIEDTRANSFORMER_CACHE": str(tmp / "cache")}
-    ours_cmd = [sys.executable, "-m", "tiedtransformer", "analyze", str(dump), f"--out={tmp / 'out'}"]
+    ours_cmd = [
+        *[sys.executable, "-m", "tiedtransformer", "analyze", str(dump), f"--out={tmp / 'out'}"],
+        f"--analysis.device={args.device}",
+    ]
     peer_cmd = [sys.executable, "-c", FAISS_PROCESS, str(dump / "embeddings.safetensors"), args.matrix, "10"]
 
     def run(cmd):
@@ -100,7 +105,7 @@ def whole_commands(w: torch.Tensor, args) -> None:
     seconds = interleaved({"ours": run(ours_cmd), "faiss": run(peer_cmd)}, rounds=args.rounds, warmup=1)
     result = compare(seconds["ours"], seconds["faiss"])
     print(
-        f"whole commands, {tuple(w.shape)}: tiedtransformer analyze {result['ours']['median']:.2f} s "
+        f"whole commands, {tuple(w.shape)}: tiedtransformer analyze on {args.device} {result['ours']['median']:.2f} s "
         f"(first, computing the null: {cold:.2f} s), FAISS process {result['peer']['median']:.2f} s, "
         f"ratio {result['ratio']:.2f} (goal >= 1.0)",
         flush=True,
@@ -111,23 +116,34 @@ def whole_commands(w: torch.Tensor, args) -> None:
         {**result, "unit": "s", "cold_s": round(cold, 2)},
         peer_name="python process: safetensors read + faiss.IndexFlatIP exact 10-NN",
         shape=list(w.shape),
-        command=" ".join(ours_cmd[1:3] + ["analyze", "DUMP"]),
+        command=" ".join(ours_cmd[1:3] + ["analyze", "DUMP", ours_cmd[-1]]),
+        device=args.device,
     )
 
 
 def in_process(w: torch.Tensor, args) -> None:
-    sub = w[: args.naive_n]
+    device = torch.device(args.device)
+    sub = w[: args.naive_n].to(device)
+
+    def synced(fn):
+        def run():
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        return run
+
     seconds = interleaved(
         {
-            "ours": lambda: analyze_matrix(sub, top_k=1000, knn_k=10, bins=200),
-            "naive": lambda: naive(sub, 1000, 10),
+            "ours": synced(lambda: analyze_matrix(sub, top_k=1000, knn_k=10, bins=200)),
+            "naive": synced(lambda: naive(sub, 1000, 10)),
         },
         rounds=args.rounds,
         warmup=1,
     )
     result = compare(seconds["ours"], seconds["naive"])
     print(
-        f"in one process, {args.naive_n} rows: ours {result['ours']['median']:.2f} s, naive (full matrix + "
+        f"in one process on {args.device}, {args.naive_n} rows: ours {result['ours']['median']:.2f} s, naive (full matrix + "
         f"torch.topk) {result['peer']['median']:.2f} s, ratio {result['ratio']:.2f}",
         flush=True,
     )
@@ -136,6 +152,7 @@ def in_process(w: torch.Tensor, args) -> None:
         {**result, "unit": "s"},
         peer_name="full similarity matrix + torch.topk (pairs, rows) + torch.histc",
         shape=list(sub.shape),
+        device=args.device,
     )
 
 
@@ -152,11 +169,16 @@ def main() -> None:
         "that fits in 70%% of the available memory, else as many as fit",
     )
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument(
+        "--device", default="cpu", help="where ours and the naive peer compute (FAISS is the CPU build, always)"
+    )
     p.add_argument("--only", choices=["whole", "naive"], help="run one of the two comparisons")
     args = p.parse_args()
     w = matrix(args)
     if args.naive_n is None:
-        args.naive_n = min(w.size(0), int((0.7 * available_bytes() / NAIVE_BYTES_PER_PAIR) ** 0.5))
+        args.naive_n = min(
+            w.size(0), int((0.7 * available_bytes(torch.device(args.device)) / NAIVE_BYTES_PER_PAIR) ** 0.5)
+        )
     if args.only != "naive":
         whole_commands(w, args)
     if args.only != "whole":

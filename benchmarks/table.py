@@ -26,12 +26,25 @@ def _cmd(d: dict) -> str:
     return f"`{d.get('command', 'python -m benchmarks.' + d['benchmark'].split('_')[0])}`"
 
 
+def _batch(d: dict) -> str:
+    b, n = d.get("batch", (32, 32))  # lines from before the batch was recorded: the CPU default
+    return f"batch {b}×{n}"
+
+
+def _on(d: dict) -> str:
+    return f", on {d['device']}" if d.get("device", "cpu") != "cpu" else ""
+
+
 def train_step(d: dict) -> str:
     size, precision = d["benchmark"].split("_")[2:4]
     shape = "Transformer base, V 37000" if size == "base" else "d 256, 3+3, FFN 1024, V 8000"
+    extra = "".join(
+        f", {name.removeprefix('ours_').replace('_', ' ')}: {d[name]:,.0f}" for name in ("ours_compiled",) if name in d
+    )
+    mfu = f"; MFU {100 * d['mfu']:.1f}%" if "mfu" in d else ""
     return (
-        f"| train step, {shape}, three-way tied, batch 32×32, {precision} | {_spread(d['ours'])} target tok/s "
-        f"(loss over whole logits: {d['ours_full_logits']:,.0f}) | `MarianMTModel` {_spread(d['peer'])} | "
+        f"| train step, {shape}, three-way tied, {_batch(d)}, {precision}{_on(d)} | {_spread(d['ours'])} target tok/s "
+        f"(loss over whole logits: {d['ours_full_logits']:,.0f}{extra}){mfu} | `MarianMTModel` {_spread(d['peer'])} | "
         f"{_ratio(d)} | {_cmd(d)} |"
     )
 
@@ -45,8 +58,12 @@ def tying(rows: list[dict]) -> str:
     memory = ""
     if all(r.get("rss_growth_mb") for r in rows):
         memory = f"; peak RSS growth of a fresh process over two steps {each('rss_growth_mb', ',.0f')} MB"
+    if all(r.get("peak_step_mb") for r in rows):
+        memory = f"; peak allocated memory of a fresh process over two steps {each('peak_step_mb', ',.0f')} MB"
+    first = rows[0]
     return (
-        f"| tying modes {' / '.join(modes)}, base, batch 32×32, fp32 | {each('params', '.1f')}M params; weights + "
+        f"| tying modes {' / '.join(modes)}, base, {_batch(first)}, {first.get('precision', 'fp32')}{_on(first)} | "
+        f"{each('params', '.1f')}M params; weights + "
         f"gradients + Adam {each('train_state_mb', ',.0f')} MB{memory}; {each('ours', ',.0f')} target tok/s | "
         f"tying none, same run | state {each('train_state_ratio', '.2f')}; speed {each('ratio', '.2f')} | "
         f"{_cmd(rows[0])} |"
@@ -56,13 +73,22 @@ def tying(rows: list[dict]) -> str:
 def decode(d: dict) -> list[str]:
     s = d["sentences_per_s"]
     where = d["benchmark"].removeprefix("decode_beam4_")
-    head = f"beam 4, {d['sentences']} sentences of {where}, batches of {d['batch']}, at most {d['out_len']} tokens"
+    head = (
+        f"beam 4, {d['sentences']} sentences of {where}, batches of {d['batch']}, at most {d['out_len']} tokens{_on(d)}"
+    )
     ups = d["speed_ups"]
+    ct2 = (
+        [
+            f"| same, against CTranslate2 fp32 (converted from that Marian copy, its own process) | {s['ours']['median']:,.1f} sent/s | "
+            f"CTranslate2 {_spread(s['ctranslate2'], 1)} | {_ratio(d['ratio_ctranslate2'])} | (same run) |"
+        ]
+        if d.get("ratio_ctranslate2")
+        else []
+    )
     return [
         f"| {head} | {_spread(s['ours'], 1)} sent/s | `MarianMTModel.generate` with our weights {_spread(s['generate'], 1)} "
         f"(outputs identical to ours: {100 * d['identical_to_ours']['generate']:.1f}%) | {_ratio(d['ratio_generate'])} | {_cmd(d)} |",
-        f"| same, against CTranslate2 fp32 (converted from that Marian copy, its own process) | {s['ours']['median']:,.1f} sent/s | "
-        f"CTranslate2 {_spread(s['ctranslate2'], 1)} | {_ratio(d['ratio_ctranslate2'])} | (same run) |",
+        *ct2,
         "| same, each speed-up of our search turned off alone (outputs identical) | "
         + ", ".join(
             f"without {name.replace('_', ' ')} {s['ours_without_' + name]['median']:,.1f}"
@@ -86,13 +112,13 @@ def similarity(d: dict) -> str:
     n, dim = d["shape"]
     if d["benchmark"] == "similarity_whole_command":
         return (
-            f"| `tiedtransformer analyze` of a dump holding one {n}×{dim} matrix, the whole command (start-up, "
+            f"| `tiedtransformer analyze` of a dump holding one {n}×{dim} matrix{_on(d)}, the whole command (start-up, "
             f"reading, analysis, random null from the cache, report, figures) | {_spread(d['ours'], 1)} s (first "
             f"analysis of the shape, computing the null: {d['cold_s']:.1f} s) | a Python process reading the same file "
             f"and running FAISS `IndexFlatIP` exact 10-NN: {_spread(d['peer'], 1)} s | {_ratio(d)} (goal 1.0) | {_cmd(d)} |"
         )
     return (
-        f"| in one process, {n}×{dim}: top/bottom-1000 pairs, 10-NN, histogram | {_spread(d['ours'], 2)} s | the "
+        f"| in one process{_on(d)}, {n}×{dim}: top/bottom-1000 pairs, 10-NN, histogram | {_spread(d['ours'], 2)} s | the "
         f"full similarity matrix + `torch.topk` + `torch.histc`: {_spread(d['peer'], 2)} s | {_ratio(d)} | (same run) |"
     )
 
@@ -122,9 +148,10 @@ def data(d: dict) -> str:
 def table(lines: list[dict]) -> str:
     first = next((d for d in lines if "machine" in d), {})
     m = first.get("machine", {})
+    gpu = f" and an {m['gpu']}" if m.get("gpu") else ""
     out = [
         f"One `benchmarks/all.sh` run, {first.get('date', '?')[:10]}, {m.get('cpu', '?')} with {m.get('cores', '?')} "
-        f"cores, torch {first.get('versions', {}).get('torch', '?')}; medians of 5 interleaved rounds (min-max), "
+        f"cores{gpu}, torch {first.get('versions', {}).get('torch', '?')}; medians of 5 interleaved rounds (min-max), "
         "`ratio` > 1 means ours is better:",
         "",
         "| what | ours | peer (same run) | ratio | command |",
@@ -136,6 +163,8 @@ def table(lines: list[dict]) -> str:
         if name.startswith("train_step_"):
             out.append(train_step(d))
         elif name.startswith("tying_"):
+            if not tying_rows:
+                tying_at = len(out)  # the tying modes make one row, where their first line came
             tying_rows.append(d)
         elif name.startswith("decode_"):
             out += decode(d)
@@ -148,7 +177,7 @@ def table(lines: list[dict]) -> str:
         elif name == "data":
             out.append(data(d))
     if tying_rows:
-        out.insert(4 + sum(1 for d in lines if d["benchmark"].startswith("train_step_")), tying(tying_rows))
+        out.insert(tying_at, tying(tying_rows))
     return "\n".join(out)
 
 

@@ -200,7 +200,13 @@ def main() -> None:
             record["mfu"] = round(ours_tps * flops_per_token / peak, 4)
             line += f", MFU {record['mfu']:.1%}"
         print(line, flush=True)
-        emit(f"train_step_{args.size}_{precision}", record, peer_name="MarianMTModel", device=str(device))
+        emit(
+            f"train_step_{args.size}_{precision}",
+            record,
+            peer_name="MarianMTModel",
+            device=str(device),
+            batch=[args.batch, args.len],
+        )
 
 
 if __name__ == "__main__":

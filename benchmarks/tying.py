@@ -7,7 +7,7 @@ steps: the whole footprint (weights, gradients, Adam, activations, allocator), n
 
     python -m benchmarks.tying                 # Transformer base, V 37000, batch 32 x 32, fp32
     python -m benchmarks.tying --size small
-    python -m benchmarks.tying --device cuda   # on a GPU; adds the step's peak allocated memory
+    python -m benchmarks.tying --device cuda   # on a GPU (bf16 autocast); adds the step's peak allocated memory
 
 Ends with one JSON line per tying mode (peer: tying none).
 """
@@ -44,14 +44,18 @@ def step_memory_growth(mode: str, args: Namespace) -> float:
     cuda = device.type == "cuda"
     before = torch.cuda.max_memory_allocated() if cuda else _status_mb("VmHWM")
     net, opt, step = ours(size, device, tying=mode)
-    for _ in range(2):
-        step(*batch)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        for _ in range(2):
+            step(*batch)
     return (torch.cuda.max_memory_allocated() - before) / MB if cuda else _status_mb("VmHWM") - before
 
 
 def main() -> None:
-    args = step_arguments(__doc__).parse_args()
+    p = step_arguments(__doc__)
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="default: bf16 autocast on a GPU, fp32 on the CPU")
+    args = p.parse_args()
     device, size = torch.device(args.device), SIZES[args.size]
+    args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     batch, tokens = random_batch(size, args, device)
 
     rows, steps = {}, []
@@ -75,10 +79,12 @@ def main() -> None:
             rows[mode][key] = pool.apply(step_memory_growth, (mode, args))
         steps.append(step)
         del net, opt
-    seconds = timed(steps, batch, args.steps, args.warmup, args.rounds, device, autocast=False)
+    seconds = timed(steps, batch, args.steps, args.warmup, args.rounds, device, autocast=args.precision == "bf16")
     base = rows["none"]
     base_tps = tokens / seconds[0]
-    print(f"{args.size}, batch {args.batch} x {args.len}, fp32, {device}; ratios against tying none in this run")
+    print(
+        f"{args.size}, batch {args.batch} x {args.len}, {args.precision}, {device}; ratios against tying none in this run"
+    )
     for (mode, row), sec in zip(rows.items(), seconds):
         row["tokens_per_s"] = tokens / sec
         line = (
@@ -110,6 +116,8 @@ def main() -> None:
             **({"peak_step_mb": round(row["peak_step_mb"], 1)} if "peak_step_mb" in row else {}),
             **({"rss_growth_mb": round(row["rss_growth_mb"], 1)} if "rss_growth_mb" in row else {}),
             device=str(device),
+            precision=args.precision,
+            batch=[args.batch, args.len],
         )
 
 

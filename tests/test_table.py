@@ -1,0 +1,42 @@
+"""benchmarks/table.py: the README's performance tables are printed from committed JSON lines."""
+
+import json
+from pathlib import Path
+
+from benchmarks.table import table
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def lines_of(name: str) -> list[dict]:
+    return [json.loads(x) for x in (RESULTS / name).read_text().splitlines() if x.startswith("{")]
+
+
+def test_every_row_of_the_readme_tables_comes_from_its_results_file():
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    for name in ("20261122b-all-cpu.jsonl", "20261123-all-cuda.jsonl"):
+        rows = [r for r in table(lines_of(name)).splitlines() if r.startswith("| ")]
+        assert len(rows) > 8
+        missing = [r for r in rows if r not in text]
+        assert not missing, f"{name}: rows not in the README: {missing}"
+
+
+def test_a_gpu_run_without_ctranslate2_has_no_ctranslate2_row_and_reports_mfu():
+    out = table(lines_of("20261123-all-cuda.jsonl"))
+    rows = out.splitlines()
+    assert "CTranslate2" not in out
+    assert "H100" in rows[0]
+    steps = [r for r in rows if r.startswith("| train step")]
+    assert all("MFU" in r and "on cuda" in r for r in steps)
+    assert any("batch 400×64" in r for r in steps)
+    # the tying row follows the train steps that came before it in the file, not the later one
+    tying = next(i for i, r in enumerate(rows) if r.startswith("| tying modes"))
+    assert rows[tying - 1].startswith("| train step, d 256") and "bf16" in rows[tying]
+
+
+def test_a_cpu_line_from_before_the_batch_was_recorded_reads_as_the_cpu_default():
+    line = lines_of("20261122b-all-cpu.jsonl")[0]
+    assert "batch" not in line
+    assert "batch 32×32, fp32 |" in table([line])
