@@ -210,6 +210,7 @@ def run_peer(
         "calibration_eval_s": round(eval_s, 1),
         "bf16": bf16,
         "batch_sentences": batch,
+        "dropout": dropout,
     }
 
 
