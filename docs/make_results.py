@@ -35,7 +35,7 @@ from tiedtransformer.commands import analyze
 
 DOCS = Path(__file__).resolve().parent
 OUT = DOCS / "results"
-SPEED = ["benchmarks/tying.py", "--size", "recipe", "--rounds", "5"]
+SPEED = ["-m", "benchmarks.tying", "--size", "recipe", "--rounds", "5"]
 SPEED_FILE = OUT / "tying-speed.jsonl"
 
 
