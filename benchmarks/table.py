@@ -42,9 +42,13 @@ def train_step(d: dict) -> str:
         f", {name.removeprefix('ours_').replace('_', ' ')}: {d[name]:,.0f}" for name in ("ours_compiled",) if name in d
     )
     mfu = f"; MFU {100 * d['mfu']:.1f}%" if "mfu" in d else ""
+    if "ours_fused_loss" in d:  # ours took the loss of the whole logits (a GPU's default)
+        other = f"whole-logits loss; the fused loss: {d['ours_fused_loss']:,.0f}"
+    else:
+        other = f"loss over whole logits: {d['ours_full_logits']:,.0f}"
     return (
         f"| train step, {shape}, three-way tied, {_batch(d)}, {precision}{_on(d)} | {_spread(d['ours'])} target tok/s "
-        f"(loss over whole logits: {d['ours_full_logits']:,.0f}{extra}){mfu} | `MarianMTModel` {_spread(d['peer'])} | "
+        f"({other}{extra}){mfu} | `MarianMTModel` {_spread(d['peer'])} | "
         f"{_ratio(d)} | {_cmd(d)} |"
     )
 

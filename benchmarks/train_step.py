@@ -19,9 +19,9 @@ import statistics
 import torch
 
 from benchmarks.harness import compare, emit, interleaved, rates
-from tiedtransformer.model.loss import label_smoothed_nll
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
+from tiedtransformer.training.options import use_fused_loss
 from tiedtransformer.training.precision import default_precision
 
 SIZES = {
@@ -32,10 +32,11 @@ SIZES = {
 }
 
 
-def ours(size: dict, device, fused_loss: bool = True, tying: str = "three_way", compile: bool = False):
-    """The network, its optimizer and our training step as ``TranslationModule`` takes it;
-    ``fused_loss=False`` computes the loss from the whole (B, T, V) logits instead (to measure what
-    the fused output layer + loss buys); ``compile`` as ``--model.compile=true``."""
+def ours(size: dict, device, fused_loss: bool | None = None, tying: str = "three_way", compile: bool = False):
+    """The network, its optimizer and our training step as ``TranslationModule`` takes it; ``fused_loss``
+    as ``--model.optim.fused_loss`` (None: the device's default, fused on a CPU, whole logits on a GPU);
+    ``compile`` as ``--model.compile=true``."""
+    fused_loss = use_fused_loss(fused_loss, torch.device(device).type)
     net = TiedTransformer(TransformerConfig(**size, tying=tying, dropout=0.1)).to(device).train()
     if compile:
         net.compile_teacher_forcing()
@@ -44,11 +45,7 @@ def ours(size: dict, device, fused_loss: bool = True, tying: str = "three_way", 
     )  # as TranslationModule
 
     def step(src, tgt_in, tgt_out):
-        if fused_loss:
-            loss = net.loss(src, tgt_in, tgt_out, 0.1).loss
-        else:
-            loss_sum, _, n = label_smoothed_nll(net(src, tgt_in), tgt_out, 0.1)
-            loss = loss_sum / n
+        loss = net.loss(src, tgt_in, tgt_out, 0.1, fused=fused_loss).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -164,8 +161,9 @@ def main() -> None:
         args.precision = ["fp32", "bf16"] if native else ["fp32"]
     batch, tokens = random_batch(size, args, device)
     our_model, _, our_step = ours(size, device)
-    _, _, full_logits_step = ours(size, device, fused_loss=False)
-    extra = {"ours_full_logits": full_logits_step}
+    # the other loss of --model.optim.fused_loss, named by what it is
+    fused = use_fused_loss(None, device.type)
+    extra = {"ours_fused_loss" if not fused else "ours_full_logits": ours(size, device, fused_loss=not fused)[2]}
     if args.compile:
         extra["ours_compiled"] = ours(size, device, compile=True)[2]
     peer_model, peer_step = marian(size, device)

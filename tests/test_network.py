@@ -195,6 +195,26 @@ def test_loss_and_its_gradients_equal_those_of_forwards_whole_logits(tying, proj
         torch.testing.assert_close(g, p.grad)
 
 
+@pytest.mark.parametrize("tying,projection_reg", [("three_way", 0.0), ("decoder", 0.15)])
+def test_the_whole_logits_loss_gives_the_fused_loss_and_its_gradients(tying, projection_reg):
+    # --model.optim.fused_loss=false (a GPU's default) must train the same model as the fused loss
+    torch.manual_seed(0)
+    m = tiny_model(tying=tying, projection_reg=projection_reg)
+    src, tgt_in, tgt_out = _teacher_forced_batch(5, pad_last=True)
+    results = []
+    for fused in (True, False):
+        out = m.loss(src, tgt_in, tgt_out, label_smoothing=0.1, fused=fused)
+        out.loss.backward()
+        results.append((out, [p.grad.clone() for p in m.parameters()]))
+        m.zero_grad()
+    (fused_out, fused_grads), (whole_out, whole_grads) = results
+    for field in ("loss", "loss_sum", "nll_sum", "tokens"):
+        torch.testing.assert_close(getattr(whole_out, field), getattr(fused_out, field))
+    assert int(whole_out.tokens) == int((tgt_out != 0).sum())
+    for a, b in zip(whole_grads, fused_grads):
+        torch.testing.assert_close(a, b)
+
+
 def test_compiled_teacher_forcing_gives_the_eager_loss_and_gradients_and_the_same_state_dict():
     torch.manual_seed(0)
     eager, compiled = tiny_model(), tiny_model()

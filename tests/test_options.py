@@ -1,7 +1,7 @@
 import pytest
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.options import DecodeConfig, accumulation_steps
+from tiedtransformer.training.options import DecodeConfig, OptimConfig, accumulation_steps, use_fused_loss
 
 
 def test_accumulation_follows_tokens_per_update():
@@ -15,3 +15,10 @@ def test_accumulation_follows_tokens_per_update():
 def test_decode_config_describes_its_search():
     assert DecodeConfig().describe() == "beam 4, length penalty 0.6"
     assert DecodeConfig(beam_size=5).describe("greedy") == "greedy"
+
+
+def test_the_fused_loss_is_the_default_except_on_a_gpu_and_an_explicit_choice_wins():
+    assert use_fused_loss(None, "cpu") and not use_fused_loss(None, "cuda")
+    for device in ("cpu", "cuda", "mps"):
+        assert use_fused_loss(True, device) and not use_fused_loss(False, device)
+    assert OptimConfig().fused_loss is None

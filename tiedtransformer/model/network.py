@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.model.loss import linear_label_smoothed_nll
+from tiedtransformer.model.loss import label_smoothed_nll, linear_label_smoothed_nll
 from tiedtransformer.specials import PAD_ID
 
 Tying = Literal["none", "decoder", "src_tgt", "three_way"]
@@ -296,14 +296,23 @@ class TiedTransformer(nn.Module):
         return self.dec_lut(self.output_inputs(src, tgt_in))
 
     def loss(
-        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float = 0.0
+        self,
+        src: torch.Tensor,
+        tgt_in: torch.Tensor,
+        tgt_out: torch.Tensor,
+        label_smoothing: float = 0.0,
+        fused: bool = True,
     ) -> Loss:
         """The training objective of a teacher-forced batch: label-smoothed cross-entropy of ``forward``'s
-        logits against ``tgt_out`` (padding ignored) plus Projection Regularization. The output layer is
-        fused into the loss (``loss.linear_label_smoothed_nll``): the (B, T, V) logits never exist whole."""
+        logits against ``tgt_out`` (padding ignored) plus Projection Regularization. ``fused``: the output
+        layer is fused into the loss (``loss.linear_label_smoothed_nll``), so that the (B, T, V) logits
+        never exist whole; otherwise the loss is taken of the whole logits. Same values and gradients."""
         teacher_forced = self._compiled[0] if self._compiled else self.output_inputs
         hidden = teacher_forced(src, tgt_in)  # (B, T, d)
-        loss_sum, nll_sum, tokens = linear_label_smoothed_nll(hidden, self.dec_lut.weight, tgt_out, label_smoothing)
+        if fused:
+            loss_sum, nll_sum, tokens = linear_label_smoothed_nll(hidden, self.dec_lut.weight, tgt_out, label_smoothing)
+        else:
+            loss_sum, nll_sum, tokens = label_smoothed_nll(self.dec_lut(hidden), tgt_out, label_smoothing)
         mean = loss_sum / tokens.clamp(min=1) + self.regularization_loss()
         return Loss(mean, loss_sum, nll_sum, tokens)
 

@@ -19,7 +19,7 @@ from tiedtransformer.model.search import beam_search, greedy_decode
 from tiedtransformer.training.checkpoint import check_compatible
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from tiedtransformer.training.evaluation import corpus_scores, sample_ids
-from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search
+from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search, use_fused_loss
 from tiedtransformer.training.runs import RunDir
 from tiedtransformer.training.schedule import budget_progress, lr_factor
 
@@ -122,8 +122,11 @@ class TranslationModule(L.LightningModule):
     def on_validation_batch_start(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self.flops_per_batch = self.net.flops(batch.num_src_tokens, batch.num_tgt_tokens, backward=False)
 
+    def _fused_loss(self) -> bool:
+        return use_fused_loss(self.optim.fused_loss, self.device.type)
+
     def training_step(self, batch: Batch, batch_idx: int):
-        out = self.net.loss(batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing)
+        out = self.net.loss(batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing, self._fused_loss())
         loss = out.loss
         if batch.padding:  # a stand-in batch: same collectives as the other ranks, no gradient
             return loss * 0.0
@@ -253,7 +256,9 @@ class TranslationModule(L.LightningModule):
         self._full = []
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        out = self.eval_net().loss(batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing)
+        out = self.eval_net().loss(
+            batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing, self._fused_loss()
+        )
         v = self._val
         v["loss"] += float(out.loss_sum)
         v["nll"] += float(out.nll_sum)
