@@ -36,7 +36,7 @@ def row(run_dir: Path, wall: float | None = None) -> dict:
         "per_epoch_bleu": [v["bleu"] for v in curve],
         "per_epoch_wall_s": [round(v["wall_s"]) for v in curve],
         "first_s_to_greedy_bleu": {b: first_time_to(curve, b) for b in (25, 30, 35)},
-        "per_epoch_chrf": [v["chrf"] for v in s["val_bleu_by_validation"]],
+        "per_epoch_chrf": [v["chrf"] for v in curve],
         "sample": s["val_bleu_sentences"],
         "final_bleu": round(s["final_val_bleu"], 2),
         "final_chrf": round(s["final_val_chrf"], 2),
