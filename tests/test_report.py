@@ -2,12 +2,13 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from tests.conftest import tiny_config
 from tests.data_helpers import demo_texts
 from tiedtransformer.analysis.dumps import dump_from_model
 from tiedtransformer.analysis.matrices import AnalysisOptions
-from tiedtransformer.analysis.report import analyze_to_dir, markdown, scalars, tables
+from tiedtransformer.analysis.report import analyze_to_dir, knn_cells, markdown, scalars, tables
 from tiedtransformer.data.vocab import build_vocabulary
 from tiedtransformer.model.network import TiedTransformer
 
@@ -73,3 +74,15 @@ def test_scalars_and_tables_for_dashboards(dump, tmp_path):
     assert cols[0] == "matrix" and len(rows) == 4 * 30
     _, cut = tables(report, max_rows=40)["emb/top30_pairs"]
     assert len(cut) == 40 and max(r[1] for r in cut) == 10  # the best 10 pairs of each of 4 matrices
+
+
+def test_knn_cells_are_token_and_score_to_three_decimals():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.cat([torch.rand(500, 4, generator=g) * 2 - 1, torch.tensor([[1.0, -1.0, 0.0, -0.0001]])])
+    knn = torch.randint(30, (501, 4), generator=g)
+    tokens = [f"t{i}" for i in range(30)]
+    want = [
+        f"{tokens[j]} {s:.3f}".replace("-0.000", "0.000")
+        for j, s in zip(knn.view(-1).tolist(), scores.view(-1).tolist())
+    ]
+    assert knn_cells(tokens, knn, scores) == want

@@ -48,10 +48,12 @@ def matrix(V=53, d=8, seed=0):
     return w
 
 
-@pytest.mark.parametrize("block", [4, 7, 11, 16, 30, 64])  # 11, 30: blocks not a multiple of their diagonal tiles
-def test_equals_brute_force_with_planted_pairs_ties_duplicates_and_a_zero_row(block):
+# 11, 30: blocks not a multiple of their diagonal tiles; K 300 with k 1: most top pairs beat neither their
+# row's nor their column's k-th, so the scan that finds them (a row bar lowered to the K-th) is what is tested
+@pytest.mark.parametrize("K,k", [(25, 5), (300, 1)])
+@pytest.mark.parametrize("block", [4, 7, 11, 16, 30, 64])
+def test_equals_brute_force_with_planted_pairs_ties_duplicates_and_a_zero_row(block, K, k):
     w = matrix()
-    K, k = 25, 5
     result = analyze_matrix(w, top_k=K, knn_k=k, bins=20, block=block)
     top, bottom, knn, all_pairs = brute_force(w, K, k)
     torch.testing.assert_close(result.top_scores, torch.tensor([p[0] for p in top]))
@@ -111,7 +113,7 @@ def test_tiles_hold_every_pair_once(V, block, small):
         assert (r0, r1) == (c0, c1) and r1 - r0 <= small
         seen[r0:r1, c0:c1] += torch.ones(r1 - r0, r1 - r0, dtype=torch.long).triu(1)
     for r0, r1, c0, c1 in upper:
-        assert r1 <= c0  # wholly above the diagonal
+        assert r1 <= c0  # wholly above the diagonal: its rows and its columns are different lists
         seen[r0:r1, c0:c1] += 1
     assert torch.equal(seen, torch.ones(V, V, dtype=torch.long).triu(1))
 

@@ -69,11 +69,21 @@ def _write_knn(out: Path, results: dict[str, MatrixResult]) -> None:
     for name, r in results.items():
         if r.identical_to:
             continue
-        k = r.sim.knn.size(1)  # one cell per neighbour, in one pass over all of them; then k per row
-        neighbours = map(r.tokens.__getitem__, r.sim.knn.view(-1).tolist())
-        cells = list(map("{} {:.3f}".format, neighbours, r.sim.knn_scores.view(-1).tolist()))
+        k = r.sim.knn.size(1)
+        cells = knn_cells(r.tokens, r.sim.knn, r.sim.knn_scores)
         lines = ["\t".join([token, *cells[i * k : (i + 1) * k]]) for i, token in enumerate(r.tokens)]
         atomic_write_text(out / "knn" / f"{name}.tsv", "".join(line + "\n" for line in lines))
+
+
+_SCORE_TEXT = [f" {m / 1000:.3f}" for m in range(-1000, 1001)]  # " -1.000" .. " 1.000", by thousandths
+
+
+def knn_cells(tokens: list[str], knn, scores) -> list[str]:
+    """``token score`` for every neighbour of every row, row after row, the score with 3 decimals (as
+    ``{:.3f}``, but never "-0.000"); one pass over all of them, the scores looked up by thousandths
+    (a third cheaper than formatting 370,000 floats)."""
+    milli = (scores.double().view(-1).clamp(-1, 1) * 1000).round().long().add_(1000).tolist()
+    return list(map(str.__add__, map(tokens.__getitem__, knn.view(-1).tolist()), map(_SCORE_TEXT.__getitem__, milli)))
 
 
 def _distinct_labels(results: dict[str, MatrixResult]) -> dict[str, str]:

@@ -80,7 +80,15 @@ class _RunningPairs:
             if r.numel() == 0:
                 return
             s, rows = sub[r, cols], rows[r]
-        self.scores, self.index = _merge_top(self.scores, self.index, s, flat_of(rows, cols), self.K, self.largest)
+        self.offer(s, flat_of(rows, cols))
+
+    @property
+    def full(self) -> bool:
+        return self.scores.numel() == self.K
+
+    def offer(self, scores: torch.Tensor, flat: torch.Tensor) -> None:
+        """Keep the K best of the running pairs and these (scores, flat indices)."""
+        self.scores, self.index = _merge_top(self.scores, self.index, scores, flat, self.K, self.largest)
 
 
 def _merge_candidates(best_s, best_i, slot, scores, ids, k):
@@ -170,7 +178,9 @@ def analyze_matrix(
     Two passes over the tiles of :func:`_tiles`: first the diagonal ones, which give every row's k-NN
     list its first k entries (a top-k of the tile's rows); then the others, where each row's and each
     column's list only takes the entries beating its k-th so far (one comparison each, one scan for
-    their positions, and few of them: the lists already hold the best of a tile). The products are of
+    their positions, and few of them: the lists already hold the best of a tile). The same scan finds
+    the pairs beating the K-th top pair (a row's bar is the lower of its k-th and that K-th): no pass
+    of their own (3% of the analysis of a 37000×512 matrix here). The products are of
     :func:`_scaled_rows`, from which a histogram bin is one truncation."""
     x = normalize_rows(w)
     V, dev = x.size(0), x.device
@@ -220,21 +230,29 @@ def analyze_matrix(
         sim, idx, flat_of = product(r0, r1, c0, c1)
         r, c = sim.shape
         _add_histogram(hist, sim, idx)
+        # once K top pairs are known and there are k-NN lists, the scan below finds the pairs beating
+        # the K-th too (its row threshold lowered to that K-th where it is above): no pass of its own
+        fold_top = bool(K) and bool(k) and top.full
         if K:
             bottom.add(sim, None, flat_of)
-            top.add(sim, None, flat_of)
+            if not fold_top:
+                top.add(sim, None, flat_of)
         if not k:
             continue
         row_kth, col_kth = knn_s[r0:r1, -1].clone(), knn_s[c0:c1, -1].clone()
-        # the entries beating their row's k-th or their column's k-th, found in one scan
+        row_bar = torch.clamp(row_kth, max=top.scores[-1]) if fold_top else row_kth
+        # the entries beating their row's bar or their column's k-th, found in one scan
         words = (r * c + 7) // 8 * 8
         mask = mask_buf[:words]
         mask[r * c :] = False
-        beats = torch.gt(sim, row_kth.unsqueeze(1), out=mask[: r * c].view(r, c))
+        beats = torch.gt(sim, row_bar.unsqueeze(1), out=mask[: r * c].view(r, c))
         beats |= torch.gt(sim, col_kth.unsqueeze(0), out=col_buf[: r * c].view(r, c))
         p = _true_positions(mask)
         rows, cols = p // c, p % c
         s = sim.view(-1)[p]
+        if fold_top:
+            pair = s > top.scores[-1]
+            top.offer(s[pair], flat_of(rows[pair], cols[pair]))
         for lists, own, other, other_base, kth in (
             (slice(r0, r1), rows, cols, c0, row_kth),
             (slice(c0, c1), cols, rows, r0, col_kth),
