@@ -105,10 +105,11 @@ def decode(d: dict) -> list[str]:
 
 
 def precision(d: dict) -> str:
+    ours, peer = ("bf16", "fp32") if d["ours_name"].startswith("bf16") else ("fp32", "bf16")
     return (
         f"| the recipe's three matrix products, fp32 against bf16 (native bf16 flags: "
-        f"{', '.join(d['native_bf16_flags']) or 'none'}; CPU capability {d['cpu_capability']}) | default "
-        f"{d['ours_name']}: {d['fp32_ms']:,.1f} ms | the other: {d['bf16_ms']:,.1f} ms | {_ratio(d)} | {_cmd(d)} |"
+        f"{', '.join(d['native_bf16_flags']) or 'none'}; CPU capability {d['cpu_capability']}) | the default, "
+        f"{d['ours_name']}: {d[ours + '_ms']:,.1f} ms | {peer}: {d[peer + '_ms']:,.1f} ms | {_ratio(d)} | {_cmd(d)} |"
     )
 
 

@@ -16,7 +16,7 @@ def lines_of(name: str) -> list[dict]:
 def test_every_row_of_the_readme_tables_comes_from_its_results_file():
     readme = REPO / "README.md"
     text = readme.read_text()
-    for name in ("20261122b-all-cpu.jsonl", "20261123-all-cuda.jsonl"):
+    for name in ("20261123c-all-cpu.jsonl", "20261123-all-cuda.jsonl"):
         rows = [r for r in table(lines_of(name)).splitlines() if r.startswith("| ")]
         assert len(rows) > 8
         missing = [r for r in rows if r not in text]
@@ -40,3 +40,15 @@ def test_a_cpu_line_from_before_the_batch_was_recorded_reads_as_the_cpu_default(
     line = lines_of("20261122b-all-cpu.jsonl")[0]
     assert "batch" not in line
     assert "batch 32×32, fp32 |" in table([line])
+
+
+def test_the_precision_row_gives_each_precision_its_own_time():
+    for name, default, fast in (
+        ("20261122b-all-cpu.jsonl", "32-true", "fp32"),
+        ("20261123c-all-cpu.jsonl", "bf16-mixed", "bf16"),
+    ):
+        line = next(x for x in lines_of(name) if x["benchmark"] == "precision")
+        row = table([line])
+        slow = "bf16" if fast == "fp32" else "fp32"
+        assert f"the default, {default}: {line[fast + '_ms']:,.1f} ms | {slow}: {line[slow + '_ms']:,.1f} ms" in row
+        assert line[fast + "_ms"] < line[slow + "_ms"]  # the default rule picked the faster one on both machines
