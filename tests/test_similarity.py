@@ -7,7 +7,6 @@ from tiedtransformer.analysis.similarity import (
     _tiles,
     _true_positions,
     analyze_matrix,
-    bincount_halves,
     chance_jaccard,
     jaccard,
     mean_knn_jaccard,
@@ -205,10 +204,3 @@ def test_sample_pairs_are_distinct_rows_in_order_and_seeded():
     assert (p[:, 0] < p[:, 1]).all() and p.max() < 7 and p.min() >= 0
     assert len({tuple(x) for x in p.tolist()}) == 21  # every pair of 7 rows turns up
     assert torch.equal(p, sample_pairs(7, 1000, seed=1))
-
-
-@pytest.mark.parametrize("n, bins", [(10, 5), ((1 << 20) + 7, 203), (3 << 20, 9)])  # below and above the split
-def test_bincount_halves_equals_bincount(n, bins):
-    values = torch.randint(bins, (n,), generator=torch.Generator().manual_seed(n), dtype=torch.uint8)
-    values[-1] = bins - 1  # a count in the last bin, from the second half
-    assert torch.equal(bincount_halves(values, bins + 2), torch.bincount(values, minlength=bins + 2))

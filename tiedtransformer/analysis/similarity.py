@@ -15,9 +15,7 @@ A zero row has cosine 0 with everything (no NaN).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import torch
 
@@ -124,22 +122,6 @@ def _bin_dtype(bins: int) -> torch.dtype:
     return torch.uint8 if bins + 2 <= 255 else torch.int32
 
 
-@cache
-def _second_thread() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(1, thread_name_prefix="bincount")
-
-
-def bincount_halves(values: torch.Tensor, minlength: int) -> torch.Tensor:
-    """``torch.bincount(values, minlength=minlength)`` of a flat tensor. On a CPU with two or more threads
-    a vector of a million or more is counted as two halves at once, the first on a second thread:
-    torch's CPU bincount runs on one core (and leaves Python free while it counts)."""
-    if values.device.type != "cpu" or torch.get_num_threads() < 2 or values.numel() < 1 << 20:
-        return torch.bincount(values, minlength=minlength)
-    half = values.numel() // 2
-    first = _second_thread().submit(torch.bincount, values[:half], None, minlength)
-    return torch.bincount(values[half:], minlength=minlength) + first.result()
-
-
 def _add_histogram(hist: torch.Tensor, scaled: torch.Tensor, index: torch.Tensor, exclude=None) -> None:
     """Add to ``hist`` the counts of cosines in ``len(hist)`` equal bins over [-1, 1], given as
     ``scaled`` = (cosine + 1) · bins / 2 + 1 (what the product of the scaled rows gives, see
@@ -152,7 +134,7 @@ def _add_histogram(hist: torch.Tensor, scaled: torch.Tensor, index: torch.Tensor
     index.copy_(scaled)  # truncation
     if exclude is not None:
         index.masked_fill_(exclude, bins + 2)  # an extra bin, dropped below (cheaper than gathering the rest)
-    counts = bincount_halves(index.view(-1), bins + 3).to(hist.dtype)
+    counts = torch.bincount(index.view(-1), minlength=bins + 3).to(hist.dtype)
     hist += counts[1 : bins + 1]
     hist[0] += counts[0]
     hist[-1] += counts[bins + 1]
