@@ -35,9 +35,19 @@ def _on(d: dict) -> str:
     return f", on {d['device']}" if d.get("device", "cpu") != "cpu" else ""
 
 
+def _shape(size: str) -> str:
+    """The model of a train-step line, from ``benchmarks.train_step.SIZES`` (the sizes it times)."""
+    from benchmarks.train_step import SIZES
+
+    if size == "base":
+        return "Transformer base, V 37000"
+    m = SIZES[size]
+    return f"d {m['d_model']}, {m['n_encoder_layers']}+{m['n_decoder_layers']}, FFN {m['d_ff']}, V {m['vocab_size']}"
+
+
 def train_step(d: dict) -> str:
     size, precision = d["benchmark"].split("_")[2:4]
-    shape = "Transformer base, V 37000" if size == "base" else "d 256, 3+3, FFN 1024, V 8000"
+    shape = _shape(size)
     extra = "".join(
         f", {name.removeprefix('ours_').replace('_', ' ')}: {d[name]:,.0f}" for name in ("ours_compiled",) if name in d
     )

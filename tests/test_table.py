@@ -52,3 +52,9 @@ def test_the_precision_row_gives_each_precision_its_own_time():
         slow = "bf16" if fast == "fp32" else "fp32"
         assert f"the default, {default}: {line[fast + '_ms']:,.1f} ms | {slow}: {line[slow + '_ms']:,.1f} ms" in row
         assert line[fast + "_ms"] < line[slow + "_ms"]  # the default rule picked the faster one on both machines
+
+
+def test_a_train_step_line_names_the_model_it_timed():
+    fp32, bf16 = table(lines_of("20261123c-train-step-recipe-cpu.jsonl")).splitlines()[-2:]
+    assert fp32.startswith("| train step, d 192, 3+3, FFN 768, V 6000, three-way tied, batch 32×32, fp32 |")
+    assert bf16.startswith("| train step, d 192, 3+3, FFN 768, V 6000, three-way tied, batch 32×32, bf16 |")
