@@ -4,7 +4,7 @@ import torch
 from tests.conftest import tiny_config, tiny_model
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.loss import label_smoothed_nll
-from tiedtransformer.model.network import TYING_MODES, TiedTransformer, TransformerConfig, sinusoids
+from tiedtransformer.model.network import TYING_MODES, TiedTransformer, TransformerConfig, attention, sinusoids
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -257,3 +257,44 @@ def test_the_tie_structure_is_worked_out_in_one_place_from_object_identity():
         "dec_embed": ["dec_lut"],
         "dec_lut": ["dec_embed"],
     }
+
+
+def test_attention_runs_in_fp32_on_a_cpu_under_bf16_autocast(monkeypatch):
+    """The CPU's bf16 flash-attention backward made a bf16 training step slower than fp32's, so attention
+    takes fp32 inputs there (and autocast must not cast them back); the result is that of fp32 attention
+    over the bf16 q, k, v, and gradients flow back to them in bf16."""
+    seen = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v, **kw):
+        seen.append((q.dtype, k.dtype, v.dtype))
+        return sdpa(q, k, v, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 5, 8).bfloat16().requires_grad_() for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = attention(q, k, v, None, True)
+    assert seen == [(torch.float32,) * 3]
+    expected = sdpa(q.detach().float(), k.detach().float(), v.detach().float(), is_causal=True)
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    y.sum().backward()
+    assert q.grad.dtype == torch.bfloat16 and q.grad.abs().sum() > 0
+    # fp32 inputs (no autocast) are passed through as they are
+    seen.clear()
+    attention(q.detach().float(), k.detach().float(), v.detach().float(), None, False)
+    assert seen == [(torch.float32,) * 3]
+
+
+def test_a_bf16_autocast_training_step_of_the_network_follows_fp32():
+    """The whole teacher-forced loss under CPU bf16 autocast (attention in fp32 inside) stays close to
+    the fp32 loss, and every parameter gets a finite gradient."""
+    torch.manual_seed(0)
+    net = tiny_model(tying="three_way", dropout=0.0)
+    src, tgt_in, tgt_out = _teacher_forced_batch(6)
+    ref = net.loss(src, tgt_in, tgt_out, 0.1).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = net.loss(src, tgt_in, tgt_out, 0.1).loss
+    loss.backward()
+    assert abs(loss.item() - ref.item()) < 0.05 * ref.item()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())

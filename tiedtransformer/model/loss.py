@@ -78,14 +78,19 @@ def _linear_ls_nll(rows, weight, target, epsilon: float, chunk: int, with_grads:
         for start in range(0, rows.size(0), chunk):
             h, t = h_all[start : start + chunk], target[start : start + chunk]
             logits = (h @ w.T).float()  # (c, V)
-            lse = torch.logsumexp(logits, dim=-1)  # (c,)
-            row_nll = lse - logits.gather(1, t[:, None]).squeeze(1)
-            row_smooth = lse - logits.mean(dim=-1)  # -mean log p over the vocabulary
-            chunk_nll = row_nll.sum()
+            target_logit = logits.gather(1, t[:, None]).squeeze(1)
+            mean_logit = logits.mean(dim=-1)
+            # log-sum-exp by hand, so that exp runs once and its result, in place of the logits, is
+            # also the softmax of the gradient (one pass less than logsumexp and then exp again)
+            top = logits.amax(dim=-1, keepdim=True)
+            e = logits.sub_(top).exp_()  # (c, V)
+            total = e.sum(dim=-1)
+            lse = top.squeeze(1) + total.log()  # (c,)
+            chunk_nll = (lse - target_logit).sum()
             nll += chunk_nll
-            loss += (1.0 - epsilon) * chunk_nll + epsilon * row_smooth.sum()
-            if with_grads:  # d loss / d logits = softmax - (1 - ε) onehot - ε / V, in place of the logits
-                g = logits.sub_(lse[:, None]).exp_().sub_(epsilon / V)
+            loss += (1.0 - epsilon) * chunk_nll + epsilon * (lse - mean_logit).sum()  # smoothing: -mean log p
+            if with_grads:  # d loss / d logits = softmax - (1 - ε) onehot - ε / V, in place
+                g = e.mul_(total.reciprocal_()[:, None]).sub_(epsilon / V)
                 g.scatter_add_(1, t[:, None], g.new_full((t.numel(), 1), -(1.0 - epsilon)))
                 g = g.to(dtype)
                 grad_rows[start : start + chunk] = g @ w

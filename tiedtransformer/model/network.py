@@ -88,6 +88,22 @@ def sinusoids(n_positions: int, d: int) -> torch.Tensor:
     return table
 
 
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, is_causal: bool
+) -> torch.Tensor:
+    """``scaled_dot_product_attention``, in fp32 on a CPU where autocast made q, k, v bf16.
+
+    The CPU's bf16 flash-attention backward is slow: in a recipe-sized training step (d 192, 40 x 25
+    tokens, 2-core AVX512-BF16 CPU, torch profiler) it took 5.6 ms a call against 0.9 ms in fp32, and
+    made the whole bf16 step slower than fp32's; the matrix products around it stay bf16
+    (``python -m benchmarks.precision`` times the step both ways). On a GPU bf16 attention is fast.
+    """
+    if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+        with torch.autocast("cpu", enabled=False):  # autocast would cast fp32 inputs back to bf16
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, is_causal=is_causal)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+
+
 class Attention(nn.Module):
     """Multi-head attention on ``scaled_dot_product_attention``; q, k, v projected by one matmul."""
 
@@ -129,7 +145,7 @@ class Attention(nn.Module):
         g = B // k.size(0)  # queries per memory row: the beams of one sentence share its encoder output
         if g > 1:  # cross-attention has no order among queries: a sentence's beams become its query rows
             q = q.view(-1, g, h, T, dh).transpose(1, 2).reshape(-1, h, g * T, dh)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)  # (B/g, h, g·T, d/h)
+        y = attention(q, k, v, mask, is_causal)  # (B/g, h, g·T, d/h)
         if g > 1:
             y = y.view(-1, h, g, T, dh).transpose(1, 2).reshape(B, h, T, dh)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, -1))
