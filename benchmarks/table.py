@@ -123,6 +123,17 @@ def precision(d: dict) -> str:
     )
 
 
+def precision_train_step(d: dict) -> str:
+    tps = d["target_tok_per_s"]
+    ours, peer = ("bf16", "fp32") if d["ours_name"].startswith("bf16") else ("fp32", "bf16")
+    return (
+        f"| training steps of the recipe's network (d 192, 3+3, V 6,000, no dropout), 24 batches of ~1,024 target "
+        f"tokens in varied shapes | the default, {d['ours_name']}: {tps[ours]:,} target tok/s | {peer}: {tps[peer]:,}; "
+        f"ablation, bf16 with attention in bf16 too (the code before 2026-11-23): {tps['bf16_attention_bf16']:,} | "
+        f"{_ratio(d)} | {_cmd(d)} |"
+    )
+
+
 def similarity(d: dict) -> str:
     n, dim = d["shape"]
     if d["benchmark"] == "similarity_whole_command":
@@ -185,6 +196,8 @@ def table(lines: list[dict]) -> str:
             out += decode(d)
         elif name == "precision":
             out.append(precision(d))
+        elif name == "precision_train_step":
+            out.append(precision_train_step(d))
         elif name.startswith("similarity_"):
             out.append(similarity(d))
         elif name == "stream_memory":

@@ -58,3 +58,12 @@ def test_a_train_step_line_names_the_model_it_timed():
     fp32, bf16 = table(lines_of("20261123c-train-step-recipe-cpu.jsonl")).splitlines()[-2:]
     assert fp32.startswith("| train step, d 192, 3+3, FFN 768, V 6000, three-way tied, batch 32×32, fp32 |")
     assert bf16.startswith("| train step, d 192, 3+3, FFN 768, V 6000, three-way tied, batch 32×32, bf16 |")
+
+
+def test_the_recipe_step_precision_row_names_the_default_and_the_attention_ablation():
+    line = lines_of("20261123d-precision-cpu.jsonl")[1]
+    row = table([line]).splitlines()[-1]
+    tps = line["target_tok_per_s"]
+    assert f"the default, bf16-mixed: {tps['bf16']:,} target tok/s | fp32: {tps['fp32']:,};" in row
+    assert f"attention in bf16 too (the code before 2026-11-23): {tps['bf16_attention_bf16']:,}" in row
+    assert f"| **{line['ratio']:.2f}** (" in row
