@@ -91,6 +91,7 @@ def main() -> None:
             {
                 "benchmark": "recipe",
                 "config": Path(a.config).name,
+                "options": a.extra,  # given to every fit (none for runs only summarized here)
                 "unit": "final val BLEU",
                 "median": statistics.median(finals),
                 "min": min(finals),
