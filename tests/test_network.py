@@ -262,7 +262,8 @@ def test_the_tie_structure_is_worked_out_in_one_place_from_object_identity():
 def test_attention_runs_in_fp32_on_a_cpu_under_bf16_autocast(monkeypatch):
     """The CPU's bf16 flash-attention backward made a bf16 training step slower than fp32's, so attention
     takes fp32 inputs there (and autocast must not cast them back); the result is that of fp32 attention
-    over the bf16 q, k, v, and gradients flow back to them in bf16."""
+    over the bf16 q, k, v, in bf16, and gradients flow back to them in bf16. A bf16 model without
+    autocast gets the same (its next projection needs bf16)."""
     seen = []
     sdpa = torch.nn.functional.scaled_dot_product_attention
 
@@ -276,8 +277,11 @@ def test_attention_runs_in_fp32_on_a_cpu_under_bf16_autocast(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = attention(q, k, v, None, True)
     assert seen == [(torch.float32,) * 3]
-    expected = sdpa(q.detach().float(), k.detach().float(), v.detach().float(), is_causal=True)
+    expected = sdpa(q.detach().float(), k.detach().float(), v.detach().float(), is_causal=True).bfloat16()
     torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    seen.clear()
+    torch.testing.assert_close(attention(q, k, v, None, True), expected, rtol=0, atol=0)  # no autocast
+    assert seen == [(torch.float32,) * 3]
     y.sum().backward()
     assert q.grad.dtype == torch.bfloat16 and q.grad.abs().sum() > 0
     # fp32 inputs (no autocast) are passed through as they are
@@ -298,3 +302,5 @@ def test_a_bf16_autocast_training_step_of_the_network_follows_fp32():
     loss.backward()
     assert abs(loss.item() - ref.item()) < 0.05 * ref.item()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+    # a bf16 model without autocast runs too: attention hands its next projection bf16
+    assert net.bfloat16()(src, tgt_in).dtype == torch.bfloat16
