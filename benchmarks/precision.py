@@ -87,6 +87,7 @@ def recipe_batches(n: int, vocab_size: int, seed: int = 0) -> list[tuple[torch.T
 def train_steps_line(rounds: int) -> None:
     import tiedtransformer.model.network as network
     from benchmarks.train_step import SIZES
+    from benchmarks.train_step import ours as network_and_optimizer
 
     batches = recipe_batches(24, SIZES["recipe"]["vocab_size"])
     tokens = sum(b[2].numel() for b in batches)
@@ -96,12 +97,10 @@ def train_steps_line(rounds: int) -> None:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
     def contestant(autocast: bool, attention):
-        torch.manual_seed(0)
-        cfg = network.TransformerConfig(**SIZES["recipe"], tying="three_way", dropout=0.0, norm_first=True)
-        net = network.TiedTransformer(cfg).train()
-        opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)
+        torch.manual_seed(0)  # the recipe's network: pre-norm, no dropout
+        net, opt, _ = network_and_optimizer(SIZES["recipe"], "cpu", dropout=0.0, norm_first=True)
 
-        def run():
+        def run():  # autocast around the forward pass only, as Lightning runs it
             network.attention = attention
             try:
                 for src, tgt_in, tgt_out in batches:

@@ -114,8 +114,13 @@ def decode(d: dict) -> list[str]:
     ]
 
 
+def _default_and_other(d: dict) -> tuple[str, str]:
+    """("bf16", "fp32") where the default precision of a precision line is bf16, else the reverse."""
+    return ("bf16", "fp32") if d["ours_name"].startswith("bf16") else ("fp32", "bf16")
+
+
 def precision(d: dict) -> str:
-    ours, peer = ("bf16", "fp32") if d["ours_name"].startswith("bf16") else ("fp32", "bf16")
+    ours, peer = _default_and_other(d)
     return (
         f"| the recipe's three matrix products, fp32 against bf16 (native bf16 flags: "
         f"{', '.join(d['native_bf16_flags']) or 'none'}; CPU capability {d['cpu_capability']}) | the default, "
@@ -125,7 +130,7 @@ def precision(d: dict) -> str:
 
 def precision_train_step(d: dict) -> str:
     tps = d["target_tok_per_s"]
-    ours, peer = ("bf16", "fp32") if d["ours_name"].startswith("bf16") else ("fp32", "bf16")
+    ours, peer = _default_and_other(d)
     return (
         f"| training steps of the recipe's network (d 192, 3+3, V 6,000, no dropout), 24 batches of ~1,024 target "
         f"tokens in varied shapes | the default, {d['ours_name']}: {tps[ours]:,} target tok/s | {peer}: {tps[peer]:,}; "

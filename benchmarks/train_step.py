@@ -32,12 +32,22 @@ SIZES = {
 }
 
 
-def ours(size: dict, device, fused_loss: bool | None = None, tying: str = "three_way", compile: bool = False):
+def ours(
+    size: dict,
+    device,
+    fused_loss: bool | None = None,
+    tying: str = "three_way",
+    compile: bool = False,
+    dropout: float = 0.1,
+    norm_first: bool = False,
+):
     """The network, its optimizer and our training step as ``TranslationModule`` takes it; ``fused_loss``
     as ``--model.optim.fused_loss`` (None: the device's default, fused on a CPU, whole logits on a GPU);
-    ``compile`` as ``--model.compile=true``."""
+    ``compile`` as ``--model.compile=true``; ``dropout`` and ``norm_first`` as ``model.net.*`` (the
+    defaults: Marian's, for the comparison here)."""
     fused_loss = use_fused_loss(fused_loss, torch.device(device).type)
-    net = TiedTransformer(TransformerConfig(**size, tying=tying, dropout=0.1)).to(device).train()
+    cfg = TransformerConfig(**size, tying=tying, dropout=dropout, norm_first=norm_first)
+    net = TiedTransformer(cfg).to(device).train()
     if compile:
         net.compile_teacher_forcing()
     opt = torch.optim.AdamW(

@@ -95,7 +95,7 @@ def attention(
     a bf16 model); the result has q's dtype.
 
     The CPU's bf16 flash-attention backward is slow: in a recipe-sized training step (d 192, 40 x 25
-    tokens, 2-core AVX512-BF16 CPU, torch profiler) it took 5.6 ms a call against 0.9 ms in fp32, and
+    tokens, 2-core AVX512-BF16 CPU, a one-off torch.profiler run) it took 5.6 ms a call against 0.9 ms in fp32, and
     made the whole bf16 step slower than fp32's; the matrix products around it stay bf16
     (``python -m benchmarks.precision`` times the step both ways). On a GPU bf16 attention is fast.
     """
