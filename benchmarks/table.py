@@ -139,6 +139,15 @@ def precision_train_step(d: dict) -> str:
     )
 
 
+def dropout_train_step(d: dict) -> str:
+    tps = d["target_tok_per_s"]
+    return (
+        f"| training steps of the recipe's network (d 192, 3+3, V 6,000) with dropout {d['dropout']}, {d['precision']}, "
+        f"24 batches of ~1,024 target tokens | `network.Dropout`: {tps['ours']:,} target tok/s | `torch.nn.Dropout`: "
+        f"{tps['torch']:,} (no dropout at all: {tps['none']:,}) | {_ratio(d)} | {_cmd(d)} |"
+    )
+
+
 def similarity(d: dict) -> str:
     n, dim = d["shape"]
     if d["benchmark"] == "similarity_whole_command":
@@ -203,6 +212,8 @@ def table(lines: list[dict]) -> str:
             out.append(precision(d))
         elif name == "precision_train_step":
             out.append(precision_train_step(d))
+        elif name == "dropout_train_step":
+            out.append(dropout_train_step(d))
         elif name.startswith("similarity_"):
             out.append(similarity(d))
         elif name == "stream_memory":

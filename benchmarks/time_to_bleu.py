@@ -135,6 +135,7 @@ def run_peer(
             adam_beta2=0.98,
             weight_decay=0.0,
             max_grad_norm=1.0,
+            optim="adamw_torch_fused",  # one kernel for all parameters, as ours takes it
             bf16=bf16,
             use_cpu=True,
             train_sampling_strategy="group_by_length",

@@ -50,9 +50,8 @@ def ours(
     net = TiedTransformer(cfg).to(device).train()
     if compile:
         net.compile_teacher_forcing()
-    opt = torch.optim.AdamW(
-        net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True
-    )  # as TranslationModule
+    # fused, as TranslationModule takes it wherever no gradient scaler is at work (options.use_fused_adam)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, fused=True)
 
     def step(src, tgt_in, tgt_out):
         loss = net.loss(src, tgt_in, tgt_out, 0.1, fused=fused_loss).loss
@@ -89,7 +88,7 @@ def marian(size: dict, device, dropout: float = 0.1):
         max_position_embeddings=1024,
     )
     model = MarianMTModel(cfg).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, foreach=True)  # as ours
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), weight_decay=0.0, fused=True)  # as ours
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=PAD_ID, label_smoothing=0.1)
 
     def step(src, tgt_in, tgt_out):

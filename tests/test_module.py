@@ -1,6 +1,7 @@
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from tests.conftest import TINY_FIT
 from tests.test_cli import REPO, run_main
 from tiedtransformer.data.batching import Batch
 from tiedtransformer.model.network import TransformerConfig
+from tiedtransformer.training.checkpoint import load_checkpoint
 from tiedtransformer.training.module import TranslationModule
 from tiedtransformer.training.options import OptimConfig
 
@@ -39,6 +41,35 @@ def test_optimizer_is_adam_with_the_papers_betas_and_inverse_sqrt_warmup():
         sched.step()
     assert lrs[9] == pytest.approx(1e-3) and lrs[0] == pytest.approx(1e-4)
     assert lrs[39] == pytest.approx(1e-3 * (10 / 40) ** 0.5)
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_a_fused_adam_is_clipped_as_lightning_clips(algorithm):
+    """Lightning refuses to clip for any fused optimizer under mixed precision, so the module clips a
+    fused AdamW itself, with torch's clipping, as Lightning does for other optimizers."""
+    m = module()
+    opt = m.configure_optimizers()["optimizer"]
+    assert opt.param_groups[0]["fused"]  # no trainer: no gradient scaler
+    torch.manual_seed(0)
+    for p in m.parameters():
+        p.grad = 10 * torch.randn_like(p)
+    m.configure_gradient_clipping(opt, 0.5, algorithm)
+    grads = [p.grad for p in m.parameters()]
+    if algorithm == "norm":
+        assert torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item() == pytest.approx(0.5, rel=1e-4)
+    else:
+        assert max(g.abs().max().item() for g in grads) == 0.5
+    before = [g.clone() for g in grads]
+    m.configure_gradient_clipping(opt, 0.0, algorithm)  # 0: no clipping
+    assert all(torch.equal(a, p.grad) for a, p in zip(before, m.parameters()))
+
+
+def test_adam_is_foreach_where_a_gradient_scaler_is_at_work():
+    m = module()
+    # a trainer at 16-mixed on a GPU, as far as configure_optimizers looks
+    m._trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=object()), callbacks=[], max_steps=-1)
+    opt = m.configure_optimizers()["optimizer"]
+    assert opt.param_groups[0]["foreach"] and not opt.param_groups[0]["fused"]
 
 
 def test_stand_in_batches_send_no_gradient():
@@ -99,6 +130,9 @@ def test_mixed_precision_trains_through_the_trainer(precision, tmp_path, capsys)
     assert code == 0
     val, train = metrics(tmp_path / "mixed")
     assert train and all(torch.isfinite(torch.tensor(x)) for x in train)
+    # no gradient scaler on a CPU (Lightning runs 16-mixed as bf16-mixed there): AdamW fused, clipped by the module
+    state = load_checkpoint(tmp_path / "mixed" / "checkpoints" / "last.ckpt")
+    assert state["optimizer_states"][0]["param_groups"][0]["fused"]
 
 
 @pytest.mark.slow

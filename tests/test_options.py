@@ -1,7 +1,13 @@
 import pytest
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.options import DecodeConfig, OptimConfig, accumulation_steps, use_fused_loss
+from tiedtransformer.training.options import (
+    DecodeConfig,
+    OptimConfig,
+    accumulation_steps,
+    use_fused_adam,
+    use_fused_loss,
+)
 
 
 def test_accumulation_follows_tokens_per_update():
@@ -22,3 +28,9 @@ def test_the_fused_loss_is_the_default_except_on_a_gpu_and_an_explicit_choice_wi
     for device in ("cpu", "cuda", "mps"):
         assert use_fused_loss(True, device) and not use_fused_loss(False, device)
     assert OptimConfig().fused_loss is None
+
+
+def test_adam_is_fused_unless_gradients_are_scaled_or_sharded():
+    assert use_fused_adam(grad_scaler=False, sharded=False)
+    assert not use_fused_adam(grad_scaler=True, sharded=False)
+    assert not use_fused_adam(grad_scaler=False, sharded=True)

@@ -67,3 +67,12 @@ def test_the_recipe_step_precision_row_names_the_default_and_the_attention_ablat
     assert f"the default, bf16-mixed: {tps['bf16']:,} target tok/s | fp32: {tps['fp32']:,};" in row
     assert f"attention in bf16 too (the code before 2026-11-23): {tps['bf16_attention_bf16']:,}" in row
     assert f"| **{line['ratio']:.2f}** (" in row
+
+
+def test_the_dropout_row_names_both_dropouts_and_the_step_without_dropout():
+    line = lines_of("20261123e-dropout-cpu.jsonl")[-1]
+    row = table([line]).splitlines()[-1]
+    tps = line["target_tok_per_s"]
+    assert f"with dropout {line['dropout']}, {line['precision']}," in row
+    assert f"`network.Dropout`: {tps['ours']:,} target tok/s | `torch.nn.Dropout`: {tps['torch']:,}" in row
+    assert f"(no dropout at all: {tps['none']:,})" in row and f"| **{line['ratio']:.2f}** (" in row

@@ -19,7 +19,7 @@ from tiedtransformer.model.search import beam_search, greedy_decode
 from tiedtransformer.training.checkpoint import check_compatible
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
 from tiedtransformer.training.evaluation import corpus_scores, sample_ids
-from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search, use_fused_loss
+from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search, use_fused_adam, use_fused_loss
 from tiedtransformer.training.runs import RunDir
 from tiedtransformer.training.schedule import budget_progress, lr_factor
 
@@ -152,15 +152,17 @@ class TranslationModule(L.LightningModule):
 
     def configure_optimizers(self):
         h = self.optim
-        # foreach: a few multi-tensor ops per step instead of a loop over parameters. (fused would
-        # be one kernel, but Lightning refuses gradient clipping with fused optimizers under AMP.)
+        # fused: one kernel for all parameters (clipped by configure_gradient_clipping); otherwise
+        # foreach, a few multi-tensor ops per step instead of a loop over parameters
+        scaler = getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)
+        fused = use_fused_adam(scaler is not None, is_sharded(self.net))
         opt = torch.optim.AdamW(
             self.net.parameters(),
             lr=h.lr,
             betas=tuple(h.betas),
             eps=h.adam_eps,
             weight_decay=h.weight_decay,
-            foreach=True,
+            **({"fused": True} if fused else {"foreach": True}),
         )
         if h.schedule != "inverse_sqrt" and self.budget_progress(0) is None:
             raise ConfigError(
@@ -174,6 +176,20 @@ class TranslationModule(L.LightningModule):
         )
         # "name": the key Lightning's LearningRateMonitor logs the rate under
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "name": "train/lr"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """``trainer.gradient_clip_val`` as Lightning clips, also for a fused AdamW under bf16 autocast:
+        Lightning refuses any fused optimizer under mixed precision, though only a gradient scaler
+        (16-mixed, where :func:`use_fused_adam` picks foreach) makes clipping there wrong."""
+        if not any(g.get("fused") for g in optimizer.param_groups):
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        if not gradient_clip_val:
+            return None
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, gradient_clip_val, foreach=True)
 
     def budget_progress(self, step: int) -> float | None:
         """Fraction of the trainer's budget (``max_steps``, ``max_time``) used after ``step`` optimizer steps;
