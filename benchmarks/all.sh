@@ -35,6 +35,7 @@ fi
 if [ "$device" = cpu ]; then
     run benchmarks.precision
     run benchmarks.dropout
+    run benchmarks.optimizer
     run benchmarks.similarity
     run benchmarks.stream_memory
     if [ -d ../shared/data/multi30k ]; then run benchmarks.data; else echo "== no ../shared/data: data.py skipped"; fi

@@ -148,6 +148,14 @@ def dropout_train_step(d: dict) -> str:
     )
 
 
+def adamw_step(d: dict) -> str:
+    ms = d["ms_per_step"]
+    return (
+        f"| AdamW step over the recipe's {d['parameters']:,} parameters{_on(d)} | fused: {ms['fused']} ms | foreach: "
+        f"{ms['foreach']} ms | {_ratio(d)} | {_cmd(d)} |"
+    )
+
+
 def similarity(d: dict) -> str:
     n, dim = d["shape"]
     if d["benchmark"] == "similarity_whole_command":
@@ -212,6 +220,8 @@ def table(lines: list[dict]) -> str:
             out.append(precision(d))
         elif name == "precision_train_step":
             out.append(precision_train_step(d))
+        elif name == "adamw_step":
+            out.append(adamw_step(d))
         elif name == "dropout_train_step":
             out.append(dropout_train_step(d))
         elif name.startswith("similarity_"):

@@ -76,3 +76,11 @@ def test_the_dropout_row_names_both_dropouts_and_the_step_without_dropout():
     assert f"with dropout {line['dropout']}, {line['precision']}," in row
     assert f"`network.Dropout`: {tps['ours']:,} target tok/s | `torch.nn.Dropout`: {tps['torch']:,}" in row
     assert f"(no dropout at all: {tps['none']:,})" in row and f"| **{line['ratio']:.2f}** (" in row
+
+
+def test_the_adamw_row_gives_both_optimizers_their_time_per_step():
+    line = lines_of("20261123e-optimizer-cpu.jsonl")[-1]
+    row = table([line]).splitlines()[-1]
+    ms = line["ms_per_step"]
+    assert f"| AdamW step over the recipe's {line['parameters']:,} parameters | fused: {ms['fused']} ms |" in row
+    assert f"foreach: {ms['foreach']} ms | **{line['ratio']:.2f}** (" in row
