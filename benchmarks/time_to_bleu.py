@@ -13,7 +13,8 @@ ones we know for training a small Transformer from scratch on one CPU: the same 
 FFN, dropout, label smoothing 0.1, tied embeddings (Marian shares encoder/decoder embeddings and ties
 the output layer), Adam β2 0.98, peak lr 1e-3 with 150 warm-up steps and a linear decay to zero over
 the steps its measured speed fits into the budget (a short calibration run, not counted), bf16
-autocast where the CPU runs bf16 natively (the rule ours follows; fp32 elsewhere), batches grouped
+autocast where the CPU runs bf16 natively (the rule ours follows; fp32 elsewhere; ``--peer-precision``
+sets it), batches grouped
 by length of as many sentences as hold our run's `data.max_tokens` (1,024 tokens: 60-70 sentences),
 gradient clipping 1.0. Its shape (width, depth,
 heads, FFN, vocabulary) and dropout are read from our run's checkpoint. Marian is post-norm (Transformers offers no
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.harness import fit_command
+from benchmarks.harness import command, fit_command
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,7 +79,10 @@ def run_peer(
     from tiedtransformer.training.evaluation import corpus_scores
     from tiedtransformer.training.precision import default_precision
 
-    bf16 = default_precision("cpu")[0] == "bf16-mixed"  # the rule ours follows: only where it is native
+    if args.peer_precision == "rule":  # the rule ours follows: bf16 only where the CPU runs it natively
+        bf16 = default_precision("cpu")[0] == "bf16-mixed"
+    else:
+        bf16 = args.peer_precision == "bf16"
 
     sp = spm.SentencePieceProcessor(model_proto=spm_model)
     read = lambda p: Path(p).read_text(encoding="utf-8").splitlines()  # noqa: E731
@@ -229,6 +233,14 @@ def main() -> None:
         "--data", default=str(REPO.parent / "shared/data/multi30k"), help="folder with train.{en,de}, val.{en,de}"
     )
     p.add_argument("--target", type=float, default=25.0, help="report the time to first reach this BLEU")
+    p.add_argument(
+        "--peer-precision",
+        choices=("rule", "fp32", "bf16"),
+        default="rule",
+        help="the peer's precision: our rule (bf16 where the CPU runs it natively), or either one; Marian's CPU "
+        "attention runs in bf16 under bf16 autocast, which ours avoids (network.attention), so fp32 may be its "
+        "faster setting",
+    )
     p.add_argument("--root", help="where the runs go (default: a temporary folder)")
     p.add_argument(
         "--reuse-ours", action="store_true", help="with --root: keep our finished run there, rerun only the peer"
@@ -270,6 +282,7 @@ def main() -> None:
         "ours_steps": summary.get("global_step"),
         "ours_wall_s": summary.get("wall_s"),
         **{f"peer_{k}": v for k, v in peer_info.items()},
+        "command": command(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "machine": platform.machine(),
