@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from benchmarks.harness import compare, emit, interleaved, rates
-from benchmarks.precision import recipe_batches
+from benchmarks.precision import recipe_batches, train_round
 from benchmarks.train_step import SIZES
 from benchmarks.train_step import ours as network_and_optimizer
 from tiedtransformer.model.network import Dropout
@@ -52,15 +52,7 @@ def main() -> None:
         if torch_dropout:
             with_torch_dropout(net)
 
-        def run():  # autocast around the forward pass only, as Lightning runs it
-            for src, tgt_in, tgt_out in batches:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    loss = net.loss(src, tgt_in, tgt_out, 0.1, fused=True).loss
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-
-        return run
+        return lambda: train_round(net, opt, batches, bf16)
 
     seconds = interleaved(
         {

@@ -84,6 +84,17 @@ def recipe_batches(n: int, vocab_size: int, seed: int = 0) -> list[tuple[torch.T
     return out
 
 
+def train_round(net, opt, batches: list[tuple[torch.Tensor, ...]], bf16: bool) -> None:
+    """One training step per batch as ``fit`` takes it on a CPU: bf16 autocast (when ``bf16``) around
+    the forward pass only, as Lightning runs it, the fused loss, then the optimizer."""
+    for src, tgt_in, tgt_out in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = net.loss(src, tgt_in, tgt_out, 0.1, fused=True).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
 def train_steps_line(rounds: int) -> None:
     import tiedtransformer.model.network as network
     from benchmarks.train_step import SIZES
@@ -100,15 +111,10 @@ def train_steps_line(rounds: int) -> None:
         torch.manual_seed(0)  # the recipe's network: pre-norm, no dropout
         net, opt, _ = network_and_optimizer(SIZES["recipe"], "cpu", dropout=0.0, norm_first=True)
 
-        def run():  # autocast around the forward pass only, as Lightning runs it
+        def run():
             network.attention = attention
             try:
-                for src, tgt_in, tgt_out in batches:
-                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                        loss = net.loss(src, tgt_in, tgt_out, 0.1, fused=True).loss
-                    loss.backward()
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
+                train_round(net, opt, batches, autocast)
             finally:
                 network.attention = ours_attention
 
