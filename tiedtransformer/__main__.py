@@ -1,3 +1,3 @@
-from tiedtransformer.cli import main
+from tiedtransformer.cli import run
 
-main()
+run()
