@@ -1,4 +1,4 @@
-"""Does our CPU dropout pay? The Multi30k recipe's training step with dropout 0.1 as ``network.Dropout``
+"""Does our CPU dropout pay? The Multi30k recipe's training step with dropout 0.1 as ``layers.Dropout``
 draws it (a mask from 16-bit slices of 64-bit random words, on a CPU) against ``torch.nn.Dropout``
 (one Bernoulli draw an element), and the same step without dropout (what dropout costs at all).
 
@@ -23,12 +23,12 @@ from benchmarks.harness import compare, emit, interleaved, rates
 from benchmarks.precision import recipe_batches, train_round
 from benchmarks.train_step import SIZES
 from benchmarks.train_step import ours as network_and_optimizer
-from tiedtransformer.model.network import Dropout
+from tiedtransformer.model.layers import Dropout
 from tiedtransformer.training.precision import default_precision
 
 
 def with_torch_dropout(net: nn.Module) -> nn.Module:
-    """``net`` with every ``network.Dropout`` replaced by ``torch.nn.Dropout`` of the same rate."""
+    """``net`` with every ``layers.Dropout`` replaced by ``torch.nn.Dropout`` of the same rate."""
     for module in list(net.modules()):
         for name, child in module.named_children():
             if isinstance(child, Dropout):
@@ -74,7 +74,7 @@ def main() -> None:
     emit(
         "dropout_train_step",
         {**result, "unit": "s per round of 24 training steps"},
-        ours_name="network.Dropout",
+        ours_name="layers.Dropout",
         peer_name="torch.nn.Dropout",
         dropout=args.dropout,
         precision=precision,

@@ -8,7 +8,7 @@ picks when `trainer.precision` is not set.
 The training steps are those of `configs/multi30k.yaml` (d 192, 3+3, FFN 768, V 6,000, pre-norm, no
 dropout, three-way tied, fused loss) on 24 batches of the recipe's size (about 1,024 target tokens,
 sentences of 8 to 40 tokens, a new shape nearly every batch as length bucketing gives), timed as fp32,
-bf16 autocast as `fit` runs it (attention in fp32 on a CPU: ``network.attention``) and bf16 autocast with
+bf16 autocast as `fit` runs it (attention in fp32 on a CPU: ``layers.attention``) and bf16 autocast with
 attention in bf16 too (the code before that change: an ablation). That line's ``ratio`` is the other
 precision's time over the default's.
 
@@ -96,15 +96,15 @@ def train_round(net, opt, batches: list[tuple[torch.Tensor, ...]], bf16: bool) -
 
 
 def train_steps_line(rounds: int) -> None:
-    import tiedtransformer.model.network as network
+    import tiedtransformer.model.layers as layers
     from benchmarks.train_step import SIZES
     from benchmarks.train_step import ours as network_and_optimizer
 
     batches = recipe_batches(24, SIZES["recipe"]["vocab_size"])
     tokens = sum(b[2].numel() for b in batches)
-    ours_attention = network.attention
+    ours_attention = layers.attention
 
-    def bf16_attention(q, k, v, mask, is_causal):  # the code before network.attention: SDPA as autocast leaves it
+    def bf16_attention(q, k, v, mask, is_causal):  # the code before layers.attention: SDPA as autocast leaves it
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
 
     def contestant(autocast: bool, attention):
@@ -112,11 +112,11 @@ def train_steps_line(rounds: int) -> None:
         net, opt, _ = network_and_optimizer(SIZES["recipe"], "cpu", dropout=0.0, norm_first=True)
 
         def run():
-            network.attention = attention
+            layers.attention = attention
             try:
                 train_round(net, opt, batches, autocast)
             finally:
-                network.attention = ours_attention
+                layers.attention = ours_attention
 
         return run
 

@@ -143,7 +143,7 @@ def dropout_train_step(d: dict) -> str:
     tps = d["target_tok_per_s"]
     return (
         f"| training steps of the recipe's network (d 192, 3+3, V 6,000) with dropout {d['dropout']}, {d['precision']}, "
-        f"24 batches of ~1,024 target tokens | `network.Dropout`: {tps['ours']:,} target tok/s | `torch.nn.Dropout`: "
+        f"24 batches of ~1,024 target tokens | `{d['ours_name']}` (ours): {tps['ours']:,} target tok/s | `torch.nn.Dropout`: "
         f"{tps['torch']:,} (no dropout at all: {tps['none']:,}) | {_ratio(d)} | {_cmd(d)} |"
     )
 

@@ -238,7 +238,7 @@ def main() -> None:
         choices=("rule", "fp32", "bf16"),
         default="rule",
         help="the peer's precision: our rule (bf16 where the CPU runs it natively), or either one; Marian's CPU "
-        "attention runs in bf16 under bf16 autocast, which ours avoids (network.attention), so fp32 may be its "
+        "attention runs in bf16 under bf16 autocast, which ours avoids (layers.attention), so fp32 may be its "
         "faster setting",
     )
     p.add_argument("--root", help="where the runs go (default: a temporary folder)")

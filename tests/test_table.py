@@ -74,7 +74,7 @@ def test_the_dropout_row_names_both_dropouts_and_the_step_without_dropout():
     row = table([line]).splitlines()[-1]
     tps = line["target_tok_per_s"]
     assert f"with dropout {line['dropout']}, {line['precision']}," in row
-    assert f"`network.Dropout`: {tps['ours']:,} target tok/s | `torch.nn.Dropout`: {tps['torch']:,}" in row
+    assert f"`{line['ours_name']}` (ours): {tps['ours']:,} target tok/s | `torch.nn.Dropout`: {tps['torch']:,}" in row
     assert f"(no dropout at all: {tps['none']:,})" in row and f"| **{line['ratio']:.2f}** (" in row
 
 

@@ -1,5 +1,5 @@
-"""The network (``network.py``), its training objective (``loss.py``) and decoding (``search.py``):
-pure PyTorch, no Lightning."""
+"""The network (``network.py``) and its layers (``layers.py``), its training objective (``loss.py``)
+and decoding (``search.py``): pure PyTorch, no Lightning."""
 
 from tiedtransformer.model.network import TYING_MODES, TiedTransformer, TransformerConfig, Tying
 

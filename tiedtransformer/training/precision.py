@@ -3,7 +3,7 @@
 Measured on a 2-core AVX2 machine (no AVX512-BF16, no AMX), ``benchmarks/precision.py``: bf16 matrix
 products of a small model's shapes took 26-45x as long as fp32 (three runs). On a 2-core AVX512-BF16
 machine (2026-11-23) the same products took 0.32x fp32's time in bf16, and whole training steps of the
-Multi30k recipe ran 1.38x as fast with bf16 autocast (attention kept in fp32: ``network.attention``).
+Multi30k recipe ran 1.38x as fast with bf16 autocast (attention kept in fp32: ``layers.attention``).
 """
 
 from __future__ import annotations
