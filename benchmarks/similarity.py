@@ -6,6 +6,8 @@
    ``IndexFlatIP`` 10-NN of the matrix against itself. The random null depends on the matrix's shape
    only and is kept in a cache after the first analysis of a shape: the timed rounds find it there
    (the warm-up fills it), and the first analysis, with an empty cache, is timed apart (``cold_s``).
+   Where the command's time goes: one more run of it, instrumented (``PHASES_PROCESS``: the command
+   itself, with timestamps around its parts and the matrix products' time summed), in phases.
 2. In one process, the analysis of ``--naive-n`` rows (``analyze_matrix``: top/bottom-1000 pairs,
    10-NN, histogram) against the naive way: the full similarity matrix, then ``torch.topk`` for the
    pairs (over the upper triangle) and for each row's neighbours, and ``torch.histc``.
@@ -19,6 +21,7 @@ Rounds interleaved (``benchmarks.harness``); two JSON lines. Needs the ``bench``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +44,51 @@ index = faiss.IndexFlatIP(x.shape[1])
 index.add(x)
 scores, ids = index.search(x, int(sys.argv[3]) + 1)  # +1: each row finds itself first
 """
+
+
+# `tiedtransformer analyze` as `python -m tiedtransformer` runs it, with the time of its parts written to
+# argv[1] as JSON: seconds from the start to each mark, and the matrix products' seconds summed
+PHASES_PROCESS = """
+import json, sys, time
+start = time.perf_counter()
+marks, products = {}, [0.0]
+import tiedtransformer  # imports torch
+marks["imported"] = time.perf_counter() - start
+import torch
+from tiedtransformer.analysis import report
+mm = torch.mm
+def timed_mm(*args, **kwargs):
+    t = time.perf_counter()
+    out = mm(*args, **kwargs)
+    products[0] += time.perf_counter() - t
+    return out
+torch.mm = timed_mm
+analyze_dump = report.analyze_dump
+def timed_analysis(*args, **kwargs):
+    marks["analysis_start"] = time.perf_counter() - start
+    out = analyze_dump(*args, **kwargs)
+    marks["analysis_end"] = time.perf_counter() - start
+    return out
+report.analyze_dump = timed_analysis
+out_file, sys.argv = sys.argv[1], ["tiedtransformer", *sys.argv[2:]]
+from tiedtransformer.cli import run
+run()
+marks["returned"] = time.perf_counter() - start
+marks["products"] = products[0]
+open(out_file, "w").write(json.dumps(marks))
+"""
+
+
+def phases(marks: dict, wall: float) -> dict[str, float]:
+    """The whole command's seconds by phase, from ``PHASES_PROCESS``'s marks and the process's wall time."""
+    return {
+        "start-up and imports": marks["imported"],
+        "parsing the options, reading the dump": marks["analysis_start"] - marks["imported"],
+        "matrix products": marks["products"],
+        "the rest of the analysis": marks["analysis_end"] - marks["analysis_start"] - marks["products"],
+        "report, k-NN lists, figures": marks["returned"] - marks["analysis_end"],
+        "exit": wall - marks["returned"],
+    }
 
 
 def matrix(args) -> torch.Tensor:
@@ -96,8 +144,10 @@ def whole_commands(w: torch.Tensor, args) -> None:
     ]
     peer_cmd = [sys.executable, "-c", FAISS_PROCESS, str(dump / "embeddings.safetensors"), args.matrix, "10"]
 
+    quiet = {"check": True, "env": env, "stdout": subprocess.DEVNULL, "cwd": tmp}
+
     def run(cmd):
-        return lambda: subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=tmp)
+        return lambda: subprocess.run(cmd, **quiet)
 
     t = time.perf_counter()
     run(ours_cmd)()  # the first analysis of this shape: the null is computed and cached
@@ -110,10 +160,15 @@ def whole_commands(w: torch.Tensor, args) -> None:
         f"ratio {result['ratio']:.2f} (goal >= 1.0)",
         flush=True,
     )
+    marks_file = tmp / "marks.json"
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", PHASES_PROCESS, str(marks_file), *ours_cmd[3:]], **quiet)
+    by_phase = {k: round(v, 2) for k, v in phases(json.loads(marks_file.read_text()), time.perf_counter() - t).items()}
+    print("  by phase (one instrumented run): " + ", ".join(f"{k} {v:.2f} s" for k, v in by_phase.items()))
     shutil.rmtree(tmp, ignore_errors=True)
     emit(
         "similarity_whole_command",
-        {**result, "unit": "s", "cold_s": round(cold, 2)},
+        {**result, "unit": "s", "cold_s": round(cold, 2), "phases_s": by_phase},
         peer_name="python process: safetensors read + faiss.IndexFlatIP exact 10-NN",
         shape=list(w.shape),
         command=" ".join(ours_cmd[1:3] + ["analyze", "DUMP", ours_cmd[-1]]),

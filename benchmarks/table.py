@@ -164,11 +164,20 @@ def similarity(d: dict) -> str:
             f"reading, analysis, random null from the cache, report, figures) | {_spread(d['ours'], 1)} s (first "
             f"analysis of the shape, computing the null: {d['cold_s']:.1f} s) | a Python process reading the same file "
             f"and running FAISS `IndexFlatIP` exact 10-NN: {_spread(d['peer'], 1)} s | {_ratio(d)} (goal 1.0) | {_cmd(d)} |"
-        )
+        ) + _phases(d)
     return (
         f"| in one process{_on(d)}, {n}×{dim}: top/bottom-1000 pairs, 10-NN, histogram | {_spread(d['ours'], 2)} s | the "
         f"full similarity matrix + `torch.topk` + `torch.histc`: {_spread(d['peer'], 2)} s | {_ratio(d)} | (same run) |"
     )
+
+
+def _phases(d: dict) -> str:
+    """The row under the whole command's: where its time went, in one instrumented run (older lines
+    have no phases)."""
+    if "phases_s" not in d:
+        return ""
+    parts = ", ".join(f"{name} {s:.2f}" for name, s in d["phases_s"].items())
+    return f"\n| same, where the command's time goes (one more run, instrumented), s | {parts} | – | – | (same run) |"
 
 
 def stream_memory(d: dict) -> str:

@@ -84,3 +84,13 @@ def test_the_adamw_row_gives_both_optimizers_their_time_per_step():
     ms = line["ms_per_step"]
     assert f"| AdamW step over the recipe's {line['parameters']:,} parameters | fused: {ms['fused']} ms |" in row
     assert f"foreach: {ms['foreach']} ms | **{line['ratio']:.2f}** (" in row
+
+
+def test_the_whole_command_row_is_followed_by_its_phases_where_the_line_has_them():
+    line = lines_of("20261122-similarity.jsonl")[0]
+    assert line["benchmark"] == "similarity_whole_command" and "phases_s" not in line
+    assert not [r for r in table([line]).splitlines() if "time goes" in r]
+    phases = {"start-up and imports": 1.03, "matrix products": 4.12, "exit": 0.11}
+    rows = table([{**line, "phases_s": phases}]).splitlines()
+    assert rows[-1].startswith("| same, where the command's time goes")
+    assert "| start-up and imports 1.03, matrix products 4.12, exit 0.11 |" in rows[-1]
