@@ -82,6 +82,22 @@ def test_equals_brute_force_with_planted_pairs_ties_duplicates_and_a_zero_row(bl
     assert result.histogram.sum() == result.n_pairs == 53 * 52 // 2
 
 
+@pytest.mark.parametrize("bins", [200, 300])
+@pytest.mark.parametrize("equal_rows", [0, 280])  # 280 of 300 rows equal: the screen on bins lets a crowd through
+def test_scores_equal_brute_force_where_the_column_screen_on_bins_lets_many_through(bins, equal_rows):
+    """The columns' k-th is tested on histogram bins first (a superset of the entries beating it); with
+    cosines piled up in one bin the scan falls back to the exact test. Either way: brute force's scores."""
+    w = torch.randn(300, 12, generator=torch.Generator().manual_seed(2))
+    w[:equal_rows] = w[0]
+    K, k = 30, 4
+    result = analyze_matrix(w, top_k=K, knn_k=k, bins=bins, block=256)
+    top, bottom, knn, all_pairs = brute_force(w, K, k)
+    torch.testing.assert_close(result.top_scores, torch.tensor([p[0] for p in top]))
+    torch.testing.assert_close(result.bottom_scores, torch.tensor([p[0] for p in bottom]))
+    torch.testing.assert_close(result.knn_scores, torch.tensor([[s for s, _ in row[:k]] for row in knn]))
+    assert result.histogram.sum() == result.n_pairs
+
+
 @pytest.mark.parametrize("bins", [7, 200, 253, 254, 300])  # 254, 300: bin numbers past uint8
 def test_histogram_counts_every_pair_once_in_histc_bins(bins):
     w = torch.randn(301, 6, generator=torch.Generator().manual_seed(1))

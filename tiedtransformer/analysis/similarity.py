@@ -140,6 +140,13 @@ def _add_histogram(hist: torch.Tensor, scaled: torch.Tensor, index: torch.Tensor
     hist[-1] += counts[bins + 1]
 
 
+def _bin_of(scaled: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The histogram bin + 1 (see :func:`_add_histogram`) of each scaled cosine ``t``, as ``dtype``: its
+    truncation, so every entry beating ``t`` has a bin number at least this (truncation is monotone);
+    -inf (an unfilled k-NN place) gives 0, which every entry passes."""
+    return scaled.clamp(min=0).to(dtype)
+
+
 def _scaled_rows(x: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit rows ``x`` as two matrices whose products are ``left[i] · right[j]`` = (cosine + 1) · bins / 2
     + 1: the left rows are ``x`` · bins / 2, the right ones ``x``, with one more column holding
@@ -245,9 +252,18 @@ def analyze_matrix(
         words = (r * c + 7) // 8 * 8
         mask = mask_buf[:words]
         mask[r * c :] = False
-        beats = torch.gt(sim, row_bar.unsqueeze(1), out=mask[: r * c].view(r, c))
-        beats |= torch.gt(sim, col_kth.unsqueeze(0), out=col_buf[: r * c].view(r, c))
+        row_test, col_test = mask[: r * c].view(r, c), col_buf[: r * c].view(r, c)
+        torch.gt(sim, row_bar.unsqueeze(1), out=row_test)
+        # the columns' test is on the histogram's bins, a byte an entry (a quarter of the reading, and
+        # torch compares bytes with a row vector fast): an entry beating its column's k-th lies in that
+        # k-th's bin or above. The few others it lets through are dropped below, where each candidate
+        # is compared with its row's and its column's k-th.
+        row_test |= torch.ge(idx, _bin_of(col_kth, idx.dtype).unsqueeze(0), out=col_test)
         p = _true_positions(mask)
+        if p.numel() > max(r * c // 64, 4096):  # cosines piled up in one bin (equal rows, say): the exact test
+            torch.gt(sim, row_bar.unsqueeze(1), out=row_test)
+            row_test |= torch.gt(sim, col_kth.unsqueeze(0), out=col_test)
+            p = _true_positions(mask)
         rows, cols = p // c, p % c
         s = sim.view(-1)[p]
         if fold_top:
