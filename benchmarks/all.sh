@@ -8,7 +8,8 @@
 # wheel needs CUDA 12's libcublas.so.12).
 # Run from anywhere; data.py needs ../shared/data next to the repository and is skipped without it.
 # TIME_TO_BLEU=1 benchmarks/all.sh also trains ours and the Hugging Face peer for 10 minutes each.
-# The soak test (python -m benchmarks.soak, 7 minutes) is a stability check and runs on its own.
+# The soak test (python -m benchmarks.soak, 7 minutes) is a stability check and runs on its own, as does
+# python -m benchmarks.demo (the README's demo command timed, and its precision; about 20 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}
