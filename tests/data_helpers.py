@@ -35,3 +35,15 @@ def write_hub_shards(folder: Path, splits: dict[str, list], n_shards: int = 3, f
             else:
                 Path(f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return folder
+
+
+def write_hub_repo(folder: Path, config: str, splits: dict[str, list], n_shards: int = 3) -> Path:
+    """A local copy of a hub dataset in the layout of ``wmt/wmt14``: parquet shards per configuration
+    (``de-en/train-00000-of-00003.parquet`` ...) and a dataset card whose metadata names them, so that
+    ``load_dataset(folder, config, split=..., streaming=True)`` reads it as it reads the hub's."""
+    write_hub_shards(folder / config, splits, n_shards)
+    card = ["---", "configs:", f"- config_name: {config}", "  data_files:"]
+    for split in splits:
+        card += [f"  - split: {split}", f"    path: {config}/{split}-*"]
+    (folder / "README.md").write_text("\n".join([*card, "---", ""]), encoding="utf-8")
+    return folder

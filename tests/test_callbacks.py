@@ -118,3 +118,28 @@ def test_analyze_command_on_a_dump_and_on_a_checkpoint(tmp_path, capsys):
 def test_analyze_rejects_what_is_not_a_dump(tmp_path, capsys):
     code, _, err = run_main(["analyze", str(tmp_path)], capsys)
     assert code == 2 and "neither an embedding dump nor a run directory" in err
+
+
+def test_an_epoch_end_loop_state_becomes_the_next_epochs_start_and_others_stay():
+    from tiedtransformer.callbacks.stream_position import next_epoch_start
+
+    def state(epoch: dict, batches: int, last: bool) -> dict:
+        counts = dict.fromkeys(("ready", "started", "processed", "completed"), batches)
+        return {
+            "epoch_progress": {"total": dict(epoch), "current": dict(epoch)},
+            "epoch_loop.batch_progress": {"total": dict(counts), "current": dict(counts), "is_last_batch": last},
+        }
+
+    ended = state({"ready": 1, "started": 1, "processed": 1, "completed": 0}, 5, True)
+    assert next_epoch_start(ended)
+    assert ended["epoch_progress"]["total"] == {"ready": 1, "started": 1, "processed": 1, "completed": 1}
+    assert set(ended["epoch_loop.batch_progress"]["current"].values()) == {0}
+    assert ended["epoch_loop.batch_progress"]["total"]["completed"] == 5  # totals count the whole run
+    assert not ended["epoch_loop.batch_progress"]["is_last_batch"]
+    for other in (
+        state({"ready": 1, "started": 1, "processed": 0, "completed": 0}, 3, False),  # mid-epoch
+        state({"ready": 2, "started": 2, "processed": 2, "completed": 2}, 10, True),  # already counted complete
+        {},
+    ):
+        before = repr(other)
+        assert not next_epoch_start(other) and repr(other) == before

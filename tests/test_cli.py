@@ -484,3 +484,65 @@ def test_the_entry_point_freezes_what_is_alive_before_exit(monkeypatch):
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(
+    "option, named",
+    [
+        ("--trainer.val_check_interval=0.25", "model.val_every_n_steps=N"),
+        ("--trainer.limit_train_batches=0.5", "an int"),
+        ("--trainer.limit_val_batches=0.1", "an int"),
+    ],
+)
+def test_a_fraction_of_a_streamed_set_is_refused_before_anything_is_built(option, named, tmp_path, capsys):
+    # the WMT config as shipped before: every source streams, and Lightning stopped at its first step
+    code, out, err = run_main(
+        ["fit", "-c", str(REPO / "configs/wmt14_en_de.yaml"), option, "--run.root", str(tmp_path / "runs")], capsys
+    )
+    assert code == 2 and "Traceback" not in err and option[2:].split("=")[0] in err and named in err
+    assert "training a" not in out and not (tmp_path / "runs").exists()  # no vocabulary, no run directory
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["--model.val_every_n_steps=10", "--trainer.val_check_interval=30"], "keep one"),
+        (["--model.val_every_n_steps=10", "--trainer.check_val_every_n_epoch=2"], "trainer.check_val_every_n_epoch"),
+        (["--model.val_every_n_steps=0"], ">= 1"),
+    ],
+)
+def test_validation_every_n_steps_refuses_options_that_contradict_it(options, named, capsys):
+    code, _, err = run_main(["fit", *TINY_FIT, *options], capsys)
+    assert code == 2 and "Traceback" not in err and "model.val_every_n_steps" in err and named in err
+
+
+@pytest.mark.parametrize(
+    "data, batches_per_step, epochs",
+    [
+        (["--data.demo_train_size=80", "--data.max_tokens=256"], 1, 2),  # epochs of a few steps: counts go on
+        (["--data.demo_train_size=2000", "--data.max_tokens=256", "--model.optim.tokens_per_update=512"], 2, 0),
+    ],
+)
+def test_validation_every_n_steps_counts_optimizer_steps(data, batches_per_step, epochs, tmp_path, capsys):
+    # Lightning's interval counts training batches: it is N x the accumulation, and it counts across epoch
+    # boundaries (check_val_every_n_epoch=None) instead of starting again in each epoch
+    args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
+    code, out, err = run_main(
+        [
+            "fit",
+            *args,
+            *data,
+            "--model.val_every_n_steps=3",
+            "--trainer.max_steps=10",
+            "--trainer.max_epochs=5",
+            "--run.root",
+            str(tmp_path / "runs"),
+            "--run.name=every3",
+        ],
+        capsys,
+    )
+    assert code == 0, err[-2000:]
+    assert f"validation: every 3 optimizer steps ({3 * batches_per_step} training batches)" in out
+    summary = json.loads((tmp_path / "runs" / "every3" / "summary.json").read_text())
+    assert summary["epochs"] >= epochs
+    assert [v["step"] for v in summary["val_bleu_by_validation"]] == [3, 6, 9]

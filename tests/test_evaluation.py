@@ -93,3 +93,23 @@ def test_bootstrap_interval_equals_sacrebleus_confidence():
     assert ours["bleu"] == pytest.approx(score.score) and ours["bleu_ci"] == pytest.approx(score._ci)
     assert 0 < ours["bleu_ci"] < 10 and ours["chrf_ci"] > 0
     assert "bleu_ci" not in corpus_scores(base, refs)
+
+
+def test_the_interval_of_a_test_set_where_some_resamples_score_zero():
+    # sacreBLEU's own interval fails here (TypeError from statistics.mean: chrF's empty resamples score
+    # a plain 0.0, the others numpy float32); ours is the half-width of the middle 95% of the resampled
+    # scores, drawn as sacreBLEU draws them (numpy's generator, seed 12345), each scored as a corpus
+    import numpy as np
+
+    refs = ["the cat sat on the mat today", "a dog runs in the park", "birds fly south in winter", "he reads"]
+    hyps = [refs[0], "", "", ""]
+    with pytest.raises(TypeError):
+        sacrebleu.metrics.CHRF().corpus_score(hyps, [refs], 200)
+    ours = corpus_scores(hyps, refs, n_bootstrap=200)
+    idx = np.random.default_rng(12345).choice(len(refs), size=(200, len(refs)), replace=True)
+    resampled = sorted(
+        sacrebleu.metrics.CHRF().corpus_score([hyps[i] for i in row], [[refs[i] for i in row]]).score for row in idx
+    )
+    assert 0 in resampled and max(resampled) > 0
+    assert ours["chrf_ci"] == pytest.approx(0.5 * (resampled[200 - 200 // 40 - 1] - resampled[200 // 40]), abs=1e-3)
+    assert ours["chrf"] == pytest.approx(sacrebleu.metrics.CHRF().corpus_score(hyps, [refs]).score)

@@ -91,15 +91,17 @@ def test_interrupted_and_resumed_twice_equals_uninterrupted(tmp_path, capsys):
     assert json.loads((run / "summary.json").read_text())["global_step"] == 3 * N
 
 
-@pytest.mark.parametrize("first_leg", ["finished", "step_checkpoint", "sigterm"])
-def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, capsys, first_leg):
+@pytest.mark.parametrize(
+    "first_leg, max_steps", [("finished", -1), ("step_checkpoint", -1), ("sigterm", -1), ("finished", 1000)]
+)
+def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, capsys, first_leg, max_steps):
     # The first leg stops after the last batch of epoch 0, its checkpoint written at the end of the
     # run (after validation), by --checkpoint.every_n_train_steps on that batch, or on SIGTERM right
-    # after it. Resuming must train epoch 1 exactly as an uninterrupted two-epoch run does.
+    # after it. Resuming must train epoch 1 exactly as an uninterrupted two-epoch run does, also with a
+    # step budget (Lightning then restarts its epoch loop, and skipped epoch 1 without a batch).
     full, part = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
-    code, _, err = run_main(
-        fit_args(tmp_path, "full", full, "--trainer.max_steps=-1", "--trainer.max_epochs=2"), capsys
-    )
+    budget = f"--trainer.max_steps={max_steps}"
+    code, _, err = run_main(fit_args(tmp_path, "full", full, budget, "--trainer.max_epochs=2"), capsys)
     assert code == 0, err[-3000:]
     reference = steps(full)
     per_epoch = sum(r["epoch"] == 0 for r in reference.values())
@@ -109,7 +111,7 @@ def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, cap
         "step_checkpoint": ["--trainer.max_epochs=1", f"--checkpoint.every_n_train_steps={per_epoch}"],
         "sigterm": ["--trainer.max_epochs=2", *stop_at(per_epoch, "sigterm")],
     }[first_leg]
-    code, _, err = run_main(fit_args(tmp_path, "part", part, "--trainer.max_steps=-1", *leg), capsys)
+    code, _, err = run_main(fit_args(tmp_path, "part", part, budget, *leg), capsys)
     assert code == (143 if first_leg == "sigterm" else 0), err[-3000:]
     assert sorted(steps(part)) == list(range(1, per_epoch + 1))
     run = tmp_path / "runs" / "part"

@@ -39,20 +39,22 @@ def test_the_tying_grid_covers_modes_directions_and_seeds():
     assert {r["data.direction"] for r in runs} == {"en-de", "de-en"}
 
 
-def test_the_seed_experiment_is_every_mode_both_directions_two_seeds_on_the_held_out_recipe(capsys, monkeypatch):
+def test_the_seed_experiment_is_every_mode_both_directions_three_seeds_on_the_held_out_recipe(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     sweep = load_sweep(REPO / "sweeps/seed_experiment.yaml")
     runs = expand(sweep)
-    assert len(runs) == 16 and runs[0]["seed_everything"] == runs[7]["seed_everything"]  # seeds vary slowest
+    assert len(runs) == 24 and runs[0]["seed_everything"] == runs[7]["seed_everything"]  # seeds vary slowest
     assert {(r["model.net.tying"], r["data.direction"], r["seed_everything"]) for r in runs} == {
-        (t, d, s) for t in ("none", "decoder", "src_tgt", "three_way") for d in ("en-de", "de-en") for s in (1, 2)
+        (t, d, s) for t in ("none", "decoder", "src_tgt", "three_way") for d in ("en-de", "de-en") for s in (1, 2, 3)
     }
     code, out, err = run_main([*command(sweep, runs[-1])[2:], "--print_config"], capsys)
     assert code == 0, err[-1500:]
     config = yaml.safe_load(out)
     assert config["data"]["test_holdout"] == 1000 and config["data"]["test_path"] is None
     assert config["data"]["train_path"].endswith("multi30k/train") and config["data"]["joint_vocab"] is True
-    assert config["model"]["final_test"] is True and config["trainer"]["max_steps"] == 600
+    assert config["model"]["final_test"] is True and config["trainer"]["max_steps"] == 3000
+    assert config["trainer"]["max_time"] is None and config["trainer"]["precision"] == "32-true"  # pinned
+    assert config["model"]["optim"]["schedule"] == "linear" and config["model"]["optim"]["final_lr_factor"] == 0.0
     assert config["snapshot"]["at_start"] is True
 
 

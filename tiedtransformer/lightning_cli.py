@@ -100,6 +100,7 @@ class TiedCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         self.run: RunPlan | None = None
         self._resolve_precision(self.config[self.subcommand].trainer)
+        _check_stream_options(self.config[self.subcommand], self.subcommand)
         if self.subcommand != "fit":
             self._check_ckpt_path(self.config[self.subcommand], self.config[self.subcommand].get("ckpt_path"))
             return
@@ -192,7 +193,8 @@ class TiedCLI(LightningCLI):
             ) from None
 
     def _set_accumulation(self, trainer) -> None:
-        """``model.tokens_per_update`` decides the gradient accumulation, once the number of devices is known."""
+        """``model.tokens_per_update`` decides the gradient accumulation, once the number of devices is known;
+        ``model.val_every_n_steps`` then the validation interval in training batches."""
         cfg = self.config.fit
         target, max_tokens = cfg.model.optim.tokens_per_update, cfg.data.max_tokens
         if target:
@@ -203,14 +205,18 @@ class TiedCLI(LightningCLI):
                     "model.optim.tokens_per_update=null"
                 )
             trainer.accumulate_grad_batches = accumulation_steps(target, max_tokens, trainer.world_size)
+        k, world = trainer.accumulate_grad_batches, trainer.world_size
+        if every := cfg.model.get("val_every_n_steps"):
+            trainer.val_check_interval, trainer.check_val_every_n_epoch = every * k, None
         if not_rank_zero():
             return
-        k, world = trainer.accumulate_grad_batches, trainer.world_size
         print(
             f"tokens per update: up to {max_tokens * world * k:,} per side (data.max_tokens={max_tokens} x {world} "
             f"device(s) x {k} accumulated batch(es))",
             flush=True,
         )
+        if every:
+            print(f"validation: every {every} optimizer steps ({every * k} training batches)", flush=True)
 
     def _loggers(self) -> list:
         cfg = self.config.fit
@@ -251,6 +257,48 @@ class TiedCLI(LightningCLI):
     def after_fit(self) -> None:
         if not self.run.placeholder:
             print(f"run directory: {self.run.run_dir.path}", flush=True)
+
+
+def _is_fraction(value) -> bool:
+    """A fraction of an epoch or a set, as Lightning reads the number (a whole float above 1, as the CLI
+    may parse "2", is a count)."""
+    return isinstance(value, float) and 0.0 < value < 1.0
+
+
+def _check_stream_options(cfg, subcommand: str) -> None:
+    """Every training, validation and test set here is a stream of token buckets whose length is known
+    only once it has been read (an IterableDataset, whatever ``data.source``): Lightning cannot take a
+    fraction of it, and would stop at its first step with a traceback. Refused here, before anything is built."""
+    trainer = cfg.trainer
+    interval = trainer.get("val_check_interval")
+    if _is_fraction(interval):
+        raise ConfigError(
+            f"trainer.val_check_interval={interval}: the training set is a stream whose length is not known in "
+            "advance, so a fraction of an epoch cannot be counted. Validate every N optimizer steps with "
+            "model.val_every_n_steps=N (or every N training batches with trainer.val_check_interval=N, an int, "
+            "or by wall time with trainer.val_check_interval=DD:HH:MM:SS)."
+        )
+    for stage in ("train", "val", "test"):
+        if _is_fraction(limit := trainer.get(f"limit_{stage}_batches")):
+            raise ConfigError(
+                f"trainer.limit_{stage}_batches={limit}: the {stage} set is a stream whose length is not known in "
+                f"advance, so a fraction of it cannot be counted. Give a number of batches (an int), or 0 / 1.0 (none / all)."
+            )
+    every = cfg.model.get("val_every_n_steps") if subcommand == "fit" else None
+    if every is None:
+        return
+    if every < 1:
+        raise ConfigError(f"model.val_every_n_steps={every}: give a number of optimizer steps >= 1, or null")
+    if interval not in (None, 1.0):
+        raise ConfigError(
+            f"model.val_every_n_steps={every} and trainer.val_check_interval={interval} both say when to validate: "
+            "keep one (val_every_n_steps counts optimizer steps, val_check_interval training batches)"
+        )
+    if trainer.get("check_val_every_n_epoch") not in (None, 1):
+        raise ConfigError(
+            f"model.val_every_n_steps={every} counts optimizer steps across epochs: leave out "
+            f"trainer.check_val_every_n_epoch={trainer.check_val_every_n_epoch}"
+        )
 
 
 def _check_strategy(strategy) -> None:

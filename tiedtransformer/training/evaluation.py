@@ -25,7 +25,7 @@ def corpus_scores(hyps: list[str], refs: list[str], n_bootstrap: int = 1) -> dic
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
     bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
-    b, c = bleu.corpus_score(hyps, [refs], n_bootstrap), chrf.corpus_score(hyps, [refs], n_bootstrap)
+    b, c = _corpus_score(bleu, hyps, refs, n_bootstrap), _corpus_score(chrf, hyps, refs, n_bootstrap)
     out = {
         "bleu": b.score,
         "chrf": c.score,
@@ -36,6 +36,27 @@ def corpus_scores(hyps: list[str], refs: list[str], n_bootstrap: int = 1) -> dic
     if n_bootstrap > 1 and hyps:
         out |= {"bleu_ci": float(b._ci), "chrf_ci": float(c._ci), "bootstrap": n_bootstrap}
     return out
+
+
+def _corpus_score(metric, hyps: list[str], refs: list[str], n_bootstrap: int):
+    """``metric.corpus_score``, also where sacreBLEU's interval fails: it averages the resampled scores with
+    ``statistics.mean``, which cannot add a plain float (a resample with no matching unigram scores 0.0)
+    to numpy's float32 (the others), and raises TypeError on small or poor test sets. Then the same
+    resamples (same seed) are scored again and averaged as floats."""
+    try:
+        return metric.corpus_score(hyps, [refs], n_bootstrap)
+    except TypeError:
+        from sacrebleu.significance import _bootstrap_resample
+
+        score = metric.corpus_score(hyps, [refs])
+        metric.n_bootstrap = n_bootstrap
+        metric.seed, resampled = _bootstrap_resample(
+            metric._extract_corpus_statistics(hyps, [refs]), metric, n_bootstrap
+        )
+        for s in resampled:
+            s.score = float(s.score)
+        score.estimate_ci(resampled)
+        return score
 
 
 def paired_significance(

@@ -36,6 +36,12 @@ class TranslationModule(L.LightningModule):
             this many validation sentences (in file order, the same at every validation; None: all).
         val_decode: The search used at each validation (greedy is cheap; the final evaluation uses
             ``decoding.search``).
+        val_every_n_steps: Validate every N optimizer steps, counted across epochs, instead of at the end of
+            each epoch: for corpora whose epoch is long (WMT). It sets Lightning's
+            ``trainer.val_check_interval``, which counts training batches, to N x the gradient
+            accumulation (``model.optim.tokens_per_update``), and ``trainer.check_val_every_n_epoch`` to
+            null. An epoch whose last update has fewer batches moves the count by up to one step.
+            None: Lightning's own options decide (by default at the end of each epoch).
         final_eval: When training ends, translate the whole validation set with ``decoding`` and report
             BLEU and chrF (``final/val_bleu``, ``summary.json``); the translations go to
             ``<run dir>/final-val.<target language>``.
@@ -56,6 +62,7 @@ class TranslationModule(L.LightningModule):
         decoding: DecodeConfig = DecodeConfig(),
         val_bleu_sentences: int | None = 1000,
         val_decode: Search = "greedy",
+        val_every_n_steps: int | None = None,
         final_eval: bool = True,
         final_test: bool = False,
         compile: bool = False,
@@ -72,6 +79,7 @@ class TranslationModule(L.LightningModule):
                 "decoding": dataclasses.asdict(self.decoding),
                 "val_bleu_sentences": val_bleu_sentences,
                 "val_decode": val_decode,
+                "val_every_n_steps": val_every_n_steps,
                 "final_eval": final_eval,
                 "final_test": final_test,
                 "compile": compile,
