@@ -104,6 +104,11 @@ def test_analyze_command_on_a_dump_and_on_a_checkpoint(tmp_path, capsys):
     # a run directory: every snapshot, each against the run's step-0 snapshot
     code, out, _ = run_main(["analyze", str(run), "--analysis.top_k", "30"], capsys)
     assert code == 0 and out.count("null at init") == 2 and out.count("report:") == 3
+    trajectory = json.loads((run / "trajectory.json").read_text())  # and its geometry over training
+    assert [s["step"] for s in trajectory["snapshots"]] == [
+        int(d.name[5:]) for d in sorted((run / "embeddings").iterdir())
+    ]
+    assert set(trajectory["nulls"]["dec_lut"]) == {"init", "random"} and "trajectory.json" in out
     # two inputs: their matrices compared by token text (a run against itself agrees completely)
     code, out, _ = run_main(
         ["analyze", str(dump), str(ckpt), "--analysis.top_k", "30", "--out", str(tmp_path / "x")], capsys
@@ -143,3 +148,12 @@ def test_an_epoch_end_loop_state_becomes_the_next_epochs_start_and_others_stay()
     ):
         before = repr(other)
         assert not next_epoch_start(other) and repr(other) == before
+
+
+def test_an_unreachable_validation_interval_is_named_and_reachable_ones_are_not():
+    from tiedtransformer.callbacks.stream_position import unreachable_validation
+
+    assert "val_check_interval=500" in unreachable_validation(500, 1, 120)
+    assert unreachable_validation(500, None, 120) is None  # counted across epochs (model.val_every_n_steps)
+    assert unreachable_validation(100, 1, 120) is None and unreachable_validation(1.0, 1, 120) is None
+    assert unreachable_validation(float("inf"), 1, 120) is None  # Lightning's 1.0 on a stream: each epoch's end

@@ -546,3 +546,15 @@ def test_validation_every_n_steps_counts_optimizer_steps(data, batches_per_step,
     summary = json.loads((tmp_path / "runs" / "every3" / "summary.json").read_text())
     assert summary["epochs"] >= epochs
     assert [v["step"] for v in summary["val_bleu_by_validation"]] == [3, 6, 9]
+
+
+def test_a_batch_interval_longer_than_a_streamed_epoch_is_named_at_the_first_epochs_end(tmp_path, capsys):
+    # a sized training set this short would be refused by Lightning up front; a stream's length is known only
+    # after an epoch, when the run says that no epoch can validate and what to use instead
+    code, _, err = run_main(
+        ["fit", *TINY_FIT, "--trainer.val_check_interval=1000", "--run.root", str(tmp_path / "runs"), "--run.name=v"],
+        capsys,
+    )
+    assert code == 0 and err.count("no validation ran in this epoch") == 1
+    assert "trainer.val_check_interval=1000" in err and "model.val_every_n_steps" in err
+    assert json.loads((tmp_path / "runs" / "v" / "summary.json").read_text())["val_bleu_by_validation"] == []

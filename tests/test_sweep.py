@@ -123,17 +123,17 @@ def tiny_sweep(tmp_path, fail=False) -> Path:
 def test_local_sweep_runs_then_skips_finished_runs(tmp_path):
     import io
 
-    log = io.StringIO()
-    assert run_local(str(tiny_sweep(tmp_path)), root=str(tmp_path / "runs"), out=log) == 0
+    log, root = io.StringIO(), tmp_path / "elsewhere"  # not the working directory's runs/
+    assert run_local(str(tiny_sweep(tmp_path)), root=str(root), out=log) == 0
     text = log.getvalue()
     assert "[1/2] " in text and "[2/2] " in text and "all 2 runs finished" in text
-    run_dirs = sorted((tmp_path / "runs").iterdir())
-    assert len(run_dirs) == 2
+    run_dirs = sorted(root.iterdir())
+    assert len(run_dirs) == 2 and not (tmp_path / "runs").exists()
     assert {json.loads((d / "summary.json").read_text())["tying"] for d in run_dirs} == {"none", "three_way"}
 
     again = io.StringIO()
-    assert run_local(str(tiny_sweep(tmp_path)), root=str(tmp_path / "runs"), out=again) == 0
-    assert again.getvalue().count("already finished") == 2 and len(list((tmp_path / "runs").iterdir())) == 2
+    assert run_local(str(tiny_sweep(tmp_path)), root=str(root), out=again) == 0
+    assert again.getvalue().count("already finished") == 2 and len(list(root.iterdir())) == 2
 
 
 def test_a_failed_run_does_not_stop_the_sweep_and_is_listed(tmp_path):

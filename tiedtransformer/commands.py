@@ -18,8 +18,8 @@ def analyze(
     pairs: int = 100_000,
     out: str | None = None,
 ) -> None:
-    """The similarity analysis of a dump, a checkpoint or every snapshot of a run; or, given two, their
-    matrices compared by token text.
+    """The similarity analysis of a dump, a checkpoint or every snapshot of a run (with, for a run, its
+    matrices' geometry over training in trajectory.json); or, given two, their matrices compared by token text.
 
     Args:
         paths: An embedding dump directory (from EmbeddingSnapshot), a fit checkpoint (.ckpt) or a run
@@ -64,6 +64,11 @@ def analyze(
                 + f"  mean bottom {m['mean_bottom']:.3f}{note}"
             )
         print(f"  report: {Path(where) / 'report.md'}")
+    if targets != [Path(path)] and targets[0] == RunDir(path).snapshot(0):  # a run, with its step-0 null
+        from tiedtransformer.analysis.trajectory import TRAJECTORY, run_trajectory
+
+        run_trajectory(path, analysis.min_count, analysis.null_seed)
+        print(f"over training (every snapshot against its nulls): {Path(path) / TRAJECTORY}")
 
 
 def _analyze_two(paths: list[str], analysis: AnalysisOptions, pairs: int, out: str | None) -> None:
@@ -128,7 +133,7 @@ def sweep(sweep: str, local: bool = False, dry_run: bool = False, root: str = "r
         sweep: A W&B sweep config (sweeps/*.yaml).
         local: Run here, one run after another (no W&B server).
         dry_run: Print the commands instead of running them.
-        root: Where the runs' directories are (to skip finished ones).
+        root: Where the runs' directories go (each run gets ``--run.root=ROOT``); finished ones are skipped.
         seed: Seed of random/bayes sampling.
     """
     from tiedtransformer.training.sweep import run_local

@@ -142,7 +142,8 @@ def run_local(path: str, dry_run: bool = False, root: str = "runs", seed: int = 
         print(f"note: bayes needs the W&B server's model; locally its {len(runs)} runs are sampled at random", file=out)
     failures, n = [], len(runs)
     for i, params in enumerate(runs, 1):
-        argv, name = command(sweep, params), run_name(sweep_name, params)
+        # the runs' directories go where finished ones are looked for (the last --run.root wins)
+        argv, name = [*command(sweep, params), f"--run.root={root}"], run_name(sweep_name, params)
         label = " ".join(f"{k}={v}" for k, v in params.items())
         if dry_run:
             print(f"{shlex.join(argv)}    # run {name}", file=out)

@@ -1,0 +1,81 @@
+"""The geometry of a run's token matrices over training: :mod:`~tiedtransformer.analysis.geometry`'s statistics at
+every snapshot of a run (step 0, every N steps, the end), each beside its nulls (the step-0 matrix, and a random
+matrix of the same shape and row norms), how far each matrix moved from step 0 by frequency band, and CKA /
+Procrustes between the run's four matrices with their chance levels. One small JSON per run
+(``<run>/trajectory.json``), so that the results page needs no dumps."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import torch
+
+from tiedtransformer.analysis.dumps import MATRIX_NAMES, EmbeddingDump, read_dump
+from tiedtransformer.analysis.geometry import by_band, displacement, matrix_statistics, pair_statistics
+from tiedtransformer.analysis.matrices import frequency_bands, kept_rows
+from tiedtransformer.analysis.similarity import random_like
+from tiedtransformer.atomic import atomic_write_json
+from tiedtransformer.training.runs import RunDir
+
+TRAJECTORY = "trajectory.json"
+
+
+def _rows(dump: EmbeddingDump, name: str, min_count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The matrix's ordinary rows (see :func:`kept_rows`) and their training counts (None if unknown)."""
+    keep = kept_rows(dump, name, min_count)
+    counts = (dump.counts or {}).get(dump.side(name))
+    w = dump.matrices[name].float()[keep]
+    return w, (torch.tensor(counts)[keep] if counts else None)
+
+
+def snapshot_statistics(dump: EmbeddingDump, init: EmbeddingDump, min_count: int, seed: int = 0) -> dict:
+    """One snapshot: per matrix its statistics and displacement from ``init`` by band; per pair of matrices
+    CKA and Procrustes with chance levels."""
+    out: dict = {"step": int(dump.meta.get("step") or 0), "matrices": {}, "pairs": {}}
+    rows = {name: _rows(dump, name, min_count) for name in MATRIX_NAMES if name in dump.matrices}
+    for name, (w, counts) in rows.items():
+        w0, _ = _rows(init, name, min_count)
+        moved = displacement(w, w0)
+        bands = by_band(moved, counts, frequency_bands(min_count)) if counts is not None else None
+        out["matrices"][name] = {
+            **matrix_statistics(w, counts),
+            "displacement": float(moved.mean()),
+            "displacement_by_band": bands,
+        }
+    for a, b in combinations(rows, 2):
+        if len(rows[a][0]) == len(rows[b][0]):  # same tokens (a joint vocabulary, or one side)
+            out["pairs"][f"{a}|{b}"] = pair_statistics(rows[a][0], rows[b][0], seed)
+    return out
+
+
+def nulls(init: EmbeddingDump, min_count: int, seed: int = 0) -> dict:
+    """Per matrix, the statistics at initialisation and of a random matrix of the same shape and row norms."""
+    out = {}
+    for name in MATRIX_NAMES:
+        if name in init.matrices:
+            w0, counts = _rows(init, name, min_count)
+            out[name] = {
+                "init": matrix_statistics(w0, counts),
+                "random": matrix_statistics(random_like(w0, seed), counts),
+            }
+    return out
+
+
+def run_trajectory(run_dir: str | Path, min_count: int = 10, seed: int = 0) -> dict:
+    """Every snapshot of the run against its step-0 snapshot; written to ``<run>/trajectory.json``."""
+    run = RunDir(run_dir)
+    dumps = run.dumps()
+    if not dumps or dumps[0] != run.snapshot(0):
+        raise FileNotFoundError(f"{run.path}: no step-0 snapshot ({run.snapshot(0)}), the null of every statistic")
+    init = read_dump(dumps[0])
+    report = {
+        "run": run.name,
+        "min_count": min_count,
+        "nulls": nulls(init, min_count, seed),
+        "snapshots": [
+            snapshot_statistics(init if d == dumps[0] else read_dump(d), init, min_count, seed) for d in dumps
+        ],
+    }
+    atomic_write_json(run.path / TRAJECTORY, report)
+    return report

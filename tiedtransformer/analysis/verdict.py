@@ -1,0 +1,55 @@
+"""One rule for every finding of the results page: a learned statistic against its nulls, across seeds.
+
+*reproduced* only when the learned statistic differs from every null by more than the seed-to-seed spread,
+in the direction the seed reported; *not reproduced* when it differs from a null by more than the spread the
+other way; *not testable* otherwise (it does not beat its nulls, or there are too few seeds to have a spread)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import mean, stdev
+
+REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # REPRODUCED, NOT_REPRODUCED or NOT_TESTABLE
+    threshold: float | None  # the spread a difference must exceed (None: fewer than two seeds)
+    gaps: dict[str, float]  # mean learned minus mean null, per null
+    seeds: int
+
+    def describe(self) -> str:
+        """The threshold first, then the numbers, then the outcome."""
+        if self.threshold is None:
+            return f"{self.seeds} seed(s): no spread to test against; {self.outcome}"
+        gaps = ", ".join(f"{k} {v:+.4f}" for k, v in self.gaps.items())
+        return f"threshold {self.threshold:.4f} (seed-to-seed spread); learned minus null: {gaps}; {self.outcome}"
+
+
+def spread(*per_seed: list[float]) -> float | None:
+    """The seed-to-seed spread: the largest sample standard deviation over seeds among the given series
+    (the learned statistic and each null vary with the seed); None with fewer than two seeds."""
+    sds = [stdev(xs) for xs in per_seed if len(xs) >= 2]
+    return max(sds) if sds else None
+
+
+def verdict(learned: list[float], nulls: dict[str, list[float]], direction: int) -> Verdict:
+    """``learned``: the statistic per seed; ``nulls``: each null (e.g. ``init``, ``random``) per seed;
+    ``direction``: +1 when the seed found the learned value above the nulls, -1 below."""
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, not {direction!r}")
+    if not nulls:
+        raise ValueError("a verdict needs at least one null")
+    gaps = {name: mean(learned) - mean(values) for name, values in nulls.items()}
+    threshold = spread(learned, *nulls.values())
+    if threshold is None:
+        return Verdict(NOT_TESTABLE, None, gaps, len(learned))
+    signs = [0 if abs(g) <= threshold else (1 if g * direction > 0 else -1) for g in gaps.values()]
+    if -1 in signs:
+        outcome = NOT_REPRODUCED
+    elif all(s == 1 for s in signs):
+        outcome = REPRODUCED
+    else:
+        outcome = NOT_TESTABLE
+    return Verdict(outcome, threshold, gaps, len(learned))
