@@ -12,7 +12,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from tiedtransformer.analysis.dumps import dump_from_model, read_dump, write_dump
 from tiedtransformer.analysis.matrices import AnalysisOptions, snapshot_overlap
-from tiedtransformer.analysis.report import analyze_to_dir, scalars, tables
+from tiedtransformer.analysis.report import analyze_to_dir, projector_table, scalars, tables
+from tiedtransformer.analysis.trajectory import geometry_scalars, nulls, snapshot_statistics
 from tiedtransformer.training.distributed import full_copy, is_sharded
 from tiedtransformer.training.runs import RunDir
 
@@ -106,16 +107,22 @@ class EmbeddingSnapshot(L.Callback):
 class SimilarityReport(L.Callback):
     """After each snapshot of the :class:`EmbeddingSnapshot` it follows: runs the similarity analysis
     into the dump's folder (``similarity.json``, ``report.md``, figures) and logs it: scalars
-    ``emb/<name>/mean_top<K>`` ..., W&B tables of the top pairs and the Jaccard table, the figures, and
-    how settled each matrix is since the last snapshot.
+    ``emb/<name>/mean_top<K>`` ..., each matrix's geometry against its nulls (``emb/<name>/effective_rank``
+    beside ``..._init`` and ``..._random`` ...; CKA and Procrustes between the matrices beside their chance
+    levels), W&B tables of the top pairs and the Jaccard table, the most frequent tokens' rows for W&B's
+    embedding projector, the figures, and how settled each matrix is since the last snapshot.
 
     Args:
         analysis: What the analysis computes (as ``tiedtransformer analyze``).
         max_table_rows: Rows of a W&B table at most (the best pairs are kept).
+        projector_rows: Rows per matrix in the embedding-projector table (``emb/projector``); 0: none.
     """
 
-    def __init__(self, analysis: AnalysisOptions = AnalysisOptions(), max_table_rows: int = 10000):
-        self.analysis, self.max_table_rows = analysis, max_table_rows
+    def __init__(
+        self, analysis: AnalysisOptions = AnalysisOptions(), max_table_rows: int = 10000, projector_rows: int = 500
+    ):
+        self.analysis, self.max_table_rows, self.projector_rows = analysis, max_table_rows, projector_rows
+        self._nulls: dict | None = None  # the geometry of the step-0 matrices and of random ones
         self.snapshots: EmbeddingSnapshot | None = None
         self._done: set[Path] = set()
         self._previous = None
@@ -153,10 +160,15 @@ class SimilarityReport(L.Callback):
                     metrics[f"emb/{name}/settled_top{self.analysis.top_k}"] = o["top_pairs"]
                     metrics[f"emb/{name}/settled_knn"] = o["knn"]
             self._previous = results
+            if self._init is not None:  # the geometry against the step-0 matrices and random ones
+                a = self.analysis
+                self._nulls = self._nulls or nulls(self._init, a.min_count, a.null_seed)
+                geometry = snapshot_statistics(dump, self._init, a.min_count, a.null_seed)
+                metrics |= geometry_scalars(geometry, self._nulls)
             step = int(dump.meta.get("step") or trainer.global_step)
             for lg in trainer.loggers:
                 lg.log_metrics(metrics, step=step)
-            self._log_wandb(trainer, report, path, step)
+            self._log_wandb(trainer, report, path, step, dump)
 
     def _options(self, pl_module) -> AnalysisOptions:
         """Unset, the device is the model's if it is a GPU (the analysis runs beside training), else the CPU."""
@@ -164,16 +176,16 @@ class SimilarityReport(L.Callback):
             return self.analysis
         return dataclasses.replace(self.analysis, device="cuda" if pl_module.device.type == "cuda" else "cpu")
 
-    def _log_wandb(self, trainer, report: dict, path: Path, step: int) -> None:
+    def _log_wandb(self, trainer, report: dict, path: Path, step: int, dump) -> None:
         loggers = _wandb_loggers(trainer)
         if not loggers:
             return
         import wandb
 
-        logged = {
-            key: wandb.Table(columns=cols, data=rows)
-            for key, (cols, rows) in tables(report, self.max_table_rows).items()
-        }
+        made = tables(report, self.max_table_rows)
+        if self.projector_rows:
+            made["emb/projector"] = projector_table(dump, self.projector_rows)
+        logged = {key: wandb.Table(columns=cols, data=rows) for key, (cols, rows) in made.items()}
         figures = {f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()}
         payload = {**logged, **figures}
         for lg in loggers:

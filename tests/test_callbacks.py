@@ -2,6 +2,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY_FIT
 from tests.test_cli import run_main
 
@@ -44,6 +46,14 @@ def test_snapshots_and_reports_during_a_fit_without_wandb(tmp_path, capsys):
     assert any(r.get("emb/enc_embed/mean_top50") for r in rows)
     assert any(r.get("emb/enc_embed/settled_top50") for r in rows)  # second snapshot vs the first
     assert any(r.get("emb/enc_embed/mean_top50_init") for r in rows)
+    # the geometry beside its nulls, at every snapshot (step 0 included: there it equals its init null)
+    geo = [r for r in rows if r.get("emb/dec_lut/effective_rank")]
+    assert len(geo) == 3 and all(r["emb/dec_lut/effective_rank_random"] for r in geo)
+    assert float(geo[0]["emb/dec_lut/effective_rank"]) == pytest.approx(
+        float(geo[0]["emb/dec_lut/effective_rank_init"])
+    )
+    assert float(geo[0]["emb/dec_lut/displacement"]) == 0 < float(geo[-1]["emb/dec_lut/displacement"])
+    assert all(r["emb/cka/enc_embed~dec_embed"] and r["emb/cka/enc_embed~dec_embed_chance"] for r in geo)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished"
 
@@ -77,6 +87,11 @@ def test_wandb_offline_gets_the_tables_and_figures(tmp_path, capsys, monkeypatch
     media = [p.relative_to(tmp_path) for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/**/*")]
     names = " ".join(str(p) for p in media)
     assert "emb/top20_pairs" in names and "emb/jaccard" in names and "similarity_vs_rank" in names
+    projector = [p for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/table/emb/projector*.json")]
+    assert projector  # the frequent tokens' rows of every matrix, for W&B's 2D projection
+    table = json.loads(projector[0].read_text())
+    assert table["columns"][:4] == ["matrix", "token", "count", "d0"] and len(table["columns"]) == 3 + 32
+    assert {row[0] for row in table["data"]} == {"enc_embed", "enc_lut", "dec_embed", "dec_lut"}
     tables = [p for p in (tmp_path / "w" / "wandb").glob("offline-run-*/files/media/table/emb/top20_pairs*.json")]
     assert tables and all(len(json.loads(p.read_text())["data"]) >= 20 for p in tables)  # written whole
     import gc

@@ -11,6 +11,7 @@ from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
 from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, analyze_dump, summarize
 from tiedtransformer.atomic import atomic_write_json, atomic_write_text
+from tiedtransformer.specials import NUM_SPECIALS
 from tiedtransformer.training.runs import RunDir
 
 SHOWN_PAIRS = 20  # pairs per matrix in the Markdown report (all K are in similarity.json)
@@ -276,3 +277,20 @@ def tables(report: dict, max_rows: int) -> dict[str, tuple[list[str], list[list]
         f"emb/top{k}_pairs": (["matrix", "rank", "token_a", "token_b", "cosine"], pairs),
         "emb/jaccard": (["matrix_a", "matrix_b", f"jaccard_top{k}", "jaccard_knn"], jac),
     }
+
+
+def projector_table(dump: EmbeddingDump, rows: int = 500) -> tuple[list[str], list[list]]:
+    """The ``rows`` most frequent tokens' rows of every matrix in one table (matrix, token, count, d0 ...):
+    W&B's embedding projector (2D projection: PCA, UMAP, t-SNE) draws them side by side, coloured by matrix.
+    Special tokens are left out; without counts, the first rows of the vocabulary are taken."""
+    width = next(iter(dump.matrices.values())).size(1)
+    out = []
+    for name, w in dump.matrices.items():
+        counts = (dump.counts or {}).get(dump.side(name))
+        order = list(range(NUM_SPECIALS, w.size(0)))
+        if counts:
+            order.sort(key=lambda i: -counts[i])
+        tokens = dump.tokens(name)
+        for i in order[:rows]:
+            out.append([name, tokens[i], counts[i] if counts else None, *w[i].float().tolist()])
+    return ["matrix", "token", "count", *(f"d{j}" for j in range(width))], out

@@ -44,9 +44,17 @@ def snapshot_statistics(dump: EmbeddingDump, init: EmbeddingDump, min_count: int
             "displacement_by_band": bands,
         }
     for a, b in combinations(rows, 2):
-        if len(rows[a][0]) == len(rows[b][0]):  # same tokens (a joint vocabulary, or one side)
-            out["pairs"][f"{a}|{b}"] = pair_statistics(rows[a][0], rows[b][0], seed)
+        if dump.tokens(a) == dump.tokens(b):  # rows are the same tokens (one side, or a joint vocabulary)
+            both = _common(kept_rows(dump, a, min_count), kept_rows(dump, b, min_count))
+            out["pairs"][f"{a}|{b}"] = pair_statistics(
+                dump.matrices[a].float()[both], dump.matrices[b].float()[both], seed
+            )
     return out
+
+
+def _common(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Row indices in both (each sorted)."""
+    return x[torch.isin(x, y)]
 
 
 def nulls(init: EmbeddingDump, min_count: int, seed: int = 0) -> dict:
@@ -59,6 +67,26 @@ def nulls(init: EmbeddingDump, min_count: int, seed: int = 0) -> dict:
                 "init": matrix_statistics(w0, counts),
                 "random": matrix_statistics(random_like(w0, seed), counts),
             }
+    return out
+
+
+def geometry_scalars(snapshot: dict, null: dict) -> dict[str, float]:
+    """Dashboard scalars of one snapshot (:func:`snapshot_statistics`) with its nulls (:func:`nulls`):
+    ``emb/<name>/<statistic>`` beside ``..._init`` and ``..._random``; ``emb/cka/<a>~<b>`` and
+    ``emb/procrustes/<a>~<b>`` beside their ``..._chance``."""
+    out = {}
+    for name, stats in snapshot["matrices"].items():
+        for key, value in stats.items():
+            if isinstance(value, float | int):
+                out[f"emb/{name}/{key}"] = float(value)
+                for which, null_stats in null.get(name, {}).items():
+                    if null_stats.get(key) is not None:
+                        out[f"emb/{name}/{key}_{which}"] = float(null_stats[key])
+    for pair, stats in snapshot["pairs"].items():
+        a, b = pair.split("|")
+        for key, value in stats.items():
+            measure, _, chance = key.partition("_")
+            out[f"emb/{measure}/{a}~{b}" + (f"_{chance}" if chance else "")] = value
     return out
 
 
