@@ -132,3 +132,19 @@ def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
         hist = region.histogram()
         assert hist[255] < 0.98 * sum(hist), "region is blank"
         assert sum(1 for v in hist if v) > 20, "region has no detail"
+
+
+def test_the_geometry_tables_come_from_each_runs_trajectory(two_runs, tmp_path, capsys):
+    copies = [shutil.copytree(d, tmp_path / d.name) for d in two_runs]  # the module's runs stay as they are
+    md_without = tmp_path / "without.md"
+    assert run_main(["compare", *map(str, copies), "--out", str(md_without.with_suffix(".html"))], capsys)[0] == 0
+    assert "Geometry at the last snapshot" not in md_without.read_text()  # no run has been analysed over training
+    for run in copies:
+        assert run_main(["analyze", str(run)], capsys)[0] == 0
+    out = tmp_path / "with.html"
+    assert run_main(["compare", *map(str, copies), "--out", str(out)], capsys)[0] == 0
+    md = out.with_suffix(".md").read_text()
+    for title in ("effective rank", "anisotropy (mean cosine of all pairs)", "Spearman ρ of row norm and token count"):
+        assert f"Geometry at the last snapshot: {title}" in md and title in out.read_text()
+    section = md.split("Geometry at the last snapshot: effective rank")[1].split("\n## ")[0]
+    assert section.count(" / ") >= 8  # learned / init / random for each matrix of both runs

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump, write_dump
-from tiedtransformer.analysis.trajectory import TRAJECTORY, run_trajectory
+from tiedtransformer.analysis.trajectory import cross_trajectory, run_trajectory
 from tiedtransformer.training.runs import RunDir
 
 V, D = 404, 16
@@ -28,7 +28,7 @@ def test_a_run_trajectory_sets_learning_against_its_nulls(tmp_path):
     write_dump(run.snapshot(50), dump(50, enc0, dec, counts))  # the encoder never moved
 
     report = run_trajectory(run.path, min_count=10)
-    assert json.loads((run.path / TRAJECTORY).read_text()) == json.loads(json.dumps(report))
+    assert json.loads(run.trajectory.read_text()) == json.loads(json.dumps(report))
     first, last = report["snapshots"]
     assert [first["step"], last["step"]] == [0, 50]
     null = report["nulls"]["dec_lut"]
@@ -51,3 +51,37 @@ def test_a_run_without_a_step_zero_snapshot_is_refused(tmp_path):
     write_dump(run.snapshot(50), dump(50, torch.randn(V, D), torch.randn(V, D), [100] * V))
     with pytest.raises(FileNotFoundError, match="step-0"):
         run_trajectory(run.path)
+
+
+def test_a_tied_matrix_is_compared_with_another_runs_matrices_at_every_common_step(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    untied_lut = [torch.randn(V, D, generator=g) for _ in range(2)]
+    untied_embed = [torch.randn(V, D, generator=g) for _ in range(2)]
+    q, _ = torch.linalg.qr(torch.randn(D, D, generator=g))
+    counts = [100] * V
+    tied, untied = RunDir(tmp_path / "tied"), RunDir(tmp_path / "untied")
+    for i, step in enumerate((0, 50)):
+        mats = {"enc_embed": torch.randn(V, D, generator=g), "dec_embed": untied_embed[i], "dec_lut": untied_lut[i]}
+        tokens = [f"t{j}" for j in range(V)]
+        write_dump(
+            untied.snapshot(step),
+            EmbeddingDump(
+                {**mats, "enc_lut": mats["enc_embed"]}, tokens, tokens, {"step": step}, {"src": counts, "tgt": counts}
+            ),
+        )
+        # the tied run's matrix resembles the untied run's output embedding (a rotation of it) at step 50 only
+        w = untied_lut[i] @ q if step == 50 else torch.randn(V, D, generator=g)
+        order = list(reversed(tokens))  # another row order: compared by token text
+        tied_mats = {"enc_embed": w.flip(0), "enc_lut": w.flip(0), "dec_embed": w.flip(0), "dec_lut": w.flip(0)}
+        write_dump(
+            tied.snapshot(step), EmbeddingDump(tied_mats, order, order, {"step": step}, {"src": counts, "tgt": counts})
+        )
+    write_dump(tied.snapshot(100), dump(100, torch.randn(V, D), torch.randn(V, D), counts))  # only in one run
+
+    rows = cross_trajectory(tied.path, "dec_lut", untied.path, ("dec_lut", "dec_embed"), min_count=10)
+    assert [r["step"] for r in rows] == [0, 50]
+    assert (
+        rows[1]["dec_lut"]["cka"] == pytest.approx(1.0) and rows[1]["dec_lut"]["tokens"] == V - 8
+    )  # the first 4 rows of each run are specials
+    assert rows[1]["dec_embed"]["cka"] < 0.2 and rows[0]["dec_lut"]["cka"] < 0.2
+    assert rows[1]["dec_lut"]["cka_chance"] < 0.2

@@ -65,10 +65,10 @@ def analyze(
             )
         print(f"  report: {Path(where) / 'report.md'}")
     if targets != [Path(path)] and targets[0] == RunDir(path).snapshot(0):  # a run, with its step-0 null
-        from tiedtransformer.analysis.trajectory import TRAJECTORY, run_trajectory
+        from tiedtransformer.analysis.trajectory import run_trajectory
 
         run_trajectory(path, analysis.min_count, analysis.null_seed)
-        print(f"over training (every snapshot against its nulls): {Path(path) / TRAJECTORY}")
+        print(f"over training (every snapshot against its nulls): {RunDir(path).trajectory}")
 
 
 def _analyze_two(paths: list[str], analysis: AnalysisOptions, pairs: int, out: str | None) -> None:

@@ -140,6 +140,37 @@ def similarity_table(runs: list[dict], key: str, title: str) -> dict:
     }
 
 
+GEOMETRY = {
+    "effective_rank": "effective rank",
+    "mean_pair_cosine": "anisotropy (mean cosine of all pairs)",
+    "top1_share": "share of the largest singular direction",
+    "norm_count_spearman": "Spearman ρ of row norm and token count",
+}
+
+
+def geometry_table(runs: list[dict], key: str) -> dict | None:
+    """One geometry statistic per matrix at the last snapshot, learned / at init / random, mean over the
+    group's runs (from each run's trajectory.json; None when no run has one)."""
+    if not any(r.get("trajectory") for r in runs):
+        return None
+
+    def cell(members, name):
+        ts = [t for r in members if (t := r.get("trajectory")) and name in t["snapshots"][-1]["matrices"]]
+        if not ts:
+            return "–"
+        learned = _mean([t["snapshots"][-1]["matrices"][name].get(key) for t in ts])
+        init, rnd = (_mean([t["nulls"][name][which].get(key) for t in ts]) for which in ("init", "random"))
+        return f"{_f(learned)} / {_f(init)} / {_f(rnd)}"
+
+    return {
+        "title": f"Geometry at the last snapshot: {GEOMETRY[key]}",
+        "note": "learned / at initialisation / random matrix of the same shape and row norms, over the tokens each "
+        "matrix keeps; mean over the group's runs (`tiedtransformer analyze RUN` writes each run's trajectory.json).",
+        "header": ["direction", "tying", *MATRIX_NAMES],
+        "rows": per_matrix_rows(runs, cell),
+    }
+
+
 def jaccard_table(runs: list[dict]) -> dict:
     """The 4×4 Jaccard matrix of top pairs per group (mean over its runs), with its chance level."""
     out, chance = [], []
@@ -223,6 +254,7 @@ def seed_tables(runs: list[dict], rows: list[dict]) -> list[dict]:
         cost_table(runs, rows),
         similarity_table(runs, "mean_top", "Mean cosine of the top-K pairs, against its nulls"),
         similarity_table(runs, "mean_bottom", "Mean cosine of the bottom-K pairs, against its nulls"),
+        *(t for key in GEOMETRY if (t := geometry_table(runs, key))),
         jaccard_table(runs),
         intrinsic_table(runs),
         settled_table(runs),

@@ -2,7 +2,7 @@
 every snapshot of a run (step 0, every N steps, the end), each beside its nulls (the step-0 matrix, and a random
 matrix of the same shape and row norms), how far each matrix moved from step 0 by frequency band, and CKA /
 Procrustes between the run's four matrices with their chance levels. One small JSON per run
-(``<run>/trajectory.json``), so that the results page needs no dumps."""
+(:attr:`RunDir.trajectory`), so that the results page needs no dumps."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from pathlib import Path
 
 import torch
 
+from tiedtransformer.analysis.cross import common_tokens, rows_of
 from tiedtransformer.analysis.dumps import MATRIX_NAMES, EmbeddingDump, read_dump
 from tiedtransformer.analysis.geometry import by_band, displacement, matrix_statistics, pair_statistics
 from tiedtransformer.analysis.matrices import frequency_bands, kept_rows
 from tiedtransformer.analysis.similarity import random_like
 from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.training.runs import RunDir
-
-TRAJECTORY = "trajectory.json"
 
 
 def _rows(dump: EmbeddingDump, name: str, min_count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -91,7 +90,7 @@ def geometry_scalars(snapshot: dict, null: dict) -> dict[str, float]:
 
 
 def run_trajectory(run_dir: str | Path, min_count: int = 10, seed: int = 0) -> dict:
-    """Every snapshot of the run against its step-0 snapshot; written to ``<run>/trajectory.json``."""
+    """Every snapshot of the run against its step-0 snapshot; written to :attr:`RunDir.trajectory`."""
     run = RunDir(run_dir)
     dumps = run.dumps()
     if not dumps or dumps[0] != run.snapshot(0):
@@ -105,5 +104,28 @@ def run_trajectory(run_dir: str | Path, min_count: int = 10, seed: int = 0) -> d
             snapshot_statistics(init if d == dumps[0] else read_dump(d), init, min_count, seed) for d in dumps
         ],
     }
-    atomic_write_json(run.path / TRAJECTORY, report)
+    atomic_write_json(run.trajectory, report)
     return report
+
+
+def cross_trajectory(
+    run_a: str | Path, name_a: str, run_b: str | Path, names_b: tuple[str, ...], min_count: int = 10, seed: int = 0
+) -> list[dict]:
+    """Press & Wolf's claim as dynamics: at every step both runs have a snapshot of, run A's matrix ``name_a``
+    against each of run B's ``names_b`` (e.g. a decoder-tied run's matrix against an untied run's ``dec_lut``
+    and ``dec_embed``), by token text: linear CKA and its chance level. Runs of one seed start from the same
+    random matrices, so pairs of runs of different seeds are the ones that tell."""
+    a_dumps = {int(p.name.split("-")[1]): p for p in RunDir(run_a).dumps()}
+    b_dumps = {int(p.name.split("-")[1]): p for p in RunDir(run_b).dumps()}
+    out = []
+    for step in sorted(a_dumps.keys() & b_dumps.keys()):
+        a, b = read_dump(a_dumps[step]), read_dump(b_dumps[step])
+        row = {"step": step}
+        for name_b in names_b:
+            tokens = common_tokens(a, name_a, b, name_b, min_count)
+            x = a.matrices[name_a].float()[rows_of(a, name_a, tokens)]
+            y = b.matrices[name_b].float()[rows_of(b, name_b, tokens)]
+            stats = pair_statistics(x, y, seed)
+            row[name_b] = {"cka": stats["cka"], "cka_chance": stats["cka_chance"], "tokens": len(tokens)}
+        out.append(row)
+    return out

@@ -10,6 +10,7 @@ A run directory holds::
     embeddings/step-N/     embedding dumps and their similarity reports
     final-val.<lang>       the final evaluation's translations
     summary.json           what the run did (written when fit ends or fails)
+    trajectory.json        every snapshot's geometry against its nulls (tiedtransformer analyze RUN)
     wandb/                 W&B's files
 """
 
@@ -106,6 +107,11 @@ class RunDir:
     @property
     def embeddings(self) -> Path:
         return self.path / "embeddings"
+
+    @property
+    def trajectory(self) -> Path:
+        """The geometry of every snapshot against its nulls (``tiedtransformer analyze RUN``)."""
+        return self.path / "trajectory.json"
 
     def snapshot(self, step: int) -> Path:
         """The embedding dump taken after optimizer step ``step``."""
