@@ -85,3 +85,25 @@ def test_a_tied_matrix_is_compared_with_another_runs_matrices_at_every_common_st
     )  # the first 4 rows of each run are specials
     assert rows[1]["dec_embed"]["cka"] < 0.2 and rows[0]["dec_lut"]["cka"] < 0.2
     assert rows[1]["dec_lut"]["cka_chance"] < 0.2
+
+
+def test_learned_minus_null_across_seeds_and_its_figure(tmp_path):
+    from tiedtransformer.analysis.figures import over_training
+    from tiedtransformer.analysis.trajectory import learned_minus_null
+
+    def trajectory(values: dict[int, float], init: float) -> dict:
+        snapshots = [{"step": s, "matrices": {"dec_lut": {"effective_rank": v}}} for s, v in values.items()]
+        return {"nulls": {"dec_lut": {"init": {"effective_rank": init}}}, "snapshots": snapshots}
+
+    runs = [trajectory({0: 10.0, 50: 8.0, 100: 6.0}, 10.0), trajectory({0: 12.0, 50: 8.0}, 12.0)]
+    steps, means, sds = learned_minus_null(runs, "dec_lut", "effective_rank")
+    assert steps == [0, 50] and means == [0.0, -3.0] and sds == [0.0, pytest.approx(2**0.5)]
+    one = learned_minus_null(runs[:1], "dec_lut", "effective_rank")
+    assert one == ([0, 50, 100], [0.0, -2.0, -4.0], [0.0, 0.0, 0.0])
+    png = over_training(
+        {"dec_lut": {("none", "en-de"): one, ("three_way", "de-en"): (steps, means, sds)}, "enc_embed": {}},
+        tmp_path / "rank.png",
+        "effective rank, learned minus init",
+        "difference",
+    )
+    assert png.read_bytes()[:4] == b"\x89PNG"

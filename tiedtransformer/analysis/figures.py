@@ -1,4 +1,5 @@
-"""PNG figures of an analysis: the Jaccard heatmap, similarity-vs-rank curves, cosine histograms.
+"""PNG figures of an analysis: the Jaccard heatmap, similarity-vs-rank curves, cosine histograms, and
+statistics over training per matrix.
 
 Figures are made without pyplot (``matplotlib.figure.Figure`` on the Agg canvas): no global figure
 registry to leak into, no GUI backend, and a lighter start for ``tiedtransformer analyze``. PNGs are
@@ -78,6 +79,42 @@ def histograms(hists: dict[str, tuple[list[float], list[int]]], path: Path, titl
         centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
         ax.plot(centers, [c / total / width for c in counts], label=name)
     return _finish(fig, ax, path, title, "cosine similarity", "density of token pairs")
+
+
+MODE_COLOURS = {"none": "#4c72b0", "decoder": "#dd8452", "src_tgt": "#55a868", "three_way": "#c44e52"}
+DIRECTION_STYLES = {"en-de": "-", "de-en": "--"}
+
+
+def over_training(
+    panels: dict[str, dict[tuple[str, str], tuple[list[int], list[float], list[float]]]],
+    path: Path,
+    title: str,
+    ylabel: str,
+) -> Path:
+    """One panel per matrix; in each, one line per (tying mode, direction): mean over seeds against the
+    optimizer step, with a band of ± one standard deviation. One colour per tying mode and one line style
+    per direction, the same in every panel; a dotted line at 0 (no difference from the null)."""
+    fig = new_figure((4.2 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (matrix, lines) in zip(axes, panels.items()):
+        for (mode, direction), (steps, means, sds) in lines.items():
+            colour, style = MODE_COLOURS.get(mode, "black"), DIRECTION_STYLES.get(direction, ":")
+            ax.plot(steps, means, style, color=colour, label=f"{mode} · {direction}")
+            ax.fill_between(
+                steps,
+                [m - s for m, s in zip(means, sds)],
+                [m + s for m, s in zip(means, sds)],
+                color=colour,
+                alpha=0.15,
+            )
+        ax.axhline(0, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(matrix)
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(fontsize="small")
+    fig.suptitle(title)
+    return save_png(fig, path)
 
 
 def _finish(fig: Figure, ax, path: Path, title: str, xlabel: str, ylabel: str) -> Path:

@@ -129,3 +129,23 @@ def cross_trajectory(
             row[name_b] = {"cka": stats["cka"], "cka_chance": stats["cka_chance"], "tokens": len(tokens)}
         out.append(row)
     return out
+
+
+def learned_minus_null(
+    trajectories: list[dict], matrix: str, key: str, null: str = "init"
+) -> tuple[list[int], list[float], list[float]]:
+    """Over training, a statistic of one matrix minus its null, across runs (seeds): the snapshot steps all
+    runs have, the mean over runs and the sample standard deviation (0 for one run)."""
+    per_run = []
+    for t in trajectories:
+        base = t["nulls"][matrix][null][key]
+        per_run.append(
+            {s["step"]: s["matrices"][matrix][key] - base for s in t["snapshots"] if matrix in s["matrices"]}
+        )
+    steps = sorted(set.intersection(*(set(r) for r in per_run))) if per_run else []
+    means, sds = [], []
+    for step in steps:
+        xs = torch.tensor([r[step] for r in per_run], dtype=torch.float64)
+        means.append(float(xs.mean()))
+        sds.append(float(xs.std()) if len(xs) > 1 else 0.0)
+    return steps, means, sds
