@@ -1,7 +1,7 @@
 """Rewrites docs/results.md (and docs/results/) from the runs of the seed-experiment sweep.
 
-    tiedtransformer sweep sweeps/seed_experiment.yaml --local      # the 16 runs (runs/seed-experiment-*)
-    python docs/make_results.py [--runs 'runs/seed-experiment-*'] [--skip_analysis]
+    tiedtransformer sweep sweeps/seed_experiment.yaml --local      # the grid (runs/seed-experiment-3k-*)
+    python docs/make_results.py [--runs 'runs/seed-experiment-3k-*'] [--skip_analysis]
 
 It re-analyses every snapshot of every run (``tiedtransformer analyze RUN``: nulls, rare tokens, with
 the current code), renders ``tiedtransformer compare`` into docs/results/compare.{html,md,csv}, compares
@@ -49,7 +49,7 @@ def verdict(ok: bool | None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", default="runs/seed-experiment-*")
+    ap.add_argument("--runs", default="runs/seed-experiment-3k-*")
     ap.add_argument("--skip_analysis", action="store_true", help="use the runs' existing analyses")
     ap.add_argument(
         "--speed",

@@ -490,8 +490,10 @@ def test_the_entry_point_freezes_what_is_alive_before_exit(monkeypatch):
     "option, named",
     [
         ("--trainer.val_check_interval=0.25", "model.val_every_n_steps=N"),
+        ("--trainer.val_check_interval=0.0", "model.val_every_n_steps=N"),
         ("--trainer.limit_train_batches=0.5", "an int"),
         ("--trainer.limit_val_batches=0.1", "an int"),
+        ("--trainer.overfit_batches=0.01", "an int"),
     ],
 )
 def test_a_fraction_of_a_streamed_set_is_refused_before_anything_is_built(option, named, tmp_path, capsys):
@@ -507,6 +509,7 @@ def test_a_fraction_of_a_streamed_set_is_refused_before_anything_is_built(option
     "options, named",
     [
         (["--model.val_every_n_steps=10", "--trainer.val_check_interval=30"], "keep one"),
+        (["--model.val_every_n_steps=10", "--trainer.val_check_interval=1"], "keep one"),  # 1 batch, not 1.0
         (["--model.val_every_n_steps=10", "--trainer.check_val_every_n_epoch=2"], "trainer.check_val_every_n_epoch"),
         (["--model.val_every_n_steps=0"], ">= 1"),
     ],
@@ -520,7 +523,8 @@ def test_validation_every_n_steps_refuses_options_that_contradict_it(options, na
     "data, batches_per_step, epochs",
     [
         (["--data.demo_train_size=80", "--data.max_tokens=256"], 1, 2),  # epochs of a few steps: counts go on
-        (["--data.demo_train_size=2000", "--data.max_tokens=256", "--model.optim.tokens_per_update=512"], 2, 0),
+        # with accumulation, across epochs of an odd number of batches too: every epoch ends on a whole update
+        (["--data.demo_train_size=80", "--data.max_tokens=256", "--model.optim.tokens_per_update=512"], 2, 2),
     ],
 )
 def test_validation_every_n_steps_counts_optimizer_steps(data, batches_per_step, epochs, tmp_path, capsys):
@@ -558,3 +562,13 @@ def test_a_batch_interval_longer_than_a_streamed_epoch_is_named_at_the_first_epo
     assert code == 0 and err.count("no validation ran in this epoch") == 1
     assert "trainer.val_check_interval=1000" in err and "model.val_every_n_steps" in err
     assert json.loads((tmp_path / "runs" / "v" / "summary.json").read_text())["val_bleu_by_validation"] == []
+
+
+def test_options_of_other_commands_streams_do_not_stop_a_command(tmp_path, capsys):
+    # a fraction of the training set means nothing to `validate`: it is not refused there; the test set's is, in `test`
+    code, _, err = run_main(["test", *TINY_FIT, "--trainer.limit_test_batches=0.5"], capsys)
+    assert code == 2 and "trainer.limit_test_batches=0.5" in err
+    code, _, err = run_main(
+        ["validate", *TINY_FIT, "--trainer.limit_train_batches=0.5", "--trainer.limit_val_batches=2"], capsys
+    )
+    assert "limit_train_batches" not in err

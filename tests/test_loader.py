@@ -55,3 +55,13 @@ def test_an_iteration_cut_short_continues_the_same_epoch():
     loader = TrainBatches(make([]))
     assert train(loader, 2) == [0, 1]
     assert train(loader) == [2] and train(loader) == [10, 11, 12]
+
+
+def test_with_accumulation_every_epoch_ends_on_a_whole_update_also_when_resumed_in_its_padding():
+    loader = TrainBatches(make([]), batches_per_update=2)
+    assert train(loader) == [0, 1, 2, -1]  # 3 batches and one stand-in: two whole updates
+    assert train(loader) == [10, 11, 12, -1]
+    resumed = TrainBatches(make([]), batches_per_update=2)
+    resumed.seek({"epoch": 0, "trained": 3})  # stopped after the last real batch, inside the last update
+    assert train(resumed) == [-1] and resumed.position() == {"epoch": 1, "trained": 0}
+    assert train(TrainBatches(make([]), batches_per_update=3)) == [0, 1, 2]  # already whole: nothing added

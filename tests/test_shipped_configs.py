@@ -109,6 +109,8 @@ def budget_args(cfg, batches_per_update: int) -> tuple[list[str], list[int] | No
         return [*steps[0], f"--model.val_every_n_steps={VAL_EVERY}"], steps[1]
     if isinstance(cfg.trainer.val_check_interval, int):  # Lightning's own, in training batches
         return [*steps[0], f"--trainer.val_check_interval={VAL_EVERY * batches_per_update}"], steps[1]
+    if cfg.trainer.val_check_interval not in (None, 1.0):
+        pytest.fail(f"validation by wall time ({cfg.trainer.val_check_interval}): teach budget_args that cadence")
     return ["--trainer.max_steps=1000", "--trainer.max_epochs=1"], None  # a step budget for a linear schedule
 
 

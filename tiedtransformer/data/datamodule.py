@@ -304,7 +304,8 @@ class TranslationData(L.LightningDataModule):
         return DataLoader(stream, batch_size=None, num_workers=h.num_workers, persistent_workers=False, generator=gen)
 
     def train_dataloader(self) -> TrainBatches:
-        self.train_stream = TrainBatches(partial(self._stream, "train"))
+        per_update = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
+        self.train_stream = TrainBatches(partial(self._stream, "train"), per_update)
         if self._resume_position:  # once: a loader made again later (reload_dataloaders_every_n_epochs) starts afresh
             self.train_stream.seek(self._resume_position)
             self._resume_position = None

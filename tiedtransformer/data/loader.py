@@ -27,12 +27,18 @@ class TrainBatches:
     next epoch from its start. A new iteration that begins before the stream ran out (``limit_train_batches``)
     continues the same epoch's stream where training left it.
 
+    With gradient accumulation (``batches_per_update`` > 1), an epoch whose batches do not fill its last
+    update ends with stand-in batches (no gradient) until it does: every epoch is a whole number of
+    updates, so that Lightning's batch-counted validation interval (``model.val_every_n_steps`` x the
+    accumulation) falls on update boundaries in every epoch, and no checkpoint is written inside an update.
+
     Under DDP the ranks agree at every batch whether any still has data: a rank that ran out yields
     stand-in batches (no gradient) until all have, and then all stop together. No rank hangs in a
     collective waiting for another, and no pair is dropped to even the ranks out."""
 
-    def __init__(self, make_loader: Callable[[int], Iterable[Batch]]):
+    def __init__(self, make_loader: Callable[[int], Iterable[Batch]], batches_per_update: int = 1):
         self.make_loader = make_loader
+        self.batches_per_update = batches_per_update  # the gradient accumulation: epochs end on an update
         self.epoch = 0  # the epoch being streamed
         self.trained = 0  # batches of it trained
         self._handed = 0  # batches of it handed out
@@ -70,6 +76,9 @@ class TrainBatches:
         for batch in self._agreed(stream) if distributed else stream:
             self._handed += 1
             yield batch
+        while self._handed % self.batches_per_update:  # the epoch's last update whole (stand-ins: no gradient)
+            self._handed += 1
+            yield Batch.stand_in()
         self._ran_out = True
 
     @staticmethod

@@ -40,7 +40,7 @@ class TranslationModule(L.LightningModule):
             each epoch: for corpora whose epoch is long (WMT). It sets Lightning's
             ``trainer.val_check_interval``, which counts training batches, to N x the gradient
             accumulation (``model.optim.tokens_per_update``), and ``trainer.check_val_every_n_epoch`` to
-            null. An epoch whose last update has fewer batches moves the count by up to one step.
+            null. (Every epoch ends on a whole update: see ``TrainBatches``.)
             None: Lightning's own options decide (by default at the end of each epoch).
         final_eval: When training ends, translate the whole validation set with ``decoding`` and report
             BLEU and chrF (``final/val_bleu``, ``summary.json``); the translations go to
