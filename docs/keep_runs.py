@@ -5,31 +5,65 @@ machine (no runs/) still has them, and a grid resumed there skips them:
     cp -r docs/results/grid/seed-experiment-3k-* runs/              # on a fresh machine, before the sweep
 
 Per run: summary.json, config.yaml, metrics.csv (and its resumptions'), the final translations and references,
-and trajectory.json (the geometry of every snapshot against its nulls; computed here from the dumps if the
-run has none). The dumps and checkpoints stay out of git.
+trajectory.json (the geometry of every snapshot against its nulls; computed here from the dumps if the
+run has none) and similarity-final.json (the last snapshot's similarity report, trimmed). The dumps and
+checkpoints stay out of git.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
+import json
 import shutil
 from pathlib import Path
 
+from tiedtransformer.analysis.dumps import read_dump
+from tiedtransformer.analysis.matrices import AnalysisOptions
+from tiedtransformer.analysis.report import analyze_to_dir
 from tiedtransformer.analysis.trajectory import run_trajectory
+from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.training.runs import RunDir
 
 KEPT = Path(__file__).resolve().parent / "results" / "grid"
 
 
+SHOWN_PAIRS = 100  # top pairs kept per matrix (the kinds and Jaccard tables are computed on all of them first)
+
+
+def final_similarity(run: RunDir) -> dict | None:
+    """The last snapshot's similarity report, analysed again with this code when it lacks what the page
+    reads (the kinds of the top pairs beside their nulls; SimLex where gensim is installed), trimmed: the
+    first top pairs, no bottom pairs or histograms."""
+    dumps = run.dumps()
+    if not dumps:
+        return None
+    last, path = dumps[-1], dumps[-1] / "similarity.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    stale = not report or any("kinds" not in m for m in report["matrices"].values())
+    no_simlex = "skipped" in (report.get("intrinsic") or {"skipped": ""}) and importlib.util.find_spec("gensim")
+    if stale or no_simlex:
+        init = read_dump(run.snapshot(0)) if run.snapshot(0) != last and run.snapshot(0).is_dir() else None
+        report, _ = analyze_to_dir(read_dump(last), last, AnalysisOptions(), None, init)
+    for m in report["matrices"].values():
+        m["top_pairs"] = m["top_pairs"][:SHOWN_PAIRS]
+        m["bottom_pairs"] = m["bottom_pairs"][:10]
+        m.pop("histogram", None)
+    return report
+
+
 def keep(run: RunDir, into: Path) -> list[Path]:
     if not run.trajectory.is_file():
         run_trajectory(run.path)
+    out = into / run.name
+    if (report := final_similarity(run)) is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / run.final_similarity.name, report)
     lang = str((run.read_summary() or {}).get("direction") or "-").split("-")[-1]
     files = [run.summary, run.config, run.trajectory, *run.metrics_files()]
     files += [run.final_translations(lang, stage) for stage in ("val", "test")] + [run.final_references(lang, "test")]
-    out = into / run.name
-    copied = []
+    copied = [out / run.final_similarity.name] if report is not None else []
     for f in files:
         if f.is_file():
             target = out / f.relative_to(run.path)

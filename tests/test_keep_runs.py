@@ -31,8 +31,20 @@ def test_a_finished_runs_small_files_and_its_trajectory_are_kept_and_its_dumps_a
     (run.path / "checkpoints" / "last.ckpt").write_bytes(b"0")
     copied = keep_runs().keep(run, tmp_path / "kept")
     names = sorted(p.name for p in copied)
-    assert names == ["config.yaml", "final-val.de", "metrics.csv", "summary.json", "trajectory.json"]
+    assert names == [
+        "config.yaml",
+        "final-val.de",
+        "metrics.csv",
+        "similarity-final.json",
+        "summary.json",
+        "trajectory.json",
+    ]
     kept = tmp_path / "kept" / "grid-1"
     assert [s["step"] for s in json.loads((kept / "trajectory.json").read_text())["snapshots"]] == [0, 50]
     assert not (kept / "embeddings").exists() and not (kept / "checkpoints").exists()
+    # the last snapshot's report, analysed with this code (the kinds of its top pairs beside their nulls), trimmed
+    final = json.loads((kept / "similarity-final.json").read_text())
+    m = final["matrices"]["dec_lut"]
+    assert {"kinds", "nulls"} <= set(m) and {"init", "random"} <= set(m["nulls"]) and "kinds" in m["nulls"]["init"]
+    assert len(m["top_pairs"]) == 100 and "histogram" not in m and final["meta"]["step"] == 50
     assert RunDir(kept).finished()  # a sweep pointed at a copy of it skips the run

@@ -105,6 +105,11 @@ def test_nulls_at_init_and_random_and_the_rare_token_report():
     report = summarize({"dec_lut": r}, 15, 200, 3)
     assert report["chance_jaccard_top_pairs"]["dec_lut"]["dec_lut"] < 0.02
     assert report["matrices"]["dec_lut"]["nulls"]["init"]["jaccard_top_pairs_with_learned"] < 0.5
+    # the kinds of the top pairs beside the same for both nulls (token text decides the kind)
+    m = report["matrices"]["dec_lut"]
+    for kinds in (m["kinds"], m["nulls"]["init"]["kinds"], m["nulls"]["random"]["kinds"]):
+        assert sum(kinds.values()) == pytest.approx(1.0)
+    assert m["nulls"]["random"]["kinds"]["pieces"] == pytest.approx(1.0)  # t1, t2, ...: no word start
 
 
 def test_the_random_null_is_computed_once_per_shape_and_kept(monkeypatch):

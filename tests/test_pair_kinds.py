@@ -1,6 +1,6 @@
 import pytest
 
-from tiedtransformer.analysis.pair_kinds import KINDS, kind_shares, pair_kind
+from tiedtransformer.analysis.pair_kinds import KINDS, kind_shares, pair_kind, random_pair_kinds
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,21 @@ def test_kind_shares_cover_the_first_n_pairs_and_sum_to_one():
 def test_a_common_prefix_that_takes_part_of_the_ending_still_finds_the_stem():
     assert pair_kind("▁played", "▁player") == "inflection"  # prefix "playe", stem "play"
     assert pair_kind("▁Kinder", "▁Kindern") == "inflection"
+
+
+def test_random_pair_kinds_are_the_kinds_of_all_pairs():
+    # 30 word starts and 10 pieces: a pair holds a piece with probability 1 - (30*29)/(40*39)
+    tokens = [f"▁w{chr(97 + i % 26)}{i}" for i in range(30)] + [f"p{i}" for i in range(10)]
+    shares = random_pair_kinds(tokens)
+    assert set(shares) == set(KINDS) and sum(shares.values()) == pytest.approx(1.0)
+    assert shares["pieces"] == pytest.approx(1 - 30 * 29 / (40 * 39), abs=0.015)
+    assert random_pair_kinds(tokens) == shares  # a fixed sample: the same null every time
+    assert random_pair_kinds(["▁a"]) == {}
+
+
+def test_the_top_pairs_of_planted_inflections_beat_the_random_pair_kinds():
+    stems = ["▁spiel", "▁hund", "▁lauf", "▁kind", "▁haus", "▁baum", "▁stadt", "▁frau"]
+    tokens = [s + e for s in stems for e in ("", "en", "es")] + [f"▁x{i}q" for i in range(40)]
+    top = [(s + "en", s + "es", 0.9) for s in stems]  # a matrix that learned inflections
+    assert kind_shares(top)["inflection"] == 1.0
+    assert random_pair_kinds(tokens)["inflection"] < 0.05

@@ -75,6 +75,8 @@ def load_run(run_dir: str | Path) -> dict:
         run["similarity"] = json.loads((dumps[-1] / "similarity.json").read_text())
         run["similarity_dir"] = dumps[-1]
         run["top_pairs_by_step"] = _top_pairs_by_step(dumps)
+    elif d.final_similarity.is_file():  # a kept copy of the run (docs/keep_runs.py): no dumps
+        run["similarity"] = json.loads(d.final_similarity.read_text())
     if d.trajectory.is_file():  # written by `tiedtransformer analyze RUN`
         run["trajectory"] = json.loads(d.trajectory.read_text())
     run["seed"] = run["summary"].get("seed", _config_seed(d))

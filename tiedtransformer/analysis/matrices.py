@@ -20,12 +20,15 @@ from pathlib import Path
 import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
+from tiedtransformer.analysis.pair_kinds import kind_shares, random_pair_kinds
 from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, chance_jaccard, jaccard, random_like
 from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.cache import cache_root
 from tiedtransformer.errors import ConfigError, WriteError
 from tiedtransformer.model.network import first_tied
 from tiedtransformer.specials import NUM_SPECIALS
+
+KIND_PAIRS = 100  # the top pairs whose kinds (pieces, case, inflection, other) are counted
 
 
 @dataclass
@@ -229,9 +232,13 @@ def analyze_dump(
                 result.nulls["init"] = {"skipped": at_init}
             else:
                 sim0 = _similarity(at_init[rows], o)
-                shared = jaccard(result.pair_set(), MatrixResult(name, result.tokens, sim0).pair_set())
-                result.nulls["init"] = {**statistics(sim0), "jaccard_top_pairs_with_learned": shared}
-            result.nulls["random"] = random_null(w[rows], o)
+                at_start = MatrixResult(name, result.tokens, sim0)
+                result.nulls["init"] = {
+                    **statistics(sim0),
+                    "jaccard_top_pairs_with_learned": jaccard(result.pair_set(), at_start.pair_set()),
+                    "kinds": kind_shares(at_start.pair_texts("top"), KIND_PAIRS),
+                }
+            result.nulls["random"] = {**random_null(w[rows], o), "kinds": random_pair_kinds(result.tokens)}
         result.rare = rare_report(dump, name, o, rows)
         results[name] = result
         if progress is not None:
@@ -299,6 +306,7 @@ def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: in
             "mean_bottom": sum(s for *_, s in bottom) / len(bottom) if bottom else None,
             "mean_all": _hist_mean(r.sim.histogram, edges),
             "mean_nn": statistics(r.sim)["mean_nn"],
+            "kinds": kind_shares(top, KIND_PAIRS),
             "nulls": r.nulls,
             "rare": r.rare,
             "histogram": {"edges": edges, "counts": [int(c) for c in r.sim.histogram.tolist()]},

@@ -11,6 +11,8 @@ read from English and German endings). SentencePiece marks a word's first piece 
 
 from __future__ import annotations
 
+import random
+
 KINDS = ("pieces", "case", "inflection", "other")
 WORD_START = "▁"
 ENDINGS = frozenset(
@@ -43,3 +45,15 @@ def kind_shares(pairs: list, n: int = 100) -> dict[str, float]:
     """Share of each kind among the first ``n`` pairs ``(a, b, cosine)``; empty when there are none."""
     ks = [pair_kind(a, b) for a, b, *_ in pairs[:n]]
     return {k: ks.count(k) / len(ks) for k in KINDS} if ks else {}
+
+
+def random_pair_kinds(tokens: list[str], samples: int = 20_000, seed: int = 0) -> dict[str, float]:
+    """Share of each kind among all pairs of ``tokens``, estimated from ``samples`` pairs drawn uniformly:
+    the null of :func:`kind_shares`. The rows of a random matrix are exchangeable, so its top pairs are a
+    uniformly drawn set of pairs, whose kinds are in expectation those of all pairs (standard error of a
+    share at the default: at most 0.0035)."""
+    if len(tokens) < 2:
+        return {}
+    rng = random.Random(seed)
+    draws = [pair_kind(*(tokens[i] for i in rng.sample(range(len(tokens)), 2))) for _ in range(samples)]
+    return {k: draws.count(k) / len(draws) for k in KINDS}

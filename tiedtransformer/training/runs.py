@@ -11,6 +11,7 @@ A run directory holds::
     final-val.<lang>       the final evaluation's translations
     summary.json           what the run did (written when fit ends or fails)
     trajectory.json        every snapshot's geometry against its nulls (tiedtransformer analyze RUN)
+    similarity-final.json  only in a kept copy (docs/keep_runs.py): the last snapshot's report, trimmed
     wandb/                 W&B's files
 """
 
@@ -112,6 +113,12 @@ class RunDir:
     def trajectory(self) -> Path:
         """The geometry of every snapshot against its nulls (``tiedtransformer analyze RUN``)."""
         return self.path / "trajectory.json"
+
+    @property
+    def final_similarity(self) -> Path:
+        """The last snapshot's similarity report, trimmed to what the tables use (``docs/keep_runs.py``): what a
+        kept copy of the run has in place of its dumps."""
+        return self.path / "similarity-final.json"
 
     def snapshot(self, step: int) -> Path:
         """The embedding dump taken after optimizer step ``step``."""
