@@ -32,10 +32,10 @@ KEPT = Path(__file__).resolve().parent / "results" / "grid"
 SHOWN_PAIRS = 100  # top pairs kept per matrix (the kinds and Jaccard tables are computed on all of them first)
 
 
-def final_similarity(run: RunDir) -> dict | None:
+def final_similarity(run: RunDir, again: bool = False) -> dict | None:
     """The last snapshot's similarity report, analysed again with this code when it lacks what the page
-    reads (the kinds of the top pairs beside their nulls; SimLex where gensim is installed), trimmed: the
-    first top pairs, no bottom pairs or histograms."""
+    reads (the kinds of the top pairs beside their nulls; SimLex where gensim is installed), or always with
+    ``again``; trimmed: the first top pairs, no bottom pairs or histograms."""
     dumps = run.dumps()
     if not dumps:
         return None
@@ -43,7 +43,7 @@ def final_similarity(run: RunDir) -> dict | None:
     report = json.loads(path.read_text()) if path.is_file() else {}
     stale = not report or any("kinds" not in m for m in report["matrices"].values())
     no_simlex = "skipped" in (report.get("intrinsic") or {"skipped": ""}) and importlib.util.find_spec("gensim")
-    if stale or no_simlex:
+    if again or stale or no_simlex:
         init = read_dump(run.snapshot(0)) if run.snapshot(0) != last and run.snapshot(0).is_dir() else None
         report, _ = analyze_to_dir(read_dump(last), last, AnalysisOptions(), None, init)
     for m in report["matrices"].values():
@@ -53,11 +53,11 @@ def final_similarity(run: RunDir) -> dict | None:
     return report
 
 
-def keep(run: RunDir, into: Path) -> list[Path]:
+def keep(run: RunDir, into: Path, again: bool = False) -> list[Path]:
     if not run.trajectory.is_file():
         run_trajectory(run.path)
     out = into / run.name
-    if (report := final_similarity(run)) is not None:
+    if (report := final_similarity(run, again)) is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / run.final_similarity.name, report)
     lang = str((run.read_summary() or {}).get("direction") or "-").split("-")[-1]
@@ -76,11 +76,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", help="a glob of run directories; unfinished runs are left out")
     ap.add_argument("--into", default=str(KEPT))
+    ap.add_argument("--again", action="store_true", help="analyse each run's last snapshot again with this code")
     args = ap.parse_args()
     for d in sorted(glob.glob(args.runs)):
         run = RunDir(d)
         if run.finished():
-            print(f"{run.name}: {len(keep(run, Path(args.into)))} files")
+            print(f"{run.name}: {len(keep(run, Path(args.into), args.again))} files")
 
 
 if __name__ == "__main__":

@@ -1,174 +1,198 @@
-"""Rewrites docs/results.md (and docs/results/) from the runs of the seed-experiment sweep.
+"""Rewrites docs/results.md (and docs/results/) from the seed experiment's grid.
 
-    tiedtransformer sweep sweeps/seed_experiment.yaml --local      # the grid (runs/seed-experiment-3k-*)
-    python docs/make_results.py [--runs 'runs/seed-experiment-3k-*'] [--skip_analysis]
+    tiedtransformer sweep sweeps/seed_experiment.yaml --local        # the grid: runs/seed-experiment-3k-*
+    python docs/keep_runs.py 'runs/seed-experiment-3k-*'             # what the page needs -> docs/results/grid/
+    python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'  # also CKA across runs over training (dumps)
+    python docs/make_results.py                                      # the page from the committed files alone
+    python -m benchmarks.tying --size recipe --norm_first --dropout 0.1 --rounds 9 --steps 3 \\
+        | grep '^{' > docs/results/tying-speed.jsonl                 # speed of each mode (an idle machine)
 
-It re-analyses every snapshot of every run (``tiedtransformer analyze RUN``: nulls, rare tokens, with
-the current code), renders ``tiedtransformer compare`` into docs/results/compare.{html,md,csv}, compares
-matrices across runs (``tiedtransformer analyze A B``) for Press & Wolf's question, and checks each
-published finding against the numbers, printing what it writes. Nothing here is typed in by hand:
-every figure on the page comes out of the runs.
+Every number and every description on the page is read from the kept runs (their config.yaml, summary.json,
+metrics, final translations, trajectory.json, similarity-final.json), from docs/results/cross_trajectory.json
+(written with --dumps) and from docs/results/tying-speed.jsonl; every verdict comes from one rule
+(tiedtransformer.analysis.verdict, through tiedtransformer.analysis.findings). The README's summary between
+its `results:begin`/`results:end` markers is rewritten from the same verdicts.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import glob
 import json
-import platform
+import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 
-import torch
+import yaml
 
-from tiedtransformer.analysis.compare import load_run, metrics_figure, rank_figure, write_pages
-from tiedtransformer.analysis.cross import cross_compare, cross_to_dir
-from tiedtransformer.analysis.dumps import MATRIX_NAMES, read_dump
-from tiedtransformer.analysis.matrices import AnalysisOptions
-from tiedtransformer.analysis.pair_kinds import KINDS, kind_shares
+from tiedtransformer.analysis.compare import load_run, significance, write_pages
+from tiedtransformer.analysis.dumps import MATRIX_NAMES
+from tiedtransformer.analysis.figures import over_training
+from tiedtransformer.analysis.findings import GEOMETRY, geometry_rows, pair_rows, seed_findings
 from tiedtransformer.analysis.seed_tables import groups
-from tiedtransformer.commands import analyze
+from tiedtransformer.analysis.trajectory import cross_trajectory, learned_minus_null
+from tiedtransformer.analysis.verdict import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
 DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
 OUT = DOCS / "results"
-SPEED = ["-m", "benchmarks.tying", "--size", "recipe", "--rounds", "5"]
+KEPT = OUT / "grid"
+CROSS_FILE = OUT / "cross_trajectory.json"
 SPEED_FILE = OUT / "tying-speed.jsonl"
-
-
-def f(x, d=3) -> str:
-    return "–" if x is None else f"{x:.{d}f}"
-
-
-def verdict(ok: bool | None) -> str:
-    return {True: "**reproduced**", False: "**not reproduced**", None: "**not testable at this scale**"}[ok]
+FIGURES = OUT / "figures"
+# what differs between the grid's runs; everything else in their configs must agree
+VARIED = {("seed_everything",), ("data", "direction"), ("model", "net", "tying")}
+LABEL = {REPRODUCED: "**reproduced**", NOT_REPRODUCED: "**not reproduced**", NOT_TESTABLE: "**not testable**"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", default="runs/seed-experiment-3k-*")
-    ap.add_argument("--skip_analysis", action="store_true", help="use the runs' existing analyses")
-    ap.add_argument(
-        "--speed",
-        action="store_true",
-        help=f"also time a training step of each tying mode, interleaved on one batch ({' '.join(SPEED)}); "
-        "run it on an otherwise idle machine",
-    )
+    ap.add_argument("--runs", default=str(KEPT / "seed-experiment-3k-*"), help="kept runs (docs/keep_runs.py)")
+    ap.add_argument("--dumps", help="the same runs with their embedding dumps: recompute the cross-run trajectories")
     args = ap.parse_args()
     dirs = sorted(p for p in glob.glob(args.runs) if (Path(p) / "summary.json").is_file())
     if not dirs:
-        sys.exit(f"no finished runs match {args.runs!r}: run the sweep first (see the docstring)")
-    if not args.skip_analysis:
-        for d in dirs:
-            analyze([d])
-    OUT.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(OUT / "cross", ignore_errors=True)  # only this run's comparisons
-    if args.speed:
-        done = subprocess.run([sys.executable, *SPEED], cwd=DOCS.parent, capture_output=True, text=True, check=True)
-        SPEED_FILE.write_text("".join(line + "\n" for line in done.stdout.splitlines() if line.startswith("{")))
+        sys.exit(f"no finished runs match {args.runs!r}: run the grid and docs/keep_runs.py first (see the docstring)")
     runs = [load_run(d) for d in dirs]
+    if args.dumps:
+        full = sorted(p for p in glob.glob(args.dumps) if (Path(p) / "summary.json").is_file())
+        OUT.mkdir(parents=True, exist_ok=True)
+        CROSS_FILE.write_text(json.dumps(collect_cross([load_run(d) for d in full]), indent=1) + "\n")
+    cross = json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else []
+    speed = [json.loads(x) for x in SPEED_FILE.read_text().splitlines() if x.strip()] if SPEED_FILE.is_file() else []
     _, rows, tables = write_pages(runs, OUT / "compare.html")
-    g = groups(runs)
-    options = AnalysisOptions()
+    p_values = {name: t.get("bleu_p") for name, t in significance(runs).items()}
+    found = seed_findings(runs, p_values, cross)
+    shutil.rmtree(FIGURES, ignore_errors=True)
+    FIGURES.mkdir(parents=True)
 
-    # --- cross-run comparisons: the decoder-tied matrix against an untied run's, same direction. Runs of
-    # one seed start from the same random matrices (the tied matrix begins as the untied run's dec_lut),
-    # so a same-seed pair is shown with its comparison at step 0, and the verdict uses other-seed pairs.
-    cross = []
-    for (direction, tying), members in g.items():
-        if tying != "decoder":
-            continue
-        for r in members:
-            for base in g.get((direction, "none"), []):
-                if not r.get("similarity_dir") or not base.get("similarity_dir"):
-                    continue
-                a, b = read_dump(r["similarity_dir"]), read_dump(base["similarity_dir"])
-                where = OUT / "cross" / f"{direction}-decoder-seed{r['seed']}-vs-none-seed{base['seed']}"
-                rep = cross_to_dir(a, b, (r["name"], base["name"]), where, options, 100_000)
-                at_init = None
-                starts = [Path(x["dir"]) / "embeddings" / "step-00000000" for x in (r, base)]
-                if all(p.is_dir() for p in starts):
-                    at_init = cross_compare(read_dump(starts[0]), read_dump(starts[1]), options, 100_000)
-                cross.append((direction, r["seed"], base["seed"], rep, at_init))
-    seeds_cross = []  # the same mode, another seed: how reproducible a matrix's geometry is at all
-    for (direction, tying), members in g.items():
-        if tying == "none" and len(members) >= 2 and all(m.get("similarity_dir") for m in members[:2]):
-            a, b = (read_dump(m["similarity_dir"]) for m in members[:2])
-            where = OUT / "cross" / f"{direction}-none-seed{members[0]['seed']}-vs-seed{members[1]['seed']}"
-            seeds_cross.append(
-                (direction, cross_to_dir(a, b, (members[0]["name"], members[1]["name"]), where, options, 100_000))
-            )
-
-    lines = header(runs)
+    lines = header(runs, speed)
+    lines += ["", "## What was found", ""] + [f"- {x}" for x in summary_lines(found)]
+    lines += ["", "## Cost of tying: BLEU, chrF, parameters, speed", ""] + cost_section(runs, rows, speed)
+    lines += ["", "## The findings, each by the rule", ""] + rule_text() + [""] + findings_text(found)
+    lines += ["", "## Statistics that tell learning from initialisation", ""] + geometry_section(runs)
+    lines += ["", "## Over training", ""] + over_training_section(runs, cross)
+    lines += ["", "## The seed's tables", ""]
     for t in tables:
-        lines += ["", f"### {t['title']}", "", t["note"], "", md(t["header"], t["rows"])]
-    lines += ["", "## The findings, checked", ""]
-    lines += findings(runs, rows, g, cross, seeds_cross)
-    lines += ["", "## Figures", ""] + figures(runs, g, cross)
+        lines += [f"### {t['title']}", "", t["note"], "", md(t["header"], t["rows"]), ""]
     lines += [
-        "",
         "## Files",
         "",
-        "- `results/compare.html`: the comparison page (open offline); `compare.md`, `compare.csv`: its tables.",
-        "- `results/cross/*/cross.md`: matrices of two runs compared by token text, with heatmaps.",
+        "- `results/grid/<run>/`: each run's config.yaml, summary.json, metrics, final translations, trajectory.json "
+        "(its matrices' statistics at every snapshot with their nulls) and similarity-final.json.",
+        "- `results/cross_trajectory.json`: CKA between runs over training; `results/tying-speed.jsonl`: the speed "
+        "benchmark; `results/compare.html` (`.md`, `.csv`): `tiedtransformer compare` of the same runs.",
     ]
     text = "\n".join(lines) + "\n"
     (DOCS / "results.md").write_text(text, encoding="utf-8")
+    write_readme_summary(summary_lines(found))
     print(text)
 
 
-def figures(runs: list[dict], g: dict, cross: list) -> list[str]:
-    """PNGs beside the page: similarity-vs-rank and metrics of every run, each group's Jaccard heatmap
-    (its lowest seed), and the cross-run heatmaps of decoder-tied vs untied runs of different seeds."""
+def collect_cross(runs: list[dict]) -> list[dict]:
+    """Press & Wolf as dynamics: every tied run's decoder matrix against every untied run of the same direction
+    and another seed (its dec_lut and dec_embed), at every step both have a snapshot of."""
     out = []
-    for name, b64 in (("similarity_vs_rank", rank_figure(runs)), ("metrics", metrics_figure(runs))):
-        if b64:
-            (OUT / f"{name}.png").write_bytes(base64.b64decode(b64))
-            out.append(f"![{name}](results/{name}.png)")
-    (OUT / "heatmaps").mkdir(exist_ok=True)
+    g = groups(runs)
     for (direction, tying), members in g.items():
-        first = min(members, key=lambda r: (r["seed"] is None, r["seed"] or 0))
-        src = first.get("similarity_dir") and first["similarity_dir"] / "jaccard_top_pairs.png"
-        if src and src.is_file():
-            dst = OUT / "heatmaps" / f"{direction}-{tying}.png"
-            shutil.copyfile(src, dst)
-            out.append(f"![Jaccard of top pairs, {direction} {tying}](results/heatmaps/{dst.name})")
-    for direction, seed_a, seed_b, _, _ in cross:
-        if seed_a != seed_b:
-            f_ = f"cross/{direction}-decoder-seed{seed_a}-vs-none-seed{seed_b}/cross_spearman.png"
-            if (OUT / f_).is_file():
-                out.append(f"![decoder seed {seed_a} vs none seed {seed_b}, {direction}](results/{f_})")
+        if tying not in ("decoder", "three_way"):
+            continue
+        for a in members:
+            for b in g.get((direction, "none"), []):
+                if a["seed"] == b["seed"]:
+                    continue  # one seed: the same random start, which explains any resemblance
+                print(f"cross: {direction} {tying} seed {a['seed']} vs none seed {b['seed']}", flush=True)
+                steps = cross_trajectory(a["dir"], "dec_lut", b["dir"], ("dec_lut", "dec_embed"))
+                out.append(
+                    {
+                        "direction": direction,
+                        "tying": tying,
+                        "seed_a": a["seed"],
+                        "seed_b": b["seed"],
+                        "run_a": a["name"],
+                        "run_b": b["name"],
+                        "steps": steps,
+                    }
+                )
     return out
 
 
-def header(runs: list[dict]) -> list[str]:
-    s0 = runs[0]["summary"]
+def _get(d: dict, path: tuple):
+    for k in path:
+        d = (d or {}).get(k)
+    return d
+
+
+def _flat(d: dict, prefix=()) -> dict[tuple, object]:
+    out = {}
+    for k, v in d.items():
+        out |= _flat(v, (*prefix, k)) if isinstance(v, dict) else {(*prefix, k): v}
+    return out
+
+
+def header(runs: list[dict], speed: list[dict]) -> list[str]:
+    """Budget, data, model, machine and commands, read from the runs' own config.yaml and summary.json."""
+    configs = [yaml.safe_load((r["dir"] / "config.yaml").read_text()) for r in runs]
+    flats = [_flat(c) for c in configs]
+    differ = sorted(
+        ".".join(map(str, k))
+        for k in set().union(*flats)
+        if k not in VARIED and k[0] not in ("run",) and len({json.dumps(f.get(k), default=str) for f in flats}) > 1
+    )
+    c = configs[0]
+    net, optim, data, trainer = c["model"]["net"], c["model"]["optim"], c["data"], c["trainer"]
     steps = sorted({r["summary"].get("global_step") for r in runs})
-    return [
-        "# The seed experiment in miniature: results",
+    s0 = runs[0]["summary"]
+    g = groups(runs)
+    counts = ", ".join(f"{d} {t}: {len(ms)}" for (d, t), ms in g.items())
+    machine = speed[0].get("machine") if speed else None
+    lines = [
+        "# The seed experiment at a trained budget: results",
         "",
-        "Made by `tiedtransformer sweep sweeps/seed_experiment.yaml --local` (16 runs: tying ∈ {none, decoder, "
-        "src_tgt, three_way} × direction ∈ {en-de, de-en} × seed ∈ {1, 2}) and `python docs/make_results.py` "
-        "(which runs `tiedtransformer analyze RUN` on every run, `tiedtransformer compare` on all of them and "
-        "`tiedtransformer analyze A B` across runs). Rerun both to rewrite this page.",
+        f"{len(runs)} runs of `tiedtransformer sweep sweeps/seed_experiment.yaml --local` (tying × direction × seed; "
+        f"runs per group: {counts}), kept by `python docs/keep_runs.py` and written into this page by "
+        "`python docs/make_results.py` (its docstring has every command). Nothing on this page is typed in: the "
+        "descriptions below are read from the runs' `config.yaml` and `summary.json`.",
         "",
-        f"- Data: Multi30k EN-DE from `../shared/data` (28,000 training pairs; the last 1,000 of its training file "
-        f"held out as the test set; validation: its 1,014-pair val), one joint SentencePiece BPE vocabulary of "
-        f"{s0.get('vocab_size')} for every mode.",
-        "- Model and recipe: `configs/multi30k.yaml` (pre-norm, d 192, 3+3 layers, 4 heads, FFN 768, no dropout, "
-        "lr 1.5e-3, linear decay over the budget), with `configs/seed_experiment.yaml`.",
-        f"- Budget: {', '.join(str(x) for x in steps)} optimizer steps of up to 1,024 tokens per run "
-        "(the 15-minute recipe makes about 2,300: these models are under-trained, BLEU is far from the recipe's 34).",
-        f"- Machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, CPU only; "
-        "runs one after another while other work ran beside them at times: tokens/s is noisy (see the note of the first table).",
-        "- Statistics over the tokens each matrix keeps: seen at least 10 times in the vocabulary's training "
-        "sample (rarer rows collapse together and would fill the top pairs; see the per-run reports' *Rare tokens*).",
-        "",
-        "## The seed's tables",
+        f"- **Budget**: {', '.join(str(s) for s in steps)} optimizer steps per run, batches of up to "
+        f"{data['max_tokens']:,} tokens, lr {optim['lr']} ({optim['warmup_steps']} warm-up steps, then "
+        f"{optim['schedule']} decay to {optim['final_lr_factor']} × lr), Adam β {tuple(optim['betas'])}, label "
+        f"smoothing {optim['label_smoothing']}, gradient clipping {trainer['gradient_clip_val']}, precision "
+        f"`{trainer['precision']}`.",
+        f"- **Model**: d {net['d_model']}, {net['n_encoder_layers']}+{net['n_decoder_layers']} layers, "
+        f"{net['n_heads']} heads, FFN {net['d_ff']}, dropout {net['dropout']}, "
+        f"{'pre' if net['norm_first'] else 'post'}-norm; one joint SentencePiece vocabulary of "
+        f"{s0.get('vocab_size', data['vocab_size'])} for every mode.",
+        f"- **Data**: `{data['train_path']}` (source `{data['source']}`), the last {data['test_holdout']:,} pairs of its "
+        f"training file held out as the test set, validation `{data['valid_path']}`; final evaluation: "
+        f"{s0.get('final_search')}, on all {s0.get('final_val_sentences')} validation and "
+        f"{s0.get('final_test_sentences')} test sentences.",
+        "- **Machine**: "
+        + (
+            f"{machine.get('cpu')}, {machine.get('cores')} cores (the speed benchmark's record; the grid ran on the "
+            "same machine, one run at a time, with other work beside it at times, so the runs' own tokens/s are "
+            "not used for speed)."
+            if machine
+            else "not recorded (no speed benchmark)."
+        ),
+        "- **What differs from the seed**: Multi30k (29k pairs of image captions) instead of WMT EN-DE (4.5M pairs); "
+        f"a {s0.get('vocab_size', data['vocab_size'])} instead of a 37,000 vocabulary; d {net['d_model']} and "
+        f"{net['n_encoder_layers']}+{net['n_decoder_layers']} layers instead of Transformer base (512, 6+6); "
+        f"{', '.join(str(s) for s in steps)} steps instead of 12 epochs of WMT.",
     ]
+    if differ:
+        lines.append(f"- **Configs differ beyond the grid's parameters** in: {', '.join(differ)}.")
+    seeds = {t: sorted({r["seed"] for r in ms}) for (_, t), ms in g.items()}
+    missing = [f"{d} {t}" for (d, t), ms in g.items() if len(ms) < 3]
+    if missing:
+        lines.append(
+            f"- **Incomplete grid**: fewer than 3 seeds in {', '.join(missing)} (seeds present per mode: "
+            + ", ".join(f"{t} {v}" for t, v in seeds.items())
+            + "). A finding with one seed has no spread and is *not testable*."
+        )
+    return lines
 
 
 def md(h: list[str], rows: list[list]) -> str:
@@ -177,275 +201,319 @@ def md(h: list[str], rows: list[list]) -> str:
     return _md(h, rows).rstrip("\n")
 
 
-def _m(r, name, key):
-    return (((r.get("similarity") or {}).get("matrices") or {}).get(name) or {}).get(key)
+def _ms(xs: list[float], d: int = 2) -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    return f"{mean(xs):.{d}f}" + (f" ± {stdev(xs):.{d}f}" if len(xs) > 1 else "")
 
 
-def moved(members: list[dict], name: str) -> float | None:
-    """Mean over runs of a matrix's mean top-K cosine minus the same at initialisation."""
-    d = [
-        _m(r, name, "mean_top") - ((_m(r, name, "nulls") or {}).get("init") or {}).get("mean_top")
-        for r in members
-        if _m(r, name, "mean_top") is not None
-        and ((_m(r, name, "nulls") or {}).get("init") or {}).get("mean_top") is not None
-    ]
-    return mean(d) if d else None
-
-
-def findings(runs, rows, g, cross, seeds_cross) -> list[str]:
-    out = []
-    untied = [r for (d, t), ms in g.items() if t == "none" for r in ms if r.get("similarity")]
-    tied3 = [r for (d, t), ms in g.items() if t == "three_way" for r in ms if r.get("similarity")]
-    out += [
-        "0. *Before the published findings: which matrices learned any structure at all?* Mean top-1000 cosine, "
-        "learned minus at initialisation (the null a learned value must beat), mean over runs: untied "
-        + ", ".join(f"`{x}` {f(moved(untied, x), 3)}" for x in MATRIX_NAMES)
-        + f"; the three-way-tied matrix {f(moved(tied3, 'dec_lut'), 3)}. The random matrix gives the same as "
-        "initialisation (tables above), so a difference near 0 is no structure.",
-    ]
-
-    # 1. dec_lut shares almost no top pairs with the other matrices; its bottom similarities are higher
-    js = {
-        x: mean(r["similarity"]["jaccard_top_pairs"]["dec_lut"][x] for r in untied)
-        for x in MATRIX_NAMES
-        if x != "dec_lut"
+def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[str]:
+    by_name = {r["run"]: r for r in rows}
+    ratios = {
+        s["benchmark"].removeprefix("tying_recipe_"): s for s in speed if s["benchmark"].startswith("tying_recipe_")
     }
-    others = mean(r["similarity"]["jaccard_top_pairs"]["enc_embed"]["dec_embed"] for r in untied) if untied else None
-    bottoms = {x: mean(_m(r, x, "mean_bottom") for r in untied) for x in MATRIX_NAMES} if untied else {}
-    between_others = (
-        [
-            mean(r["similarity"]["jaccard_top_pairs"][x][y] for r in untied)
-            for i, x in enumerate(MATRIX_NAMES[:3])
-            for y in MATRIX_NAMES[i + 1 : 3]
+    g = groups(runs)
+    table = []
+    for (direction, tying), members in g.items():
+        base = g.get((direction, "none"), [])
+        params = members[0]["summary"].get("unique_params")
+        base_params = base[0]["summary"].get("unique_params") if base else None
+        per_seed = []
+        for r in sorted(members, key=lambda r: r["seed"]):
+            row = by_name[r["name"]]
+            bleu = row["test_bleu"]
+            p = row["test_bleu_p"]
+            per_seed.append(
+                f"s{r['seed']}: {bleu[0]:.2f} ± {bleu[1]:.2f}" + (f" (p {p:.3f})" if p is not None else "")
+                if bleu
+                else f"s{r['seed']}: –"
+            )
+        sp = ratios.get(tying)
+        table.append(
+            [
+                direction,
+                tying,
+                len(members),
+                f"{params / 1e6:.2f}M" if params else "–",
+                f"{100 * (params - base_params) / base_params:+.1f}%" if params and base_params else "–",
+                _ms([r["summary"].get("final_val_bleu") for r in members]),
+                _ms([r["summary"].get("final_test_bleu") for r in members]),
+                _ms([r["summary"].get("final_test_chrf") for r in members]),
+                "; ".join(per_seed),
+                f"{sp['ratio']:.3f} [{sp['ratio_range'][0]:.3f}, {sp['ratio_range'][1]:.3f}]"
+                if sp and "ratio_range" in sp
+                else "–",
+            ]
+        )
+    out = [
+        "BLEU and chrF: final evaluation (beam 4), mean ± sample standard deviation over seeds; per seed, test BLEU "
+        "± its 95% bootstrap half-interval and the paired-bootstrap p (sacreBLEU) against the untied run of the same "
+        "direction and seed. Speed: training steps per second against the untied network, timed interleaved on one "
+        "batch of the same model (`python -m benchmarks.tying --size recipe --norm_first --dropout 0.1`): median "
+        "over rounds of the per-round ratio, [lowest, highest round].",
+        "",
+        md(
+            [
+                "direction",
+                "tying",
+                "seeds",
+                "parameters",
+                "Δ parameters",
+                "val BLEU",
+                "test BLEU",
+                "test chrF",
+                "test BLEU per seed (p vs untied)",
+                "speed vs untied [rounds]",
+            ],
+            table,
+        ),
+    ]
+    if speed:
+        inside = [
+            t
+            for t, s in ratios.items()
+            if t != "none" and "ratio_range" in s and s["ratio_range"][0] <= 1.0 <= s["ratio_range"][1]
         ]
-        if untied
-        else []
-    )
-    ok1 = (max(js.values()) < 0.05) if js else None
-    if ok1 and between_others and max(between_others) < 0.05:
-        ok1 = None  # no two matrices share top pairs here: dec_lut's isolation says nothing
-    ok1b = (bottoms["dec_lut"] > max(v for k, v in bottoms.items() if k != "dec_lut")) if bottoms else None
-    out += [
-        "1. *Seed: `dec_lut`'s top pairs share almost none with the other matrices' (Jaccard ≈ 0), and its bottom "
-        "similarities are higher than theirs.* Untied runs, mean over "
-        f"{len(untied)}: Jaccard of `dec_lut` with "
-        + ", ".join(f"`{k}` {f(v)}" for k, v in js.items())
-        + f" (for comparison `enc_embed`~`dec_embed` {f(others)}, the seed: 0.16; the largest overlap between the "
-        f"other three: {f(max(between_others) if between_others else None)}). {verdict(ok1)}"
-        + (
-            " (no two matrices share top pairs at this scale; the source and target matrices of a two-language model "
-            "also keep different tokens)"
-            if ok1 is None and js
-            else ""
-        )
-        + ". Mean bottom-1000 cosine: "
-        + ", ".join(f"`{k}` {f(v)}" for k, v in bottoms.items())
-        + f". {verdict(ok1b)}.",
-    ]
-    # 2. enc_lut highest mean top-1000; pair kinds
-    tops = {x: mean(_m(r, x, "mean_top") for r in untied) for x in MATRIX_NAMES} if untied else {}
-    inits = (
-        {
-            x: mean(((_m(r, x, "nulls") or {}).get("init") or {}).get("mean_top") or float("nan") for r in untied)
-            for x in MATRIX_NAMES
-        }
-        if untied
-        else {}
-    )
-    ok2 = (tops["enc_lut"] == max(tops.values())) if tops else None
-    kind = {x: {} for x in MATRIX_NAMES}
-    for x in MATRIX_NAMES:
-        ks = [kind_shares(_m(r, x, "top_pairs") or []) for r in untied]
-        ks = [k for k in ks if k]
-        kind[x] = {k: mean(v[k] for v in ks) for k in KINDS} if ks else {}
-    out += [
-        "2. *Seed: `enc_lut` has the highest mean top-1000 similarity (0.534 vs 0.29–0.33); its top pairs are pieces "
-        "of one word, `dec_embed`'s inflections, `enc_embed`'s near-synonyms.* Untied runs: mean top-1000 "
-        + ", ".join(f"`{k}` {f(v)} (at init {f(inits[k])})" for k, v in tops.items())
-        + f". {verdict(ok2)}"
-        + (
-            ", but it is as high at initialisation: an encoder's output for a token alone is similar across tokens "
-            "before any training, so this is the architecture's, not a learned, property"
-            if tops and inits.get("enc_lut") == inits.get("enc_lut") and tops["enc_lut"] - inits["enc_lut"] < 0.03
-            else ""
-        )
-        + ". What the top-100 pairs are (`tiedtransformer.analysis.pair_kinds`: *pieces* = a word-internal piece, "
-        "*case* = one word in two capitalisations, *inflection* = one stem with English or German endings, "
-        "*other* = the rest, near-synonyms among them): "
-        + "; ".join(f"`{x}` " + ", ".join(f"{k} {v:.0%}" for k, v in kind[x].items()) for x in MATRIX_NAMES if kind[x])
-        + ". "
-        + _kinds_verdict(kind),
-    ]
-    # 3. sharing: parameters, speed, BLEU
-    out.append(
-        "3. *Seed: sharing removes about 20% of the parameters, trains ~15% faster and costs ~1.5 BLEU.* "
-        + _cost_sentence(rows, "three_way")
-        + " "
-        + _cost_sentence(rows, "decoder")
-        + _speed_sentence()
-        + " The share of parameters depends on the vocabulary's weight in the model (here 6,000 × 192 per matrix "
-        "in a 6.6M model; 37,000 × 512 in Transformer base), so its size is "
-        + verdict(None)
-        + ". "
-        + _sharing_verdicts(rows)
-    )
-    # 4. Press & Wolf
-    if cross:
-        favours, details = [], []
-        for direction, seed_a, seed_b, rep, at_init in cross:
-            cells = []
-            for m in ("jaccard_top_pairs", "jaccard_knn", "spearman"):
-                lut, emb = rep[m]["dec_lut"]["dec_lut"], rep[m]["dec_lut"]["dec_embed"]
-                init = (
-                    f" (step 0: {f(at_init[m]['dec_lut']['dec_lut'])} vs {f(at_init[m]['dec_lut']['dec_embed'])})"
-                    if at_init
-                    else ""
-                )
-                cells.append(f"{m} {f(lut)} vs {f(emb)}{init}")
-                if seed_a != seed_b:
-                    favours.append(lut > emb)
-            details.append(f"{direction}, decoder seed {seed_a} vs none seed {seed_b}: " + ", ".join(cells))
-        if favours:
-            share = sum(favours) / len(favours)
-            judged = ("**mixed**" if 0.25 < share < 0.75 else verdict(share >= 0.75)) + (
-                f" (favours the output embedding in {sum(favours)} of {len(favours)} comparisons between runs of different seeds)"
-            )
-        else:
-            judged = (
-                verdict(None) + " (only runs of the same seed, whose shared initialisation explains the resemblance)"
-            )
-        same = "; ".join(
-            f"{d}: `dec_lut` {f(rep['spearman']['dec_lut']['dec_lut'])}, `dec_embed` {f(rep['spearman']['dec_embed']['dec_embed'])}"
-            for d, rep in seeds_cross
-        )
-        out.append(
-            "4. *Press & Wolf: the decoder-tied matrix resembles the untied output embedding (`dec_lut` of a `none` run) "
-            "more than the untied input embedding (`dec_embed`).* Decoder-tied `dec_lut` against an untied run's "
-            "`dec_lut` vs its `dec_embed` (Jaccard of top-1000 pairs, k-NN Jaccard, Spearman ρ of cosines). Runs of one seed "
-            "start from the same random matrices: there the tied matrix begins as the untied run's `dec_lut` (step 0 in "
-            "brackets), so only pairs of different seeds test the claim. "
-            + "; ".join(details)
-            + ". "
-            + judged
-            + "."
+        out += [
+            "",
+            f"Speed: {', '.join(f'`{t}`' for t in inside) or 'no mode'} "
+            + ("lies" if len(inside) == 1 else "lie")
+            + " within the range of rounds around 1.0: a difference of speed is *not detectable here*"
             + (
-                f" For scale, the same matrix of two untied runs that differ only in the seed: Spearman {same}."
-                if same
-                else ""
+                ""
+                if len(inside) == len(ratios) - 1
+                else f"; outside it: {', '.join(f'`{t}`' for t in ratios if t not in inside and t != 'none')}"
             )
-        )
-    sl = []
-    for (direction, tying), ms in g.items():
-        if tying != "none":
-            continue
-        for r in ms:
-            intr = (r.get("similarity") or {}).get("intrinsic") or {}
-            side = ("dec_lut", "dec_embed") if direction == "de-en" else ("dec_lut", "enc_embed")
-            if all(isinstance(intr.get(x), dict) for x in side):
-                sl.append((direction, r["seed"], *(intr[x]["simlex999"]["spearman"] for x in side), side[1]))
-    if sl:
-        ok5 = sum(a >= b for *_, a, b, _ in sl) / len(sl) >= 0.75
-        out.append(
-            "5. *Press & Wolf: the output embedding scores at least as well as the input embedding on SimLex-999.* "
-            "Untied runs, SimLex-999 ρ of `dec_lut` (output) vs the input embedding of the English side "
-            "(`dec_embed` for de-en, `enc_embed` for en-de): "
-            + "; ".join(f"{d} seed {s}: {f(a)} vs {f(b)} (`{n}`)" for d, s, a, b, n in sl)
-            + f". {verdict(ok5)} (ρ this close to 0 at this training budget says little either way)."
-        )
-    out.append(
-        "6. *Press & Wolf: three-way tying costs little or no BLEU while removing about half of the parameters of a "
-        "small model.* " + _cost_sentence(rows, "three_way", judge=True)
-    )
+            + ". Tying removes no FLOPs; only the optimizer's and the gradient's work on the shared rows.",
+        ]
     return out
 
 
-def _sharing_verdicts(rows: list[dict]) -> str:
-    """Three-way tying: lower test BLEU in every (direction, seed), significant at 0.05; faster by 10%+
-    in the interleaved timing."""
-    pairs = [
-        (r["test_bleu"][0] - b["test_bleu"][0], r["test_bleu_p"])
-        for r in rows
-        if r["tying"] == "three_way" and r["test_bleu"]
-        for b in rows
-        if b["tying"] == "none" and b["direction"] == r["direction"] and b["seed"] == r["seed"] and b["test_bleu"]
+def rule_text() -> list[str]:
+    return [
+        "A finding states what the source reported, then what is measured here and against which nulls, then the "
+        "threshold, then the numbers. The rule (`tiedtransformer/analysis/verdict.py`, tested in "
+        "`tests/test_verdict.py`): *reproduced* only when the learned statistic differs from every null by more "
+        "than the seed-to-seed spread (the largest sample standard deviation over seeds of the statistic and of its "
+        "nulls), in the direction the source reported; *not reproduced* when it differs from a null by more than "
+        "the spread the other way; *not testable* otherwise, and always with a single seed (no spread). Where the "
+        "seeds agree to the last digit, the threshold is the statistic's resolution instead (one pair of a top-K set "
+        "for a Jaccard or a share of pair kinds). A unit is a seed (a run), or for comparisons across runs a pair of "
+        "runs.",
     ]
-    text = ""
-    if pairs:
-        lower = all(d < 0 and p is not None and p < 0.05 for d, p in pairs)
-        text += (
-            f"Costs BLEU: three-way tying is lower in {sum(d < 0 for d, _ in pairs)} of {len(pairs)} (direction, seed) "
-            f"pairs, by {mean(d for d, _ in pairs):+.2f} on average, significant at 0.05 in "
-            f"{sum(p is not None and p < 0.05 for _, p in pairs)}: {verdict(lower)} (smaller than the seed's 1.5). "
+
+
+def findings_text(found) -> list[str]:
+    out = []
+    for f in found:
+        out.append(
+            f"- **{f.key}** — *{f.claim}.* Measured: {f.measure}. {f.result.describe().rsplit(';', 1)[0]}. "
+            f"Numbers: {f.detail}. → {LABEL[f.result.outcome]}"
         )
-    if SPEED_FILE.is_file():
-        ratio = next((json.loads(x)["ratio"] for x in SPEED_FILE.read_text().splitlines() if "three_way" in x), None)
-        if ratio is not None:
-            text += f"Trains ~15% faster: three-way {ratio:.2f}× untied per step, {verdict(ratio >= 1.10)}."
-    return text
+    return out
 
 
-def _speed_sentence() -> str:
-    """Training-step speed of each mode against untied, timed interleaved on one batch (``--speed``)."""
-    if not SPEED_FILE.is_file():
-        return " (No interleaved speed measurement: `python docs/make_results.py --speed` on an idle machine.)"
-    rows = [json.loads(line) for line in SPEED_FILE.read_text().splitlines() if line.strip()]
-    ratios = ", ".join(f"`{r['benchmark'].removeprefix('tying_recipe_')}` {r['ratio']:.2f}" for r in rows)
-    return (
-        f" The runs' own tokens/s moved with the machine's other work; timed interleaved on one batch of the same "
-        f"model (`python {' '.join(SPEED)}`), training-step speed against untied: {ratios} (1.00 = untied)."
+def summary_lines(found) -> list[str]:
+    """Five lines from the verdicts alone (each line names its findings)."""
+    by = {}
+    for f in found:
+        by.setdefault(f.key.split("-")[0], []).append(f)
+
+    def say(keys: list[str]) -> str:
+        """Each verdict with the findings that got it (finding-direction[-matrix])."""
+        fs = [f for k in keys for f in by.get(k, [])]
+        parts = []
+        for outcome in LABEL:
+            named = [f.key for f in fs if f.result.outcome == outcome]
+            if named:
+                parts.append(f"{outcome} ({', '.join(named)})")
+        return "; ".join(parts) or "no finished runs"
+
+    return [
+        f"Structure learned by the untied matrices (finding 0, top-pair cosines against step 0 and random): {say(['0'])}.",
+        f"The seed's overlaps of top pairs and `dec_lut`'s bottom similarities (1a-1c): {say(['1a', '1b', '1c'])}.",
+        f"`enc_lut` highest, and the kinds of top pairs (2a-2d): {say(['2a', '2b', '2c', '2d'])}.",
+        f"BLEU of three-way tying against untied, same seeds (3: costs ~1.5; 6: costs nothing): {say(['3', '6'])}.",
+        f"Press & Wolf: the tied matrix resembles the output embedding, by CKA over training (4); SimLex (5): "
+        f"{say(['4', '5'])}.",
+    ]
+
+
+def write_readme_summary(lines: list[str]) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    block = (
+        "<!-- results:begin (written by docs/make_results.py) -->\n"
+        + "".join(f"- {x}\n" for x in lines)
+        + "<!-- results:end -->"
     )
+    if "<!-- results:begin" in text:
+        text = re.sub(r"<!-- results:begin.*?<!-- results:end -->", lambda _: block, text, flags=re.S)
+        readme.write_text(text, encoding="utf-8")
 
 
-def _kinds_verdict(kind: dict) -> str:
-    if not all(kind.get(x) for x in ("enc_lut", "dec_embed", "enc_embed")):
-        return verdict(None)
-    ok = (
-        kind["enc_lut"]["pieces"] == max(k["pieces"] for k in kind.values() if k)
-        and kind["dec_embed"]["inflection"] >= kind["enc_embed"]["inflection"]
-        and kind["enc_embed"]["other"] >= kind["enc_lut"]["other"]
-    )
-    return (
-        (
-            "Pieces most common in `enc_lut`, inflections in `dec_embed` at least as common as in `enc_embed`, "
-            "near-synonym-like pairs in `enc_embed` at least as common as in `enc_lut`: "
+NAMES = {
+    "mean_pair_cosine": "anisotropy (mean cosine of random pairs)",
+    "top1_share": "top singular direction's share of the variance",
+    "effective_rank": "effective rank",
+    "norm_count_spearman": "Spearman ρ of row norm and token count",
+}
+
+
+def geometry_section(runs: list[dict]) -> list[str]:
+    rows = geometry_rows(runs)
+    out = [
+        "At the last snapshot, each matrix's statistic (mean over seeds) with its nulls: step 0 / a random matrix of "
+        "the same shape and row norms. ✓: differs from both by more than the spread across seeds (the rule, in the "
+        "direction of the difference); ·: does not (or one seed). Tied matrices repeat the matrix they are.",
+        "",
+    ]
+    cells = {}
+    for r in rows:
+        mark = "✓" if r["verdict"].outcome == REPRODUCED else "·"
+        cells.setdefault((r["direction"], r["tying"], r["matrix"]), {})[r["statistic"]] = (
+            f"{mean(r['learned']):.3f} ({mean(r['init']):.3f} / {mean(r['random']):.3f}) {mark}"
         )
-        + verdict(ok)
-        + "."
-    )
-
-
-def _cost_sentence(rows: list[dict], tying: str, judge: bool = False) -> str:
-    parts, bleu_d, ps, params = [], [], [], []
-    for direction in sorted({r["direction"] for r in rows}):
-        rs = [r for r in rows if r["direction"] == direction and r["tying"] == tying]
-        if not rs:
-            continue
-        pd = mean(r["params_delta_pct"] for r in rs if r["params_delta_pct"] is not None)
-        sd = [r["speed_delta_pct"] for r in rs if r["speed_delta_pct"] is not None]
-        bd = [
-            r["test_bleu"][0] - b["test_bleu"][0]
-            for r in rs
-            for b in rows
-            if b["tying"] == "none"
-            and b["direction"] == direction
-            and b["seed"] == r["seed"]
-            and r["test_bleu"]
-            and b["test_bleu"]
+    table = [[d, t, m, *(c.get(k, "–") for k in GEOMETRY)] for (d, t, m), c in cells.items()]
+    out.append(md(["direction", "tying", "matrix", *(NAMES[k] for k in GEOMETRY)], table))
+    prs = [r for r in pair_rows(runs) if r["tying"] == "none"]
+    if prs:
+        out += [
+            "",
+            "Between the four matrices of an untied run (same tokens, rows matched): linear CKA and the orthogonal "
+            "Procrustes residual (of row-normalised, centred matrices; 0 = a rotation of each other), at the last "
+            "snapshot and at step 0, with their chance levels (the second matrix's rows shuffled).",
+            "",
+            md(
+                ["direction", "pair", "CKA", "CKA at step 0", "CKA chance", "Procrustes", "at step 0", "chance"],
+                [
+                    [
+                        r["direction"],
+                        r["pair"].replace("|", " ~ "),
+                        _ms(r["cka"], 3),
+                        _ms(r["cka_step0"], 3),
+                        _ms(r["cka_chance"], 3),
+                        _ms(r["procrustes"], 3),
+                        _ms(r["procrustes_step0"], 3),
+                        _ms(r["procrustes_chance"], 3),
+                    ]
+                    for r in prs
+                ],
+            ),
         ]
-        p = [r["test_bleu_p"] for r in rs if r["test_bleu_p"] is not None]
-        bleu_d += bd
-        ps += p
-        params.append(pd)
-        parts.append(
-            f"{direction}: parameters {pd:+.1f}%, train tokens/s {', '.join(f'{x:+.1f}%' for x in sd) or '–'}, "
-            f"test BLEU {', '.join(f'{x:+.2f}' for x in bd) or '–'} (p {', '.join(f'{x:.3f}' for x in p) or '–'}) per seed"
-        )
-    text = f"`{tying}` against untied: " + "; ".join(parts) + "."
-    if judge and bleu_d:
-        little = all(x > -1.0 or p_ >= 0.05 for x, p_ in zip(bleu_d, ps)) if ps else None
-        half = mean(params) <= -35 if params else None
-        text += f" Costs little or no BLEU (every seed within 1 BLEU or not significant at 0.05): {verdict(little)}; removes about half of the parameters (≤ −35%): {verdict(half)}."
-    return text
+    bands = _bands(runs)
+    if bands:
+        out += [
+            "",
+            "How far each matrix moved from step 0 (mean relative displacement of its rows) by token frequency:",
+            "",
+        ]
+        out.append(md(["direction", "tying", "matrix", *bands["labels"]], bands["rows"]))
+    return out
+
+
+def _bands(runs: list[dict]) -> dict | None:
+    rows, labels = [], None
+    for (direction, tying), members in groups(runs).items():
+        ts = [r["trajectory"] for r in members if r.get("trajectory")]
+        for name in MATRIX_NAMES:
+            per = [t["snapshots"][-1]["matrices"].get(name, {}).get("displacement_by_band") for t in ts]
+            per = [p for p in per if p]
+            if not per:
+                continue
+            bands = [b for b in per[0] if b["rows"]]
+            labels = labels or [
+                f"count {b['lo']}-{b['hi']}" if b["hi"] != float("inf") else f"count ≥ {b['lo']}" for b in bands
+            ]
+            cell = []
+            for b in bands:
+                xs = [q["mean"] for p in per for q in p if q["lo"] == b["lo"] and q["mean"] is not None]
+                cell.append(_ms(xs, 3))
+            rows.append([direction, tying, name, *cell])
+    return {"labels": labels, "rows": rows} if rows else None
+
+
+def _png(path: Path) -> str:
+    return f"![{path.stem}](results/figures/{path.name})"
+
+
+def over_training_section(runs: list[dict], cross: list[dict]) -> list[str]:
+    out = [
+        "Each statistic at every snapshot minus its value at step 0 (displacement: itself), mean over seeds with a ± "
+        "one standard deviation band; one colour per tying mode, a line style per direction.",
+        "",
+    ]
+    g = groups(runs)
+    for key, null, label in [("displacement", None, "relative displacement from step 0")] + [
+        (k, "init", f"{NAMES[k]}, learned minus step 0") for k in GEOMETRY
+    ]:
+        panels = {}
+        for name in MATRIX_NAMES:
+            lines = {}
+            for (direction, tying), members in g.items():
+                ts = [r["trajectory"] for r in members if r.get("trajectory")]
+                if ts:
+                    lines[(tying, direction)] = learned_minus_null(ts, name, key, null)
+            panels[name] = lines
+        out.append(_png(over_training(panels, FIGURES / f"{key}.png", label, "difference" if null else key)))
+    if cross:
+        panels = {}
+        for tying in ("decoder", "three_way"):
+            lines = {}
+            for direction in sorted({c["direction"] for c in cross}):
+                cs = [c for c in cross if c["tying"] == tying and c["direction"] == direction]
+                if not cs:
+                    continue
+                steps = sorted(set.intersection(*({s["step"] for s in c["steps"]} for c in cs)))
+                for target, mode in (("dec_lut", "none"), ("dec_embed", "src_tgt")):  # colours: blue, green
+                    per = [[s[target]["cka"] for s in c["steps"] if s["step"] in steps] for c in cs]
+                    ys = [mean(v) for v in zip(*per)]
+                    sds = [stdev(v) if len(v) > 1 else 0.0 for v in zip(*per)]
+                    lines[(mode, direction)] = (steps, ys, sds)
+            panels[f"{tying}-tied matrix"] = lines
+        out += [
+            "",
+            "Press & Wolf as dynamics: linear CKA (by token text) of a tied run's decoder matrix with an untied run of "
+            "another seed: with its `dec_lut` (output embedding; blue) and with its `dec_embed` (input embedding; green), "
+            "mean over pairs of runs.",
+            "",
+            _png(
+                over_training(
+                    panels,
+                    FIGURES / "press_wolf_cka.png",
+                    "CKA with an untied run's matrices",
+                    "linear CKA",
+                    legend={
+                        (mode, d): f"with its {target} · {d}"
+                        for mode, target in (("none", "dec_lut"), ("src_tgt", "dec_embed"))
+                        for d in ("en-de", "de-en")
+                    },
+                )
+            ),
+        ]
+    bleu = {}
+    for (direction, tying), members in g.items():
+        per = [[v["bleu"] for v in r["summary"].get("val_bleu_by_validation") or []] for r in members]
+        steps = [v["step"] for v in (members[0]["summary"].get("val_bleu_by_validation") or [])]
+        n = min((len(p) for p in per), default=0)
+        if n:
+            cols = [[p[i] for p in per] for i in range(n)]
+            bleu[(tying, direction)] = (
+                steps[:n],
+                [mean(c) for c in cols],
+                [stdev(c) if len(c) > 1 else 0.0 for c in cols],
+            )
+    if bleu:
+        model = yaml.safe_load((runs[0]["dir"] / "config.yaml").read_text())["model"]
+        out += [
+            "",
+            f"Validation BLEU during training ({model['val_decode']}, the first {model['val_bleu_sentences']} "
+            "sentences), mean over seeds:",
+            "",
+            _png(over_training({"validation BLEU": bleu}, FIGURES / "val_bleu.png", "validation BLEU", "BLEU")),
+        ]
+    return out
 
 
 if __name__ == "__main__":

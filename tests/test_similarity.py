@@ -8,6 +8,7 @@ from tiedtransformer.analysis.similarity import (
     _true_positions,
     analyze_matrix,
     chance_jaccard,
+    chance_jaccard_between,
     jaccard,
     mean_knn_jaccard,
     normalize_rows,
@@ -178,6 +179,25 @@ def test_random_like_keeps_shape_and_row_norms_and_is_seeded():
     assert r.shape == w.shape
     assert torch.allclose(r.norm(dim=1).sort().values, w.norm(dim=1).sort().values, atol=1e-5)
     assert torch.equal(r, random_like(w, seed=3)) and not torch.equal(r, random_like(w, seed=4))
+
+
+@pytest.mark.parametrize("k_a,n_a,k_b,n_b,n_common", [(50, 400, 50, 400, 400), (40, 300, 60, 500, 120)])
+def test_chance_jaccard_between_sets_matches_simulation(k_a, n_a, k_b, n_b, n_common):
+    # items 0..n_a-1 and (n_a - n_common)..: the last n_common of the first set are the first of the second
+    g = torch.Generator().manual_seed(0)
+    offset = n_a - n_common
+    sims = [
+        jaccard(
+            set(torch.randperm(n_a, generator=g)[:k_a].tolist()),
+            {offset + i for i in torch.randperm(n_b, generator=g)[:k_b].tolist()},
+        )
+        for _ in range(4000)
+    ]
+    expected = chance_jaccard_between(k_a, n_a, k_b, n_b, n_common)
+    assert sum(sims) / len(sims) == pytest.approx(expected, rel=0.1)
+    if n_a == n_b == n_common and k_a == k_b:
+        assert expected == pytest.approx(chance_jaccard(k_a, n_a))
+    assert chance_jaccard_between(k_a, n_a, k_b, n_b, 0) == 0.0  # nothing in common: never shared
 
 
 @pytest.mark.parametrize("k,n", [(50, 400), (10, 99)])

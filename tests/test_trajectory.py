@@ -100,6 +100,7 @@ def test_learned_minus_null_across_seeds_and_its_figure(tmp_path):
     assert steps == [0, 50] and means == [0.0, -3.0] and sds == [0.0, pytest.approx(2**0.5)]
     one = learned_minus_null(runs[:1], "dec_lut", "effective_rank")
     assert one == ([0, 50, 100], [0.0, -2.0, -4.0], [0.0, 0.0, 0.0])
+    assert learned_minus_null(runs[:1], "dec_lut", "effective_rank", null=None)[1] == [10.0, 8.0, 6.0]
     png = over_training(
         {"dec_lut": {("none", "en-de"): one, ("three_way", "de-en"): (steps, means, sds)}, "enc_embed": {}},
         tmp_path / "rank.png",

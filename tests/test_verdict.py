@@ -32,3 +32,11 @@ def test_one_seed_has_no_spread_and_bad_arguments_are_refused():
         verdict([0.9, 0.8], {"init": [0.1, 0.2]}, 0)
     with pytest.raises(ValueError):
         verdict([0.9, 0.8], {}, 1)
+
+
+def test_the_resolution_floors_the_threshold_where_the_seeds_agree_exactly():
+    # a Jaccard of exactly 0 in every seed against a chance level of 1e-6: no spread, and no difference
+    assert verdict([0.0, 0.0], {"chance": [1e-6, 1e-6]}, 1).outcome == NOT_REPRODUCED  # without: any gap counts
+    v = verdict([0.0, 0.0], {"chance": [1e-6, 1e-6]}, 1, resolution=1 / 1999)
+    assert v.outcome == NOT_TESTABLE and v.threshold == pytest.approx(1 / 1999)
+    assert verdict([0.2, 0.2], {"chance": [1e-6, 1e-6]}, 1, resolution=1 / 1999).outcome == REPRODUCED

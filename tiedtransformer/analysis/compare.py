@@ -276,7 +276,7 @@ def _run_section(r: dict) -> dict:
     sim = r["similarity"]
     if not sim:
         return {"name": r["name"], "means": None}
-    heat = r["similarity_dir"] / "jaccard_top_pairs.png"
+    heat = r["similarity_dir"] / "jaccard_top_pairs.png" if r.get("similarity_dir") else None  # a kept copy: none
     means = [
         [n, m.get("identical_to") or "", f"{m['mean_top']:.3f}", f"{m['mean_bottom']:.3f}"]
         for n, m in sim["matrices"].items()
@@ -286,7 +286,7 @@ def _run_section(r: dict) -> dict:
         for n, m in sim["matrices"].items()
         if not m.get("identical_to")
     ]
-    heatmap = base64.b64encode(heat.read_bytes()).decode() if heat.is_file() else None
+    heatmap = base64.b64encode(heat.read_bytes()).decode() if heat and heat.is_file() else None
     return {"name": r["name"], "top_k": sim["top_k"], "means": means, "pairs": pairs, "heatmap": heatmap}
 
 

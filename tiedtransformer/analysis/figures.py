@@ -90,16 +90,19 @@ def over_training(
     path: Path,
     title: str,
     ylabel: str,
+    legend: dict[tuple[str, str], str] | None = None,
 ) -> Path:
     """One panel per matrix; in each, one line per (tying mode, direction): mean over seeds against the
     optimizer step, with a band of ± one standard deviation. One colour per tying mode and one line style
-    per direction, the same in every panel; a dotted line at 0 (no difference from the null)."""
+    per direction, the same in every panel; a dotted line at 0 (no difference from the null). ``legend``:
+    other labels than "mode · direction" for some lines."""
     fig = new_figure((4.2 * len(panels), 3.6))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (matrix, lines) in zip(axes, panels.items()):
         for (mode, direction), (steps, means, sds) in lines.items():
             colour, style = MODE_COLOURS.get(mode, "black"), DIRECTION_STYLES.get(direction, ":")
-            ax.plot(steps, means, style, color=colour, label=f"{mode} · {direction}")
+            label = (legend or {}).get((mode, direction), f"{mode} · {direction}")
+            ax.plot(steps, means, style, color=colour, label=label)
             ax.fill_between(
                 steps,
                 [m - s for m, s in zip(means, sds)],

@@ -21,7 +21,13 @@ import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.pair_kinds import kind_shares, random_pair_kinds
-from tiedtransformer.analysis.similarity import MatrixSimilarity, analyze_matrix, chance_jaccard, jaccard, random_like
+from tiedtransformer.analysis.similarity import (
+    MatrixSimilarity,
+    analyze_matrix,
+    chance_jaccard_between,
+    jaccard,
+    random_like,
+)
 from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.cache import cache_root
 from tiedtransformer.errors import ConfigError, WriteError
@@ -274,16 +280,21 @@ def snapshot_overlap(previous: dict[str, MatrixResult], current: dict[str, Matri
 
 
 def chance_tables(results: dict[str, MatrixResult], top_k: int, knn_k: int) -> tuple[dict, dict]:
-    """The chance levels of :func:`jaccard_tables`: two unrelated matrices over the tokens both keep."""
+    """The chance levels of :func:`jaccard_tables`: two unrelated matrices, each over the tokens it keeps (a
+    pair or neighbour outside the tokens both keep can never be shared)."""
     names = list(results)
     sets = {n: set(results[n].tokens) for n in names}
+
+    def pairs(n: int) -> int:
+        return n * (n - 1) // 2
+
     top, knn = {}, {}
     for a in names:
         top[a], knn[a] = {}, {}
         for b in names:
-            n = len(sets[a] & sets[b])
-            top[a][b] = chance_jaccard(min(top_k, n * (n - 1) // 2), n * (n - 1) // 2)
-            knn[a][b] = chance_jaccard(min(knn_k, n - 1), n - 1)
+            na, nb, nc = len(sets[a]), len(sets[b]), len(sets[a] & sets[b])
+            top[a][b] = chance_jaccard_between(top_k, pairs(na), top_k, pairs(nb), pairs(nc))
+            knn[a][b] = chance_jaccard_between(knn_k, na - 1, knn_k, nb - 1, nc - 1)
     return top, knn
 
 

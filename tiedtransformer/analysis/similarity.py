@@ -335,6 +335,19 @@ def chance_jaccard(k: int, n: int) -> float:
     return overlap / (2 * k - overlap)
 
 
+def chance_jaccard_between(k_a: int, n_a: int, k_b: int, n_b: int, n_common: int) -> float:
+    """Expected Jaccard of a uniformly random k_a-subset of n_a items and an independent k_b-subset of n_b items,
+    the two sets of items sharing n_common: their overlap averages k_a k_b n_common / (n_a n_b). The chance
+    level of two matrices' top-pair Jaccard when they keep different tokens (the source side's and the target
+    side's of a joint vocabulary): pairs outside the common tokens can never be shared. Equal sets give
+    :func:`chance_jaccard`."""
+    if min(n_a, n_b, k_a, k_b) <= 0:
+        return float("nan")
+    k_a, k_b = min(k_a, n_a), min(k_b, n_b)
+    overlap = k_a * k_b * n_common / (n_a * n_b)
+    return overlap / (k_a + k_b - overlap)
+
+
 def sample_pairs(n: int, count: int, seed: int = 0) -> torch.Tensor:
     """``count`` distinct-row pairs (i < j) of n rows drawn uniformly (with replacement), seeded: a fixed
     sample of pairs on which two matrices' cosines are compared."""

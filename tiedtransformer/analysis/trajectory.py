@@ -132,13 +132,14 @@ def cross_trajectory(
 
 
 def learned_minus_null(
-    trajectories: list[dict], matrix: str, key: str, null: str = "init"
+    trajectories: list[dict], matrix: str, key: str, null: str | None = "init"
 ) -> tuple[list[int], list[float], list[float]]:
     """Over training, a statistic of one matrix minus its null, across runs (seeds): the snapshot steps all
-    runs have, the mean over runs and the sample standard deviation (0 for one run)."""
+    runs have, the mean over runs and the sample standard deviation (0 for one run). ``null=None``: the
+    statistic itself (a displacement, whose null is 0)."""
     per_run = []
     for t in trajectories:
-        base = t["nulls"][matrix][null][key]
+        base = t["nulls"][matrix][null][key] if null else 0.0
         per_run.append(
             {s["step"]: s["matrices"][matrix][key] - base for s in t["snapshots"] if matrix in s["matrices"]}
         )
