@@ -166,26 +166,34 @@ def jaccard_findings(runs: list[dict], direction: str) -> list[Finding]:
             )
         )
 
-    def gap(r, which=None):
-        def bottom(x):
-            return (_null(r, x, which) if which else _m(r, x))["mean_bottom"]
-
-        return bottom("dec_lut") - max(bottom(x) for x in others)
-
-    vals, n = _complete(us, {"learned": gap, "init": lambda r: gap(r, "init"), "random": lambda r: gap(r, "random")})
-    if v := _rule(vals["learned"], {"init": vals["init"], "random": vals["random"]}, +1):
-        out.append(
-            Finding(
-                f"1c-{direction}",
-                "`dec_lut`'s bottom similarities are higher than the other matrices'",
-                "mean of `dec_lut`'s bottom-1000 cosines minus the highest such mean of the other three, untied runs, "
-                "against the same difference at step 0 and for random matrices",
-                v,
-                f"learned {_series(vals['learned'])}; init {_series(vals['init'])}; random {_series(vals['random'])} "
-                f"({n} runs)",
-            )
-        )
+    out += _lead_finding(
+        us,
+        f"1c-{direction}",
+        "dec_lut",
+        "mean_bottom",
+        "`dec_lut`'s bottom similarities are higher than the other matrices'",
+        "mean of `dec_lut`'s bottom-1000 cosines minus the highest such mean of the other three",
+    )
     return out
+
+
+def _lead_finding(us: list[dict], key: str, name: str, stat: str, claim: str, measure: str) -> list[Finding]:
+    """``name``'s statistic minus the highest of the other matrices', against the same at step 0 and for random
+    matrices, direction +1."""
+
+    def lead(r, which=None):
+        def value(x):
+            return (_null(r, x, which) if which else _m(r, x))[stat]
+
+        return value(name) - max(value(x) for x in MATRIX_NAMES if x != name)
+
+    vals, n = _complete(us, {"learned": lead, "init": lambda r: lead(r, "init"), "random": lambda r: lead(r, "random")})
+    v = _rule(vals["learned"], {"init": vals["init"], "random": vals["random"]}, +1)
+    if v is None:
+        return []
+    detail = f"learned {_series(vals['learned'])}; init {_series(vals['init'])}; random {_series(vals['random'])}"
+    measure += ", untied runs, against the same at step 0 and for random matrices"
+    return [Finding(key, claim, measure, v, f"{detail} ({n} runs)")]
 
 
 def top_and_kind_findings(runs: list[dict], direction: str) -> list[Finding]:
@@ -193,25 +201,14 @@ def top_and_kind_findings(runs: list[dict], direction: str) -> list[Finding]:
     us = untied(runs, direction)
     out = []
 
-    def lead(r, which=None):
-        def top(x):
-            return (_null(r, x, which) if which else _m(r, x))["mean_top"]
-
-        return top("enc_lut") - max(top(x) for x in MATRIX_NAMES if x != "enc_lut")
-
-    vals, n = _complete(us, {"learned": lead, "init": lambda r: lead(r, "init"), "random": lambda r: lead(r, "random")})
-    if v := _rule(vals["learned"], {"init": vals["init"], "random": vals["random"]}, +1):
-        out.append(
-            Finding(
-                f"2a-{direction}",
-                "`enc_lut` has the highest mean top-1000 similarity (0.534 against 0.29-0.33)",
-                "`enc_lut`'s mean top-1000 cosine minus the highest of the other three, untied runs, against the same "
-                "at step 0 and for random matrices",
-                v,
-                f"learned {_series(vals['learned'])}; init {_series(vals['init'])}; random {_series(vals['random'])} "
-                f"({n} runs)",
-            )
-        )
+    out += _lead_finding(
+        us,
+        f"2a-{direction}",
+        "enc_lut",
+        "mean_top",
+        "`enc_lut` has the highest mean top-1000 similarity (0.534 against 0.29-0.33)",
+        "`enc_lut`'s mean top-1000 cosine minus the highest of the other three",
+    )
     for key, name, kind, claim in (
         ("2b", "enc_lut", "pieces", "`enc_lut`'s top pairs are pieces of one word"),
         ("2c", "dec_embed", "inflection", "`dec_embed`'s top pairs are inflections"),
