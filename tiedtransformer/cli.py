@@ -36,10 +36,11 @@ COMMANDS = {
     "average": lambda args: run_function(commands.average, args),
     "sweep": lambda args: run_function(commands.sweep, args),
     "compare": lambda args: run_function(commands.compare, args),
+    "export": lambda args: run_function(commands.export, args),
 }
 
 
-PLAIN_COMMANDS = ("info", "analyze", "average", "sweep", "compare")
+PLAIN_COMMANDS = ("info", "analyze", "average", "sweep", "compare", "export")
 
 
 def _message(e: ConfigError) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from tiedtransformer.analysis.matrices import AnalysisOptions
 from tiedtransformer.errors import ConfigError
@@ -157,6 +158,51 @@ def compare(runs: list[str], out: str = "report.html") -> None:
 
     for kind, path in write_comparison(runs, out).items():
         print(f"{kind}: {path}")
+
+
+def export(
+    checkpoint: str,
+    to: Literal["hf", "ctranslate2"] = "hf",
+    out: str | None = None,
+    quantization: str | None = None,
+) -> None:
+    """A trained model out of the framework, with a model card (README.md): a Hugging Face directory
+    (``AutoModelForSeq2SeqLM`` / ``AutoTokenizer`` / ``pipeline("translation")``) or a CTranslate2 model.
+    Needs the ``export`` extra (pip install 'tiedtransformer[export]').
+
+    Args:
+        checkpoint: A checkpoint of ``tiedtransformer fit`` (.ckpt), or a run directory (its averaged
+            checkpoint if it has one, else its last).
+        to: hf (transformers: Marian for post-norm, Pegasus for pre-norm three-way tied; what it cannot
+            represent exactly is refused) or ctranslate2 (every tying mode, pre- and post-norm).
+        out: The directory to write (default: <checkpoint>-<to>).
+        quantization: ctranslate2 only: int8, int8_float32, int8_float16, int8_bfloat16, int16, float16,
+            bfloat16 or float32 (default: the weights' own type).
+    """
+    import importlib.util
+
+    from tiedtransformer.export.card import model_card
+    from tiedtransformer.export.source import load_exportable, resolve_checkpoint
+
+    needed = "transformers" if to == "hf" else "ctranslate2"
+    if importlib.util.find_spec(needed) is None:
+        raise ConfigError(f"--to {to} needs {needed}: pip install 'tiedtransformer[export]'")
+    if quantization is not None and to != "ctranslate2":
+        raise ConfigError("--quantization is for --to ctranslate2")
+    src = load_exportable(checkpoint)
+    target = (
+        Path(out) if out else resolve_checkpoint(checkpoint).with_name(resolve_checkpoint(checkpoint).stem + f"-{to}")
+    )
+    if to == "hf":
+        from tiedtransformer.export.hf import export_hf
+
+        export_hf(src, target)
+    else:
+        from tiedtransformer.export.ct2 import export_ct2
+
+        export_ct2(src, target, quantization)
+    (target / "README.md").write_text(model_card(src, to), encoding="utf-8")
+    print(f"exported {src.checkpoint} (tying {src.net.cfg.tying}) to {target}")
 
 
 # The positional arguments that take one or more values (jsonargparse's own would want a JSON list).

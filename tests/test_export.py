@@ -1,0 +1,252 @@
+"""tiedtransformer export: every tying mode x {post-norm, pre-norm}, loaded back in a fresh process, offline."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import tiny_model
+from tiedtransformer.cli import main
+from tiedtransformer.data.vocab import Vocabulary, _train_one
+from tiedtransformer.export.ct2 import token_matrix_aliases, transformer_spec
+from tiedtransformer.export.source import load_exportable, reference_logprobs
+from tiedtransformer.specials import EOS_ID
+from tiedtransformer.training.runs import RunDir
+
+pytest.importorskip("transformers")
+pytest.importorskip("ctranslate2")
+
+MODES = ("none", "decoder", "src_tgt", "three_way")
+SENTENCES = [
+    "a man rides a bike down the street",
+    "two dogs play in the snow",
+    "a woman is reading a book in the park",
+    "children are playing football on a field",
+    "ein mann fährt ein fahrrad die straße entlang",
+    "zwei hunde spielen im schnee",
+] * 20
+HF_OK = {(False, "none"), (False, "decoder"), (False, "three_way"), (True, "three_way")}
+TIED = {  # the groups of token matrices that must share storage
+    "none": [["dec_embed"], ["dec_lut"], ["enc_embed"]],
+    "decoder": [["dec_embed", "dec_lut"], ["enc_embed"]],
+    "src_tgt": [["dec_embed", "enc_embed"], ["dec_lut"]],
+    "three_way": [["dec_embed", "dec_lut", "enc_embed"]],
+}
+
+
+@pytest.fixture(scope="module")
+def spm_model(tmp_path_factory) -> Path:
+    prefix = tmp_path_factory.mktemp("spm") / "joint"
+    _train_one(SENTENCES, prefix, 60, 1.0, "the test sentences")
+    return prefix.with_suffix(".model")
+
+
+def write_run(root: Path, spm_model: Path, tying: str, norm_first: bool) -> RunDir:
+    """A run directory holding a checkpoint of a tiny network whose every parameter is non-trivial
+    (random LayerNorm gains and biases too, so that a misplaced one shows)."""
+    vocab = Vocabulary({"en": str(spm_model), "de": str(spm_model)})
+    net = tiny_model(tying=tying, norm_first=norm_first, vocab_size=vocab.size("en"), max_positions=64)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "norm" in name or name.endswith("bias"):
+                p.add_(0.3 * torch.randn_like(p))
+    run = RunDir(root / f"run-{tying}-{'pre' if norm_first else 'post'}")
+    run.checkpoints.mkdir(parents=True)
+    torch.save(
+        {
+            "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+            "hyper_parameters": {"net": {**net.cfg.__dict__}},
+            "TranslationData": {**vocab.state("en", "de"), "direction": "en-de"},
+            "global_step": 10,
+        },
+        run.checkpoints / "last.ckpt",
+    )
+    run.summary.write_text(
+        json.dumps(
+            {
+                "status": "finished",
+                "global_step": 10,
+                "train_tokens": 1234,
+                "final_test_bleu": 12.5,
+                "final_test_bleu_ci": 1.5,
+                "sacrebleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0",
+                "final_search": "beam 4, length penalty 0.6",
+            }
+        )
+    )
+    config = {"model": {"decoding": {"beam_size": 4, "length_penalty": 0.6}}, "data": {"source": "demo"}}
+    run.config.write_text(yaml.safe_dump(config))
+    return run
+
+
+def inputs(vocab_size: int):
+    g = torch.Generator().manual_seed(1)
+    src = torch.randint(4, vocab_size, (3, 7), generator=g)
+    src[:, -1] = EOS_ID
+    src[2, 4:] = 0
+    src[2, 3] = EOS_ID
+    tgt = torch.randint(4, vocab_size, (3, 6), generator=g)
+    tgt[:, 0] = 2
+    return src, tgt
+
+
+FRESH_HF = r"""
+import json, sys, torch
+from safetensors import safe_open
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+cases = json.load(open(sys.argv[1]))
+out = {}
+for case in cases:
+    d = case["dir"]
+    model = AutoModelForSeq2SeqLM.from_pretrained(d).eval()
+    src, tgt = torch.tensor(case["src"]), torch.tensor(case["tgt"])
+    with torch.no_grad():
+        lp = model(input_ids=src, attention_mask=(src != 0).long(), decoder_input_ids=tgt).logits.log_softmax(-1)
+    def groups(m):
+        names = {"enc_embed": m.get_encoder().embed_tokens.weight, "dec_embed": m.get_decoder().embed_tokens.weight,
+                 "dec_lut": m.lm_head.weight}
+        by = {}
+        for n, w in names.items():
+            by.setdefault(w.data_ptr(), []).append(n)
+        return sorted(sorted(g) for g in by.values())
+    first = groups(model)
+    model.save_pretrained(d + "-again")
+    again = groups(AutoModelForSeq2SeqLM.from_pretrained(d + "-again"))
+    with safe_open(d + "/model.safetensors", "pt") as f:
+        matrices = [k for k in f.keys() if "embed_tokens" in k or "lm_head" in k or "shared" in k]
+    tok = AutoTokenizer.from_pretrained(d)
+    greedy = model.generate(input_ids=src, attention_mask=(src != 0).long(), num_beams=1, max_new_tokens=8,
+                            do_sample=False)
+    out[d] = {"logprobs": lp.tolist(), "groups": first, "groups_again": again, "matrices": len(matrices),
+              "ids": tok(case["text"])["input_ids"], "greedy": greedy.tolist(), "class": type(model).__name__}
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+FRESH_CT2 = r"""
+import json, sys, ctranslate2
+cases = json.load(open(sys.argv[1]))
+out = {}
+for case in cases:
+    tr = ctranslate2.Translator(case["dir"])
+    scored = tr.score_batch(case["src_tokens"], case["tgt_tokens"])
+    greedy = tr.translate_batch(case["src_tokens"], beam_size=1, max_decoding_length=7)  # ours: 8 with EOS
+    out[case["dir"]] = {"log_probs": [s.log_probs for s in scored], "greedy": [r.hypotheses[0] for r in greedy]}
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+def fresh(script: str, cases: list[dict], tmp_path: Path) -> dict:
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "cases.json"), str(tmp_path / "out.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((tmp_path / "out.json").read_text())
+
+
+def test_hf_exports_load_offline_in_a_fresh_process_and_compute_our_function(tmp_path, spm_model):
+    from tiedtransformer.model.search import greedy_decode
+
+    cases, nets = [], {}
+    for norm_first, tying in sorted(HF_OK):
+        run = write_run(tmp_path, spm_model, tying, norm_first)
+        out = tmp_path / f"hf-{tying}-{norm_first}"
+        main(["export", str(run.path), "--to", "hf", "--out", str(out)])
+        src = load_exportable(run.path)
+        s, t = inputs(src.net.cfg.vocab_size)
+        cases.append({"dir": str(out), "src": s.tolist(), "tgt": t.tolist(), "text": ["two dogs play in the snow"]})
+        nets[str(out)] = (src, s, t, tying)
+        card = (out / "README.md").read_text()
+        assert card.startswith("---\n") and f"tying-{tying}" in card and "12.50" in card and "tok:13a" in card
+        generation = json.loads((out / "generation_config.json").read_text())
+        assert generation["num_beams"] == 4 and generation["length_penalty"] == 0.6
+        assert generation["decoder_start_token_id"] == 2
+    got = fresh(FRESH_HF, cases, tmp_path)
+    for d, (src, s, t, tying) in nets.items():
+        r = got[d]
+        assert r["class"] == ("PegasusForConditionalGeneration" if src.net.cfg.norm_first else "MarianMTModel")
+        torch.testing.assert_close(torch.tensor(r["logprobs"]), reference_logprobs(src.net, s, t), atol=1e-4, rtol=0)
+        assert r["groups"] == TIED[tying] and r["groups_again"] == TIED[tying]
+        assert r["matrices"] == len(TIED[tying])  # one tensor per tied group in model.safetensors
+        ours = Vocabulary({"en": str(spm_model)}).encode("en", ["two dogs play in the snow"])[0] + [EOS_ID]
+        assert r["ids"] == [ours]
+        # greedy decoding: the same tokens (transformers' outputs start with the decoder start token)
+        mine = greedy_decode(src.net, s, 0.0, 8)
+        theirs = [[x for x in row[1:] if x != 0] for row in r["greedy"]]
+        assert [row[: row.index(EOS_ID)] if EOS_ID in row else row for row in theirs] == mine
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_ctranslate2_exports_every_mode_and_norm_exactly_with_tied_matrices_stored_once(
+    tmp_path, spm_model, norm_first
+):
+    from tiedtransformer.export.ct2 import vocabulary
+    from tiedtransformer.model.search import greedy_decode
+
+    cases, nets = [], {}
+    for tying in MODES:
+        run = write_run(tmp_path, spm_model, tying, norm_first)
+        out = tmp_path / f"ct2-{tying}"
+        main(["export", str(run.path / "checkpoints" / "last.ckpt"), "--to", "ctranslate2", "--out", str(out)])
+        src = load_exportable(run.path)
+        spec = transformer_spec(src)
+        spec.validate()
+        spec.optimize()
+        aliased = token_matrix_aliases(spec)
+        assert len({"enc_embed", "dec_embed", "dec_lut"} - set(aliased)) == len(TIED[tying])  # stored once each
+        s, t = inputs(src.net.cfg.vocab_size)
+        s, t = s[:2], t[:2]  # CTranslate2 takes tokens without padding: the full-length rows
+        toks = vocabulary(src.tokens["src"])
+        cases.append(
+            {
+                "dir": str(out),
+                "src_tokens": [[toks[i] for i in row[:-1]] for row in s.tolist()],  # it adds the EOS itself
+                "tgt_tokens": [[toks[i] for i in row[1:]] for row in t.tolist()],
+            }
+        )
+        nets[str(out)] = (src, s, t, toks)
+        assert (out / "README.md").read_text().count("library_name: ctranslate2") == 1
+    got = fresh(FRESH_CT2, cases, tmp_path)
+    for d, (src, s, t, toks) in nets.items():
+        ref = reference_logprobs(src.net, s, t)
+        following = torch.cat([t[:, 1:], torch.full((t.size(0), 1), EOS_ID)], 1)
+        expected = ref.gather(-1, following[..., None]).squeeze(-1)
+        torch.testing.assert_close(torch.tensor(got[d]["log_probs"]), expected, atol=1e-4, rtol=0)
+        mine = greedy_decode(src.net, s, 0.0, 8)
+        assert [[toks.index(x) for x in row] for row in got[d]["greedy"]] == mine
+
+
+def test_refusals_name_their_reason_and_exit_2(tmp_path, spm_model, capsys):
+    for norm_first, tying in [(False, "src_tgt"), (True, "none"), (True, "decoder")]:
+        run = write_run(tmp_path, spm_model, tying, norm_first)
+        with pytest.raises(SystemExit) as e:
+            main(["export", str(run.path), "--to", "hf", "--out", str(tmp_path / "x")])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "--to ctranslate2" in err and tying in err and not (tmp_path / "x" / "model.safetensors").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(run.path), "--to", "hf", "--quantization", "int8"])
+    assert e.value.code == 2
+
+
+def test_an_averaged_checkpoint_is_preferred_and_a_foreign_file_runs_no_code(tmp_path, spm_model, capsys):
+    run = write_run(tmp_path, spm_model, "three_way", False)
+    (run.checkpoints / "last.ckpt").rename(run.averaged)
+    main(["export", str(run.path), "--to", "ctranslate2", "--out", str(tmp_path / "avg")])
+    assert "averaged.ckpt" in capsys.readouterr().out and (tmp_path / "avg" / "model.bin").is_file()
+
+    class Payload:
+        def __reduce__(self):
+            return (Path("ran").write_text, ("code ran",))
+
+    torch.save({"state_dict": Payload()}, tmp_path / "evil.ckpt")
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(tmp_path / "evil.ckpt"), "--to", "ctranslate2", "--out", str(tmp_path / "e")])
+    assert e.value.code == 2 and not Path("ran").exists()
+    assert "evil.ckpt" in capsys.readouterr().err

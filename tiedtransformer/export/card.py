@@ -1,0 +1,81 @@
+"""The model card of an export: ``README.md`` in the Hugging Face hub's format (YAML metadata, then prose),
+from the network and the run's own summary.json and config.yaml; nothing is typed in."""
+
+from __future__ import annotations
+
+import yaml
+
+import tiedtransformer
+from tiedtransformer.export.source import Exportable
+
+WHAT_IS_TIED = {
+    "none": "no token matrices are shared",
+    "decoder": "the decoder's input embedding is the output (pre-softmax) matrix (Press & Wolf 2017)",
+    "src_tgt": "the encoder's and decoder's input embeddings are one matrix (joint vocabulary)",
+    "three_way": "the encoder's input, decoder's input and output matrices are one (three-way weight tying)",
+}
+
+
+def unique_parameters(net) -> int:
+    return sum(p.numel() for p in net.parameters())  # a tied tensor once
+
+
+def model_card(src: Exportable, target: str) -> str:
+    cfg, s = src.net.cfg, src.summary
+    source_lang, target_lang = src.langs
+    metrics = []
+    for stage in ("val", "test"):
+        for metric in ("bleu", "chrf"):
+            value = s.get(f"final_{stage}_{metric}")
+            if value is not None:
+                signature = s.get("sacrebleu_signature" if metric == "bleu" else "chrf_signature")
+                metrics.append((stage, metric, value, s.get(f"final_{stage}_{metric}_ci"), signature))
+    meta = {
+        "language": [source_lang, target_lang],
+        "library_name": "transformers" if target == "hf" else "ctranslate2",
+        "pipeline_tag": "translation",
+        "tags": ["translation", "tiedtransformer", f"tying-{cfg.tying}"],
+        "metrics": sorted({m for _, m, *_ in metrics}) or None,
+        "license": None,  # left to the user
+    }
+    meta = {k: v for k, v in meta.items() if v is not None}
+    lines = [
+        "---",
+        yaml.safe_dump(meta, sort_keys=False).strip(),
+        "---",
+        "",
+        f"# {source_lang}→{target_lang} Transformer, tying `{cfg.tying}`",
+        "",
+        f"Trained with tiedtransformer {tiedtransformer.__version__}; exported by `tiedtransformer export "
+        f"--to {'hf' if target == 'hf' else 'ctranslate2'}` from `{src.checkpoint.name}`.",
+        "",
+        f"- Tying: `{cfg.tying}`: {WHAT_IS_TIED[cfg.tying]}.",
+        f"- Parameters: {unique_parameters(src.net):,} (a shared tensor counted once).",
+        f"- Shape: d {cfg.d_model}, {cfg.n_encoder_layers}+{cfg.n_decoder_layers} layers, {cfg.n_heads} heads, "
+        f"FFN {cfg.d_ff}, {'pre' if cfg.norm_first else 'post'}-norm, vocabulary {cfg.vocab_size:,} "
+        f"({'joint' if cfg.joint_vocab else 'one per language'}, SentencePiece).",
+    ]
+    if s.get("global_step") is not None:
+        lines.append(f"- Training: {s['global_step']:,} optimizer steps, {s.get('train_tokens', 0):,} target tokens.")
+    config = yaml.safe_load(src.config_text) if src.config_text else None
+    if config:
+        data = config.get("data") or {}
+        where = data.get("train_path") if data.get("source") == "files" else data.get("hub_dataset")
+        lines.append(f"- Data: `{data.get('source')}` `{where}`, direction {data.get('direction')}.")
+    if metrics:
+        lines += ["", "## Evaluation", "", f"Final evaluation ({s.get('final_search', 'beam search')}):", ""]
+        lines += ["| set | metric | score | 95% bootstrap ± | sacreBLEU signature |", "|---|---|---|---|---|"]
+        for stage, metric, value, ci, signature in metrics:
+            half = f"{ci:.2f}" if ci is not None else "–"
+            lines.append(f"| {stage} | {metric} | {value:.2f} | {half} | `{signature or '–'}` |")
+    if src.config_text:
+        lines += ["", "## The command that trained it", "", "```", "tiedtransformer fit -c config.yaml", "```"]
+        lines += [
+            "",
+            "with this `config.yaml` (the run's resolved config):",
+            "",
+            "```yaml",
+            src.config_text.strip(),
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
