@@ -60,7 +60,9 @@ def main() -> None:
         full = sorted(p for p in glob.glob(args.dumps) if (Path(p) / "summary.json").is_file())
         OUT.mkdir(parents=True, exist_ok=True)
         CROSS_FILE.write_text(json.dumps(collect_cross([load_run(d) for d in full]), indent=1) + "\n")
-    cross = json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else []
+    cross, stale = cross_coverage(runs, json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else [])
+    if stale:
+        print(f"warning: {stale}", file=sys.stderr)
     speed = [json.loads(x) for x in SPEED_FILE.read_text().splitlines() if x.strip()] if SPEED_FILE.is_file() else []
     _, rows, tables = write_pages(runs, OUT / "compare.html")
     p_values = {name: t.get("bleu_p") for name, t in significance(runs).items()}
@@ -68,7 +70,7 @@ def main() -> None:
     shutil.rmtree(FIGURES, ignore_errors=True)
     FIGURES.mkdir(parents=True)
 
-    lines = header(runs, speed)
+    lines = header(runs, speed) + ([f"- **Cross-run comparisons incomplete**: {stale}."] if stale else [])
     lines += ["", "## What was found", ""] + [f"- {x}" for x in summary_lines(found)]
     lines += ["", "## Cost of tying: BLEU, chrF, parameters, speed", ""] + cost_section(runs, rows, speed)
     lines += ["", "## The findings, each by the rule", ""] + rule_text() + [""] + findings_text(found)
@@ -91,32 +93,56 @@ def main() -> None:
     print(text)
 
 
-def collect_cross(runs: list[dict]) -> list[dict]:
-    """Press & Wolf as dynamics: every tied run's decoder matrix against every untied run of the same direction
-    and another seed (its dec_lut and dec_embed), at every step both have a snapshot of."""
-    out = []
+def cross_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
+    """Every tied run (decoder, three_way) with every untied run of the same direction and another seed (runs of
+    one seed share their random start, which explains any resemblance)."""
     g = groups(runs)
-    for (direction, tying), members in g.items():
-        if tying not in ("decoder", "three_way"):
-            continue
-        for a in members:
-            for b in g.get((direction, "none"), []):
-                if a["seed"] == b["seed"]:
-                    continue  # one seed: the same random start, which explains any resemblance
-                print(f"cross: {direction} {tying} seed {a['seed']} vs none seed {b['seed']}", flush=True)
-                steps = cross_trajectory(a["dir"], "dec_lut", b["dir"], ("dec_lut", "dec_embed"))
-                out.append(
-                    {
-                        "direction": direction,
-                        "tying": tying,
-                        "seed_a": a["seed"],
-                        "seed_b": b["seed"],
-                        "run_a": a["name"],
-                        "run_b": b["name"],
-                        "steps": steps,
-                    }
-                )
+    return [
+        (a, b)
+        for (direction, tying), members in g.items()
+        if tying in ("decoder", "three_way")
+        for a in members
+        for b in g.get((direction, "none"), [])
+        if a["seed"] != b["seed"]
+    ]
+
+
+def collect_cross(runs: list[dict]) -> list[dict]:
+    """Press & Wolf as dynamics: a tied run's decoder matrix against an untied run's dec_lut and dec_embed, at
+    every step both have a snapshot of."""
+    out = []
+    for a, b in cross_pairs(runs):
+        direction, tying = a["summary"]["direction"], a["summary"]["tying"]
+        print(f"cross: {direction} {tying} seed {a['seed']} vs none seed {b['seed']}", flush=True)
+        steps = cross_trajectory(a["dir"], "dec_lut", b["dir"], ("dec_lut", "dec_embed"))
+        out.append(
+            {
+                "direction": direction,
+                "tying": tying,
+                "seed_a": a["seed"],
+                "seed_b": b["seed"],
+                "run_a": a["name"],
+                "run_b": b["name"],
+                "steps": steps,
+            }
+        )
     return out
+
+
+def cross_coverage(runs: list[dict], cross: list[dict]) -> tuple[list[dict], str | None]:
+    """The cross-run trajectories of the kept runs' pairs, and a note when some pairs have none (the file was
+    made from fewer runs: rerun with --dumps) or the file holds runs that are not kept."""
+    names = {r["name"] for r in runs}
+    kept = [c for c in cross if c["run_a"] in names and c["run_b"] in names]
+    want = {(a["name"], b["name"]) for a, b in cross_pairs(runs)}
+    missing = want - {(c["run_a"], c["run_b"]) for c in kept}
+    if not missing and len(kept) == len(cross):
+        return kept, None
+    return kept, (
+        f"{CROSS_FILE.name} covers {len(want) - len(missing)} of the {len(want)} pairs of these runs"
+        + (f" and holds {len(cross) - len(kept)} of runs not kept" if len(kept) != len(cross) else "")
+        + ": `python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'` recomputes it"
+    )
 
 
 def _get(d: dict, path: tuple):
@@ -169,28 +195,21 @@ def header(runs: list[dict], speed: list[dict]) -> list[str]:
         f"training file held out as the test set, validation `{data['valid_path']}`; final evaluation: "
         f"{s0.get('final_search')}, on all {s0.get('final_val_sentences')} validation and "
         f"{s0.get('final_test_sentences')} test sentences.",
-        "- **Machine**: "
-        + (
-            f"{machine.get('cpu')}, {machine.get('cores')} cores (the speed benchmark's record; the grid ran on the "
-            "same machine, one run at a time, with other work beside it at times, so the runs' own tokens/s are "
-            "not used for speed)."
-            if machine
-            else "not recorded (no speed benchmark)."
-        ),
-        "- **What differs from the seed**: Multi30k (29k pairs of image captions) instead of WMT EN-DE (4.5M pairs); "
+        "- **Machine** of the speed benchmark: "
+        + (f"{machine.get('cpu')}, {machine.get('cores')} cores." if machine else "none recorded.")
+        + " The runs record no machine; their own tokens/s are not used for speed.",
+        f"- **What differs from the seed**: `{data['train_path']}` instead of WMT EN-DE (4.5M pairs); "
         f"a {s0.get('vocab_size', data['vocab_size'])} instead of a 37,000 vocabulary; d {net['d_model']} and "
         f"{net['n_encoder_layers']}+{net['n_decoder_layers']} layers instead of Transformer base (512, 6+6); "
         f"{', '.join(str(s) for s in steps)} steps instead of 12 epochs of WMT.",
     ]
     if differ:
         lines.append(f"- **Configs differ beyond the grid's parameters** in: {', '.join(differ)}.")
-    seeds = {t: sorted({r["seed"] for r in ms}) for (_, t), ms in g.items()}
-    missing = [f"{d} {t}" for (d, t), ms in g.items() if len(ms) < 3]
+    missing = [f"{d} {t} (seeds {sorted(r['seed'] for r in ms)})" for (d, t), ms in g.items() if len(ms) < 3]
     if missing:
         lines.append(
-            f"- **Incomplete grid**: fewer than 3 seeds in {', '.join(missing)} (seeds present per mode: "
-            + ", ".join(f"{t} {v}" for t, v in seeds.items())
-            + "). A finding with one seed has no spread and is *not testable*."
+            f"- **Incomplete grid**: fewer than 3 seeds in {', '.join(missing)}. A finding with one seed has no "
+            "spread and is *not testable*."
         )
     return lines
 
@@ -242,16 +261,18 @@ def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[
                 _ms([r["summary"].get("final_test_chrf") for r in members]),
                 "; ".join(per_seed),
                 f"{sp['ratio']:.3f} [{sp['ratio_range'][0]:.3f}, {sp['ratio_range'][1]:.3f}]"
-                if sp and "ratio_range" in sp
-                else "–",
+                if sp and "ratio_range" in sp and tying != "none"
+                else ("1 (the reference)" if tying == "none" and sp else "–"),
             ]
         )
     out = [
-        "BLEU and chrF: final evaluation (beam 4), mean ± sample standard deviation over seeds; per seed, test BLEU "
+        f"BLEU and chrF: final evaluation ({runs[0]['summary'].get('final_search')}), mean ± sample standard deviation "
+        "over seeds; per seed, test BLEU "
         "± its 95% bootstrap half-interval and the paired-bootstrap p (sacreBLEU) against the untied run of the same "
         "direction and seed. Speed: training steps per second against the untied network, timed interleaved on one "
         "batch of the same model (`python -m benchmarks.tying --size recipe --norm_first --dropout 0.1`): median "
-        "over rounds of the per-round ratio, [lowest, highest round].",
+        "over rounds of the per-round ratio, [lowest, highest round]; one benchmark for both directions (the network is "
+        "the same shape).",
         "",
         md(
             [
@@ -297,10 +318,10 @@ def rule_text() -> list[str]:
         "`tests/test_verdict.py`): *reproduced* only when the learned statistic differs from every null by more "
         "than the seed-to-seed spread (the largest sample standard deviation over seeds of the statistic and of its "
         "nulls), in the direction the source reported; *not reproduced* when it differs from a null by more than "
-        "the spread the other way; *not testable* otherwise, and always with a single seed (no spread). Where the "
-        "seeds agree to the last digit, the threshold is the statistic's resolution instead (one pair of a top-K set "
-        "for a Jaccard or a share of pair kinds). A unit is a seed (a run), or for comparisons across runs a pair of "
-        "runs.",
+        "the spread the other way; *not testable* otherwise, and always with a single seed (no spread). The "
+        "threshold is never below the statistic's resolution (one pair of a top-K set, for a Jaccard or a share of "
+        "pair kinds), so that seeds agreeing to the last digit do not make any difference count. A unit is a seed (a "
+        "run), or for comparisons across runs a pair of runs in which each run appears once.",
     ]
 
 
@@ -354,7 +375,7 @@ def write_readme_summary(lines: list[str]) -> None:
 
 
 NAMES = {
-    "mean_pair_cosine": "anisotropy (mean cosine of random pairs)",
+    "mean_pair_cosine": "anisotropy (mean cosine of all pairs)",
     "top1_share": "top singular direction's share of the variance",
     "effective_rank": "effective rank",
     "norm_count_spearman": "Spearman ρ of row norm and token count",
@@ -438,6 +459,15 @@ def _png(path: Path) -> str:
     return f"![{path.stem}](results/figures/{path.name})"
 
 
+def validation_bleu(run: dict) -> dict[int, float]:
+    """``val/bleu`` by optimizer step, from the run's metrics (its resumptions' included)."""
+    out = {}
+    for row in run["metrics"]:
+        if row.get("val/bleu") not in (None, "") and row.get("step") not in (None, ""):
+            out[int(float(row["step"]))] = float(row["val/bleu"])
+    return out
+
+
 def over_training_section(runs: list[dict], cross: list[dict]) -> list[str]:
     out = [
         "Each statistic at every snapshot minus its value at step 0 (displacement: itself), mean over seeds with a ± "
@@ -494,13 +524,12 @@ def over_training_section(runs: list[dict], cross: list[dict]) -> list[str]:
         ]
     bleu = {}
     for (direction, tying), members in g.items():
-        per = [[v["bleu"] for v in r["summary"].get("val_bleu_by_validation") or []] for r in members]
-        steps = [v["step"] for v in (members[0]["summary"].get("val_bleu_by_validation") or [])]
-        n = min((len(p) for p in per), default=0)
-        if n:
-            cols = [[p[i] for p in per] for i in range(n)]
+        per = [validation_bleu(r) for r in members]
+        steps = sorted(set.intersection(*(set(p) for p in per))) if per else []
+        if steps:
+            cols = [[p[step] for p in per] for step in steps]
             bleu[(tying, direction)] = (
-                steps[:n],
+                steps,
                 [mean(c) for c in cols],
                 [stdev(c) if len(c) > 1 else 0.0 for c in cols],
             )

@@ -6,6 +6,7 @@ from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.findings import (
     bleu_findings,
     geometry_rows,
+    independent_pairs,
     jaccard_findings,
     press_wolf_dynamics,
     seed_findings,
@@ -116,6 +117,17 @@ def test_press_wolf_as_dynamics_counts_pairs_of_runs_of_different_seeds_only():
     (f,) = press_wolf_dynamics(pairs)
     assert f.result.outcome == REPRODUCED and "in 2 of 2 pairs of runs" in f.detail
     assert press_wolf_dynamics([cross(1, 1, (1, 0), (1, 0))]) == []  # one seed: the shared start explains it
+
+
+def test_independent_pairs_use_each_run_once():
+    all_pairs = [cross(a, b, (0, 0), (0, 0)) for a in (1, 2, 3) for b in (1, 2, 3) if a != b]
+    chosen = [(c["seed_a"], c["seed_b"]) for c in independent_pairs(all_pairs)]
+    assert chosen == [(1, 2), (2, 3), (3, 1)]
+    two = [
+        (c["seed_a"], c["seed_b"])
+        for c in independent_pairs([cross(1, 2, (0, 0), (0, 0)), cross(2, 1, (0, 0), (0, 0))])
+    ]
+    assert two == [(1, 2), (2, 1)]
 
 
 def test_geometry_rows_mark_what_beats_both_nulls():
