@@ -7,7 +7,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from tiedtransformer.atomic import atomic_write_text
-from tiedtransformer.errors import TrainingError
+from tiedtransformer.data.corpus import output_lines
 from tiedtransformer.training.distributed import all_gather_objects
 
 
@@ -44,16 +44,3 @@ class TranslationWriter(BasePredictionWriter):
             f"translations of {len(lines)} lines written to {path}"
             + (f" ({empty} blank or unreadable input lines give empty lines)" if empty else "")
         )
-
-
-def output_lines(translated: list[tuple[int, str]], blank: list[int], n: int) -> list[str]:
-    """One output line per input line, in input order: the translations by line position, an empty
-    line for each blank input line; line breaks inside a translation (a vocabulary can hold pieces
-    with CR, U+2028 and the like) become spaces, so that line N of the output is line N's translation.
-    A line missing or given twice is an error, never a shifted file."""
-    by_line = dict(p for p in translated if p[0] >= 0)  # -1: a rank's stand-in line (DataModule.predict_dataloader)
-    translated = [p for p in translated if p[0] >= 0]
-    by_line.update((i, "") for i in blank)
-    if sorted(by_line) != list(range(n)) or len(translated) + len(blank) != n:
-        raise TrainingError(f"predict: {len(translated)} translations and {len(blank)} blank lines for {n} input lines")
-    return [" ".join(by_line[i].splitlines()) for i in range(n)]

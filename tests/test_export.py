@@ -250,3 +250,47 @@ def test_an_averaged_checkpoint_is_preferred_and_a_foreign_file_runs_no_code(tmp
         main(["export", str(tmp_path / "evil.ckpt"), "--to", "ctranslate2", "--out", str(tmp_path / "e")])
     assert e.value.code == 2 and not Path("ran").exists()
     assert "evil.ckpt" in capsys.readouterr().err
+
+
+def test_translate_keeps_one_line_per_input_line_with_either_engine(tmp_path, spm_model, capsys):
+    run = write_run(tmp_path, spm_model, "three_way", True)
+    text = ["two dogs play in the snow", "", "a man rides a bike " * 30, "   ", "a woman is reading a book"]
+    (tmp_path / "in.en").write_text("\n".join(text) + "\n")
+    outs = {}
+    for engine in ("ours", "ctranslate2"):
+        out = tmp_path / f"out.{engine}"
+        main(
+            [
+                "translate",
+                str(run.path),
+                str(tmp_path / "in.en"),
+                "--output",
+                str(out),
+                "--engine",
+                engine,
+                "--beam_size",
+                "1",
+                "--max_len",
+                "16",
+            ]
+        )
+        outs[engine] = out.read_text().split("\n")[:-1]
+        err = capsys.readouterr().err
+        assert "1 of 5 lines have more than --max_len=16 tokens (lines 3)" in err
+    assert len(outs["ours"]) == 5 and outs["ours"][1] == "" and outs["ours"][3] == ""
+    assert outs["ours"] == outs["ctranslate2"]  # greedy: the same search, exactly the same network
+    # the export is made once and kept (by the checkpoint's hash)
+    cached = list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin"))
+    assert len(cached) == 1
+
+
+def test_translate_names_a_line_that_is_not_utf8(tmp_path, spm_model, capsys):
+    run = write_run(tmp_path, spm_model, "none", False)
+    (tmp_path / "in.en").write_bytes(b"two dogs\n\xff\xfe bad\nthe snow\n")
+    with pytest.raises(SystemExit) as e:
+        main(["translate", str(run.path), str(tmp_path / "in.en")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "in.en:2: not valid UTF-8" in err and "--skip_invalid_utf8" in err
+    main(["translate", str(run.path), str(tmp_path / "in.en"), "--skip_invalid_utf8", "--beam_size", "2"])
+    lines = (tmp_path / "in.en.de").read_text().split("\n")[:-1]
+    assert len(lines) == 3 and lines[1] == "" and "not valid UTF-8" in capsys.readouterr().err

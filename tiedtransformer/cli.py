@@ -37,10 +37,11 @@ COMMANDS = {
     "sweep": lambda args: run_function(commands.sweep, args),
     "compare": lambda args: run_function(commands.compare, args),
     "export": lambda args: run_function(commands.export, args),
+    "translate": lambda args: run_function(commands.translate, args),
 }
 
 
-PLAIN_COMMANDS = ("info", "analyze", "average", "sweep", "compare", "export")
+PLAIN_COMMANDS = ("info", "analyze", "average", "sweep", "compare", "export", "translate")
 
 
 def _message(e: ConfigError) -> str:

@@ -205,6 +205,61 @@ def export(
     print(f"exported {src.checkpoint} (tying {src.net.cfg.tying}) to {target}")
 
 
+def translate(
+    checkpoint: str,
+    input: str,  # noqa: A002 - the command line's INPUT
+    output: str | None = None,
+    engine: Literal["ours", "ctranslate2"] = "ours",
+    compute_type: str = "default",
+    beam_size: int = 4,
+    length_penalty: float = 0.6,
+    max_len: int = 128,
+    skip_invalid_utf8: bool = False,
+) -> None:
+    """Translate a file, one sentence per line, without a Trainer: by our search or by CTranslate2 (exported
+    once, cached). One output line per input line, in order; blank lines stay blank; over-long lines are
+    cut and named; a line that is not UTF-8 is an error naming it.
+
+    Args:
+        checkpoint: A checkpoint of ``tiedtransformer fit`` (.ckpt), or a run directory (its averaged
+            checkpoint if it has one, else its last).
+        input: The file to translate.
+        output: Where the translations go (default: <input>.<target language>).
+        engine: ours (this project's beam search) or ctranslate2 (needs the export extra).
+        compute_type: ctranslate2 only: default, int8, int8_float32, float32, ... (CTranslate2's names).
+        beam_size: Beams (1: greedy).
+        length_penalty: α of the length penalty (ours: GNMT's ((5+n)/6)^α; CTranslate2: n^α).
+        max_len: Source tokens kept per line (EOS included); longer lines are cut, with a warning.
+        skip_invalid_utf8: Translate a line that is not valid UTF-8 as an empty line instead of stopping.
+    """
+    import importlib.util
+
+    from tqdm import tqdm
+
+    from tiedtransformer.export.source import load_exportable
+    from tiedtransformer.export.translate import Decoding, translate_file
+
+    if engine == "ctranslate2" and importlib.util.find_spec("ctranslate2") is None:
+        raise ConfigError("--engine ctranslate2 needs ctranslate2: pip install 'tiedtransformer[export]'")
+    if compute_type != "default" and engine != "ctranslate2":
+        raise ConfigError("--compute_type is for --engine ctranslate2")
+    if beam_size < 1 or max_len < 2:
+        raise ConfigError(f"--beam_size {beam_size} / --max_len {max_len}: at least 1 beam and 2 tokens")
+    src = load_exportable(checkpoint)
+    target = Path(output or f"{input}.{src.langs[1]}")
+    done = translate_file(
+        src,
+        input,
+        target,
+        engine,
+        compute_type,
+        Decoding(beam_size=beam_size, length_penalty=length_penalty, max_len=max_len),
+        skip_invalid_utf8,
+        lambda xs: tqdm(xs, desc=f"translating ({engine})", unit="batch", file=sys.stderr, leave=False),
+    )
+    print(f"translations of {done['lines']} lines written to {target} ({engine})")
+
+
 # The positional arguments that take one or more values (jsonargparse's own would want a JSON list).
 VARIADIC = {analyze: "paths", average: "paths", compare: "runs"}
 

@@ -18,7 +18,7 @@ from typing import Literal
 import torch.utils.data
 
 from tiedtransformer.data.demo_corpus import demo_pairs
-from tiedtransformer.errors import ConfigError
+from tiedtransformer.errors import ConfigError, TrainingError
 
 LANGS = ("en", "de")
 _ENDED = object()  # what zip_longest gives for a parallel file that has no more lines
@@ -39,7 +39,10 @@ def local_files(path: str, langs=LANGS) -> dict[str, Path]:
     return {lang: p.with_name(f"{p.name}.{lang}") for lang in langs}
 
 
-def _decoded_lines(path: Path, skip_invalid: bool) -> Iterator[str | None]:
+SKIP_INVALID = "data.skip_invalid_utf8=true"  # how a fit/predict config skips lines that are not UTF-8
+
+
+def _decoded_lines(path: Path, skip_invalid: bool, skip_option: str = SKIP_INVALID) -> Iterator[str | None]:
     """Lines of a UTF-8 text file without line endings (LF or CRLF) or BOM; None for a line that is
     not valid UTF-8 when ``skip_invalid``, otherwise an error naming the file and line."""
     with open(path, "rb") as f:
@@ -54,7 +57,7 @@ def _decoded_lines(path: Path, skip_invalid: bool) -> Iterator[str | None]:
                     continue
                 raise ConfigError(
                     f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}). Fix or re-encode the "
-                    "file, or set data.skip_invalid_utf8=true to skip such lines."
+                    f"file, or set {skip_option} to skip such lines."
                 ) from None
 
 
@@ -218,10 +221,25 @@ def _encodable(text: str) -> bool:
         return False
 
 
-def read_lines(path: str, skip_invalid_utf8: bool = False) -> list[str | None]:
-    """Source sentences to translate, one per line (``predict``); None for a line that is not valid
-    UTF-8 when ``skip_invalid_utf8``, otherwise that line is an error naming it."""
+def read_lines(
+    path: str, skip_invalid_utf8: bool = False, option: str = "data.predict_path", skip_option: str = SKIP_INVALID
+) -> list[str | None]:
+    """Source sentences to translate, one per line (``predict``, ``translate``); None for a line that is not
+    valid UTF-8 when ``skip_invalid_utf8``, otherwise that line is an error naming it."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise ConfigError(f"data.predict_path={path!r}: no such file ({os.getcwd()})")
-    return list(_decoded_lines(p, skip_invalid=skip_invalid_utf8))
+        raise ConfigError(f"{option}={path!r}: no such file ({os.getcwd()})")
+    return list(_decoded_lines(p, skip_invalid_utf8, skip_option))
+
+
+def output_lines(translated: list[tuple[int, str]], blank: list[int], n: int) -> list[str]:
+    """One output line per input line, in input order: the translations by line position, an empty
+    line for each blank input line; line breaks inside a translation (a vocabulary can hold pieces
+    with CR, U+2028 and the like) become spaces, so that line N of the output is line N's translation.
+    A line missing or given twice is an error, never a shifted file."""
+    by_line = dict(p for p in translated if p[0] >= 0)  # -1: a rank's stand-in line (DataModule.predict_dataloader)
+    translated = [p for p in translated if p[0] >= 0]
+    by_line.update((i, "") for i in blank)
+    if sorted(by_line) != list(range(n)) or len(translated) + len(blank) != n:
+        raise TrainingError(f"predict: {len(translated)} translations and {len(blank)} blank lines for {n} input lines")
+    return [" ".join(by_line[i].splitlines()) for i in range(n)]
