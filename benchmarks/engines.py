@@ -51,12 +51,12 @@ def main() -> None:
     }
     with torch.inference_mode():
         seconds = interleaved({k: (lambda f=f: f(timed)) for k, f in engines.items()}, rounds=args.rounds)
-        bleu = {}
+        bleu, outputs = {}, {}
         for name, f in engines.items():
             hyps = dict(f(items))
-            out = [hyps[i] for i in range(len(lines))]
-            bleu[name] = sacrebleu.corpus_bleu(out, [refs]).score
-            Path(tempfile.gettempdir(), f"engines-{name}.txt").write_text("\n".join(out) + "\n")
+            outputs[name] = [hyps[i] for i in range(len(lines))]
+            bleu[name] = sacrebleu.corpus_bleu(outputs[name], [refs]).score
+            Path(tempfile.gettempdir(), f"engines-{name}.txt").write_text("\n".join(outputs[name]) + "\n")
     speed = {k: rates(v, len(timed)) for k, v in seconds.items()}
     print(f"{len(timed)} sentences timed per round, {args.rounds} rounds; BLEU on all {len(lines)} lines")
     for name in engines:
@@ -68,6 +68,9 @@ def main() -> None:
             peer_name=peer,
             bleu_ours=round(bleu["ours"], 2),
             bleu_peer=round(bleu[peer], 2),
+            # the same beam search, length penalties aside (ours ((5+n)/6)^α, CTranslate2's n^α)
+            identical_lines=sum(a == b for a, b in zip(outputs["ours"], outputs[peer])),
+            lines=len(lines),
             sentences=len(timed),
             beam_size=args.beam_size,
             threads=args.threads,
