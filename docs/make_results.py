@@ -29,7 +29,7 @@ import yaml
 
 from tiedtransformer.analysis.compare import load_run, significance, write_pages
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
-from tiedtransformer.analysis.figures import over_training
+from tiedtransformer.analysis.figures import jaccard_heatmap, over_training
 from tiedtransformer.analysis.findings import GEOMETRY, geometry_rows, pair_rows, seed_findings
 from tiedtransformer.analysis.seed_tables import groups
 from tiedtransformer.analysis.trajectory import cross_trajectory, learned_minus_null
@@ -243,8 +243,11 @@ def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[
             row = by_name[r["name"]]
             bleu = row["test_bleu"]
             p = row["test_bleu_p"]
+            chrf = row["test_chrf"]
             per_seed.append(
-                f"s{r['seed']}: {bleu[0]:.2f} ± {bleu[1]:.2f}" + (f" (p {p:.3f})" if p is not None else "")
+                f"s{r['seed']}: {bleu[0]:.2f} ± {bleu[1]:.2f}"
+                + (f" / {chrf[0]:.2f} ± {chrf[1]:.2f}" if chrf and chrf[1] is not None else "")
+                + (f" (p {p:.3f})" if p is not None else "")
                 if bleu
                 else f"s{r['seed']}: –"
             )
@@ -284,7 +287,7 @@ def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[
                 "val BLEU",
                 "test BLEU",
                 "test chrF",
-                "test BLEU per seed (p vs untied)",
+                "test BLEU / chrF per seed, ± 95% (p of BLEU vs untied)",
                 "speed vs untied [rounds]",
             ],
             table,
@@ -423,6 +426,17 @@ def geometry_section(runs: list[dict]) -> list[str]:
                 ],
             ),
         ]
+    heatmaps = []
+    for direction in sorted({r["direction"] for r in prs}):
+        table = {a: {b: 1.0 if a == b else None for b in MATRIX_NAMES} for a in MATRIX_NAMES}
+        for r in prs:
+            if r["direction"] == direction and r["cka"]:
+                a, b = r["pair"].split("|")
+                table[a][b] = table[b][a] = mean(r["cka"])
+        path = jaccard_heatmap(table, FIGURES / f"cka-{direction}-none.png", f"linear CKA, untied {direction}")
+        heatmaps.append(_png(path))
+    if heatmaps:
+        out += ["", "Linear CKA between the matrices of untied runs (mean over seeds):", "", " ".join(heatmaps)]
     bands = _bands(runs)
     if bands:
         out += [
