@@ -2,7 +2,7 @@
 
 from tiedtransformer.callbacks.averaging import CheckpointAveraging
 from tiedtransformer.callbacks.embeddings import EmbeddingSnapshot, SimilarityReport
-from tiedtransformer.callbacks.fault_tolerance import CheckpointOnFailure
+from tiedtransformer.callbacks.fault_tolerance import CheckpointOnFailure, FinalCheckpoint
 from tiedtransformer.callbacks.rng import RngState
 from tiedtransformer.callbacks.run_summary import RunSummary
 from tiedtransformer.callbacks.stream_position import TrainStreamPosition
@@ -12,6 +12,7 @@ __all__ = [
     "CheckpointAveraging",
     "CheckpointOnFailure",
     "EmbeddingSnapshot",
+    "FinalCheckpoint",
     "RngState",
     "RunSummary",
     "SimilarityReport",

@@ -1,4 +1,5 @@
-"""A checkpoint when training stops early: SIGTERM (preemption), Ctrl-C or an exception."""
+"""No lost work: a checkpoint when training stops early (SIGTERM, Ctrl-C, an exception), and the weights
+training ended with in ``last.ckpt``."""
 
 from __future__ import annotations
 
@@ -46,3 +47,18 @@ class CheckpointOnFailure(L.Callback):
                 f"resume: tiedtransformer fit -c {run.config} --ckpt_path last",
                 flush=True,
             )
+
+
+class FinalCheckpoint(L.Callback):
+    """The weights training ended with, in ``last.ckpt``. ModelCheckpoint writes it after a validation or at an
+    epoch's end, so a run whose ``max_steps`` falls inside an epoch kept an older step there, while its final
+    evaluation and ``summary.json`` describe the newer weights (and ``export``/``predict`` of the run read
+    ``last.ckpt``). One of the default callbacks, so it runs before CheckpointAveraging loads an average."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        ckpt = trainer.checkpoint_callback
+        if ckpt is None or not getattr(ckpt, "save_last", False) or not getattr(ckpt, "dirpath", None):
+            return
+        if getattr(ckpt, "_last_global_step_saved", None) == trainer.global_step or trainer.global_step == 0:
+            return
+        trainer.save_checkpoint(Path(ckpt.dirpath) / f"{ckpt.CHECKPOINT_NAME_LAST}{ckpt.FILE_EXTENSION}")

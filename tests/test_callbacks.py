@@ -172,3 +172,23 @@ def test_an_unreachable_validation_interval_is_named_and_reachable_ones_are_not(
     assert unreachable_validation(500, None, 120) is None  # counted across epochs (model.val_every_n_steps)
     assert unreachable_validation(100, 1, 120) is None and unreachable_validation(1.0, 1, 120) is None
     assert unreachable_validation(float("inf"), 1, 120) is None  # Lightning's 1.0 on a stream: each epoch's end
+
+
+def test_last_checkpoint_holds_the_weights_training_ended_with_when_max_steps_ends_inside_an_epoch(tmp_path, capsys):
+    import torch
+
+    from tiedtransformer.training.checkpoint import load_checkpoint
+
+    args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
+    code, _, err = run_main(
+        ["fit", *args, "--trainer.max_epochs=5", "--trainer.max_steps=30", "--run.root", str(tmp_path), "--run.name=r"],
+        capsys,
+    )
+    assert code == 0, err[-2000:]
+    run = tmp_path / "r"
+    summary = json.loads((run / "summary.json").read_text())
+    # an epoch of this demo is 16 steps: training stops inside the second, after the first one's validation
+    assert summary["global_step"] == 30 and summary["epochs"] == 2
+    others = [p for p in (run / "checkpoints").glob("epoch*.ckpt")]
+    assert others and all(torch.load(p, weights_only=True)["global_step"] < 30 for p in others)
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 30  # not the validation's step

@@ -23,6 +23,7 @@ from tiedtransformer.callbacks import (
     CheckpointAveraging,
     CheckpointOnFailure,
     EmbeddingSnapshot,
+    FinalCheckpoint,
     RngState,
     RunSummary,
     SimilarityReport,
@@ -59,10 +60,12 @@ TRAINER_DEFAULTS = {
 def default_callbacks() -> list:
     """Callbacks every command gets besides the configurable ones (LightningCLI appends them to
     ``--trainer.callbacks``): the random state in checkpoints, Lightning's throughput meter
-    (``train/device/items_per_sec`` = target tokens/s; FLOP/s and MFU where the device's peak is known)
-    and its learning-rate monitor (``train/lr``, the scheduler's name, at every logged step)."""
+    (``train/device/items_per_sec`` = target tokens/s; FLOP/s and MFU where the device's peak is known),
+    its learning-rate monitor (``train/lr``, the scheduler's name, at every logged step) and the final
+    weights in ``last.ckpt`` (before the configurable callbacks: CheckpointAveraging comes after it)."""
     return [
         RngState(),
+        FinalCheckpoint(),
         ThroughputMonitor(batch_size_fn=len, length_fn=lambda batch: batch.num_tgt_tokens),
         LearningRateMonitor(logging_interval="step"),
     ]
