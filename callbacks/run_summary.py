@@ -41,6 +41,21 @@ class RunSummary(L.Callback):
         self._val_loss: float | None = None
         self._history: list[dict] = []  # one entry per validation: epoch, step, BLEU, chrF
 
+    def state_dict(self) -> dict:
+        """What a resumed run's summary must still count (it is kept in checkpoints): every validation so far,
+        the best BLEU, and the training tokens and seconds."""
+        return {
+            "history": self._history,
+            "best_bleu": self._best_bleu,
+            "tokens": self._tokens,
+            "train_s": self._train_s,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._history = list(state.get("history", []))
+        self._best_bleu = state.get("best_bleu")
+        self._tokens, self._train_s = int(state.get("tokens", 0)), float(state.get("train_s", 0.0))
+
     def on_fit_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
 

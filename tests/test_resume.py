@@ -124,6 +124,12 @@ def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, cap
     for step, ref in reference.items():
         assert resumed[step]["ids"] == ref["ids"], step
         assert resumed[step]["loss"] == pytest.approx(ref["loss"], abs=1e-6), step
+    # the summary counts both legs: every validation, the best BLEU, the training tokens
+    a, b = (json.loads((tmp_path / "runs" / n / "summary.json").read_text()) for n in ("full", "part"))
+    assert [{k: v for k, v in x.items() if k != "wall_s"} for x in b["val_bleu_by_validation"]] == [
+        {k: v for k, v in x.items() if k != "wall_s"} for x in a["val_bleu_by_validation"]
+    ]
+    assert b["best_val_bleu"] == a["best_val_bleu"] and b["train_tokens"] == a["train_tokens"]
 
 
 def test_ctrl_c_writes_a_checkpoint_and_exits_non_zero(tmp_path, capsys):
