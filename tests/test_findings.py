@@ -94,7 +94,7 @@ def test_bleu_cost_by_seed_pairs_and_its_mirror():
     runs += [run(s, tying="three_way", bleu=34.0 + 0.2 * s) for s in (1, 2, 3)]
     found = {f.key: f for f in bleu_findings(runs, {"en-de-three_way-1": 0.001})}
     assert found["3-en-de"].result.outcome == REPRODUCED and found["6-en-de"].result.outcome == NOT_REPRODUCED
-    assert "in 1 of 3 pairs of runs" in found["3-en-de"].detail  # one p-value given, and it is below 0.05
+    assert "lower in 1, and higher in 0, of 3 pairs of runs" in found["3-en-de"].detail  # one p given, below 0.05
     one = [run(1, bleu=36.0), run(1, tying="three_way", bleu=30.0)]
     assert outcomes(bleu_findings(one, {}))["3-en-de"] == NOT_TESTABLE  # one seed: no spread
 
