@@ -151,3 +151,8 @@ def test_dry_run_prints_the_agents_commands(capsys):
     assert code == 0 and out.count("tiedtransformer fit --config configs/demo.yaml --model.net.tying=") == 8
     code, _, err = run_main(["sweep", str(REPO / "sweeps/demo_tying.yaml")], capsys)
     assert code == 2 and "wandb agent" in err and "--local" in err
+
+
+def test_the_moved_dry_run_flag_is_named_without_a_value(capsys):
+    code, _, err = run_main(["sweep", str(REPO / "sweeps/demo_tying.yaml"), "--local", "--dry-run"], capsys)
+    assert code == 2 and "option --dry-run is now --dry_run" in err and "--dry_run=" not in err

@@ -43,4 +43,6 @@ def check_moved_keys(args: list[str]) -> None:
             *groups, leaf = new.split(".")
             nested = "".join(f"{g}: {{" for g in groups) + f"{leaf}: ..." + "}" * len(groups)
             where = f", or in a config file {nested}" if len(groups) > 1 else ""
+            if "." not in new:  # a command's own option (a flag such as --dry_run takes no value)
+                raise ConfigError(f"option --{key} is now --{new}")
             raise ConfigError(f"option --{key} is now --{new} (e.g. --{new}=...{where})")
