@@ -76,6 +76,7 @@ def main() -> None:
     lines += ["", "## The findings, each by the rule", ""] + rule_text() + [""] + findings_text(found)
     lines += ["", "## Statistics that tell learning from initialisation", ""] + geometry_section(runs)
     lines += ["", "## Over training", ""] + over_training_section(runs, cross)
+    lines += rerun_section(runs)
     lines += ["", "## The seed's tables", ""]
     for t in tables:
         lines += [f"### {t['title']}", "", t["note"], "", md(t["header"], t["rows"]), ""]
@@ -91,6 +92,37 @@ def main() -> None:
     (DOCS / "results.md").write_text(text, encoding="utf-8")
     write_readme_summary(summary_lines(found))
     print(text)
+
+
+RERUNS = OUT / "rerun"  # kept copies of grid points trained again from their committed config.yaml
+
+
+def rerun_section(runs: list[dict]) -> list[str]:
+    """A grid point trained again from its committed config (``fit -c docs/results/grid/X/config.yaml``), kept
+    by ``python docs/keep_runs.py 'RERUN_ROOT/rerun-*' --into docs/results/rerun``: its BLEU against the run's."""
+    by_name = {r["name"]: r for r in runs}
+    out = []
+    for d in sorted(RERUNS.glob("rerun-*")):
+        if not (d / "summary.json").is_file() or d.name.removeprefix("rerun-") not in {
+            n.split("-")[-1] for n in by_name
+        }:
+            continue
+        again = json.loads((d / "summary.json").read_text())
+        first = next(r for n, r in by_name.items() if n.endswith(d.name.removeprefix("rerun-")))["summary"]
+        cells = []
+        for key in ("final_val_bleu", "final_test_bleu"):
+            a, b = first.get(key), again.get(key)
+            if a is not None and b is not None:
+                cells.append(f"{key.split('_')[1]} BLEU {a:.2f} then {b:.2f} (difference {b - a:+.2f})")
+        within = all(
+            abs(again[k] - first[k]) <= 0.3 for k in ("final_val_bleu", "final_test_bleu") if k in again and k in first
+        )
+        out.append(
+            f"- `{d.name.removeprefix('rerun-')}` trained again from its committed `config.yaml`: "
+            + "; ".join(cells)
+            + f". Within 0.3 BLEU: {'yes' if within else 'no'}."
+        )
+    return ["", "## A grid point trained again", ""] + out if out else []
 
 
 def cross_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
