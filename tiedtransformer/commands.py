@@ -182,7 +182,7 @@ def export(
     import importlib.util
 
     from tiedtransformer.export.card import model_card
-    from tiedtransformer.export.source import load_exportable, resolve_checkpoint
+    from tiedtransformer.export.source import load_exportable
 
     needed = "transformers" if to == "hf" else "ctranslate2"
     if importlib.util.find_spec(needed) is None:
@@ -190,9 +190,7 @@ def export(
     if quantization is not None and to != "ctranslate2":
         raise ConfigError("--quantization is for --to ctranslate2")
     src = load_exportable(checkpoint)
-    target = (
-        Path(out) if out else resolve_checkpoint(checkpoint).with_name(resolve_checkpoint(checkpoint).stem + f"-{to}")
-    )
+    target = Path(out) if out else src.checkpoint.with_name(f"{src.checkpoint.stem}-{to}")
     if to == "hf":
         from tiedtransformer.export.hf import export_hf
 

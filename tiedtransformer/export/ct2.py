@@ -9,15 +9,19 @@ from pathlib import Path
 
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.export.source import Exportable
-from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from tiedtransformer.specials import BOS_ID, SPECIAL_TEXT
 
 QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32")
-SPECIALS = {PAD_ID: "<pad>", UNK_ID: "<unk>", BOS_ID: "<s>", EOS_ID: "</s>"}
 
 
 def vocabulary(tokens: list[str]) -> list[str]:
     """Our token texts with the special tokens under the names CTranslate2's config uses."""
-    return [SPECIALS.get(i, t) for i, t in enumerate(tokens)]
+    return [SPECIAL_TEXT.get(i, t) for i, t in enumerate(tokens)]
+
+
+def _embeddings(stack):
+    """A stack's (first) embedding spec: an encoder's is a list of them (source features)."""
+    return stack.embeddings[0] if isinstance(stack.embeddings, list) else stack.embeddings
 
 
 def transformer_spec(src: Exportable):
@@ -38,7 +42,7 @@ def transformer_spec(src: Exportable):
     )
     spec.config.layer_norm_epsilon = 1e-5  # torch's LayerNorm
     spec.config.add_source_eos = True  # our batches end every source with EOS
-    spec.config.decoder_start_token = SPECIALS[BOS_ID]
+    spec.config.decoder_start_token = SPECIAL_TEXT[BOS_ID]
     positions = net.positions.numpy()
 
     def linear(target, name: str, rows=slice(None)):
@@ -50,8 +54,7 @@ def transformer_spec(src: Exportable):
         target.gamma, target.beta = s[f"{name}.weight"], s[f"{name}.bias"]
 
     for stack, ours_embed in ((spec.encoder, "enc_embed"), (spec.decoder, "dec_embed")):
-        embeddings = stack.embeddings[0] if isinstance(stack.embeddings, list) else stack.embeddings
-        embeddings.weight = s[f"{ours_embed}.weight"]
+        _embeddings(stack).weight = s[f"{ours_embed}.weight"]
         stack.position_encodings.encodings = positions
         stack.scale_embeddings = True
     d = cfg.d_model
@@ -102,10 +105,8 @@ def token_matrix_aliases(spec) -> dict[str, str]:
     """After ``spec.optimize()``: each token matrix that CTranslate2 stores as an alias of another, with the
     variable it points to (a tied matrix is stored once)."""
     variables = {
-        "enc_embed": (
-            spec.encoder.embeddings[0] if isinstance(spec.encoder.embeddings, list) else spec.encoder.embeddings
-        ),
-        "dec_embed": spec.decoder.embeddings,
+        "enc_embed": _embeddings(spec.encoder),
+        "dec_embed": _embeddings(spec.decoder),
         "dec_lut": spec.decoder.projection,
     }
     return {name: v.weight for name, v in variables.items() if isinstance(v.weight, str)}

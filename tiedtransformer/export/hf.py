@@ -22,9 +22,7 @@ import torch
 
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.export.source import Exportable
-from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-
-SPECIAL_TEXT = {PAD_ID: "<pad>", UNK_ID: "<unk>", BOS_ID: "<s>", EOS_ID: "</s>"}
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TEXT
 
 
 def architecture(cfg) -> str:

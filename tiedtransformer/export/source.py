@@ -3,14 +3,13 @@ one, else its last), loaded as data only, with its network, vocabulary and the r
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer
 from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint
@@ -32,11 +31,6 @@ class Exportable:
         src, _, tgt = self.direction.partition("-")
         return src, tgt
 
-    def spm_file(self, side: str, folder: Path) -> Path:
-        path = folder / f"{side}.spm"
-        path.write_bytes(self.models[side])
-        return path
-
 
 def resolve_checkpoint(path: str | Path) -> Path:
     """A .ckpt file as given; a run directory: its averaged checkpoint, else its last."""
@@ -55,7 +49,7 @@ def load_exportable(path: str | Path) -> Exportable:
     ckpt = load_checkpoint(ckpt_path)  # data only: nothing in the file runs
     if "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise ConfigError(f"{ckpt_path}: not a checkpoint of tiedtransformer fit (no state_dict / hyper_parameters)")
-    data = ckpt.get("TranslationData") or ckpt
+    data = checkpoint_data(ckpt)
     tokens, models = data.get("vocab_tokens"), data.get("vocab_models")
     if not tokens or not models or not all(models.get(s) for s in ("src", "tgt")):
         raise ConfigError(f"{ckpt_path}: the checkpoint keeps no SentencePiece models, which an export needs")
@@ -66,16 +60,8 @@ def load_exportable(path: str | Path) -> Exportable:
     return Exportable(net, tokens, models, str(data.get("direction") or "src-tgt"), ckpt_path, summary, config_text)
 
 
-def net_config(src: Exportable) -> dict:
-    return dataclasses.asdict(src.net.cfg)
-
-
 @torch.no_grad()
 def reference_logprobs(net: TiedTransformer, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
     """Teacher-forced log-probabilities of our network, (B, T, V): what an export must reproduce."""
     memory, mask = net.encode(src)
     return torch.log_softmax(net.logits(net.decode(tgt_in, memory, mask)).float(), dim=-1)
-
-
-def scratch_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="tiedtransformer-export-")
