@@ -30,8 +30,8 @@ import yaml
 from tiedtransformer.analysis.compare import load_run, significance, write_pages
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.figures import jaccard_heatmap, over_training
-from tiedtransformer.analysis.findings import GEOMETRY, geometry_rows, pair_rows, seed_findings
-from tiedtransformer.analysis.seed_tables import groups
+from tiedtransformer.analysis.findings import seed_findings
+from tiedtransformer.analysis.seed_tables import GEOMETRY, geometry_rows, groups, pair_rows
 from tiedtransformer.analysis.trajectory import cross_trajectory, learned_minus_null
 from tiedtransformer.analysis.verdict import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 
@@ -409,14 +409,6 @@ def write_readme_summary(lines: list[str]) -> None:
         readme.write_text(text, encoding="utf-8")
 
 
-NAMES = {
-    "mean_pair_cosine": "anisotropy (mean cosine of all pairs)",
-    "top1_share": "top singular direction's share of the variance",
-    "effective_rank": "effective rank",
-    "norm_count_spearman": "Spearman ρ of row norm and token count",
-}
-
-
 def geometry_section(runs: list[dict]) -> list[str]:
     rows = geometry_rows(runs)
     out = [
@@ -432,7 +424,7 @@ def geometry_section(runs: list[dict]) -> list[str]:
             f"{mean(r['learned']):.3f} ({mean(r['init']):.3f} / {mean(r['random']):.3f}) {mark}"
         )
     table = [[d, t, m, *(c.get(k, "–") for k in GEOMETRY)] for (d, t, m), c in cells.items()]
-    out.append(md(["direction", "tying", "matrix", *(NAMES[k] for k in GEOMETRY)], table))
+    out.append(md(["direction", "tying", "matrix", *(GEOMETRY[k] for k in GEOMETRY)], table))
     prs = [r for r in pair_rows(runs) if r["tying"] == "none"]
     if prs:
         out += [
@@ -522,7 +514,7 @@ def over_training_section(runs: list[dict], cross: list[dict]) -> list[str]:
     ]
     g = groups(runs)
     for key, null, label in [("displacement", None, "relative displacement from step 0")] + [
-        (k, "init", f"{NAMES[k]}, learned minus step 0") for k in GEOMETRY
+        (k, "init", f"{GEOMETRY[k]}, learned minus step 0") for k in GEOMETRY
     ]:
         panels = {}
         for name in MATRIX_NAMES:

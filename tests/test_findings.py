@@ -1,11 +1,8 @@
 """tiedtransformer.analysis.findings: each finding from synthetic runs whose answer is known."""
 
-import pytest
-
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.findings import (
     bleu_findings,
-    geometry_rows,
     independent_pairs,
     jaccard_findings,
     press_wolf_dynamics,
@@ -128,19 +125,6 @@ def test_independent_pairs_use_each_run_once():
         for c in independent_pairs([cross(1, 2, (0, 0), (0, 0)), cross(2, 1, (0, 0), (0, 0))])
     ]
     assert two == [(1, 2), (2, 1)]
-
-
-def test_geometry_rows_mark_what_beats_both_nulls():
-    moved = [run(s) for s in (1, 2, 3)]
-    still = [run(s, tying="three_way") for s in (1, 2, 3)]
-    for r in still:  # the last snapshot at its start, give or take
-        for m in r["trajectory"]["snapshots"][-1]["matrices"].values():
-            m["effective_rank"] = 190.0 + r["seed"] - 2
-    rows = geometry_rows(moved + still)
-    by_mode = {t: [r for r in rows if r["tying"] == t] for t in ("none", "three_way")}
-    assert all(r["verdict"].outcome == REPRODUCED for r in by_mode["none"])  # 153-159 against 190
-    assert all(r["verdict"].outcome == NOT_TESTABLE for r in by_mode["three_way"])
-    assert by_mode["none"][0]["learned"] == pytest.approx([153.0, 156.0, 159.0])
 
 
 def test_every_finding_from_one_grid():

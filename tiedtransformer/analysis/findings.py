@@ -10,10 +10,10 @@ nulls, before any number; ``detail`` gives the numbers per unit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import mean
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.matrices import KIND_PAIRS
+from tiedtransformer.analysis.seed_tables import defined_values as _values
 from tiedtransformer.analysis.seed_tables import groups
 from tiedtransformer.analysis.verdict import Verdict, verdict
 
@@ -33,19 +33,6 @@ def _m(run: dict, name: str) -> dict:
 
 def _null(run: dict, name: str, which: str) -> dict:
     return (_m(run, name).get("nulls") or {}).get(which) or {}
-
-
-def _values(runs: list[dict], fn) -> list[float]:
-    """``fn(run)`` for every run where it is defined (not None)."""
-    out = []
-    for r in runs:
-        try:
-            v = fn(r)
-        except (KeyError, TypeError, ValueError):
-            v = None
-        if v is not None:
-            out.append(float(v))
-    return out
 
 
 def _f(x: float | None, d: int = 3) -> str:
@@ -393,54 +380,4 @@ def press_wolf_dynamics(cross: list[dict]) -> list[Finding]:
                 + f"; larger than at step 0 in {sum(e > s for e, s in zip(end, start))} of {len(rows)} pairs of runs",
             )
         )
-    return out
-
-
-GEOMETRY = ("mean_pair_cosine", "top1_share", "effective_rank", "norm_count_spearman")
-
-
-def geometry_rows(runs: list[dict]) -> list[dict]:
-    """Per (direction, tying, matrix, statistic): the statistic at the last snapshot per seed, its nulls (step 0,
-    random) per seed, and whether it differs from both by more than the spread across seeds (the rule, in the
-    direction of the difference from step 0)."""
-    out = []
-    for (direction, tying), members in groups(runs).items():
-        ts = [r["trajectory"] for r in members if r.get("trajectory")]
-        for name in MATRIX_NAMES:
-            for key in GEOMETRY:
-                learned = _values(ts, lambda t, x=name, k=key: t["snapshots"][-1]["matrices"][x][k])
-                init = _values(ts, lambda t, x=name, k=key: t["nulls"][x]["init"][k])
-                rand = _values(ts, lambda t, x=name, k=key: t["nulls"][x]["random"][k])
-                if not learned or len(init) != len(learned) or len(rand) != len(learned):
-                    continue
-                sign = 1 if mean(learned) >= mean(init) else -1
-                out.append(
-                    {
-                        "direction": direction,
-                        "tying": tying,
-                        "matrix": name,
-                        "statistic": key,
-                        "learned": learned,
-                        "init": init,
-                        "random": rand,
-                        "verdict": verdict(learned, {"init": init, "random": rand}, sign),
-                    }
-                )
-    return out
-
-
-def pair_rows(runs: list[dict]) -> list[dict]:
-    """Per (direction, tying, pair of matrices of one run): linear CKA and the Procrustes residual at the last
-    snapshot and at step 0 per seed, with their chance levels."""
-    out = []
-    for (direction, tying), members in groups(runs).items():
-        ts = [r["trajectory"] for r in members if r.get("trajectory")]
-        if not ts:
-            continue
-        for pair in ts[0]["snapshots"][-1]["pairs"]:
-            row = {"direction": direction, "tying": tying, "pair": pair}
-            for key in ("cka", "cka_chance", "procrustes", "procrustes_chance"):
-                row[key] = _values(ts, lambda t, k=key: t["snapshots"][-1]["pairs"][pair][k])
-                row[key + "_step0"] = _values(ts, lambda t, k=key: t["snapshots"][0]["pairs"][pair][k])
-            out.append(row)
     return out

@@ -10,6 +10,7 @@ from statistics import mean, stdev
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.similarity import jaccard
+from tiedtransformer.analysis.verdict import verdict
 
 MODES = ("none", "decoder", "src_tgt", "three_way")
 SHOWN_PAIRS = 6
@@ -41,6 +42,19 @@ def _mean(values) -> float | None:
 
 def _f(x, digits=3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
+
+
+def defined_values(runs: list[dict], fn) -> list[float]:
+    """``fn(run)`` for every run where it is defined (not None)."""
+    out = []
+    for r in runs:
+        try:
+            v = fn(r)
+        except (KeyError, TypeError, ValueError):
+            v = None
+        if v is not None:
+            out.append(float(v))
+    return out
 
 
 def cost_table(runs: list[dict], rows: list[dict]) -> dict:
@@ -260,3 +274,50 @@ def seed_tables(runs: list[dict], rows: list[dict]) -> list[dict]:
         settled_table(runs),
         top_pairs_table(runs),
     ]
+
+
+def geometry_rows(runs: list[dict]) -> list[dict]:
+    """Per (direction, tying, matrix, statistic): the statistic at the last snapshot per seed, its nulls (step 0,
+    random) per seed, and whether it differs from both by more than the spread across seeds (the rule, in the
+    direction of the difference from step 0)."""
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        ts = [r["trajectory"] for r in members if r.get("trajectory")]
+        for name in MATRIX_NAMES:
+            for key in GEOMETRY:
+                learned = defined_values(ts, lambda t, x=name, k=key: t["snapshots"][-1]["matrices"][x][k])
+                init = defined_values(ts, lambda t, x=name, k=key: t["nulls"][x]["init"][k])
+                rand = defined_values(ts, lambda t, x=name, k=key: t["nulls"][x]["random"][k])
+                if not learned or len(init) != len(learned) or len(rand) != len(learned):
+                    continue
+                sign = 1 if mean(learned) >= mean(init) else -1
+                out.append(
+                    {
+                        "direction": direction,
+                        "tying": tying,
+                        "matrix": name,
+                        "statistic": key,
+                        "learned": learned,
+                        "init": init,
+                        "random": rand,
+                        "verdict": verdict(learned, {"init": init, "random": rand}, sign),
+                    }
+                )
+    return out
+
+
+def pair_rows(runs: list[dict]) -> list[dict]:
+    """Per (direction, tying, pair of matrices of one run): linear CKA and the Procrustes residual at the last
+    snapshot and at step 0 per seed, with their chance levels."""
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        ts = [r["trajectory"] for r in members if r.get("trajectory")]
+        if not ts:
+            continue
+        for pair in ts[0]["snapshots"][-1]["pairs"]:
+            row = {"direction": direction, "tying": tying, "pair": pair}
+            for key in ("cka", "cka_chance", "procrustes", "procrustes_chance"):
+                row[key] = defined_values(ts, lambda t, k=key: t["snapshots"][-1]["pairs"][pair][k])
+                row[key + "_step0"] = defined_values(ts, lambda t, k=key: t["snapshots"][0]["pairs"][pair][k])
+            out.append(row)
+    return out
