@@ -5,14 +5,16 @@ process and all its children (DataLoader workers, W&B's service) every few secon
 resident memory (PSS summed over the process tree, and the main process's RSS), open file
 descriptors and threads.
 
-    python -m benchmarks.soak                       # 30 epochs of a 4,000-pair demo corpus
-    python -m benchmarks.soak --epochs 60 --interval 2
+    python -m benchmarks.soak                       # 30 epochs of a 4,000-pair demo corpus, at both precisions
+    python -m benchmarks.soak --epochs 60 --precision bf16-mixed
 
 An epoch ends, for this script, when the similarity report of that epoch's snapshot is on disk
 (``embeddings/step-*/report.md``): that is the last work of an epoch. Per epoch it prints the peak
 memory of the process tree, the file descriptors and the threads; it ends with one JSON line holding
 ``rss_growth``: (peak of the last epoch - peak of epoch 2) / peak of epoch 2, which must
-stay under 0.05 (epochs 0 and 1 are warm-up: allocator pools, imports, W&B's start). Linux only.
+stay under 0.05 (epochs 0 and 1 are warm-up: allocator pools, imports, W&B's start). It soaks the
+precision the rule picks for this CPU and then the other one (bf16 autocast and fp32 allocate
+differently), one JSON line each. Linux only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import fit_command
+from tiedtransformer.training.precision import default_precision
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,16 +94,16 @@ def epochs_done(run_root: Path) -> int:
     return sum(1 for r in reports if r.parent.name != "step-00000000")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--train_size", type=int, default=4000, help="pairs of the generated demo corpus per epoch")
-    ap.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
-    ap.add_argument("--out", default=None, help="folder for the run (default: a temporary one, removed)")
-    args = ap.parse_args()
-    if args.epochs < 4:
-        ap.error("--epochs must be at least 4 (epochs 0 and 1 are warm-up)")
-    root = Path(args.out or tempfile.mkdtemp(prefix="soak-"))
+def precisions(asked: str | None) -> list[str]:
+    """The precisions to soak: the one asked for, or the rule's choice for this CPU and then the other."""
+    if asked:
+        return [asked]
+    rule = default_precision("cpu")[0]
+    return [rule, "32-true" if rule == "bf16-mixed" else "bf16-mixed"]
+
+
+def soak(precision: str, args, root: Path) -> dict:
+    """Train the demo at ``precision`` under ``root``, sampling memory; the result line."""
     root.mkdir(parents=True, exist_ok=True)
     cmd = fit_command(
         str(REPO / "configs" / "demo.yaml"),
@@ -113,6 +116,7 @@ def main() -> None:
         "--snapshot.every_n_epochs=1",
         "--snapshot.log_artifact=true",
         "--trainer.enable_progress_bar=false",
+        f"--trainer.precision={precision}",
     )
     env = {**os.environ, "WANDB_SILENT": "true"}
     log = open(root / "soak.log", "w")
@@ -148,8 +152,9 @@ def main() -> None:
     main_rss = [max(x["main_rss_mb"] for x in e) for e in epochs]
     fds = [e[-1]["fds"] for e in epochs]
     threads = [e[-1]["threads"] for e in epochs]
-    result = {
+    return {
         "benchmark": "soak",
+        "precision": precision,
         "epochs": len(epochs),
         "train_pairs_per_epoch": args.train_size,
         "interval_s": args.interval,
@@ -164,8 +169,35 @@ def main() -> None:
         "threads_growth": threads[-1] - threads[2],
         "flat": growth(peak) < 0.05,
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "cpu_bf16": default_precision("cpu")[0] == "bf16-mixed",
+        "commit": commit(),
     }
-    print(json.dumps(result))
+
+
+def commit() -> str:
+    """The repository's commit, with ``+changes`` when the working tree differs from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO).returncode
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--train_size", type=int, default=4000, help="pairs of the generated demo corpus per epoch")
+    ap.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
+    ap.add_argument(
+        "--precision",
+        default=None,
+        help="one trainer.precision (default: the rule's choice for this CPU, then the other)",
+    )
+    ap.add_argument("--out", default=None, help="folder for the runs (default: a temporary one, removed)")
+    args = ap.parse_args()
+    if args.epochs < 4:
+        ap.error("--epochs must be at least 4 (epochs 0 and 1 are warm-up)")
+    root = Path(args.out or tempfile.mkdtemp(prefix="soak-"))
+    for precision in precisions(args.precision):
+        print(json.dumps(soak(precision, args, root / precision)), flush=True)
     if not args.out:
         import shutil
 

@@ -1,8 +1,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from tiedtransformer.model.loss import label_smoothed_nll, linear_label_smoothed_nll
+from tiedtransformer.model.loss import ROW_MULTIPLE, label_smoothed_nll, linear_label_smoothed_nll
 from tiedtransformer.specials import PAD_ID
 
 
@@ -21,8 +22,9 @@ def test_label_smoothed_loss_matches_torch_and_ignores_padding():
     torch.testing.assert_close(nll, ref_nll)
 
 
+@pytest.mark.parametrize("row_multiple", [1, 4, 64])
 @pytest.mark.parametrize("chunk_rows", [1, 3, 100])
-def test_linear_loss_equals_the_loss_of_full_logits_with_its_gradients(chunk_rows):
+def test_linear_loss_equals_the_loss_of_full_logits_with_its_gradients(chunk_rows, row_multiple):
     torch.manual_seed(1)
     V, d = 53, 16
     hidden = torch.randn(4, 7, d, requires_grad=True)
@@ -36,7 +38,9 @@ def test_linear_loss_equals_the_loss_of_full_logits_with_its_gradients(chunk_row
     ref_grads = hidden.grad.clone(), weight.grad.clone()
     hidden.grad = weight.grad = None
 
-    out = linear_label_smoothed_nll(hidden, weight, target, epsilon=0.1, chunk_elements=chunk_rows * V)
+    out = linear_label_smoothed_nll(
+        hidden, weight, target, epsilon=0.1, chunk_elements=chunk_rows * V, row_multiple=row_multiple
+    )
     (0.3 * out[0]).backward()
     for a, b in zip(out, ref):
         torch.testing.assert_close(a, b)
@@ -70,3 +74,65 @@ def test_linear_loss_of_an_all_padding_batch_is_zero_with_zero_gradients():
     loss.backward()
     assert float(loss.detach()) == 0.0 and int(n) == 0
     assert not hidden.grad.any() and not weight.grad.any()
+
+
+class MatmulShapes(TorchDispatchMode):
+    """Records the operand shapes of every matrix product (``aten.mm``) run inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.mm.default:
+            self.shapes.add((tuple(args[0].shape), tuple(args[1].shape)))
+        return func(*args, **(kwargs or {}))
+
+
+def test_linear_loss_multiplies_a_few_shapes_whatever_the_token_count():
+    # issue 32: under CPU bf16 every new shape built and cached new oneDNN kernels; one per token count
+    # made memory grow through a whole run. 1..200 tokens must give ceil(200 / 64) = 4 row counts.
+    torch.manual_seed(3)
+    weight = torch.randn(41, 8, requires_grad=True)
+    with MatmulShapes() as seen:
+        for n in range(1, 201):
+            hidden = torch.randn(1, n, 8, requires_grad=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = linear_label_smoothed_nll(hidden, weight, torch.randint(4, 41, (1, n)), 0.1)[0]
+            loss.backward()
+    rows = {a[0] for a, b in seen.shapes if b[-1] != a[0] and a[-1] == 8}  # h @ w.T: (rows, d) @ (d, V)
+    assert rows == {64, 128, 192, 256}
+    assert len(seen.shapes) == 3 * len(rows)  # h @ w.T, g @ w and g.T @ h per row count
+    assert ROW_MULTIPLE == 64
+
+
+def test_training_steps_of_a_second_epoch_multiply_no_new_shapes():
+    # The same guard end to end: the demo's batches come in a fixed set of (B, S, T) shapes, so once
+    # the loss's row counts are bucketed, a later epoch brings no matrix product of a new shape (with
+    # one shape per token count every epoch brought new ones).
+    from tiedtransformer.data.datamodule import BatchStream, TranslationData
+    from tiedtransformer.model.network import TiedTransformer, TransformerConfig
+
+    dm = TranslationData(
+        source="demo", demo_train_size=1000, demo_valid_size=10, vocab_size=200, vocab_sample_size=1000,
+        max_tokens=512, max_len=64, num_workers=0,
+    )  # fmt: skip
+    dm.setup(None)
+    h = dm.hparams
+    torch.manual_seed(4)
+    net = TiedTransformer(
+        TransformerConfig(200, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32)
+    )
+    seen = []
+    for epoch in range(2):
+        stream = BatchStream(
+            dm.corpus("train"), dm.vocab, dm.direction, h.max_tokens, h.max_len, h.bucket_buffer,
+            h.shuffle_buffer, True, h.seed, epoch, 0, 1,
+        )  # fmt: skip
+        with MatmulShapes() as shapes:
+            for batch in stream:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    net.loss(batch.src, batch.tgt_in, batch.tgt_out, 0.1).loss.backward()
+        seen.append(shapes.shapes)
+    assert len(seen[0]) > 50
+    assert seen[1] <= seen[0]

@@ -8,6 +8,13 @@ import torch.nn.functional as F
 
 from tiedtransformer.specials import PAD_ID
 
+ROW_MULTIPLE = 64
+"""The fused loss pads its rows (the non-pad target tokens of a batch) to a multiple of this. The
+token count differs in nearly every batch, and under CPU bf16 autocast each new row count made
+oneDNN build and cache new matrix-product kernels, whose small long-lived allocations fragmented
+the heap: the process grew epoch after epoch (``benchmarks/soak.py``). With 64 the products see a
+few dozen shapes, at the cost of fewer than 64 zero rows per batch in the output layer."""
+
 
 def label_smoothed_nll(
     logits: torch.Tensor, target: torch.Tensor, epsilon: float, ignore_index: int = PAD_ID
@@ -35,6 +42,7 @@ def linear_label_smoothed_nll(
     epsilon: float,
     ignore_index: int = PAD_ID,
     chunk_elements: int = 2**26,
+    row_multiple: int = ROW_MULTIPLE,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`label_smoothed_nll` of ``logits = hidden @ weight.T``, without the (N, V) logits.
 
@@ -48,22 +56,33 @@ def linear_label_smoothed_nll(
     Chunks are large by default because each adds one pass over the (V, d) weight gradient: on a
     2-core CPU (1024 rows, V 37000, d 512) one chunk took 715 ms against 759 ms for the whole-logits
     loss, but 56-row chunks 1261 ms. A batch of 4096 rows and V 37000 is 3 chunks of < 2^26 logits.
+
+    The kept rows are padded with zero rows to a multiple of ``row_multiple`` (see ``ROW_MULTIPLE``)
+    and the chunks are multiples of it too, so that the matrix products see a few shapes, not one per
+    count of target tokens; padded rows add nothing to the sums or the gradients.
     """
     target = target.reshape(-1)
     keep = target != ignore_index
     rows = hidden.reshape(-1, hidden.size(-1))[keep]  # (n, d)
     target = target[keep]
-    chunk = max(1, chunk_elements // weight.size(0))
+    n = rows.size(0)
+    padded = -(-n // row_multiple) * row_multiple
+    if padded != n:
+        rows = torch.cat([rows, rows.new_zeros(padded - n, rows.size(1))])
+        target = torch.cat([target, target.new_zeros(padded - n)])
+    chunk = max(row_multiple, chunk_elements // weight.size(0) // row_multiple * row_multiple)
     if torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad):
-        loss, nll = _LinearLabelSmoothedNLL.apply(rows, weight, target, epsilon, chunk)
+        loss, nll = _LinearLabelSmoothedNLL.apply(rows, weight, target, epsilon, chunk, n)
+        # the padded rows' gradients are zero and dropped by the slice's backward
     else:
-        loss, nll, _, _ = _linear_ls_nll(rows, weight, target, epsilon, chunk, with_grads=False)
+        loss, nll, _, _ = _linear_ls_nll(rows, weight, target, epsilon, chunk, n, with_grads=False)
     return loss, nll, keep.sum()
 
 
-def _linear_ls_nll(rows, weight, target, epsilon: float, chunk: int, with_grads: bool):
-    """Summed smoothed loss and NLL of ``rows @ weight.T``, chunk by chunk, with the gradients of the
-    loss with respect to ``rows`` and ``weight`` if asked. Matmuls run in the autocast dtype when
+def _linear_ls_nll(rows, weight, target, epsilon: float, chunk: int, valid: int, with_grads: bool):
+    """Summed smoothed loss and NLL of the first ``valid`` rows of ``rows @ weight.T`` (the rest are
+    zero padding), chunk by chunk, with the gradients of the loss with respect to ``rows`` and
+    ``weight`` if asked. Matmuls run in the autocast dtype when
     autocast is on; softmax and the accumulated weight gradient are fp32."""
     device = rows.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
@@ -86,12 +105,14 @@ def _linear_ls_nll(rows, weight, target, epsilon: float, chunk: int, with_grads:
             e = logits.sub_(top).exp_()  # (c, V)
             total = e.sum(dim=-1)
             lse = top.squeeze(1) + total.log()  # (c,)
-            chunk_nll = (lse - target_logit).sum()
+            real = max(0, min(chunk, valid - start))  # rows of this chunk that are not padding
+            chunk_nll = (lse - target_logit)[:real].sum()
             nll += chunk_nll
-            loss += (1.0 - epsilon) * chunk_nll + epsilon * (lse - mean_logit).sum()  # smoothing: -mean log p
+            loss += (1.0 - epsilon) * chunk_nll + epsilon * (lse - mean_logit)[:real].sum()  # smoothing: -mean log p
             if with_grads:  # d loss / d logits = softmax - (1 - ε) onehot - ε / V, in place
                 g = e.mul_(total.reciprocal_()[:, None]).sub_(epsilon / V)
                 g.scatter_add_(1, t[:, None], g.new_full((t.numel(), 1), -(1.0 - epsilon)))
+                g[real:] = 0  # padding rows: no gradient (their zero hidden rows add none to grad_w either)
                 g = g.to(dtype)
                 grad_rows[start : start + chunk] = g @ w
                 grad_w += g.T @ h
@@ -100,8 +121,8 @@ def _linear_ls_nll(rows, weight, target, epsilon: float, chunk: int, with_grads:
 
 class _LinearLabelSmoothedNLL(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, rows, weight, target, epsilon, chunk):
-        loss, nll, grad_rows, grad_w = _linear_ls_nll(rows, weight, target, epsilon, chunk, with_grads=True)
+    def forward(ctx, rows, weight, target, epsilon, chunk, valid):
+        loss, nll, grad_rows, grad_w = _linear_ls_nll(rows, weight, target, epsilon, chunk, valid, with_grads=True)
         ctx.save_for_backward(grad_rows.to(rows.dtype), grad_w.to(weight.dtype))
         ctx.mark_non_differentiable(nll)
         return loss, nll
@@ -109,4 +130,4 @@ class _LinearLabelSmoothedNLL(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss, _grad_nll):
         grad_rows, grad_w = ctx.saved_tensors
-        return grad_rows * grad_loss, grad_w * grad_loss, None, None, None
+        return grad_rows * grad_loss, grad_w * grad_loss, None, None, None, None

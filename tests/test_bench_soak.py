@@ -1,0 +1,22 @@
+import os
+
+from benchmarks import soak
+
+
+def test_growth_is_measured_from_the_first_epoch_after_warm_up():
+    assert soak.growth([900.0, 1000.0, 1000.0, 1020.0, 1050.0]) == 0.05
+    assert soak.growth([5.0, 1.0, 100.0, 90.0]) == -0.1
+
+
+def test_both_precisions_are_soaked_the_rules_first(monkeypatch):
+    monkeypatch.setattr(soak, "default_precision", lambda accelerator: ("bf16-mixed", "native"))
+    assert soak.precisions(None) == ["bf16-mixed", "32-true"]
+    monkeypatch.setattr(soak, "default_precision", lambda accelerator: ("32-true", "no native bf16"))
+    assert soak.precisions(None) == ["32-true", "bf16-mixed"]
+    assert soak.precisions("bf16-mixed") == ["bf16-mixed"]
+
+
+def test_a_sample_of_this_process_reads_its_memory_threads_and_files():
+    s = soak.sample(os.getpid())
+    assert s["main_rss_mb"] > 10 and s["pss_mb"] > 10 and s["threads"] >= 1 and s["fds"] >= 3
+    assert s["processes"] >= 1
