@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
 def run() -> None:
     """The process's entry point (the ``tiedtransformer`` script, ``python -m tiedtransformer``):
     :func:`main`, then the objects alive at its end are frozen out of the interpreter's last garbage
-    collection at exit, which walks them all (torch's modules alone: about 0.3 s). Everything is
+    collection at exit, which walks them all (torch's modules alone take a noticeable fraction of a second). Everything is
     written and closed by then (W&B in :func:`main`, workers and temporary files by their atexit
     hooks, which still run)."""
     main()

@@ -77,8 +77,7 @@ def token_buckets(
     """
 
     def flush(buf: list[Example]) -> list[list[Example]]:
-        # by the longer side, then the total: both sides of a batch end up of similar length (measured
-        # on Multi30k: 6.8% padding, p90 12%, against 7.0% / 23% when sorting by target length)
+        # by the longer side, then the total: both sides of a batch end up of similar length
         buf.sort(key=lambda e: (max(len(e.src), len(e.tgt)), len(e.src) + len(e.tgt)))
         batches, cur, longest = [], [], 0
         for e in buf:
@@ -115,7 +114,7 @@ def _padded(rows: list[list[int]], out: list[int]) -> int:
 def collate(examples: list[Example]) -> Batch:
     # The four tensors are views of one tensor, made from one Python list: a DataLoader worker then
     # hands a batch over in one shared-memory segment instead of four, and no tensor is made per row
-    # (together 2.4x the pipeline's pairs/s with one worker on Multi30k; benchmarks/data.py)
+    # (both raise the pipeline's pairs/s; benchmarks/data.py)
     flat: list[int] = []
     n = len(examples)
     parts = [

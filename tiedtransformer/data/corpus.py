@@ -194,7 +194,7 @@ class Corpus:
         if self.split == "train":
             # Shard order, and a small buffer; pairs are shuffled downstream (data.shuffle_buffer). One
             # shard at a time: datasets 5.2 by default interleaves 10 shards re-batched to buffer_size / 10
-            # rows, which ran 12x slower here and held memory in proportion to the shards still unread
+            # rows, which ran many times slower here and held memory in proportion to the shards still unread
             # (benchmarks/stream_memory.py). Versions without the option are called without it.
             one_shard = (
                 {"max_buffer_input_shards": 1}

@@ -61,8 +61,7 @@ class Dropout(nn.Module):
     """``nn.Dropout`` with a cheaper mask on a CPU (:func:`keep_mask`); elsewhere torch's own.
 
     torch's CPU dropout draws one Bernoulli number an element; ``python -m benchmarks.dropout`` times
-    the recipe's whole training step both ways (1.05x as fast with this one on a 2-core AVX512-BF16 CPU,
-    2026-11-23)."""
+    the recipe's whole training step both ways."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -86,10 +85,9 @@ def attention(
     """``scaled_dot_product_attention``, computed in fp32 on a CPU where q, k, v are bf16 (autocast, or
     a bf16 model); the result has q's dtype.
 
-    The CPU's bf16 flash-attention backward is slow: in a recipe-sized training step (d 192, 40 x 25
-    tokens, 2-core AVX512-BF16 CPU, a one-off torch.profiler run) it took 5.6 ms a call against 0.9 ms in fp32, and
-    made the whole bf16 step slower than fp32's; the matrix products around it stay bf16
-    (``python -m benchmarks.precision`` times the step both ways). On a GPU bf16 attention is fast.
+    The CPU's bf16 flash-attention backward is several times slower than fp32's and made the whole bf16
+    step slower than fp32's; the matrix products around it stay bf16 (``python -m benchmarks.precision``
+    times the step both ways). On a GPU bf16 attention is fast.
     """
     if q.dtype == torch.bfloat16 and q.device.type == "cpu":
         with torch.autocast("cpu", enabled=False):  # autocast would cast fp32 inputs back to bf16

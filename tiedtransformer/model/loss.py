@@ -53,9 +53,9 @@ def linear_label_smoothed_nll(
     gradients of ``hidden`` and ``weight`` during the forward pass, so the backward pass only scales
     them. Only the loss carries a gradient; the NLL is for logging (as perplexity).
 
-    Chunks are large by default because each adds one pass over the (V, d) weight gradient: on a
-    2-core CPU (1024 rows, V 37000, d 512) one chunk took 715 ms against 759 ms for the whole-logits
-    loss, but 56-row chunks 1261 ms. A batch of 4096 rows and V 37000 is 3 chunks of < 2^26 logits.
+    Chunks are large by default because each adds one pass over the (V, d) weight gradient, and small
+    chunks ran much slower (``python -m benchmarks.train_step`` times the fused and the whole-logits
+    loss). A batch of 4096 rows and V 37000 is 3 chunks of < 2^26 logits.
 
     The kept rows are padded with zero rows to a multiple of ``row_multiple`` (see ``ROW_MULTIPLE``)
     and the chunks are multiples of it too, so that the matrix products see a few shapes, not one per

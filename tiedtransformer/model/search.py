@@ -21,10 +21,8 @@ def max_lengths(src: torch.Tensor, model: TiedTransformer, a: float, b: int) -> 
 
 
 # On the CPU, BLAS runs the output layer for a few rows much faster as W·hᵀ (V, N) than as h·Wᵀ
-# (N, V): 4 rows took 1.9 against 7.6 ms on the 2-core machine of README's performance section. The
-# transposed log-probabilities cost more downstream, so whole searches gain only for a few rows (base
-# model, 24 tokens: beam 4 over 1/2/4 sentences 1.45/1.3/1.2× faster; greedy over 8 sentences 1.35×;
-# over 32 sentences 3% slower, beam over 32 equal).
+# (N, V). The transposed log-probabilities cost more downstream, so whole searches gain only for a few
+# rows; the bound below is where they stopped gaining (``python -m benchmarks.decode`` times searches).
 _CPU_TRANSPOSED_MAX_ROWS = 16
 
 

@@ -51,8 +51,8 @@ class TranslationModule(L.LightningModule):
             (``tiedtransformer compare`` tests runs against each other on them).
         compile: Run the teacher-forced network (training and validation loss) through
             ``torch.compile`` with dynamic shapes; decoding stays eager, and checkpoints are the same.
-            Compiling takes a while at the start; on the 2-core CPU measured here it did not pay
-            (see README, Performance), it is meant for GPUs.
+            Compiling takes a while at the start; it is meant for GPUs (``benchmarks/train_step.py``
+            times it).
     """
 
     def __init__(

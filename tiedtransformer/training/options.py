@@ -43,8 +43,8 @@ class OptimConfig:
     fused_loss: bool | None = None
     """true: the output layer and the loss run together a chunk of rows at a time, so that the (tokens × V)
     logits never exist whole; false: the loss of the whole logits (same values and gradients). None: fused
-    on a CPU, where it trained faster, whole logits on a GPU, where it trained slower (README, Performance:
-    0.75-0.95x on an H100). Set true on a GPU short of memory: 25,000 tokens × V 37,000 are 3.7 GB of
+    on a CPU, where it trained faster, whole logits on a GPU, where it trained slower
+    (benchmarks/train_step.py). Set true on a GPU short of memory: 25,000 tokens × V 37,000 are 3.7 GB of
     fp32 logits, and their softmax and gradient as much again."""
     nonfinite: Literal["stop", "skip"] = "stop"
     """What a non-finite loss or gradient does: stop the run with an error (the weights stay finite), or

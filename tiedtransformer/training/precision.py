@@ -1,9 +1,8 @@
 """The default numeric precision: bf16 autocast where the hardware runs bf16 natively, fp32 elsewhere.
 
-Measured on a 2-core AVX2 machine (no AVX512-BF16, no AMX), ``benchmarks/precision.py``: bf16 matrix
-products of a small model's shapes took 26-45x as long as fp32 (three runs). On a 2-core AVX512-BF16
-machine (2026-11-23) the same products took 0.32x fp32's time in bf16, and whole training steps of the
-Multi30k recipe ran 1.38x as fast with bf16 autocast (attention kept in fp32: ``layers.attention``).
+Without native bf16, the CPU's bf16 matrix products are many times slower than fp32's; with it they
+are faster, and so are whole training steps under bf16 autocast (attention kept in fp32:
+``layers.attention``). ``python -m benchmarks.precision`` measures both on the machine at hand.
 """
 
 from __future__ import annotations
@@ -52,6 +51,6 @@ def slow_bf16_warning(precision, accelerator: str | None) -> str | None:
         return None
     return (
         f"warning: trainer.precision={precision} on a CPU without native bf16 (no AMX or AVX512-BF16): bf16 matrix "
-        "products run many times slower than fp32 on such a CPU (26-45x on the one measured). Leave "
+        "products run many times slower than fp32 on such a CPU (python -m benchmarks.precision measures it). Leave "
         "trainer.precision unset for the fastest choice, or set it to 32-true."
     )
