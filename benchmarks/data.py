@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from benchmarks.harness import compare, emit, interleaved, rates
 from benchmarks.train_step import ours as our_train_step
 from tiedtransformer.data.batching import padding_fraction
-from tiedtransformer.data.datamodule import BatchStream, TranslationData
+from tiedtransformer.data.datamodule import TranslationData
 from tiedtransformer.specials import EOS_ID, PAD_ID
 
 MODELS = {
@@ -45,21 +45,7 @@ MODELS = {
 
 
 def our_epoch(dm: TranslationData, workers: int, epoch: int) -> dict:
-    h = dm.hparams
-    stream = BatchStream(
-        dm.corpus("train"),
-        dm.vocab,
-        dm.direction,
-        h.max_tokens,
-        h.max_len,
-        h.bucket_buffer,
-        h.shuffle_buffer,
-        train=True,
-        seed=h.seed,
-        epoch=epoch,
-        rank=0,
-        world_size=1,
-    )
+    stream = dm.batch_stream("train", epoch)
     batches = list(DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False))
     return {
         "pairs": sum(len(b) for b in batches),

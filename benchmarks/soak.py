@@ -7,6 +7,7 @@ descriptors and threads.
 
     python -m benchmarks.soak                       # 30 epochs of a 4,000-pair demo corpus, at both precisions
     python -m benchmarks.soak --epochs 60 --precision bf16-mixed
+    python -m benchmarks.soak --show benchmarks/results/20261203-soak.jsonl   # the figures of a results file
 
 An epoch ends, for this script, when the similarity report of that epoch's snapshot is on disk
 (``embeddings/step-*/report.md``): that is the last work of an epoch. Per epoch it prints the peak
@@ -181,6 +182,19 @@ def commit() -> str:
     return head.stdout.strip() + ("+changes" if dirty else "")
 
 
+def show(path: str) -> None:
+    """One line per soak of a results file: what the README quotes."""
+    for line in Path(path).read_text().splitlines():
+        d = json.loads(line)
+        peak, main = d["peak_pss_mb_per_epoch"], d["peak_main_rss_mb_per_epoch"]
+        print(
+            f"{d.get('precision', '?'):>10}  commit {d.get('commit', '?'):<16} {d['epochs']:3d} epochs  "
+            f"peak PSS epoch 2 {peak[2]:7.1f} MB -> last {peak[-1]:7.1f} MB (max {max(peak[2:]):7.1f}): "
+            f"rss_growth {d['rss_growth']:+.4f}, main process {main[2]:.1f} -> {main[-1]:.1f} MB "
+            f"({d['main_rss_growth']:+.4f}), flat {d['flat']}, {d['wall_s']:.0f} s"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=30)
@@ -192,7 +206,10 @@ def main() -> None:
         help="one trainer.precision (default: the rule's choice for this CPU, then the other)",
     )
     ap.add_argument("--out", default=None, help="folder for the runs (default: a temporary one, removed)")
+    ap.add_argument("--show", metavar="JSONL", help="print the soaks of a results file and exit")
     args = ap.parse_args()
+    if args.show:
+        return show(args.show)
     if args.epochs < 4:
         ap.error("--epochs must be at least 4 (epochs 0 and 1 are warm-up)")
     root = Path(args.out or tempfile.mkdtemp(prefix="soak-"))

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from torch.utils.data import DataLoader
 
-from tiedtransformer.data.datamodule import BatchStream, TranslationData
+from tiedtransformer.data.datamodule import TranslationData
 from tiedtransformer.data.demo_corpus import demo_pairs
 
 
@@ -140,7 +140,6 @@ def main() -> None:
             shuffle_buffer=args.shuffle_buffer,
         )
         dm.setup(None)
-        h = dm.hparams
         seen, batches, padded, real = Fingerprint(), 0, 0, 0
         stop = threading.Event()
         worker_peak: dict[int, tuple[float, float]] = {}  # pid -> (peak RSS, peak USS)
@@ -162,20 +161,7 @@ def main() -> None:
         threading.Thread(target=sample, daemon=True).start()
         t0 = time.perf_counter()
         for rank in range(args.ranks):
-            stream = BatchStream(
-                dm.corpus("train"),
-                dm.vocab,
-                dm.direction,
-                h.max_tokens,
-                h.max_len,
-                h.bucket_buffer,
-                h.shuffle_buffer,
-                True,
-                h.seed,
-                0,
-                rank,
-                args.ranks,
-            )
+            stream = dm.batch_stream("train", 0, rank, args.ranks)
             for batch in DataLoader(
                 stream, batch_size=None, num_workers=args.workers, multiprocessing_context=args.start
             ):

@@ -1,3 +1,4 @@
+import json
 import os
 
 from benchmarks import soak
@@ -20,3 +21,17 @@ def test_a_sample_of_this_process_reads_its_memory_threads_and_files():
     s = soak.sample(os.getpid())
     assert s["main_rss_mb"] > 10 and s["pss_mb"] > 10 and s["threads"] >= 1 and s["fds"] >= 3
     assert s["processes"] >= 1
+
+
+def test_show_prints_one_line_per_soak(tmp_path, capsys):
+    line = {
+        "precision": "bf16-mixed", "commit": "abc", "epochs": 4, "wall_s": 10.0, "rss_growth": 0.1,
+        "main_rss_growth": 0.05, "flat": False, "peak_pss_mb_per_epoch": [90.0, 95.0, 100.0, 110.0],
+        "peak_main_rss_mb_per_epoch": [50.0, 55.0, 60.0, 63.0],
+    }  # fmt: skip
+    f = tmp_path / "soak.jsonl"
+    f.write_text(json.dumps(line) + "\n" + json.dumps({**line, "precision": "32-true"}) + "\n")
+    soak.show(str(f))
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "bf16-mixed" in out[0] and "32-true" in out[1]
+    assert "100.0 MB -> last   110.0 MB" in out[0] and "+0.1000" in out[0]

@@ -110,7 +110,7 @@ def test_training_steps_of_a_second_epoch_multiply_no_new_shapes():
     # The same guard end to end: the demo's batches come in a fixed set of (B, S, T) shapes, so once
     # the loss's row counts are bucketed, a later epoch brings no matrix product of a new shape (with
     # one shape per token count every epoch brought new ones).
-    from tiedtransformer.data.datamodule import BatchStream, TranslationData
+    from tiedtransformer.data.datamodule import TranslationData
     from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 
     dm = TranslationData(
@@ -118,19 +118,14 @@ def test_training_steps_of_a_second_epoch_multiply_no_new_shapes():
         max_tokens=512, max_len=64, num_workers=0,
     )  # fmt: skip
     dm.setup(None)
-    h = dm.hparams
     torch.manual_seed(4)
     net = TiedTransformer(
         TransformerConfig(200, d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32)
     )
     seen = []
     for epoch in range(2):
-        stream = BatchStream(
-            dm.corpus("train"), dm.vocab, dm.direction, h.max_tokens, h.max_len, h.bucket_buffer,
-            h.shuffle_buffer, True, h.seed, epoch, 0, 1,
-        )  # fmt: skip
         with MatmulShapes() as shapes:
-            for batch in stream:
+            for batch in dm.batch_stream("train", epoch):
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     net.loss(batch.src, batch.tgt_in, batch.tgt_out, 0.1).loss.backward()
         seen.append(shapes.shapes)

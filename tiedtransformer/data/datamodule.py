@@ -281,10 +281,11 @@ class TranslationData(L.LightningDataModule):
         t = self.trainer
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
-    def _stream(self, split: str, epoch: int) -> DataLoader:
+    def batch_stream(self, split: str, epoch: int = 0, rank: int = 0, world_size: int = 1) -> BatchStream:
+        """The batches of ``split`` for one epoch (shuffled by seed and epoch for ``train``) and one rank,
+        as the loaders make them (they run it in their workers)."""
         h = self.hparams
-        rank, world = self._rank()
-        stream = BatchStream(
+        return BatchStream(
             self.corpus(split),
             self.vocab,
             self.direction,
@@ -296,8 +297,12 @@ class TranslationData(L.LightningDataModule):
             h.seed,
             epoch,
             rank,
-            world,
+            world_size,
         )
+
+    def _stream(self, split: str, epoch: int) -> DataLoader:
+        h = self.hparams
+        stream = self.batch_stream(split, epoch, *self._rank())
         # Its own generator: creating the loader must not draw from the global RNG (dropout's), or a
         # resumed run would see different dropout masks than an uninterrupted one.
         gen = torch.Generator().manual_seed(h.seed * 100_003 + epoch)
