@@ -70,13 +70,27 @@ def _status(pid: int) -> tuple[float, float, int, int]:
         return 0.0, 0.0, 0, 0
 
 
+def kind(pid: int, main: int) -> str:
+    """``main``, ``wandb`` (W&B's service) or ``other`` (DataLoader workers, ...), from the command line."""
+    if pid == main:
+        return "main"
+    try:
+        return "wandb" if b"wandb" in Path(f"/proc/{pid}/cmdline").read_bytes() else "other"
+    except OSError:
+        return "other"
+
+
 def sample(pid: int) -> dict:
-    """The process tree of ``pid``: summed PSS, threads and file descriptors, the main process's RSS,
-    and how many processes."""
+    """The process tree of ``pid``: summed PSS (and by kind of process), threads and file descriptors,
+    the main process's RSS, and how many processes."""
     procs = [pid, *_children(pid)]
     rows = [_status(p) for p in procs]
+    by_kind: dict[str, float] = {"main": 0.0, "wandb": 0.0, "other": 0.0}
+    for p, r in zip(procs, rows):
+        by_kind[kind(p, pid)] += r[0]
     return {
         "pss_mb": sum(r[0] for r in rows),
+        "pss_mb_by_kind": by_kind,
         "main_rss_mb": rows[0][1],
         "threads": sum(r[2] for r in rows),
         "fds": sum(r[3] for r in rows),
@@ -120,6 +134,7 @@ def soak(precision: str, args, root: Path) -> dict:
         f"--trainer.precision={precision}",
     )
     env = {**os.environ, "WANDB_SILENT": "true"}
+    code = commit()  # of the code that runs, before anything else can change the working tree
     log = open(root / "soak.log", "w")
     print("$ " + " ".join(cmd[2:]), flush=True)
     start = time.time()
@@ -153,6 +168,9 @@ def soak(precision: str, args, root: Path) -> dict:
     main_rss = [max(x["main_rss_mb"] for x in e) for e in epochs]
     fds = [e[-1]["fds"] for e in epochs]
     threads = [e[-1]["threads"] for e in epochs]
+    by_kind = {
+        k: [round(max(x["pss_mb_by_kind"][k] for x in e), 1) for e in epochs] for k in ("main", "wandb", "other")
+    }
     return {
         "benchmark": "soak",
         "precision": precision,
@@ -162,6 +180,7 @@ def soak(precision: str, args, root: Path) -> dict:
         "wall_s": round(time.time() - start, 1),
         "peak_pss_mb_per_epoch": [round(x, 1) for x in peak],
         "peak_main_rss_mb_per_epoch": [round(x, 1) for x in main_rss],
+        "peak_pss_mb_per_epoch_by_kind": by_kind,
         "fds_per_epoch": fds,
         "threads_per_epoch": threads,
         "rss_growth": round(growth(peak), 4),  # of the tree's PSS: its real resident memory
@@ -171,7 +190,7 @@ def soak(precision: str, args, root: Path) -> dict:
         "flat": growth(peak) < 0.05,
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "cpu_bf16": default_precision("cpu")[0] == "bf16-mixed",
-        "commit": commit(),
+        "commit": code,
     }
 
 

@@ -35,3 +35,10 @@ def test_show_prints_one_line_per_soak(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and "bf16-mixed" in out[0] and "32-true" in out[1]
     assert "100.0 MB -> last   110.0 MB" in out[0] and "+0.1000" in out[0]
+
+
+def test_the_process_kinds_add_up_to_the_tree():
+    s = soak.sample(os.getpid())
+    assert set(s["pss_mb_by_kind"]) == {"main", "wandb", "other"}
+    assert abs(sum(s["pss_mb_by_kind"].values()) - s["pss_mb"]) < 1e-6
+    assert s["pss_mb_by_kind"]["main"] > 10
