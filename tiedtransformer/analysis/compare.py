@@ -23,6 +23,7 @@ from statistics import mean
 import yaml
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
+from tiedtransformer.analysis.numbers import number
 from tiedtransformer.analysis.seed_tables import seed_tables
 from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.errors import ConfigError
@@ -48,13 +49,6 @@ COLUMNS = [
     "epochs",
 ]
 SHOWN_PAIRS = 10
-
-
-def _float(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
 
 
 def load_run(run_dir: str | Path) -> dict:
@@ -144,9 +138,9 @@ def table(runs: list[dict]) -> list[dict]:
         ]
 
         def rel(key, pct):
-            vals = [_float(b.get(key)) for b in base]
+            vals = [number(b.get(key)) for b in base]
             vals = [v for v in vals if v is not None]
-            x = _float(s.get(key))
+            x = number(s.get(key))
             if not vals or x is None:
                 return None
             ref = mean(vals)
@@ -160,15 +154,15 @@ def table(runs: list[dict]) -> list[dict]:
                 "unique_params": s.get("unique_params"),
                 "params_delta_pct": rel("unique_params", True),
                 "seed": r["seed"],
-                "best_val_bleu": _float(s.get("best_val_bleu")),
+                "best_val_bleu": number(s.get("best_val_bleu")),
                 "bleu_delta": rel("best_val_bleu", False),
                 "test_bleu": _with_ci(s, "bleu"),
                 "test_bleu_p": tests.get(r["name"], {}).get("bleu_p"),
                 "test_chrf": _with_ci(s, "chrf"),
                 "test_chrf_p": tests.get(r["name"], {}).get("chrf_p"),
-                "train_tokens_per_s": _float(s.get("train_tokens_per_s")),
+                "train_tokens_per_s": number(s.get("train_tokens_per_s")),
                 "speed_delta_pct": rel("train_tokens_per_s", True),
-                "wall_s": _float(s.get("wall_s")),
+                "wall_s": number(s.get("wall_s")),
                 "epochs": s.get("epochs"),
             }
         )
@@ -176,8 +170,8 @@ def table(runs: list[dict]) -> list[dict]:
 
 
 def _with_ci(summary: dict, metric: str) -> tuple[float, float | None] | None:
-    x = _float(summary.get(f"final_test_{metric}"))
-    return None if x is None else (x, _float(summary.get(f"final_test_{metric}_ci")))
+    x = number(summary.get(f"final_test_{metric}"))
+    return None if x is None else (x, number(summary.get(f"final_test_{metric}_ci")))
 
 
 def _fmt(v, col: str) -> str:

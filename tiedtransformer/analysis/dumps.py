@@ -13,9 +13,9 @@ from safetensors.torch import load_file, save_file
 
 from tiedtransformer.atomic import atomic_dir
 from tiedtransformer.errors import ConfigError, first_line
-from tiedtransformer.model.network import first_tied, tied_groups
+from tiedtransformer.model.network import TOKEN_MATRICES, first_tied, tied_groups
 
-MATRIX_NAMES = ("enc_embed", "enc_lut", "dec_embed", "dec_lut")
+MATRIX_NAMES = TOKEN_MATRICES  # what a dump may hold, in the experiment's order
 SOURCE_SIDE = ("enc_embed", "enc_lut")  # rows are source tokens; the others are target tokens
 
 

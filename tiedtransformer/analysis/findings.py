@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.matrices import KIND_PAIRS
+from tiedtransformer.analysis.numbers import fmt
 from tiedtransformer.analysis.seed_tables import defined_values as _values
 from tiedtransformer.analysis.seed_tables import groups
 from tiedtransformer.analysis.verdict import Verdict, verdict
@@ -35,12 +36,8 @@ def _null(run: dict, name: str, which: str) -> dict:
     return (_m(run, name).get("nulls") or {}).get(which) or {}
 
 
-def _f(x: float | None, d: int = 3) -> str:
-    return "–" if x is None else f"{x:.{d}f}"
-
-
 def _series(xs: list[float], d: int = 3) -> str:
-    return ", ".join(_f(x, d) if abs(x) >= 10**-d or x == 0 else f"{x:.1e}" for x in xs)
+    return ", ".join(fmt(x, d) if abs(x) >= 10**-d or x == 0 else f"{x:.1e}" for x in xs)
 
 
 def _complete(runs: list[dict], fns: dict) -> tuple[dict[str, list[float]], int]:
@@ -374,7 +371,7 @@ def press_wolf_dynamics(cross: list[dict]) -> list[Finding]:
                 "pair of runs, each run in one pair only (decoder-tied seed s with the untied run of the next seed)",
                 verdict(end, {"step 0": start}, +1),
                 "; ".join(
-                    f"decoder seed {c['seed_a']} vs untied seed {c['seed_b']}: {_f(e)} (step 0 {_f(s)})"
+                    f"decoder seed {c['seed_a']} vs untied seed {c['seed_b']}: {fmt(e)} (step 0 {fmt(s)})"
                     for c, e, s in zip(rows, end, start)
                 )
                 + f"; larger than at step 0 in {sum(e > s for e, s in zip(end, start))} of {len(rows)} pairs of runs",

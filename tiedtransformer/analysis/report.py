@@ -10,6 +10,7 @@ from pathlib import Path
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
 from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, analyze_dump, summarize
+from tiedtransformer.analysis.numbers import fmt
 from tiedtransformer.atomic import atomic_write_json, atomic_write_text
 from tiedtransformer.specials import NUM_SPECIALS
 from tiedtransformer.training.runs import RunDir
@@ -122,16 +123,12 @@ def _write_figures(out: Path, report: dict, results: dict[str, MatrixResult], to
     return {k: v.name for k, v in made.items()}
 
 
-def _fmt(x, digits=3) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
-
-
 def _with_nulls(m: dict, key: str) -> str:
     """``learned / init / random`` of one statistic (– where a null is missing)."""
     nulls = m.get("nulls") or {}
     if not nulls:
-        return _fmt(m[key])
-    return " / ".join(_fmt(v) for v in (m[key], nulls.get("init", {}).get(key), nulls.get("random", {}).get(key)))
+        return fmt(m[key])
+    return " / ".join(fmt(v) for v in (m[key], nulls.get("init", {}).get(key), nulls.get("random", {}).get(key)))
 
 
 def _rare_lines(mats: dict, k: int) -> list[str]:
@@ -155,10 +152,10 @@ def _rare_lines(mats: dict, k: int) -> list[str]:
         "|---" * (4 + len(bands)) + "|",
     ]
     for n, r in rows:
-        cells = [f"{_fmt(b['mean_nn'])} ({b['tokens']})" for b in r["bands"]]
+        cells = [f"{fmt(b['mean_nn'])} ({b['tokens']})" for b in r["bands"]]
         lines.append(
-            f"| `{n}` | {r['tokens_left_out']} | {_fmt(r['share_of_top_pairs_with_rare'], 2)} | "
-            f"{_fmt(r['mean_top_all_tokens'])} | " + " | ".join(cells) + " |"
+            f"| `{n}` | {r['tokens_left_out']} | {fmt(r['share_of_top_pairs_with_rare'], 2)} | "
+            f"{fmt(r['mean_top_all_tokens'])} | " + " | ".join(cells) + " |"
         )
     return lines
 
@@ -187,7 +184,7 @@ def markdown(report: dict) -> str:
         lines += [
             "",
             f"Jaccard of the top-{k} pairs with those at initialisation (1: the structure was there before "
-            "training): " + ", ".join(f"`{n}` {_fmt(v, 2)}" for n, v in shared.items() if v is not None) + ".",
+            "training): " + ", ".join(f"`{n}` {fmt(v, 2)}" for n, v in shared.items() if v is not None) + ".",
         ]
     for key, title in (
         ("jaccard_top_pairs", f"Jaccard overlap of the top-{k} pair sets"),
@@ -200,7 +197,7 @@ def markdown(report: dict) -> str:
             "",
             *(
                 [
-                    f"Chance level (two unrelated matrices over the same tokens): {_fmt(chance[names[0]][names[0]], 5)}.",
+                    f"Chance level (two unrelated matrices over the same tokens): {fmt(chance[names[0]][names[0]], 5)}.",
                     "",
                 ]
                 if chance and names
@@ -209,7 +206,7 @@ def markdown(report: dict) -> str:
             "| | " + " | ".join(f"`{n}`" for n in names) + " |",
             "|---" * (len(names) + 1) + "|",
         ]
-        lines += [f"| `{a}` | " + " | ".join(_fmt(report[key][a][b], 2) for b in names) + " |" for a in names]
+        lines += [f"| `{a}` | " + " | ".join(fmt(report[key][a][b], 2) for b in names) + " |" for a in names]
     lines += _rare_lines(mats, k)
     intrinsic = report.get("intrinsic") or {}
     lines += ["", "## Intrinsic quality (English rows)", ""]
@@ -223,9 +220,9 @@ def markdown(report: dict) -> str:
         for n, r in intrinsic.items():
             s, w, p = r["simlex999"], r["wordsim353"], r["plural"]
             lines.append(
-                f"| `{n}` | {_fmt(s['spearman'])} ({s['covered']}/{s['pairs']}) | {_fmt(w['spearman'])} "
-                f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {_fmt(p['offset_consistency'])} | "
-                f"{_fmt(p['analogy_accuracy'])} |"
+                f"| `{n}` | {fmt(s['spearman'])} ({s['covered']}/{s['pairs']}) | {fmt(w['spearman'])} "
+                f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {fmt(p['offset_consistency'])} | "
+                f"{fmt(p['analogy_accuracy'])} |"
             )
     lines += ["", f"## Most similar pairs (first {SHOWN_PAIRS} of {k}; all in similarity.json)"]
     for n in names:

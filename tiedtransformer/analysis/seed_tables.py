@@ -9,6 +9,7 @@ from __future__ import annotations
 from statistics import mean, stdev
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
+from tiedtransformer.analysis.numbers import fmt, number
 from tiedtransformer.analysis.similarity import jaccard
 from tiedtransformer.analysis.verdict import verdict
 
@@ -40,10 +41,6 @@ def _mean(values) -> float | None:
     return mean(xs) if xs else None
 
 
-def _f(x, digits=3) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
-
-
 def defined_values(runs: list[dict], fn) -> list[float]:
     """``fn(run)`` for every run where it is defined (not None)."""
     out = []
@@ -66,7 +63,7 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
         ref = base.get(direction, [])
 
         def avg(key, rs=members):
-            return _mean([_num(r["summary"].get(key)) for r in rs])
+            return _mean([number(r["summary"].get(key)) for r in rs])
 
         def delta(key, pct):
             x, y = avg(key), avg(key, ref)
@@ -82,13 +79,13 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
                 len(members),
                 f"{avg('unique_params') / 1e6:.2f}M" if avg("unique_params") else "–",
                 delta("unique_params", True),
-                mean_std([_num(r["summary"].get("train_tokens_per_s")) for r in members], 0),
+                mean_std([number(r["summary"].get("train_tokens_per_s")) for r in members], 0),
                 delta("train_tokens_per_s", True),
-                mean_std([_num(r["summary"].get("final_test_bleu")) for r in members]),
+                mean_std([number(r["summary"].get("final_test_bleu")) for r in members]),
                 delta("final_test_bleu", False),
-                mean_std([_num(r["summary"].get("final_test_chrf")) for r in members]),
-                ", ".join(_f(p) for p in ps if p is not None) or "–",
-                mean_std([_num(r["summary"].get("final_val_bleu")) for r in members]),
+                mean_std([number(r["summary"].get("final_test_chrf")) for r in members]),
+                ", ".join(fmt(p) for p in ps if p is not None) or "–",
+                mean_std([number(r["summary"].get("final_val_bleu")) for r in members]),
             ]
         )
     return {
@@ -115,13 +112,6 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
     }
 
 
-def _num(x) -> float | None:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
-
-
 def _matrices(r: dict) -> dict:
     return ((r.get("similarity") or {}).get("matrices")) or {}
 
@@ -141,7 +131,7 @@ def similarity_table(runs: list[dict], key: str, title: str) -> dict:
         learned = _mean([m.get(key) for m in ms])
         init = _mean([((m.get("nulls") or {}).get("init") or {}).get(key) for m in ms])
         rnd = _mean([((m.get("nulls") or {}).get("random") or {}).get(key) for m in ms])
-        return f"{_f(learned)} / {_f(init)} / {_f(rnd)}"
+        return f"{fmt(learned)} / {fmt(init)} / {fmt(rnd)}"
 
     out = per_matrix_rows(runs, cell)
     k = next((r["similarity"]["top_k"] for r in runs if r.get("similarity")), "K")
@@ -174,7 +164,7 @@ def geometry_table(runs: list[dict], key: str) -> dict | None:
             return "–"
         learned = _mean([t["snapshots"][-1]["matrices"][name].get(key) for t in ts])
         init, rnd = (_mean([t["nulls"][name][which].get(key) for t in ts]) for which in ("init", "random"))
-        return f"{_f(learned)} / {_f(init)} / {_f(rnd)}"
+        return f"{fmt(learned)} / {fmt(init)} / {fmt(rnd)}"
 
     return {
         "title": f"Geometry at the last snapshot: {GEOMETRY[key]}",
@@ -191,13 +181,13 @@ def jaccard_table(runs: list[dict]) -> dict:
     for (direction, tying), members in groups(runs).items():
         sims = [r["similarity"] for r in members if r.get("similarity")]
         for a in MATRIX_NAMES:
-            cells = [_f(_mean([s["jaccard_top_pairs"].get(a, {}).get(b) for s in sims]), 2) for b in MATRIX_NAMES]
+            cells = [fmt(_mean([s["jaccard_top_pairs"].get(a, {}).get(b) for s in sims]), 2) for b in MATRIX_NAMES]
             out.append([direction, tying, a, *cells])
         chance += [c[a][a] for s in sims if (c := s.get("chance_jaccard_top_pairs")) for a in c]
     k = next((r["similarity"]["top_k"] for r in runs if r.get("similarity")), "K")
     return {
         "title": f"Jaccard overlap of the top-{k} pairs between matrices",
-        "note": f"Mean over each group's runs. Chance level (unrelated matrices): at most {_f(max(chance), 5)}."
+        "note": f"Mean over each group's runs. Chance level (unrelated matrices): at most {fmt(max(chance), 5)}."
         if chance
         else "No analyses.",
         "header": ["direction", "tying", "matrix", *MATRIX_NAMES],
@@ -211,7 +201,7 @@ def intrinsic_table(runs: list[dict]) -> dict:
         vals = [v for v in vals if isinstance(v, dict)]
         sl = _mean([v["simlex999"]["spearman"] for v in vals])
         ws = _mean([v["wordsim353"]["spearman"] for v in vals])
-        return "–" if not vals else f"{_f(sl, 2)} / {_f(ws, 2)}"
+        return "–" if not vals else f"{fmt(sl, 2)} / {fmt(ws, 2)}"
 
     out = per_matrix_rows(runs, cell)
     return {
@@ -234,7 +224,7 @@ def settled_table(runs: list[dict]) -> dict:
             if len(steps) >= 2:
                 last_two.append(jaccard(steps[-2][1], steps[-1][1]))
                 half.append(jaccard(steps[(len(steps) - 1) // 2][1], steps[-1][1]))
-        return f"{_f(_mean(last_two), 2)} / {_f(_mean(half), 2)}" if last_two else "–"
+        return f"{fmt(_mean(last_two), 2)} / {fmt(_mean(half), 2)}" if last_two else "–"
 
     out = per_matrix_rows(runs, cell)
     return {

@@ -25,6 +25,7 @@ from tiedtransformer.specials import PAD_ID
 Tying = Literal["none", "decoder", "src_tgt", "three_way"]
 TYING_MODES: tuple[str, ...] = get_args(Tying)
 JOINT_VOCAB_MODES = ("src_tgt", "three_way")
+TOKEN_MATRICES = ("enc_embed", "enc_lut", "dec_embed", "dec_lut")  # the experiment's four, in its order
 
 # One decoder layer's key/value cache: {"self": {"k", "v"}, "cross": {"k", "v"}}, tensors (B, h, T, d/h).
 Cache = list[dict[str, dict[str, torch.Tensor]]]
@@ -279,16 +280,12 @@ class TiedTransformer(nn.Module):
 
     @torch.no_grad()
     def token_matrices(self) -> dict[str, torch.Tensor]:
-        """The four (V, d) token matrices of the experiment, detached fp32: ``enc_embed``, ``enc_lut``
-        (computed), ``dec_embed``, ``dec_lut``. Tied names map to the same tensor object."""
+        """The four (V, d) token matrices of the experiment (``TOKEN_MATRICES``, in that order), detached
+        fp32; ``enc_lut`` is computed. Tied names map to the same tensor object."""
         stored = {id(p): p.detach().float() for p in self.embedding_matrices().values()}
         mats = {name: stored[id(p)] for name, p in self.embedding_matrices().items()}
-        return {
-            "enc_embed": mats["enc_embed"],
-            "enc_lut": self.encoder_output_table(),
-            "dec_embed": mats["dec_embed"],
-            "dec_lut": mats["dec_lut"],
-        }
+        mats["enc_lut"] = self.encoder_output_table()
+        return {name: mats[name] for name in TOKEN_MATRICES}
 
     def num_params(self, unique: bool = True) -> int:
         """Parameter count; ``unique`` counts a tied matrix once (the figure papers report), otherwise

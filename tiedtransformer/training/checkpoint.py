@@ -14,19 +14,10 @@ from tiedtransformer.atomic import atomic_path
 from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 
-# The options that fix the network's parameters: checkpoints that differ in one cannot be averaged.
-SHAPE_KEYS = (
-    "tying",
-    "vocab_size",
-    "joint_vocab",
-    "d_model",
-    "n_heads",
-    "n_encoder_layers",
-    "n_decoder_layers",
-    "d_ff",
-    "projection_reg",
-    "norm_first",
-)
+# The options that fix the network's parameters (every field of TransformerConfig but those that do
+# not): checkpoints that differ in one cannot be averaged.
+NOT_SHAPE = ("dropout", "max_positions")  # max_positions sizes a buffer, not a parameter
+SHAPE_KEYS = tuple(f.name for f in dataclasses.fields(TransformerConfig) if f.name not in NOT_SHAPE)
 
 
 def network_options(hparams: dict) -> dict:
