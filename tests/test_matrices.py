@@ -55,7 +55,7 @@ def test_special_and_rare_tokens_are_left_out():
 
 def test_summary_has_the_seed_experiments_figures():
     dump = dump_from_model(tiny_model(tying="decoder"), vocabulary_of(TOKENS, TOKENS), {"tying": "decoder"})
-    report = summarize(analyze_dump(dump, AnalysisOptions(top_k=15, knn_k=3, bins=10)), 15, 10)
+    report = summarize(analyze_dump(dump, AnalysisOptions(top_k=15, knn_k=3, bins=10)), 15, 10, 3)
     m = report["matrices"]["enc_embed"]
     assert len(m["top_pairs"]) == 15 and all(len(p) == 3 for p in m["top_pairs"])
     assert m["mean_top"] == pytest.approx(sum(p[2] for p in m["top_pairs"]) / 15)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from tiedtransformer.analysis.matrices import AnalysisOptions
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.training.runs import RunOptions
 
 
 def analyze(
@@ -127,7 +128,7 @@ def average(paths: list[str], last: int = 5, out: str | None = None) -> None:
     print(f"averaged {len(files)} checkpoints ({', '.join(p.name for p in files)}) into {written}")
 
 
-def sweep(sweep: str, local: bool = False, dry_run: bool = False, root: str = "runs", seed: int = 0) -> None:
+def sweep(sweep: str, local: bool = False, dry_run: bool = False, root: str = RunOptions.root, seed: int = 0) -> None:
     """Run a W&B sweep config without a W&B server.
 
     Args:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from tiedtransformer.analysis import similarity
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.pair_kinds import kind_shares, random_pair_kinds
 from tiedtransformer.analysis.similarity import (
@@ -42,11 +43,11 @@ class AnalysisOptions:
     """What the similarity analysis computes; shared by ``tiedtransformer analyze`` and the
     ``SimilarityReport`` callback."""
 
-    top_k: int = 1000
+    top_k: int = similarity.TOP_K
     """Pairs kept per matrix, the most and the least similar."""
-    knn_k: int = 10
+    knn_k: int = similarity.KNN_K
     """Nearest neighbours per token."""
-    bins: int = 200
+    bins: int = similarity.BINS
     """Bins of the cosine histogram."""
     min_count: int = 10
     """Leave out tokens seen fewer times in the vocabulary's training sample (0: keep all): rare rows
@@ -298,7 +299,7 @@ def chance_tables(results: dict[str, MatrixResult], top_k: int, knn_k: int) -> t
     return top, knn
 
 
-def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: int = 10) -> dict:
+def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: int) -> dict:
     """The JSON report: per matrix the pairs and their means with their nulls, across matrices the
     Jaccard tables and their chance levels."""
     top_j, knn_j = jaccard_tables(results)

@@ -177,8 +177,11 @@ def _tiles(V: int, block: int, small: int) -> tuple[list[tuple[int, int, int, in
     return diagonal, upper
 
 
+TOP_K, KNN_K, BINS = 1000, 10, 200  # the analysis's defaults (``matrices.AnalysisOptions`` takes them)
+
+
 def analyze_matrix(
-    w: torch.Tensor, top_k: int = 1000, knn_k: int = 10, bins: int = 200, block: int = 4096
+    w: torch.Tensor, top_k: int = TOP_K, knn_k: int = KNN_K, bins: int = BINS, block: int = 4096
 ) -> MatrixSimilarity:
     """Top/bottom-K pairs, k-NN and the cosine histogram of the rows of ``w`` (on ``w``'s device).
 

@@ -240,7 +240,7 @@ class RunDir:
 class RunRequest:
     """What a fit's config says about its run directory (the inputs of :func:`resolve`)."""
 
-    root: str = "runs"
+    root: str = RunOptions.root
     name: str | None = None
     tying: str = "none"
     direction: str = "en-de"

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.runs import RUN_NAME_ENV, RunDir
+from tiedtransformer.training.runs import RUN_NAME_ENV, RunDir, RunOptions
 
 
 def load_sweep(path: str | Path) -> dict:
@@ -132,7 +132,7 @@ def finished(root: Path, name: str) -> bool:
     return RunDir(root / name).finished()
 
 
-def run_local(path: str, dry_run: bool = False, root: str = "runs", seed: int = 0, out=None) -> int:
+def run_local(path: str, dry_run: bool = False, root: str = RunOptions.root, seed: int = 0, out=None) -> int:
     """Run (or print) every run of the sweep; returns the number of failed runs."""
     out = out or sys.stdout
     sweep = load_sweep(path)
