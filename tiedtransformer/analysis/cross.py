@@ -17,7 +17,7 @@ import torch
 
 from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
-from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, _similarity, kept_rows
+from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, _similarity, kept_rows, mean_knn_jaccard
 from tiedtransformer.analysis.similarity import (
     chance_jaccard,
     jaccard,
@@ -75,7 +75,7 @@ def compare_matrices(
     return {
         "tokens": n,
         "jaccard_top_pairs": jaccard(ra.pair_set(), rb.pair_set()),
-        "jaccard_knn": _knn_jaccard(ra, rb),
+        "jaccard_knn": mean_knn_jaccard(ra.knn_sets(), rb.knn_sets()),
         "spearman": rank_correlation(pair_cosines(wa, sample), pair_cosines(wb, sample)),
         "chance": {
             "jaccard_top_pairs": chance_jaccard(min(options.top_k, n_pairs), n_pairs),
@@ -84,11 +84,6 @@ def compare_matrices(
         },
         "sampled_pairs": int(sample.size(0)),
     }
-
-
-def _knn_jaccard(a: MatrixResult, b: MatrixResult) -> float:
-    ka, kb = a.sim.knn.tolist(), b.sim.knn.tolist()  # same token order: row i is the same token
-    return sum(jaccard(set(x), set(y)) for x, y in zip(ka, kb)) / len(ka) if ka else float("nan")
 
 
 def cross_compare(
