@@ -75,9 +75,10 @@ def kind(pid: int, main: int) -> str:
     if pid == main:
         return "main"
     try:
-        return "wandb" if b"wandb" in Path(f"/proc/{pid}/cmdline").read_bytes() else "other"
+        program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
     except OSError:
         return "other"
+    return "wandb" if b"wandb" in Path(program.decode(errors="replace")).name.encode() else "other"
 
 
 def sample(pid: int) -> dict:

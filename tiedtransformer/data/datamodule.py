@@ -20,6 +20,7 @@ from tiedtransformer.data.corpus import Corpus, Source, read_lines
 from tiedtransformer.data.loader import TrainBatches
 from tiedtransformer.data.vocab import Vocabulary, build_vocabulary
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.model.network import TransformerConfig
 
 Direction = Literal["en-de", "de-en"]
 DIRECTIONS = ("en-de", "de-en")
@@ -145,8 +146,8 @@ class TranslationData(L.LightningDataModule):
         self,
         source: Source = "hub",
         direction: Direction = "en-de",
-        hub_dataset: str = "wmt/wmt14",
-        hub_config: str | None = "de-en",
+        hub_dataset: str = Corpus.hub_dataset,
+        hub_config: str | None = Corpus.hub_config,
         train_split: str = "train",
         valid_split: str = "validation",
         test_split: str = "test",
@@ -157,8 +158,8 @@ class TranslationData(L.LightningDataModule):
         predict_path: str | None = None,
         demo_train_size: int = 100_000,
         demo_valid_size: int = 500,
-        vocab_size: int = 37000,
-        joint_vocab: bool = True,
+        vocab_size: int = TransformerConfig.vocab_size,
+        joint_vocab: bool = TransformerConfig.joint_vocab,
         vocab_sample_size: int = 1_000_000,
         vocab_max_scan: int | None = 4_000_000,
         character_coverage: float = 1.0,

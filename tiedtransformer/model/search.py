@@ -66,12 +66,16 @@ def _strip(seq: list[int]) -> list[int]:
     return seq[: seq.index(EOS_ID)] if EOS_ID in seq else [t for t in seq if t != PAD_ID]
 
 
+# The search's defaults, declared here once (``training.options.DecodeConfig`` takes them).
+BEAM_SIZE, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B = 4, 0.6, 1.0, 50
+
+
 @torch.no_grad()
 def greedy_decode(
     model: TiedTransformer,
     src: torch.Tensor,
-    max_len_a: float = 1.0,
-    max_len_b: int = 50,
+    max_len_a: float = MAX_LEN_A,
+    max_len_b: int = MAX_LEN_B,
     use_cache: bool = True,
     min_len: int = 0,
 ) -> list[list[int]]:
@@ -105,10 +109,10 @@ def length_penalty(length: int, alpha: float) -> float:
 def beam_search(
     model: TiedTransformer,
     src: torch.Tensor,  # (B, S)
-    beam_size: int = 4,
-    alpha: float = 0.6,
-    max_len_a: float = 1.0,
-    max_len_b: int = 50,
+    beam_size: int = BEAM_SIZE,
+    alpha: float = LENGTH_PENALTY,
+    max_len_a: float = MAX_LEN_A,
+    max_len_b: int = MAX_LEN_B,
     use_cache: bool = True,
     min_len: int = 0,
     tricks: SearchTricks = SearchTricks(),

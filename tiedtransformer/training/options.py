@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.model.search import BEAM_SIZE, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
 from tiedtransformer.training.schedule import Schedule
 
 Search = Literal["beam", "greedy"]
@@ -57,13 +58,13 @@ class DecodeConfig:
 
     search: Search = "beam"
     """beam or greedy."""
-    beam_size: int = 4
+    beam_size: int = BEAM_SIZE
     """Beam width."""
-    length_penalty: float = 0.6
+    length_penalty: float = LENGTH_PENALTY
     """GNMT length penalty α."""
-    max_len_a: float = 1.0
+    max_len_a: float = MAX_LEN_A
     """Generated tokens at most a·(source length) + b ..."""
-    max_len_b: int = 50
+    max_len_b: int = MAX_LEN_B
     """... (b)."""
 
     def describe(self, search: Search | None = None) -> str:
