@@ -17,7 +17,7 @@ import torch
 
 from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
-from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, _similarity, kept_rows, mean_knn_jaccard
+from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, _similarity, kept_rows, knn_jaccard_by_token
 from tiedtransformer.analysis.similarity import (
     chance_jaccard,
     jaccard,
@@ -75,7 +75,7 @@ def compare_matrices(
     return {
         "tokens": n,
         "jaccard_top_pairs": jaccard(ra.pair_set(), rb.pair_set()),
-        "jaccard_knn": mean_knn_jaccard(ra.knn_sets(), rb.knn_sets()),
+        "jaccard_knn": knn_jaccard_by_token(ra.knn_sets(), rb.knn_sets()),
         "spearman": rank_correlation(pair_cosines(wa, sample), pair_cosines(wb, sample)),
         "chance": {
             "jaccard_top_pairs": chance_jaccard(min(options.top_k, n_pairs), n_pairs),

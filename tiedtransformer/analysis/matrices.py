@@ -259,11 +259,11 @@ def jaccard_tables(results: dict[str, MatrixResult]) -> tuple[dict, dict]:
     pairs = {n: results[n].pair_set() for n in names}
     knn = {n: results[n].knn_sets() for n in names} if len(names) > 1 else {}  # sets of every token: not for 1
     top_j = {a: {b: 1.0 if a == b else jaccard(pairs[a], pairs[b]) for b in names} for a in names}
-    knn_j = {a: {b: 1.0 if a == b else mean_knn_jaccard(knn[a], knn[b]) for b in names} for a in names}
+    knn_j = {a: {b: 1.0 if a == b else knn_jaccard_by_token(knn[a], knn[b]) for b in names} for a in names}
     return top_j, knn_j
 
 
-def mean_knn_jaccard(a: dict[str, set[str]], b: dict[str, set[str]]) -> float:
+def knn_jaccard_by_token(a: dict[str, set[str]], b: dict[str, set[str]]) -> float:
     """Mean over the tokens both have of the Jaccard overlap of their k nearest neighbours
     (:meth:`MatrixResult.knn_sets`); nan when they share no token."""
     common = a.keys() & b.keys()
@@ -275,7 +275,7 @@ def snapshot_overlap(previous: dict[str, MatrixResult], current: dict[str, Matri
     return {
         n: {
             "top_pairs": jaccard(previous[n].pair_set(), current[n].pair_set()),
-            "knn": mean_knn_jaccard(previous[n].knn_sets(), current[n].knn_sets()),
+            "knn": knn_jaccard_by_token(previous[n].knn_sets(), current[n].knn_sets()),
         }
         for n in current
         if n in previous
