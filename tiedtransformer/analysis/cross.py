@@ -17,7 +17,13 @@ import torch
 
 from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
-from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, _similarity, kept_rows, knn_jaccard_by_token
+from tiedtransformer.analysis.matrices import (
+    AnalysisOptions,
+    MatrixResult,
+    _similarity,
+    kept_rows,
+    knn_jaccard_by_token,
+)
 from tiedtransformer.analysis.similarity import (
     chance_jaccard,
     jaccard,
