@@ -11,8 +11,8 @@ from tiedtransformer.specials import PAD_ID
 ROW_MULTIPLE = 64
 """The fused loss pads its rows (the non-pad target tokens of a batch) to a multiple of this. The
 token count differs in nearly every batch, and under CPU bf16 autocast each new row count made
-oneDNN build and cache new matrix-product kernels, whose small long-lived allocations fragmented
-the heap: the process grew epoch after epoch (``benchmarks/soak.py``). With 64 the products see a
+oneDNN build and cache new matrix-product kernels, and the main process grew epoch after epoch
+(``benchmarks/soak.py``). With 64 the products see a
 few dozen shapes, at the cost of fewer than 64 zero rows per batch in the output layer."""
 
 
@@ -73,7 +73,7 @@ def linear_label_smoothed_nll(
     chunk = max(row_multiple, chunk_elements // weight.size(0) // row_multiple * row_multiple)
     if torch.is_grad_enabled() and (rows.requires_grad or weight.requires_grad):
         loss, nll = _LinearLabelSmoothedNLL.apply(rows, weight, target, epsilon, chunk, n)
-        # the padded rows' gradients are zero and dropped by the slice's backward
+        # the padded rows' gradients are zero and dropped by torch.cat's backward
     else:
         loss, nll, _, _ = _linear_ls_nll(rows, weight, target, epsilon, chunk, n, with_grads=False)
     return loss, nll, keep.sum()
