@@ -265,7 +265,7 @@ def main() -> None:
     import sentencepiece as spm
 
     from tiedtransformer.data.datamodule import checkpoint_data
-    from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint
+    from tiedtransformer.run.checkpoint import load_checkpoint, network_from_checkpoint
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="a fit checkpoint (three-way tied, post-norm); default: make one")

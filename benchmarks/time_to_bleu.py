@@ -75,8 +75,8 @@ def run_peer(
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
     from benchmarks.train_step import marian
+    from tiedtransformer.analysis.scores import corpus_scores
     from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
-    from tiedtransformer.training.evaluation import corpus_scores
     from tiedtransformer.training.precision import default_precision
 
     if args.peer_precision == "rule":  # the rule ours follows: bf16 only where the CPU runs it natively
@@ -254,7 +254,7 @@ def main() -> None:
     else:
         ours_curve, summary = run_ours(args, root)
     from tiedtransformer.data.datamodule import checkpoint_data
-    from tiedtransformer.training.checkpoint import load_checkpoint, network_options
+    from tiedtransformer.run.checkpoint import load_checkpoint, network_options
 
     ckpt = load_checkpoint(root / "ours" / "checkpoints" / "last.ckpt")
     hp = network_options(ckpt["hyper_parameters"])  # the peer gets our run's shape and vocabulary

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import lightning as L
 
+from tiedtransformer.run.checkpoint import load_checkpoint
+from tiedtransformer.run.files import RunDir
 from tiedtransformer.training.averaging import average_checkpoints, checkpoint_step
-from tiedtransformer.training.checkpoint import load_checkpoint
 from tiedtransformer.training.distributed import is_sharded
-from tiedtransformer.training.runs import RunDir
 
 
 class CheckpointAveraging(L.Callback):
@@ -34,7 +34,7 @@ class CheckpointAveraging(L.Callback):
 
     def _keep(self, trainer) -> None:
         folder = self._folder(trainer)
-        path = folder / f"epoch{trainer.current_epoch:02d}-step{trainer.global_step:08d}.ckpt"
+        path = folder / RunDir.kept_name(trainer.current_epoch, trainer.global_step)
         if trainer.global_step in self._kept_steps:
             return
         self._kept_steps.add(trainer.global_step)

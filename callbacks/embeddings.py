@@ -11,11 +11,12 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from tiedtransformer.analysis.dumps import dump_from_model, read_dump, write_dump
-from tiedtransformer.analysis.matrices import AnalysisOptions, snapshot_overlap
+from tiedtransformer.analysis.matrices import snapshot_overlap
+from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir, projector_table, scalars, tables
 from tiedtransformer.analysis.trajectory import geometry_scalars, nulls, snapshot_statistics
+from tiedtransformer.run.files import RunDir
 from tiedtransformer.training.distributed import full_copy, is_sharded
-from tiedtransformer.training.runs import RunDir
 
 
 def _wandb_loggers(trainer) -> list:

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from tiedtransformer.errors import WriteError
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.files import RunDir
 
 
 class CheckpointOnFailure(L.Callback):
@@ -22,7 +22,7 @@ class CheckpointOnFailure(L.Callback):
         filename: Checkpoint file name inside the run's checkpoint folder.
     """
 
-    def __init__(self, filename: str = "last-interrupted.ckpt"):
+    def __init__(self, filename: str = RunDir.INTERRUPTED):
         self.filename = filename
         self.saved: Path | None = None
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from tiedtransformer.run.files import RunDir
 from tiedtransformer.training.distributed import all_gather_objects
-from tiedtransformer.training.runs import RunDir
 
 # summary.json key (after "final_") -> key of TranslationModule.final_scores
 FINAL_KEYS = {
@@ -74,7 +74,7 @@ class RunSummary(L.Callback):
         if first and trainer.is_global_zero and sum(total.values()):
             print(
                 f"data: skipped {sum(total.values())} training pairs in epoch {trainer.current_epoch} "
-                f"({', '.join(f'{k}: {v}' for k, v in self.filtered.items())}); see summary.json",
+                f"({', '.join(f'{k}: {v}' for k, v in self.filtered.items())}); see {RunDir.SUMMARY}",
                 flush=True,
             )
 

@@ -24,7 +24,7 @@ from tiedtransformer.analysis.matrices import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir
 from tiedtransformer.analysis.trajectory import run_trajectory
 from tiedtransformer.atomic import atomic_write_json
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.files import RunDir
 
 KEPT = Path(__file__).resolve().parent / "results" / "grid"
 

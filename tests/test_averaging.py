@@ -5,6 +5,7 @@ import torch
 
 from tests.conftest import tiny_model
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.run.checkpoint import load_checkpoint
 from tiedtransformer.training.averaging import (
     average_checkpoints,
     average_state_dicts,
@@ -12,7 +13,6 @@ from tiedtransformer.training.averaging import (
     last_checkpoints,
     shared_groups,
 )
-from tiedtransformer.training.checkpoint import load_checkpoint
 
 
 def fake_checkpoint(net, step: int, **hp) -> dict:

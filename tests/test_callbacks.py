@@ -177,7 +177,7 @@ def test_an_unreachable_validation_interval_is_named_and_reachable_ones_are_not(
 def test_last_checkpoint_holds_the_weights_training_ended_with_when_max_steps_ends_inside_an_epoch(tmp_path, capsys):
     import torch
 
-    from tiedtransformer.training.checkpoint import load_checkpoint
+    from tiedtransformer.run.checkpoint import load_checkpoint
 
     args = [a for a in TINY_FIT if not a.startswith("--trainer.max_epochs")]
     code, _, err = run_main(

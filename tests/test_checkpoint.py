@@ -7,8 +7,8 @@ import torch
 from tests.conftest import tiny_model
 from tests.probes import RunsCode
 from tiedtransformer.errors import ConfigError, WriteError
-from tiedtransformer.training import checkpoint
-from tiedtransformer.training.checkpoint import (
+from tiedtransformer.run import checkpoint
+from tiedtransformer.run.checkpoint import (
     CheckpointFiles,
     check_checkpoint,
     load_checkpoint,

@@ -198,6 +198,40 @@ def test_console_entry_points():
         assert out.returncode == 0 and "fit" in out.stdout and "info" in out.stdout
 
 
+PLAIN = ["analyze", "average", "sweep", "compare", "export", "translate"]
+
+
+@pytest.mark.parametrize("command", [None, *PLAIN])
+def test_help_and_the_plain_commands_start_without_torch_or_lightning(command):
+    probe = (
+        "import sys\n"
+        "from tiedtransformer.cli import main\n"
+        f"try:\n    main({[c for c in (command, '--help') if c]!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "usage: tiedtransformer" in out.stdout and out.stdout.strip().endswith("[]"), out.stdout[-300:]
+
+
+def test_one_table_holds_every_command_and_a_list_argument_is_read_from_the_signature():
+    from tiedtransformer import commands
+    from tiedtransformer.cli import COMMANDS
+    from tiedtransformer.commands import variadic_argument
+
+    assert [c for c in COMMANDS if COMMANDS[c].__module__ == commands.__name__] == PLAIN
+    assert {c: variadic_argument(COMMANDS[c]) for c in PLAIN if variadic_argument(COMMANDS[c])} == {
+        "analyze": "paths",
+        "average": "paths",
+        "compare": "runs",
+    }
+
+    def new(items: list[str], flag: bool = False) -> None:
+        """A command added later."""
+
+    assert variadic_argument(new) == "items"
+
+
 def test_messy_corpus_trains_and_reports_what_it_skipped(tmp_path, capsys):
     from tests.data_helpers import demo_texts
 

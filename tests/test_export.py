@@ -14,8 +14,8 @@ from tiedtransformer.cli import main
 from tiedtransformer.data.vocab import Vocabulary, _train_one
 from tiedtransformer.export.ct2 import token_matrix_aliases, transformer_spec
 from tiedtransformer.export.source import load_exportable, reference_logprobs
+from tiedtransformer.run.files import RunDir
 from tiedtransformer.specials import EOS_ID
-from tiedtransformer.training.runs import RunDir
 
 pytest.importorskip("transformers")
 pytest.importorskip("ctranslate2")

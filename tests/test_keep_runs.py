@@ -8,7 +8,7 @@ import torch
 
 from tests.test_trajectory import dump
 from tiedtransformer.analysis.dumps import write_dump
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.files import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from tests.conftest import TINY_FIT
 from tests.test_cli import REPO, run_main
 from tiedtransformer.data.batching import Batch
 from tiedtransformer.model.network import TransformerConfig
-from tiedtransformer.training.checkpoint import load_checkpoint
+from tiedtransformer.run.checkpoint import load_checkpoint
 from tiedtransformer.training.module import TranslationModule
 from tiedtransformer.training.options import OptimConfig
 
@@ -220,7 +220,7 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
 
     import tiedtransformer.training.module as module_py
     from tests.data_helpers import demo_texts, write_parallel
-    from tiedtransformer.training.evaluation import corpus_scores, sample_ids
+    from tiedtransformer.analysis.scores import corpus_scores, sample_ids
 
     rng = random.Random(0)
     base = demo_texts(200, "validation")

@@ -200,7 +200,7 @@ def _all_files_whole(run: Path) -> None:
     import yaml
 
     from tiedtransformer.analysis.dumps import read_dump
-    from tiedtransformer.training.checkpoint import load_checkpoint
+    from tiedtransformer.run.checkpoint import load_checkpoint
 
     for f in run.rglob("*"):
         if "wandb" in f.parts or not f.is_file():
@@ -249,8 +249,8 @@ def test_sigkill_at_a_random_moment_then_resume_continues_from_the_last_whole_ch
     trained = len(records(part))
     assert trained < 3 * N, "the run ended before it was killed; kill it sooner"
 
-    from tiedtransformer.training.checkpoint import load_checkpoint
-    from tiedtransformer.training.runs import RunDir
+    from tiedtransformer.run.checkpoint import load_checkpoint
+    from tiedtransformer.run.files import RunDir
 
     last = RunDir(run).last_checkpoint()
     start = load_checkpoint(last)["global_step"] if last else 0
@@ -307,7 +307,7 @@ def test_a_full_disk_mid_run_stops_with_a_message_and_keeps_what_was_written(
     assert last.startswith(f"error: could not write {run}/") and "No space left on device" in last
     assert "What was there before is intact" in last
     if what == "checkpoint":  # the last.ckpt of step 2 is whole; training stopped at the failed write
-        from tiedtransformer.training.checkpoint import load_checkpoint
+        from tiedtransformer.run.checkpoint import load_checkpoint
 
         assert load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"] == 2
         assert "last-interrupted.ckpt" not in os.listdir(run / "checkpoints")  # no write onto a full disk

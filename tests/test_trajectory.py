@@ -5,7 +5,7 @@ import torch
 
 from tiedtransformer.analysis.dumps import EmbeddingDump, write_dump
 from tiedtransformer.analysis.trajectory import cross_trajectory, run_trajectory
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.files import RunDir
 
 V, D = 404, 16
 

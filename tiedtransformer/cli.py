@@ -1,7 +1,7 @@
-"""``tiedtransformer``: the command line. The commands are a plain dict (:data:`COMMANDS`); fit,
-validate, test, predict and info run LightningCLI (:mod:`tiedtransformer.lightning_cli`, imported
-only for them), the others are typed functions (:mod:`tiedtransformer.commands`) that start without
-importing Lightning.
+"""``tiedtransformer``: the command line. One table, :data:`COMMANDS` (name -> function): fit, validate,
+test, predict and info run LightningCLI (:mod:`tiedtransformer.lightning_cli`, imported only for them); the
+others are typed functions (:mod:`tiedtransformer.commands`) that start without importing Lightning or
+torch. A new command is a function in ``commands.py`` and its line in the table.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import gc
 import json
 import signal
 import sys
+from collections.abc import Callable
 
 from tiedtransformer import commands
 from tiedtransformer.commands import run_function
@@ -17,31 +18,42 @@ from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.moved_options import check_moved_keys
 
 
-def _lightning(name: str):
-    def command(args: list[str]) -> None:
-        from tiedtransformer import lightning_cli
+def _lightning(command: str) -> Callable[[list[str]], None]:
+    """fit, validate, test, predict: LightningCLI (imported only for them) parses the command line."""
 
-        return getattr(lightning_cli, name)(args)
+    def run(args: list[str]) -> None:
+        from tiedtransformer.lightning_cli import fit_etc
 
-    return command
+        fit_etc([command, *args])
+
+    return run
 
 
-COMMANDS = {
-    "fit": _lightning("fit_etc"),
-    "validate": _lightning("fit_etc"),
-    "test": _lightning("fit_etc"),
-    "predict": _lightning("fit_etc"),
-    "info": lambda args: print(json.dumps(_lightning("info")(args), indent=2)),
-    "analyze": lambda args: run_function(commands.analyze, args),
-    "average": lambda args: run_function(commands.average, args),
-    "sweep": lambda args: run_function(commands.sweep, args),
-    "compare": lambda args: run_function(commands.compare, args),
-    "export": lambda args: run_function(commands.export, args),
-    "translate": lambda args: run_function(commands.translate, args),
+def _info(args: list[str]) -> None:
+    """The network's parameter accounting, from the same options as fit."""
+    from tiedtransformer.lightning_cli import info
+
+    print(json.dumps(info(args), indent=2))
+
+
+# Every command. A typed function of tiedtransformer.commands gets its command line parsed from its signature
+# and docstring; the others take the arguments after the command's name as they are.
+COMMANDS: dict[str, Callable] = {
+    **{name: _lightning(name) for name in ("fit", "validate", "test", "predict")},
+    "info": _info,
+    "analyze": commands.analyze,
+    "average": commands.average,
+    "sweep": commands.sweep,
+    "compare": commands.compare,
+    "export": commands.export,
+    "translate": commands.translate,
 }
 
 
-PLAIN_COMMANDS = ("info", "analyze", "average", "sweep", "compare", "export", "translate")
+def dispatch(command: str, args: list[str]) -> None:
+    """Run ``command`` with the arguments after its name."""
+    fn = COMMANDS[command]
+    run_function(fn, args) if fn.__module__ == commands.__name__ else fn(args)
 
 
 def _message(e: ConfigError) -> str:
@@ -63,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     failed = True
     try:
         check_moved_keys(argv[1:])
-        COMMANDS[command](argv[1:] if command in PLAIN_COMMANDS else argv)
+        dispatch(command, argv[1:])
         failed = False
     except ConfigError as e:
         print(f"error: {_message(e)}", file=sys.stderr)

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from tiedtransformer.analysis.matrices import AnalysisOptions
+from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.runs import RunOptions
+from tiedtransformer.run.files import CrossDir, DumpDir, RunDir
+from tiedtransformer.run.plan import RunOptions
 
 
 def analyze(
@@ -34,7 +35,6 @@ def analyze(
     """
     from tiedtransformer.analysis.dumps import read_any
     from tiedtransformer.analysis.report import analyze_to_dir, init_snapshot
-    from tiedtransformer.training.runs import RunDir
 
     if len(paths) > 2:
         raise ConfigError(f"analyze takes one input, or two to compare; got {len(paths)}")
@@ -42,7 +42,7 @@ def analyze(
         return _analyze_two(paths, analysis, pairs, out)
     path = paths[0]
     targets = [Path(path)]
-    if Path(path).is_dir() and not (Path(path) / "embeddings.safetensors").exists():
+    if Path(path).is_dir() and not DumpDir(path).is_dump():
         targets = RunDir(path).dumps()
         if not targets:
             raise ConfigError(f"{path} is neither an embedding dump nor a run directory with embeddings/step-*")
@@ -65,7 +65,7 @@ def analyze(
                 + (f" (null: {against})" if against else "")
                 + f"  mean bottom {m['mean_bottom']:.3f}{note}"
             )
-        print(f"  report: {Path(where) / 'report.md'}")
+        print(f"  report: {DumpDir(where).report}")
     if targets != [Path(path)] and targets[0] == RunDir(path).snapshot(0):  # a run, with its step-0 null
         from tiedtransformer.analysis.trajectory import run_trajectory
 
@@ -88,7 +88,7 @@ def _analyze_two(paths: list[str], analysis: AnalysisOptions, pairs: int, out: s
         print(measure)
         for x, row in report[measure].items():
             print(f"  A {x:10s} " + "  ".join(f"{y} {'–' if v is None else f'{v:.3f}'}" for y, v in row.items()))
-    print(f"report: {Path(out) / 'cross.md'}")
+    print(f"report: {CrossDir(out).report}")
 
 
 def _label(path: str, meta: dict) -> str:
@@ -96,7 +96,6 @@ def _label(path: str, meta: dict) -> str:
 
 
 def _slug(path: str) -> str:
-    from tiedtransformer.training.runs import RunDir
 
     p = Path(path).resolve()
     run = RunDir.containing(p)
@@ -113,13 +112,12 @@ def average(paths: list[str], last: int = 5, out: str | None = None) -> None:
         out: The averaged checkpoint (default: RUN_DIR/checkpoints/averaged-lastN.ckpt).
     """
     from tiedtransformer.training.averaging import average_checkpoints, last_checkpoints
-    from tiedtransformer.training.runs import RunDir
 
     if last < 1:
         raise ConfigError(f"--last {last}: average at least one checkpoint")
     if len(paths) == 1 and Path(paths[0]).is_dir():
         files = last_checkpoints(paths[0], last)
-        out = out or str(RunDir(paths[0]).checkpoints / f"averaged-last{last}.ckpt")
+        out = out or str(RunDir(paths[0]).averaged_last(last))
     else:
         files = [Path(x) for x in paths]
         if not out:
@@ -259,10 +257,6 @@ def translate(
     print(f"translations of {done['lines']} lines written to {target} ({engine})")
 
 
-# The positional arguments that take one or more values (jsonargparse's own would want a JSON list).
-VARIADIC = {analyze: "paths", average: "paths", compare: "runs"}
-
-
 def run_function(fn: Callable, args: list[str]) -> None:
     """Parse ``args`` with ``fn``'s signature and docstring (jsonargparse) and call it."""
     import inspect
@@ -272,7 +266,7 @@ def run_function(fn: Callable, args: list[str]) -> None:
     set_parsing_settings(docstring_parse_attribute_docstrings=True)  # dataclass field docstrings as help
     doc = (fn.__doc__ or "").split("\n\n")[0]
     parser = ArgumentParser(prog=f"tiedtransformer {fn.__name__}", description=doc, exit_on_error=True)
-    variadic = VARIADIC.get(fn)
+    variadic = variadic_argument(fn)
     if variadic:
         parser.add_argument(variadic, nargs="+", help=_arg_help(fn, variadic))
     # A bool option is a flag (--local, --no_local), not --local=true.
@@ -283,6 +277,17 @@ def run_function(fn: Callable, args: list[str]) -> None:
     parser.add_function_arguments(fn, skip=skip, as_positional=True, as_group=False)
     init = parser.instantiate(parser.parse_args(args))
     fn(**{name: init[name] for name in fn.__code__.co_varnames[: fn.__code__.co_argcount]})
+
+
+def variadic_argument(fn: Callable) -> str | None:
+    """The positional argument that takes one or more values: the first parameter without a default typed
+    ``list[str]`` (given as ``a b c``, where jsonargparse's own would want a JSON list)."""
+    import inspect
+
+    for p in inspect.signature(fn).parameters.values():
+        if p.default is inspect.Parameter.empty and p.annotation in ("list[str]", list[str]):
+            return p.name
+    return None
 
 
 def _arg_help(fn: Callable, name: str) -> str:

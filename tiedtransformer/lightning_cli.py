@@ -24,6 +24,7 @@ from tiedtransformer.callbacks import (
     CheckpointOnFailure,
     EmbeddingSnapshot,
     FinalCheckpoint,
+    FinalTranslations,
     RngState,
     RunSummary,
     SimilarityReport,
@@ -33,12 +34,9 @@ from tiedtransformer.callbacks import (
 from tiedtransformer.data.datamodule import TranslationData
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
-from tiedtransformer.training.checkpoint import CheckpointFiles, check_checkpoint
-from tiedtransformer.training.module import TranslationModule
-from tiedtransformer.training.options import accumulation_steps
-from tiedtransformer.training.precision import default_precision, slow_bf16_warning
-from tiedtransformer.training.resilient_logger import ResilientLogger
-from tiedtransformer.training.runs import (
+from tiedtransformer.run.checkpoint import CheckpointFiles, check_checkpoint
+from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.plan import (
     RESUMING_ENV,
     RUN_DIR_ENV,
     RunOptions,
@@ -49,6 +47,10 @@ from tiedtransformer.training.runs import (
     not_rank_zero,
     resolve,
 )
+from tiedtransformer.training.module import TranslationModule
+from tiedtransformer.training.options import accumulation_steps
+from tiedtransformer.training.precision import default_precision, slow_bf16_warning
+from tiedtransformer.training.resilient_logger import ResilientLogger
 
 TRAINER_DEFAULTS = {
     "max_epochs": 12,
@@ -62,10 +64,12 @@ def default_callbacks() -> list:
     ``--trainer.callbacks``): the random state in checkpoints, Lightning's throughput meter
     (``train/device/items_per_sec`` = target tokens/s; FLOP/s and MFU where the device's peak is known),
     its learning-rate monitor (``train/lr``, the scheduler's name, at every logged step) and the final
-    weights in ``last.ckpt`` (before the configurable callbacks: CheckpointAveraging comes after it)."""
+    weights in ``last.ckpt`` (before the configurable callbacks: CheckpointAveraging comes after it), and the
+    final evaluation's translations in the run directory."""
     return [
         RngState(),
         FinalCheckpoint(),
+        FinalTranslations(),
         ThroughputMonitor(batch_size_fn=len, length_fn=lambda batch: batch.num_tgt_tokens),
         LearningRateMonitor(logging_interval="step"),
     ]
@@ -90,7 +94,7 @@ class TiedCLI(LightningCLI):
                 "checkpoint.monitor": "val/loss",
                 "checkpoint.mode": "min",
                 "checkpoint.save_last": True,
-                "checkpoint.filename": "epoch{epoch:02d}-step{step}",
+                "checkpoint.filename": RunDir.BEST_PATTERN,
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
@@ -227,7 +231,7 @@ class TiedCLI(LightningCLI):
         loggers = [CSVLogger(save_dir=run.path, name="", version=run.metrics_version(self.run.resuming))]
         mode, why = decide_wandb_mode(cfg.run.wandb)
         if mode == "disabled":
-            print("W&B: disabled; metrics go to metrics.csv", flush=True)
+            print(f"W&B: disabled; metrics go to {RunDir.METRICS}", flush=True)
             return loggers
         from lightning.pytorch.loggers import WandbLogger
 

@@ -3,16 +3,26 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.model.network import TransformerConfig
-from tiedtransformer.training.options import OptimConfig
 
-# Keys that moved when the module began to take config dataclasses: old `model.X` -> new key.
-MOVED_KEYS: dict[str, str] = {
-    **{f"model.{k}": f"model.net.{k}" for k in TransformerConfig.__dataclass_fields__},
-    **{f"model.{k}": f"model.optim.{k}" for k in OptimConfig.__dataclass_fields__},
+
+@cache
+def moved_keys() -> dict[str, str]:
+    """Old key -> new key. Built when first asked (the network's config imports torch), which is only when a
+    given key could have moved: a plain command's ``--help`` stays quick."""
+    from tiedtransformer.model.network import TransformerConfig
+    from tiedtransformer.training.options import OptimConfig
+
+    return {**_MOVED, **{f"model.{k}": f"model.net.{k}" for k in TransformerConfig.__dataclass_fields__}} | {
+        f"model.{k}": f"model.optim.{k}" for k in OptimConfig.__dataclass_fields__
+    }
+
+
+# Keys that moved when the module began to take config dataclasses: old `model.X` -> new key (and moved_keys()).
+_MOVED: dict[str, str] = {
     "model.decode": "model.decoding.search",
     **{f"similarity.{k}": f"similarity.analysis.{k}" for k in ("top_k", "knn_k", "min_count")},
     # tiedtransformer analyze / sweep, before their options came from typed functions
@@ -38,8 +48,8 @@ def check_moved_keys(args: list[str]) -> None:
             if isinstance(doc, dict):  # anything else: LightningCLI says what is wrong with the file
                 given += [f"{section}.{key}" for section, v in doc.items() if isinstance(v, dict) for key in v]
     for key in given:
-        if key in MOVED_KEYS:
-            new = MOVED_KEYS[key]
+        if key in _MOVED or (key.startswith("model.") and key in moved_keys()):
+            new = moved_keys()[key]
             *groups, leaf = new.split(".")
             nested = "".join(f"{g}: {{" for g in groups) + f"{leaf}: ..." + "}" * len(groups)
             where = f", or in a config file {nested}" if len(groups) > 1 else ""

@@ -24,11 +24,11 @@ import yaml
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.numbers import number
+from tiedtransformer.analysis.scores import paired_significance
 from tiedtransformer.analysis.seed_tables import seed_tables
 from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.evaluation import paired_significance
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.files import DumpDir, RunDir
 
 COLUMNS = [
     "run",
@@ -66,7 +66,7 @@ def load_run(run_dir: str | Path) -> dict:
         with open(part, newline="") as fh:
             run["metrics"] += list(csv.DictReader(fh))
     if dumps := d.snapshots():
-        run["similarity"] = json.loads((dumps[-1] / "similarity.json").read_text())
+        run["similarity"] = json.loads(DumpDir(dumps[-1]).similarity.read_text())
         run["similarity_dir"] = dumps[-1]
         run["top_pairs_by_step"] = _top_pairs_by_step(dumps)
     elif d.final_similarity.is_file():  # a kept copy of the run (docs/keep_runs.py): no dumps
@@ -96,7 +96,7 @@ def _top_pairs_by_step(dumps: list[Path]) -> list[tuple[int, dict[str, set]]]:
     """Each analysed snapshot's top pairs per matrix (as token-text pairs), oldest first."""
     out = []
     for dump in dumps:
-        sim = json.loads((dump / "similarity.json").read_text())
+        sim = json.loads(DumpDir(dump).similarity.read_text())
         pairs = {n: {tuple(sorted(p[:2])) for p in m["top_pairs"]} for n, m in sim["matrices"].items()}
         out.append((int(sim.get("meta", {}).get("step") or 0), pairs))
     return out
@@ -270,7 +270,9 @@ def _run_section(r: dict) -> dict:
     sim = r["similarity"]
     if not sim:
         return {"name": r["name"], "means": None}
-    heat = r["similarity_dir"] / "jaccard_top_pairs.png" if r.get("similarity_dir") else None  # a kept copy: none
+    heat = (
+        DumpDir(r["similarity_dir"]).figure("jaccard_top_pairs") if r.get("similarity_dir") else None
+    )  # a kept copy: none
     means = [
         [n, m.get("identical_to") or "", f"{m['mean_top']:.3f}", f"{m['mean_bottom']:.3f}"]
         for n, m in sim["matrices"].items()

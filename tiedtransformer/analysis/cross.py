@@ -18,12 +18,12 @@ import torch
 from tiedtransformer.analysis import figures
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.matrices import (
-    AnalysisOptions,
     MatrixResult,
     _similarity,
     kept_rows,
     knn_jaccard_by_token,
 )
+from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.similarity import (
     chance_jaccard,
     jaccard,
@@ -33,6 +33,7 @@ from tiedtransformer.analysis.similarity import (
 )
 from tiedtransformer.atomic import atomic_write_json, atomic_write_text
 from tiedtransformer.model.network import first_tied
+from tiedtransformer.run.files import CrossDir
 
 MEASURES = {
     "jaccard_top_pairs": "Jaccard of the top-K pair sets",
@@ -134,16 +135,16 @@ def cross_to_dir(
         "options": {k: v for k, v in dataclasses.asdict(options).items() if k != "device"} | {"sampled_pairs": pairs},
         **result,
     }
-    atomic_write_json(out / "cross.json", report, sort_keys=False)
+    atomic_write_json(CrossDir(out).json, report, sort_keys=False)
     report["figures"] = {
         m: figures.jaccard_heatmap(
             {f"A {x}": {f"B {y}": v for y, v in row.items()} for x, row in result[m].items()},
-            out / f"cross_{m}.png",
+            CrossDir(out).figure(m),
             f"{title}: A rows, B columns",
         ).name
         for m, title in MEASURES.items()
     }
-    atomic_write_text(out / "cross.md", markdown(report))
+    atomic_write_text(CrossDir(out).report, markdown(report))
     return report
 
 

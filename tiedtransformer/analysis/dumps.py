@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from tiedtransformer.atomic import atomic_dir
 from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import TOKEN_MATRICES, first_tied, tied_groups
+from tiedtransformer.run.files import DumpDir
 
 MATRIX_NAMES = TOKEN_MATRICES  # what a dump may hold, in the experiment's order
 SOURCE_SIDE = ("enc_embed", "enc_lut")  # rows are source tokens; the others are target tokens
@@ -43,23 +44,24 @@ def write_dump(path: str | Path, dump: EmbeddingDump, dtype: torch.dtype = torch
     """Write ``dump`` to the directory ``path`` atomically: build it beside, then rename into place.
     A crash leaves the previous dump (or none), never half of one."""
     path = Path(path)
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path) as folder:
+        tmp = DumpDir(folder)
         first = first_tied(dump.matrices)  # a tied matrix is stored once; the rest are aliases
         aliases = {name: f for name, f in first.items() if f is not None}
         stored = {
             name: t.detach().to("cpu", dtype).contiguous() for name, t in dump.matrices.items() if first[name] is None
         }
-        save_file(stored, str(tmp / "embeddings.safetensors"), metadata={"aliases": json.dumps(aliases)})
-        (tmp / "vocab.txt").write_text("".join(t + "\n" for t in dump.tgt_tokens), encoding="utf-8")
+        save_file(stored, str(tmp.embeddings), metadata={"aliases": json.dumps(aliases)})
+        tmp.vocab("tgt").write_text("".join(t + "\n" for t in dump.tgt_tokens), encoding="utf-8")
         if dump.src_tokens != dump.tgt_tokens:
-            (tmp / "vocab.src.txt").write_text("".join(t + "\n" for t in dump.src_tokens), encoding="utf-8")
+            tmp.vocab("src").write_text("".join(t + "\n" for t in dump.src_tokens), encoding="utf-8")
         meta = {**dump.meta, "tied_with": dump.tied_with}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        tmp.meta.write_text(json.dumps(meta, indent=2, default=str))
         if dump.counts is not None:
-            (tmp / "counts.json").write_text(json.dumps(dump.counts))
+            tmp.counts.write_text(json.dumps(dump.counts))
         for side, blob in (dump.spm_models or {}).items():
             if side == "tgt" or blob != dump.spm_models.get("tgt"):
-                (tmp / ("spm.model" if side == "tgt" else "spm.src.model")).write_bytes(blob)
+                tmp.spm(side).write_bytes(blob)
     return path
 
 
@@ -67,10 +69,10 @@ def read_dump(path: str | Path) -> EmbeddingDump:
     """A dump directory, read as data (safetensors and text: nothing in it is executed) and checked: a
     file that is missing, truncated or not what :func:`write_dump` writes, a tensor that is missing or
     whose rows do not match its vocabulary, ends in a ConfigError naming the file."""
-    path = Path(path)
-    f = path / "embeddings.safetensors"
+    path, d = Path(path), DumpDir(path)
+    f = d.embeddings
     if not f.is_file():
-        raise ConfigError(f"{path} is not an embedding dump: it has no embeddings.safetensors")
+        raise ConfigError(f"{path} is not an embedding dump: it has no {f.name}")
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -82,25 +84,25 @@ def read_dump(path: str | Path) -> EmbeddingDump:
     if not isinstance(aliases, dict) or any(b not in stored for b in aliases.values()):
         raise ConfigError(f"{f}: its metadata names tied matrices that the file does not hold ({aliases})")
     matrices = {**stored, **{a: stored[b] for a, b in aliases.items()}}
-    meta = _read_json(path / "meta.json", {})
+    meta = _read_json(d.meta, {})
     expected = meta.get("tied_with") if isinstance(meta, dict) else None
     for name in expected if isinstance(expected, dict) else ():
         if name in MATRIX_NAMES and name not in matrices:
-            raise ConfigError(f"{f}: the {name} matrix is missing (meta.json lists it); the dump is incomplete")
+            raise ConfigError(f"{f}: the {name} matrix is missing ({d.meta.name} lists it); the dump is incomplete")
     matrices = {n: matrices[n] for n in MATRIX_NAMES if n in matrices}
     if not matrices:
         raise ConfigError(f"{f}: holds none of the matrices {', '.join(MATRIX_NAMES)}")
-    tgt = _read_lines(path / "vocab.txt")
-    src = _read_lines(path / "vocab.src.txt") if (path / "vocab.src.txt").is_file() else tgt
-    dump = EmbeddingDump(matrices, src, tgt, meta, _read_json(path / "counts.json", None), _models(path))
+    tgt = _read_lines(d.vocab("tgt"))
+    src = _read_lines(d.vocab("src")) if d.vocab("src").is_file() else tgt
+    dump = EmbeddingDump(matrices, src, tgt, meta, _read_json(d.counts, None), _models(d))
     for side, tokens in (("src", src), ("tgt", tgt)) if dump.counts is not None else ():
         c = dump.counts.get(side) if isinstance(dump.counts, dict) else "not a mapping"
         if c is not None and not (isinstance(c, list) and len(c) == len(tokens)):
-            raise ConfigError(f"{path / 'counts.json'}: needs one training count per {side} token ({len(tokens)})")
+            raise ConfigError(f"{d.counts}: needs one training count per {side} token ({len(tokens)})")
     for name, w in matrices.items():
         rows = len(dump.tokens(name))
         if w.dim() != 2 or not w.is_floating_point() or w.shape[0] != rows:
-            vocab = "vocab.src.txt" if dump.tokens(name) is src and src is not tgt else "vocab.txt"
+            vocab = d.vocab("src" if dump.tokens(name) is src and src is not tgt else "tgt").name
             raise ConfigError(
                 f"{f}: the {name} matrix has shape {tuple(w.shape)} ({w.dtype}), but {vocab} has {rows} tokens: "
                 "a dump holds one floating-point row per token"
@@ -126,11 +128,11 @@ def _read_json(f: Path, default):
         raise ConfigError(f"{f}: not valid JSON ({first_line(e)})") from None
 
 
-def _models(path: Path) -> dict[str, bytes] | None:
-    if not (path / "spm.model").is_file():
+def _models(d: DumpDir) -> dict[str, bytes] | None:
+    if not d.spm("tgt").is_file():
         return None
-    tgt = (path / "spm.model").read_bytes()
-    src_model = path / "spm.src.model"
+    tgt = d.spm("tgt").read_bytes()
+    src_model = d.spm("src")
     return {"tgt": tgt, "src": src_model.read_bytes() if src_model.is_file() else tgt}
 
 
@@ -152,7 +154,7 @@ def dump_from_model(net, vocabulary: dict, meta: dict) -> EmbeddingDump:
 def read_checkpoint(path: str | Path) -> EmbeddingDump:
     """The dump of a ``fit`` checkpoint (which stores its vocabulary), loaded once and as data only."""
     from tiedtransformer.data.datamodule import checkpoint_data
-    from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint
+    from tiedtransformer.run.checkpoint import load_checkpoint, network_from_checkpoint
 
     ckpt = load_checkpoint(path)
     data = checkpoint_data(ckpt)

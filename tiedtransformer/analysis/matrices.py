@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from tiedtransformer.analysis import similarity
 from tiedtransformer.analysis.dumps import EmbeddingDump
+from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.pair_kinds import kind_shares, random_pair_kinds
 from tiedtransformer.analysis.similarity import (
     MatrixSimilarity,
@@ -31,43 +31,11 @@ from tiedtransformer.analysis.similarity import (
 )
 from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.cache import cache_root
-from tiedtransformer.errors import ConfigError, WriteError
+from tiedtransformer.errors import WriteError
 from tiedtransformer.model.network import first_tied
 from tiedtransformer.specials import NUM_SPECIALS
 
 KIND_PAIRS = 100  # the top pairs whose kinds (pieces, case, inflection, other) are counted
-
-
-@dataclass
-class AnalysisOptions:
-    """What the similarity analysis computes; shared by ``tiedtransformer analyze`` and the
-    ``SimilarityReport`` callback."""
-
-    top_k: int = similarity.TOP_K
-    """Pairs kept per matrix, the most and the least similar."""
-    knn_k: int = similarity.KNN_K
-    """Nearest neighbours per token."""
-    bins: int = similarity.BINS
-    """Bins of the cosine histogram."""
-    min_count: int = 10
-    """Leave out tokens seen fewer times in the vocabulary's training sample (0: keep all): rare rows
-    collapse together under the output softmax and would fill the top pairs (the report says how
-    much, by frequency band)."""
-    nulls: bool = True
-    """Also analyse a random matrix of the same shape and row norms, and the matrix at initialisation
-    where a step-0 snapshot is known, and report the statistics side by side."""
-    null_seed: int = 0
-    """Seed of the random null matrix."""
-    device: str | None = None
-    """Where the similarities are computed; default: cuda when available, else cpu."""
-
-    def __post_init__(self):
-        for name, least in (("top_k", 0), ("knn_k", 0), ("bins", 1), ("min_count", 0)):
-            if getattr(self, name) < least:
-                raise ConfigError(f"--analysis.{name}={getattr(self, name)}: must be at least {least}")
-
-    def resolved_device(self) -> str:
-        return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
-from tiedtransformer.analysis.matrices import AnalysisOptions, MatrixResult, analyze_dump, summarize
+from tiedtransformer.analysis.matrices import MatrixResult, analyze_dump, summarize
 from tiedtransformer.analysis.numbers import fmt
+from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.atomic import atomic_write_json, atomic_write_text
+from tiedtransformer.run.files import DumpDir, RunDir
 from tiedtransformer.specials import NUM_SPECIALS
-from tiedtransformer.training.runs import RunDir
 
 SHOWN_PAIRS = 20  # pairs per matrix in the Markdown report (all K are in similarity.json)
 
@@ -29,7 +30,7 @@ def init_snapshot(path: str | Path) -> Path | None:
     """The step-0 snapshot of the run that a dump or checkpoint lies in, if there is one."""
     run = RunDir.containing(path)
     first = run.snapshot(0) if run else None
-    return first if first is not None and (first / "embeddings.safetensors").is_file() else None
+    return first if first is not None and DumpDir(first).is_dump() else None
 
 
 def analyze_to_dir(
@@ -58,23 +59,23 @@ def analyze_to_dir(
             "skipped": "gensim is not installed (pip install 'tiedtransformer[intrinsic]') or the dump has no SentencePiece model"
         }
     )
-    atomic_write_json(out / "similarity.json", report, sort_keys=False)  # matrices in the experiment's order
+    atomic_write_json(DumpDir(out).similarity, report, sort_keys=False)  # matrices in the experiment's order
     _write_knn(out, results)
     report["figures"] = _write_figures(out, report, results, top_k)
-    atomic_write_text(out / "report.md", markdown(report))
+    atomic_write_text(DumpDir(out).report, markdown(report))
     return report, results
 
 
 def _write_knn(out: Path, results: dict[str, MatrixResult]) -> None:
     """``knn/NAME.tsv``: a token, then its neighbours nearest first, each as ``token score``."""
-    (out / "knn").mkdir(exist_ok=True)
+    DumpDir(out).knn("x").parent.mkdir(exist_ok=True)
     for name, r in results.items():
         if r.identical_to:
             continue
         k = r.sim.knn.size(1)
         cells = knn_cells(r.tokens, r.sim.knn, r.sim.knn_scores)
         lines = ["\t".join([token, *cells[i * k : (i + 1) * k]]) for i, token in enumerate(r.tokens)]
-        atomic_write_text(out / "knn" / f"{name}.tsv", "".join(line + "\n" for line in lines))
+        atomic_write_text(DumpDir(out).knn(name), "".join(line + "\n" for line in lines))
 
 
 _SCORE_TEXT = [f" {m / 1000:.3f}" for m in range(-1000, 1001)]  # " -1.000" .. " 1.000", by thousandths
@@ -105,19 +106,21 @@ def _write_figures(out: Path, report: dict, results: dict[str, MatrixResult], to
     made = {}
     if len(results) > 1:  # a table of one matrix against itself says nothing
         made["jaccard_top_pairs"] = figures.jaccard_heatmap(
-            report["jaccard_top_pairs"], out / "jaccard_top_pairs.png", f"Jaccard of top-{top_k} pairs {title}"
+            report["jaccard_top_pairs"],
+            DumpDir(out).figure("jaccard_top_pairs"),
+            f"Jaccard of top-{top_k} pairs {title}",
         )
         made["jaccard_knn"] = figures.jaccard_heatmap(
-            report["jaccard_knn"], out / "jaccard_knn.png", f"mean k-NN Jaccard {title}"
+            report["jaccard_knn"], DumpDir(out).figure("jaccard_knn"), f"mean k-NN Jaccard {title}"
         )
     made["similarity_vs_rank"] = figures.rank_curves(
         {label: results[n].sim.top_scores.tolist() for n, label in labels.items()},
-        out / "similarity_vs_rank.png",
+        DumpDir(out).figure("similarity_vs_rank"),
         f"top-{top_k} pair similarity by rank {title}",
     )
     made["histogram"] = figures.histograms(
         {label: (mats[n]["histogram"]["edges"], mats[n]["histogram"]["counts"]) for n, label in labels.items()},
-        out / "histogram.png",
+        DumpDir(out).figure("histogram"),
         f"all pairwise cosines {title}",
     )
     return {k: v.name for k, v in made.items()}
@@ -224,7 +227,7 @@ def markdown(report: dict) -> str:
                 f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {fmt(p['offset_consistency'])} | "
                 f"{fmt(p['analogy_accuracy'])} |"
             )
-    lines += ["", f"## Most similar pairs (first {SHOWN_PAIRS} of {k}; all in similarity.json)"]
+    lines += ["", f"## Most similar pairs (first {SHOWN_PAIRS} of {k}; all in {DumpDir.SIMILARITY})"]
     for n in names:
         if mats[n]["identical_to"]:
             lines += ["", f"### `{n}`: identical to `{mats[n]['identical_to']}` (the same Parameter; Jaccard 1)"]

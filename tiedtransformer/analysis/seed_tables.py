@@ -12,6 +12,7 @@ from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.numbers import fmt, number
 from tiedtransformer.analysis.similarity import jaccard
 from tiedtransformer.analysis.verdict import verdict
+from tiedtransformer.run.files import RunDir
 
 MODES = ("none", "decoder", "src_tgt", "three_way")
 SHOWN_PAIRS = 6
@@ -169,7 +170,8 @@ def geometry_table(runs: list[dict], key: str) -> dict | None:
     return {
         "title": f"Geometry at the last snapshot: {GEOMETRY[key]}",
         "note": "learned / at initialisation / random matrix of the same shape and row norms, over the tokens each "
-        "matrix keeps; mean over the group's runs (`tiedtransformer analyze RUN` writes each run's trajectory.json).",
+        "matrix keeps; mean over the group's runs (`tiedtransformer analyze RUN` writes each run's "
+        f"{RunDir.TRAJECTORY}).",
         "header": ["direction", "tying", *MATRIX_NAMES],
         "rows": per_matrix_rows(runs, cell),
     }

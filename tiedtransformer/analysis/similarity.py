@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from tiedtransformer.analysis.options import BINS, KNN_K, TOP_K
+
 
 @dataclass
 class MatrixSimilarity:
@@ -175,9 +177,6 @@ def _tiles(V: int, block: int, small: int) -> tuple[list[tuple[int, int, int, in
         upper += [(s0, s1, t0, t1) for s0, s1 in inner for t0, t1 in inner if t0 > s0]
         upper += [(r0, r1, c0, min(c0 + block, V)) for c0 in range(r1, V, block)]
     return diagonal, upper
-
-
-TOP_K, KNN_K, BINS = 1000, 10, 200  # the analysis's defaults (``matrices.AnalysisOptions`` takes them)
 
 
 def analyze_matrix(

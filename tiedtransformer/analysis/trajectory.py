@@ -17,7 +17,7 @@ from tiedtransformer.analysis.geometry import by_band, displacement, matrix_stat
 from tiedtransformer.analysis.matrices import frequency_bands, kept_rows
 from tiedtransformer.analysis.similarity import random_like
 from tiedtransformer.atomic import atomic_write_json
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.files import RunDir
 
 
 def _rows(dump: EmbeddingDump, name: str, min_count: int) -> tuple[torch.Tensor, torch.Tensor | None]:

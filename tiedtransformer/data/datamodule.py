@@ -21,6 +21,7 @@ from tiedtransformer.data.loader import TrainBatches
 from tiedtransformer.data.vocab import Vocabulary, build_vocabulary
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TransformerConfig
+from tiedtransformer.run.files import USE_OWN_CONFIG
 
 Direction = Literal["en-de", "de-en"]
 DIRECTIONS = ("en-de", "de-en")
@@ -275,7 +276,7 @@ class TranslationData(L.LightningDataModule):
                 raise ConfigError(
                     (f"{where}: " if where else "")
                     + "the checkpoint's vocabulary differs from this run's (other corpus, direction, vocab_size or "
-                    "sample). Use the checkpoint's own config (-c runs/X/config.yaml)."
+                    f"sample). {USE_OWN_CONFIG}"
                 )
 
     def _rank(self) -> tuple[int, int]:

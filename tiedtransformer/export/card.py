@@ -7,6 +7,7 @@ import yaml
 
 import tiedtransformer
 from tiedtransformer.export.source import Exportable
+from tiedtransformer.run.files import RunDir
 
 WHAT_IS_TIED = {
     "none": "no token matrices are shared",
@@ -69,10 +70,10 @@ def model_card(src: Exportable, target: str) -> str:
             half = f"{ci:.2f}" if ci is not None else "–"
             lines.append(f"| {stage} | {metric} | {value:.2f} | {half} | `{signature or '–'}` |")
     if src.config_text:
-        lines += ["", "## The command that trained it", "", "```", "tiedtransformer fit -c config.yaml", "```"]
+        lines += ["", "## The command that trained it", "", "```", f"tiedtransformer fit -c {RunDir.CONFIG}", "```"]
         lines += [
             "",
-            "with this `config.yaml` (the run's resolved config):",
+            f"with this `{RunDir.CONFIG}` (the run's resolved config):",
             "",
             "```yaml",
             src.config_text.strip(),

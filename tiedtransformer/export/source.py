@@ -12,8 +12,8 @@ import torch
 from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer
-from tiedtransformer.training.checkpoint import load_checkpoint, network_from_checkpoint
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.checkpoint import load_checkpoint, network_from_checkpoint
+from tiedtransformer.run.files import RunDir
 
 
 @dataclass
@@ -35,12 +35,14 @@ class Exportable:
 def resolve_checkpoint(path: str | Path) -> Path:
     """A .ckpt file as given; a run directory: its averaged checkpoint, else its last."""
     p = Path(path)
-    if p.is_dir() and (p / "checkpoints").is_dir():
-        run = RunDir(p)
-        for c in (run.averaged, run.checkpoints / "last.ckpt"):
+    run = RunDir(p)
+    if p.is_dir() and run.checkpoints.is_dir():
+        for c in (run.averaged, run.last):
             if c.is_file():
                 return c
-        raise ConfigError(f"{p}: a run directory without checkpoints/averaged.ckpt or checkpoints/last.ckpt")
+        raise ConfigError(
+            f"{p}: a run directory without {run.averaged.relative_to(p)} or {run.last.relative_to(p)} to export"
+        )
     return p
 
 

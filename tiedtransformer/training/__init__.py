@@ -1,2 +1,2 @@
-"""Training around the network: the LightningModule (``module.py``), its schedules and evaluation,
-the run directory (``runs.py``), precision, checkpoint averaging, distributed helpers and sweeps."""
+"""Training around the network: the LightningModule (``module.py``), its schedules, precision,
+checkpoint averaging, distributed helpers and sweeps. What a run leaves on disk: :mod:`tiedtransformer.run`."""

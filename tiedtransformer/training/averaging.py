@@ -17,8 +17,8 @@ import torch
 from tiedtransformer.atomic import atomic_path
 from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.checkpoint import load_checkpoint, shape_difference
-from tiedtransformer.training.runs import RunDir
+from tiedtransformer.run.checkpoint import load_checkpoint, shape_difference
+from tiedtransformer.run.files import RunDir
 
 _STEP = re.compile(r"step[-_=]?(\d+)")
 

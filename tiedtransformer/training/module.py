@@ -11,16 +11,14 @@ import torch
 import torch.distributed as dist
 from lightning.pytorch.callbacks import Timer
 
-from tiedtransformer.atomic import atomic_write_text
+from tiedtransformer.analysis.scores import corpus_scores, sample_ids
 from tiedtransformer.data.batching import Batch
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.model.search import beam_search, greedy_decode
-from tiedtransformer.training.checkpoint import check_compatible
+from tiedtransformer.run.checkpoint import check_compatible
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
-from tiedtransformer.training.evaluation import corpus_scores, sample_ids
 from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search, use_fused_adam, use_fused_loss
-from tiedtransformer.training.runs import RunDir
 from tiedtransformer.training.schedule import budget_progress, lr_factor
 
 
@@ -91,6 +89,10 @@ class TranslationModule(L.LightningModule):
         self.sacrebleu_signature: str | None = None
         self.chrf_signature: str | None = None
         self.final_scores: dict | None = None  # the final evaluation's BLEU, chrF, sentences, search
+        # what the final evaluation translated, by stage ("val", "test"): hypotheses, references (test only)
+        # and scores; the FinalTranslations callback writes them to the run directory
+        self.final_outputs: dict[str, dict] = {}
+        self.test_scores: dict | None = None  # the last `test`'s scores (the callback prints them)
         self.final_weights = "the final weights"  # CheckpointAveraging names the average it loaded
         self.skipped_steps = 0
         self._val: dict = {}
@@ -307,12 +309,7 @@ class TranslationModule(L.LightningModule):
             scores, _ = self.score_split("valid", h.val_bleu_sentences, h.val_decode)
         elif stage == "test":
             scores, _ = self.score_split("test", None, self.decoding.search)
-            if self.trainer.is_global_zero:
-                print(
-                    f"test: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  on {scores['sentences']} "
-                    f"sentences ({scores['search']})\n  {scores['bleu_signature']}\n  {scores['chrf_signature']}",
-                    flush=True,
-                )
+            self.test_scores = scores
         else:
             return
         self.log(f"{stage}/bleu", scores["bleu"], prog_bar=True, sync_dist=True)
@@ -328,6 +325,7 @@ class TranslationModule(L.LightningModule):
             return
         self.refresh_eval_net()
         self.eval()
+        self.final_outputs = {}
         self.final_scores = {"weights": self.final_weights, "search": self.decoding.describe(self.decoding.search)}
         for split, stage, wanted in (("valid", "val", h.final_eval), ("test", "test", h.get("final_test"))):
             if wanted:
@@ -336,27 +334,15 @@ class TranslationModule(L.LightningModule):
 
     def _final_split(self, split: str, stage: str) -> dict:
         """One split translated whole: its scores (keys ``<stage>_bleu`` ...) logged and returned, the
-        translations (and, for the test split, the references) written to the run directory."""
+        translations (and, for the test split, the references) kept in ``final_outputs``."""
         n_bootstrap = 1000 if split == "test" else 1
         scores, hyps = self.score_split(split, None, self.decoding.search, n_bootstrap)
         for logger in self.loggers:
             logger.log_metrics(
                 {f"final/{stage}_bleu": scores["bleu"], f"final/{stage}_chrf": scores["chrf"]}, step=self.global_step
             )
-        if self.trainer.is_global_zero:
-            dm, run = self.trainer.datamodule, RunDir.of(self.trainer)
-            path = run.final_translations(dm.tgt_lang, stage)
-            atomic_write_text(path, "".join(x + "\n" for x in hyps))
-            ci = ""
-            if split == "test":
-                refs = [r for _, r in dm.eval_pairs(split)]
-                atomic_write_text(run.final_references(dm.tgt_lang, stage), "".join(x + "\n" for x in refs))
-                ci = f" (95% bootstrap ±{scores['bleu_ci']:.2f} / ±{scores['chrf_ci']:.2f})"
-            print(
-                f"final evaluation: {split} BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}{ci}  on all "
-                f"{scores['sentences']} sentences ({scores['search']}); translations in {path}",
-                flush=True,
-            )
+        refs = [r for _, r in self.trainer.datamodule.eval_pairs(split)] if split == "test" else None
+        self.final_outputs[stage] = {"split": split, "hyps": hyps, "refs": refs, "scores": scores}
         keys = ("bleu", "chrf", "sentences", "bleu_ci", "chrf_ci")
         return {f"{stage}_{k}": scores[k] for k in keys if k in scores}
 

@@ -6,6 +6,8 @@ import sys
 
 from lightning.pytorch.loggers import Logger
 
+from tiedtransformer.run.files import RunDir
+
 
 class ResilientLogger(Logger):
     """Forwards every call to ``inner``; the first exception disables it with one message instead of
@@ -24,7 +26,7 @@ class ResilientLogger(Logger):
             self.failed = e
             print(
                 f"{type(self.inner).__name__} failed ({type(e).__name__}: {e}); training goes on without it, "
-                f"metrics.csv has everything. {self.advice}",
+                f"{RunDir.METRICS} has everything. {self.advice}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -25,7 +25,8 @@ from pathlib import Path
 import yaml
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.runs import RUN_NAME_ENV, RunDir, RunOptions
+from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.plan import RUN_NAME_ENV, RunOptions
 
 
 def load_sweep(path: str | Path) -> dict:

@@ -1,16 +1,14 @@
 import os
-import stat
 
 import pytest
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.runs import (
+from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.plan import (
     RESUMING_ENV,
     RUN_DIR_ENV,
     RUN_NAME_ENV,
-    RunDir,
     RunRequest,
-    checkpoint_bytes,
     decide_wandb_mode,
     resolve,
     wandb_api_key,
@@ -47,40 +45,6 @@ def test_wandb_key_from_env_or_netrc(tmp_path):
     os.chmod(netrc, 0o600)
     assert wandb_api_key({"NETRC": str(netrc)}) == "secret"
     assert wandb_api_key({"NETRC": str(tmp_path / "none")}) is None
-
-
-def test_run_dirs_are_unique_and_writable(tmp_path):
-    a = RunDir(tmp_path / "run").create()
-    b = RunDir(tmp_path / "run").create()
-    assert a.path != b.path and a.path.is_dir() and b.path.is_dir() and not list(a.path.iterdir())
-    assert b.name == "run-2"
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_read_only_run_root_fails_early_with_the_option(tmp_path):
-    root = tmp_path / "ro"
-    root.mkdir()
-    root.chmod(stat.S_IRUSR | stat.S_IXUSR)
-    with pytest.raises(ConfigError, match="--run.root"):
-        RunDir(root / "run").create()
-
-
-def test_unwritable_run_root_fails_early_with_the_option(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    with pytest.raises(ConfigError, match="cannot write the run directory .*--run.root"):
-        RunDir(blocker / "run").create()
-
-
-def test_free_space_check_names_the_folder_and_the_need(tmp_path, monkeypatch):
-    import shutil
-    from collections import namedtuple
-
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 * 2**30, 99 * 2**30, 2**30))
-    RunDir(tmp_path).check_free_space(checkpoint_bytes(20_000_000))  # 3 x 0.22 GiB fit in 1 GiB
-    with pytest.raises(ConfigError, match=rf"{tmp_path}.*1.00 GiB free.*1.68 GiB.*--run.root"):
-        RunDir(tmp_path).check_free_space(checkpoint_bytes(50_000_000))
 
 
 # --- resolve(): where a fit's run directory is, decided from its config and environment alone ---
@@ -156,34 +120,3 @@ def test_a_setting_the_run_directory_decides_is_refused_not_replaced(tmp_path, o
 def test_a_user_logger_is_refused_with_the_option_that_chooses_logging(tmp_path):
     with pytest.raises(ConfigError, match="--trainer.logger=False: .*--run.wandb"):
         resolve(RunRequest(root=str(tmp_path), logger=False), {})
-
-
-def test_run_dir_knows_its_files(tmp_path):
-    run = RunDir(tmp_path / "r")
-    assert run.snapshot(12) == tmp_path / "r" / "embeddings" / "step-00000012"
-    assert run.kept == tmp_path / "r" / "checkpoints" / "kept" and run.averaged.name == "averaged.ckpt"
-    assert run.metrics_version(resuming=False) == "" and run.read_summary() is None and not run.finished()
-    run.path.mkdir()
-    (run.path / "resume-1").mkdir()
-    assert run.metrics_version(resuming=True) == "resume-2"
-    run.write_summary({"status": "finished"})
-    assert run.finished()
-
-
-def test_a_resume_clears_what_a_killed_writer_left(tmp_path):
-    run = RunDir(tmp_path / "r")
-    run.checkpoints.mkdir(parents=True)
-    (run.checkpoints / "last.ckpt").write_bytes(b"whole")
-    (run.checkpoints / ".last.ckpt.ab12_x9z").write_bytes(b"half")  # killed mid-write
-    (run.path / ".summary.json.qwertyui").write_text("{")
-    dumps = run.embeddings
-    (dumps / ".step-00000010.k2k2k2k2").mkdir(parents=True)  # a dump being built
-    (dumps / ".step-00000005.old").mkdir()  # killed between the two renames of a replacement
-    (dumps / ".step-00000005.old" / "x").write_text("old dump")
-    (run.path / ".hidden-by-the-user").write_text("keep")
-    removed = run.remove_partial_writes()
-    assert len(removed) == 4
-    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["last.ckpt"]
-    assert sorted(p.name for p in dumps.iterdir()) == ["step-00000005"]
-    assert (dumps / "step-00000005" / "x").read_text() == "old dump"  # the previous folder is back
-    assert (run.path / ".hidden-by-the-user").exists() and not (run.path / ".summary.json.qwertyui").exists()

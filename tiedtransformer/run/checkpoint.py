@@ -13,6 +13,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from tiedtransformer.atomic import atomic_path
 from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
+from tiedtransformer.run.files import USE_OWN_CONFIG
 
 # The options that fix the network's parameters (every field of TransformerConfig but those that do
 # not): checkpoints that differ in one cannot be averaged.
@@ -90,8 +91,7 @@ def check_compatible(saved_hparams: dict, config: TransformerConfig, path: str |
         where = f"{path}: " if path else ""
         raise ConfigError(
             f"{where}the checkpoint was trained with model.net.{key}={saved!r}, but this config has "
-            f"model.net.{key}={ours!r}. Use the checkpoint's own config (-c runs/X/config.yaml) "
-            "or start without --ckpt_path."
+            f"model.net.{key}={ours!r}. {USE_OWN_CONFIG[:-1]} or start without --ckpt_path."
         )
 
 
@@ -106,7 +106,7 @@ def check_checkpoint(path: str | Path, config: TransformerConfig, direction: str
     if direction and saved and saved != direction:
         raise ConfigError(
             f"{path}: the checkpoint translates {saved}, but this config has data.direction={direction}. "
-            "Use the checkpoint's own config (-c runs/X/config.yaml)."
+            + USE_OWN_CONFIG
         )
 
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import sacrebleu
 
-from tiedtransformer.training.evaluation import corpus_scores, paired_significance, sample_ids
+from tiedtransformer.analysis.scores import corpus_scores, paired_significance, sample_ids
 
 
 def test_bleu_and_chrf_of_known_strings():
