@@ -19,8 +19,9 @@ import json
 import shutil
 from pathlib import Path
 
+from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.dumps import read_dump
-from tiedtransformer.analysis.matrices import AnalysisOptions
+from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir
 from tiedtransformer.analysis.trajectory import run_trajectory
 from tiedtransformer.atomic import atomic_write_json
@@ -41,7 +42,8 @@ def final_similarity(run: RunDir, again: bool = False) -> dict | None:
         return None
     last, path = dumps[-1], dumps[-1] / "similarity.json"
     report = json.loads(path.read_text()) if path.is_file() else {}
-    stale = not report or any("kinds" not in m for m in report["matrices"].values())
+    # an older report: without the kinds of the top pairs, or without a statistic the schema has now
+    stale = not report or any("kinds" not in m or set(schema.KEYS) - set(m) for m in report["matrices"].values())
     no_simlex = "skipped" in (report.get("intrinsic") or {"skipped": ""}) and importlib.util.find_spec("gensim")
     if again or stale or no_simlex:
         init = read_dump(run.snapshot(0)) if run.snapshot(0) != last and run.snapshot(0).is_dir() else None

@@ -358,7 +358,7 @@ def test_the_fsdp_config_composes_with_the_wmt_config(capsys):
         capsys,
     )
     assert code == 0 and "ModelParallelStrategy" in out and "save_distributed_checkpoint: false" in out
-    assert "precision: bf16-mixed" in out  # the WMT settings stay
+    assert "tokens_per_update: 25000" in out and "val_every_n_steps: 1500" in out  # the WMT settings stay
 
 
 def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):

@@ -12,9 +12,9 @@ from tiedtransformer.analysis.matrices import (
     jaccard_tables,
     kept_rows,
     snapshot_overlap,
-    statistics,
     summarize,
 )
+from tiedtransformer.analysis.schema import statistics
 from tiedtransformer.analysis.similarity import random_like
 from tiedtransformer.specials import NUM_SPECIALS
 

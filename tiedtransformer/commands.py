@@ -33,7 +33,9 @@ def analyze(
         pairs: Two inputs: token pairs sampled for the Spearman correlation of their cosines.
         out: Output folder (default: the dump itself, <checkpoint>-analysis, or A's with /vs-<B>).
     """
+    from tiedtransformer.analysis import schema
     from tiedtransformer.analysis.dumps import read_any
+    from tiedtransformer.analysis.numbers import fmt
     from tiedtransformer.analysis.report import analyze_to_dir, init_snapshot
 
     if len(paths) > 2:
@@ -57,14 +59,14 @@ def analyze(
         report, _ = analyze_to_dir(dump, where, analysis, lambda name: print(f"analysed {name}", flush=True), base)
         print(f"{target}: step {dump.meta.get('step')}" + (f", null at init: {init_path}" if base else ""))
         for name, m in report["matrices"].items():
-            note = f" (identical to {m['identical_to']})" if m["identical_to"] else ""
-            nulls = m.get("nulls") or {}
-            against = ", ".join(f"{k} {v['mean_top']:.3f}" for k, v in nulls.items() if v.get("mean_top") is not None)
-            print(
-                f"  {name:10s} mean top-{analysis.top_k} {m['mean_top']:.3f}"
-                + (f" (null: {against})" if against else "")
-                + f"  mean bottom {m['mean_bottom']:.3f}{note}"
-            )
+            print(f"  {name}" + (f" (identical to {m['identical_to']})" if m["identical_to"] else ""))
+            for stat in schema.STATISTICS:
+                nulls = {k: v.get(stat.key) for k, v in (m.get("nulls") or {}).items()}
+                against = ", ".join(f"{k} {fmt(v)}" for k, v in nulls.items() if v is not None)
+                print(
+                    f"    {stat.words(analysis.top_k):32s} {fmt(m.get(stat.key))}"
+                    + (f" (null: {against})" if against else "")
+                )
         print(f"  report: {DumpDir(where).report}")
     if targets != [Path(path)] and targets[0] == RunDir(path).snapshot(0):  # a run, with its step-0 null
         from tiedtransformer.analysis.trajectory import run_trajectory

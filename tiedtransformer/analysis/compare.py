@@ -22,8 +22,9 @@ from statistics import mean
 
 import yaml
 
+from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
-from tiedtransformer.analysis.numbers import number
+from tiedtransformer.analysis.numbers import fmt, number
 from tiedtransformer.analysis.scores import paired_significance
 from tiedtransformer.analysis.seed_tables import seed_tables
 from tiedtransformer.atomic import atomic_write_text
@@ -274,7 +275,7 @@ def _run_section(r: dict) -> dict:
         DumpDir(r["similarity_dir"]).figure("jaccard_top_pairs") if r.get("similarity_dir") else None
     )  # a kept copy: none
     means = [
-        [n, m.get("identical_to") or "", f"{m['mean_top']:.3f}", f"{m['mean_bottom']:.3f}"]
+        [n, m.get("identical_to") or "", *(fmt(m.get(s.key)) for s in schema.STATISTICS)]
         for n, m in sim["matrices"].items()
     ]
     pairs = [
@@ -283,7 +284,15 @@ def _run_section(r: dict) -> dict:
         if not m.get("identical_to")
     ]
     heatmap = base64.b64encode(heat.read_bytes()).decode() if heat and heat.is_file() else None
-    return {"name": r["name"], "top_k": sim["top_k"], "means": means, "pairs": pairs, "heatmap": heatmap}
+    header = ["matrix", "identical to", *(s.words(sim["top_k"]) for s in schema.STATISTICS)]
+    return {
+        "name": r["name"],
+        "top_k": sim["top_k"],
+        "header": header,
+        "means": means,
+        "pairs": pairs,
+        "heatmap": heatmap,
+    }
 
 
 def render_page(runs: list[dict], rows: list[dict], tables: list[dict]) -> str:

@@ -13,12 +13,12 @@ that hardly occur. How much they would have filled is reported (``rare``), with 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.pair_kinds import kind_shares, random_pair_kinds
@@ -78,23 +78,6 @@ def _similarity(w: torch.Tensor, o: AnalysisOptions) -> MatrixSimilarity:
     return MatrixSimilarity(**{k: v.cpu() if torch.is_tensor(v) else v for k, v in vars(sim).items()})
 
 
-def statistics(sim: MatrixSimilarity) -> dict[str, float | None]:
-    """The scalar statistics of one analysis: mean of the top-K and bottom-K pair cosines, of all
-    pairs (from the histogram), and of every token's nearest-neighbour cosine."""
-    bins = sim.histogram.numel()
-    edges = torch.linspace(-1, 1, bins + 1).tolist()
-
-    def mean(t):
-        return float(t.mean()) if t.numel() else None
-
-    return {
-        "mean_top": mean(sim.top_scores),
-        "mean_bottom": mean(sim.bottom_scores),
-        "mean_all": _hist_mean(sim.histogram, edges),
-        "mean_nn": mean(sim.knn_scores[:, 0]) if sim.knn_scores.numel() else None,
-    }
-
-
 def null_cache_dir() -> Path:
     """Where the random nulls' statistics are kept: ``nulls`` in the project's cache folder."""
     return cache_root() / "nulls"
@@ -110,26 +93,17 @@ def random_null(w: torch.Tensor, o: AnalysisOptions) -> dict[str, float | None]:
     path = null_cache_dir() / f"{key.replace('+', '_')}.json"
     try:
         cached = json.loads(path.read_text())
-        if _is_statistics(cached):
+        if schema.is_statistics(cached):
             return cached
     except (OSError, ValueError):
         pass
-    stats = statistics(_similarity(random_like(w, o.null_seed), o))
+    stats = schema.statistics(_similarity(random_like(w, o.null_seed), o))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, stats)
     except (OSError, WriteError):
         pass
     return stats
-
-
-def _is_statistics(d) -> bool:
-    keys = {"mean_top", "mean_bottom", "mean_all", "mean_nn"}
-    return (
-        isinstance(d, dict)
-        and set(d) == keys
-        and all(v is None or (isinstance(v, float | int) and math.isfinite(v)) for v in d.values())
-    )
 
 
 def frequency_bands(min_count: int) -> list[tuple[int, float]]:
@@ -166,7 +140,7 @@ def rare_report(dump: EmbeddingDump, name: str, o: AnalysisOptions, kept: torch.
         "min_count": o.min_count,
         "tokens_left_out": len(every) - len(kept),
         "share_of_top_pairs_with_rare": float(rare_pair.float().mean()) if rare_pair.numel() else None,
-        "mean_top_all_tokens": statistics(sim)["mean_top"],
+        "mean_top_all_tokens": schema.statistics(sim)["mean_top"],
         "bands": bands,
     }
 
@@ -209,7 +183,7 @@ def analyze_dump(
                 sim0 = _similarity(at_init[rows], o)
                 at_start = MatrixResult(name, result.tokens, sim0)
                 result.nulls["init"] = {
-                    **statistics(sim0),
+                    **schema.statistics(sim0),
                     "jaccard_top_pairs_with_learned": jaccard(result.pair_set(), at_start.pair_set()),
                     "kinds": kind_shares(at_start.pair_texts("top"), KIND_PAIRS),
                 }
@@ -284,10 +258,7 @@ def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: in
             "n_pairs": r.sim.n_pairs,
             "top_pairs": [list(p) for p in top],
             "bottom_pairs": [list(p) for p in bottom],
-            "mean_top": sum(s for *_, s in top) / len(top) if top else None,
-            "mean_bottom": sum(s for *_, s in bottom) / len(bottom) if bottom else None,
-            "mean_all": _hist_mean(r.sim.histogram, edges),
-            "mean_nn": statistics(r.sim)["mean_nn"],
+            **schema.statistics(r.sim),
             "kinds": kind_shares(top, KIND_PAIRS),
             "nulls": r.nulls,
             "rare": r.rare,
@@ -302,9 +273,3 @@ def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: in
         "chance_jaccard_top_pairs": chance_top,
         "chance_jaccard_knn": chance_knn,
     }
-
-
-def _hist_mean(hist: torch.Tensor, edges: list[float]) -> float | None:
-    centers = torch.tensor([(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])], dtype=torch.float64)
-    total = float(hist.sum())
-    return float((hist * centers).sum() / total) if total else None

@@ -12,5 +12,9 @@ def number(x) -> float | None:
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
-    """``x`` with ``digits`` decimals, or an en dash where it is missing."""
-    return "–" if x is None else f"{x:.{digits}f}"
+    """``x`` with ``digits`` decimals (a value that rounds to zero without its sign: "0.000", not "-0.000"), or
+    an en dash where it is missing."""
+    if x is None:
+        return "–"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text

@@ -7,6 +7,7 @@ import importlib
 import threading
 from pathlib import Path
 
+from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.dumps import EmbeddingDump
 from tiedtransformer.analysis.intrinsic import evaluate
 from tiedtransformer.analysis.matrices import MatrixResult, analyze_dump, summarize
@@ -175,12 +176,12 @@ def markdown(report: dict) -> str:
         "(see *Rare tokens*). Each statistic is shown as learned / at initialisation (step-0 snapshot) / "
         "random matrix of the same shape and row norms.",
         "",
-        f"| matrix | identical to | tokens | mean top-{k} | mean bottom-{k} | mean of all pairs | mean nearest neighbour |",
-        "|---|---|---|---|---|---|---|",
+        "| matrix | identical to | tokens | " + " | ".join(s.words(k) for s in schema.STATISTICS) + " |",
+        "|---" * (3 + len(schema.STATISTICS)) + "|",
     ]
     for n in names:
         m = mats[n]
-        cells = [_with_nulls(m, key) for key in ("mean_top", "mean_bottom", "mean_all", "mean_nn")]
+        cells = [_with_nulls(m, s.key) for s in schema.STATISTICS]
         lines.append(f"| `{n}` | {m['identical_to'] or ''} | {m['n_tokens']} | " + " | ".join(cells) + " |")
     shared = {n: (mats[n].get("nulls") or {}).get("init", {}).get("jaccard_top_pairs_with_learned") for n in names}
     if any(v is not None for v in shared.values()):
@@ -210,42 +211,46 @@ def markdown(report: dict) -> str:
             "|---" * (len(names) + 1) + "|",
         ]
         lines += [f"| `{a}` | " + " | ".join(fmt(report[key][a][b], 2) for b in names) + " |" for a in names]
-    lines += _rare_lines(mats, k)
-    intrinsic = report.get("intrinsic") or {}
-    lines += ["", "## Intrinsic quality (English rows)", ""]
-    if "skipped" in intrinsic:
-        lines.append(f"Skipped: {intrinsic['skipped']}.")
-    else:
-        lines += [
-            "| matrix | SimLex-999 ρ (pairs) | WordSim-353 ρ (pairs) | plural pairs | offset consistency | plural analogy acc. |",
-            "|---|---|---|---|---|---|",
-        ]
-        for n, r in intrinsic.items():
-            s, w, p = r["simlex999"], r["wordsim353"], r["plural"]
-            lines.append(
-                f"| `{n}` | {fmt(s['spearman'])} ({s['covered']}/{s['pairs']}) | {fmt(w['spearman'])} "
-                f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {fmt(p['offset_consistency'])} | "
-                f"{fmt(p['analogy_accuracy'])} |"
-            )
-    lines += ["", f"## Most similar pairs (first {SHOWN_PAIRS} of {k}; all in {DumpDir.SIMILARITY})"]
-    for n in names:
-        if mats[n]["identical_to"]:
-            lines += ["", f"### `{n}`: identical to `{mats[n]['identical_to']}` (the same Parameter; Jaccard 1)"]
-            continue
-        lines += ["", f"### `{n}`", "", "| rank | token | token | cosine |", "|---|---|---|---|"]
-        lines += [
-            f"| {i} | `{a}` | `{b}` | {s:.3f} |" for i, (a, b, s) in enumerate(mats[n]["top_pairs"][:SHOWN_PAIRS], 1)
-        ]
+    lines += _rare_lines(mats, k) + _intrinsic_lines(report.get("intrinsic") or {}) + _pair_lines(mats, k)
     lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in (report.get("figures") or {}).items()]
     return "\n".join(lines) + "\n"
+
+
+def _intrinsic_lines(intrinsic: dict) -> list[str]:
+    lines = ["", "## Intrinsic quality (English rows)", ""]
+    if "skipped" in intrinsic:
+        return [*lines, f"Skipped: {intrinsic['skipped']}."]
+    lines += [
+        "| matrix | SimLex-999 ρ (pairs) | WordSim-353 ρ (pairs) | plural pairs | offset consistency | plural analogy acc. |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n, r in intrinsic.items():
+        s, w, p = r["simlex999"], r["wordsim353"], r["plural"]
+        lines.append(
+            f"| `{n}` | {fmt(s['spearman'])} ({s['covered']}/{s['pairs']}) | {fmt(w['spearman'])} "
+            f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {fmt(p['offset_consistency'])} | "
+            f"{fmt(p['analogy_accuracy'])} |"
+        )
+    return lines
+
+
+def _pair_lines(mats: dict, k: int) -> list[str]:
+    lines = ["", f"## Most similar pairs (first {SHOWN_PAIRS} of {k}; all in {DumpDir.SIMILARITY})"]
+    for n, m in mats.items():
+        if m["identical_to"]:
+            lines += ["", f"### `{n}`: identical to `{m['identical_to']}` (the same Parameter; Jaccard 1)"]
+            continue
+        lines += ["", f"### `{n}`", "", "| rank | token | token | cosine |", "|---|---|---|---|"]
+        lines += [f"| {i} | `{a}` | `{b}` | {s:.3f} |" for i, (a, b, s) in enumerate(m["top_pairs"][:SHOWN_PAIRS], 1)]
+    return lines
 
 
 def scalars(report: dict) -> dict[str, float]:
     """Scalar summaries for dashboards: ``emb/<name>/mean_top<K>`` etc. and the Jaccard table."""
     k, out = report["top_k"], {}
     for n, m in report["matrices"].items():
-        for key, label in (("mean_top", f"mean_top{k}"), ("mean_bottom", f"mean_bottom{k}"), ("mean_all", "mean_all")):
-            if m[key] is not None:
+        for key, label in ((s.key, s.scalar_name(k)) for s in schema.STATISTICS):
+            if m.get(key) is not None:
                 out[f"emb/{n}/{label}"] = m[key]
             for null, stats in (m.get("nulls") or {}).items():
                 if stats.get(key) is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from statistics import mean, stdev
 
+from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.numbers import fmt, number
 from tiedtransformer.analysis.similarity import jaccard
@@ -258,8 +259,10 @@ def top_pairs_table(runs: list[dict]) -> dict:
 def seed_tables(runs: list[dict], rows: list[dict]) -> list[dict]:
     return [
         cost_table(runs, rows),
-        similarity_table(runs, "mean_top", "Mean cosine of the top-K pairs, against its nulls"),
-        similarity_table(runs, "mean_bottom", "Mean cosine of the bottom-K pairs, against its nulls"),
+        *(
+            similarity_table(runs, s.key, f"{s.label[0].upper()}{s.label[1:]}, against its nulls")
+            for s in schema.STATISTICS
+        ),
         *(t for key in GEOMETRY if (t := geometry_table(runs, key))),
         jaccard_table(runs),
         intrinsic_table(runs),
