@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import Counter
@@ -11,21 +12,12 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.summary import FitSummary
 from tiedtransformer.training.distributed import all_gather_objects
 
-# summary.json key (after "final_") -> key of TranslationModule.final_scores
-FINAL_KEYS = {
-    "val_bleu": "val_bleu",
-    "val_chrf": "val_chrf",
-    "val_sentences": "val_sentences",
-    "test_bleu": "test_bleu",
-    "test_bleu_ci": "test_bleu_ci",
-    "test_chrf": "test_chrf",
-    "test_chrf_ci": "test_chrf_ci",
-    "test_sentences": "test_sentences",
-    "search": "search",
-    "weights": "weights",
-}
+# the summary's final_<key> fields: the keys of TranslationModule.final_scores they come from
+FINAL_KEYS = [f.name.removeprefix("final_") for f in dataclasses.fields(FitSummary) if f.name.startswith("final_")]
+FINAL_KEYS.remove("val_loss")  # the last validation's loss, which this callback keeps
 
 
 class RunSummary(L.Callback):
@@ -111,36 +103,36 @@ class RunSummary(L.Callback):
     def write(self, trainer, pl_module, status: str) -> Path:
         net, dm, run = pl_module.net, trainer.datamodule, RunDir.of(trainer)
         final = pl_module.final_scores or {}
-        summary = {
-            "status": status,
-            "run_dir": str(run.path.resolve()),
-            "tying": net.cfg.tying,
-            "direction": getattr(dm, "direction", None),
-            "seed": int(os.environ["PL_GLOBAL_SEED"]) if os.environ.get("PL_GLOBAL_SEED") else None,
-            "vocab_size": net.cfg.vocab_size,
-            "joint_vocab": net.cfg.joint_vocab,
-            "unique_params": net.num_params(unique=True),
-            "untied_params": net.num_params(unique=False),
-            "embedding_params": net.embedding_params(),
-            "tied_with": net.tied_with(),
-            "best_val_bleu": self._best_bleu,
-            "val_bleu_by_validation": self._history,
-            "val_bleu_sentences": int(trainer.callback_metrics["val/bleu_sentences"])
+        summary = FitSummary(
+            status=status,
+            run_dir=str(run.path.resolve()),
+            tying=net.cfg.tying,
+            direction=getattr(dm, "direction", None),
+            seed=int(os.environ["PL_GLOBAL_SEED"]) if os.environ.get("PL_GLOBAL_SEED") else None,
+            vocab_size=net.cfg.vocab_size,
+            joint_vocab=net.cfg.joint_vocab,
+            unique_params=net.num_params(unique=True),
+            untied_params=net.num_params(unique=False),
+            embedding_params=net.embedding_params(),
+            tied_with=net.tied_with(),
+            best_val_bleu=self._best_bleu,
+            val_bleu_by_validation=self._history,
+            val_bleu_sentences=int(trainer.callback_metrics["val/bleu_sentences"])
             if "val/bleu_sentences" in trainer.callback_metrics
             else None,
-            "val_bleu_search": pl_module.decoding.describe(pl_module.hparams.val_decode),
-            **{f"final_{k}": final.get(key) for k, key in FINAL_KEYS.items()},
-            "chrf_signature": pl_module.chrf_signature,
-            "final_val_loss": self._val_loss,
-            "train_tokens": self._tokens,
-            "train_tokens_per_s": self._tokens / self._train_s if self._train_s else None,
-            "wall_s": time.perf_counter() - self._start,
-            "epochs": trainer.fit_loop.epoch_progress.current.completed,
-            "global_step": trainer.global_step,
-            "sacrebleu_signature": pl_module.sacrebleu_signature,
-            "skipped_steps": pl_module.skipped_steps,
-            "filtered_pairs_per_epoch": self.filtered,
-        }
+            val_bleu_search=pl_module.decoding.describe(pl_module.hparams.val_decode),
+            **{f"final_{k}": final.get(k) for k in FINAL_KEYS},
+            chrf_signature=pl_module.chrf_signature,
+            final_val_loss=self._val_loss,
+            train_tokens=self._tokens,
+            train_tokens_per_s=self._tokens / self._train_s if self._train_s else None,
+            wall_s=time.perf_counter() - self._start,
+            epochs=trainer.fit_loop.epoch_progress.current.completed,
+            global_step=trainer.global_step,
+            sacrebleu_signature=pl_module.sacrebleu_signature,
+            skipped_steps=pl_module.skipped_steps,
+            filtered_pairs_per_epoch=self.filtered,
+        )
         return run.write_summary(summary)
 
     def on_fit_end(self, trainer, pl_module) -> None:

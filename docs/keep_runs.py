@@ -26,6 +26,7 @@ from tiedtransformer.analysis.report import analyze_to_dir
 from tiedtransformer.analysis.trajectory import run_trajectory
 from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.summary import FitSummary
 
 KEPT = Path(__file__).resolve().parent / "results" / "grid"
 
@@ -62,7 +63,7 @@ def keep(run: RunDir, into: Path, again: bool = False) -> list[Path]:
     if (report := final_similarity(run, again)) is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / run.final_similarity.name, report)
-    lang = str((run.read_summary() or {}).get("direction") or "-").split("-")[-1]
+    lang = (run.read_summary() or FitSummary()).target_lang
     files = [run.summary, run.config, run.trajectory, *run.metrics_files()]
     files += [run.final_translations(lang, stage) for stage in ("val", "test")] + [run.final_references(lang, "test")]
     copied = [out / run.final_similarity.name] if report is not None else []

@@ -34,6 +34,8 @@ from tiedtransformer.analysis.findings import seed_findings
 from tiedtransformer.analysis.seed_tables import GEOMETRY, geometry_rows, groups, pair_rows
 from tiedtransformer.analysis.trajectory import cross_trajectory, learned_minus_null
 from tiedtransformer.analysis.verdict import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.summary import FitSummary
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
@@ -52,12 +54,12 @@ def main() -> None:
     ap.add_argument("--runs", default=str(KEPT / "seed-experiment-3k-*"), help="kept runs (docs/keep_runs.py)")
     ap.add_argument("--dumps", help="the same runs with their embedding dumps: recompute the cross-run trajectories")
     args = ap.parse_args()
-    dirs = sorted(p for p in glob.glob(args.runs) if (Path(p) / "summary.json").is_file())
+    dirs = sorted(p for p in glob.glob(args.runs) if RunDir(p).summary.is_file())
     if not dirs:
         sys.exit(f"no finished runs match {args.runs!r}: run the grid and docs/keep_runs.py first (see the docstring)")
     runs = [load_run(d) for d in dirs]
     if args.dumps:
-        full = sorted(p for p in glob.glob(args.dumps) if (Path(p) / "summary.json").is_file())
+        full = sorted(p for p in glob.glob(args.dumps) if RunDir(p).summary.is_file())
         OUT.mkdir(parents=True, exist_ok=True)
         CROSS_FILE.write_text(json.dumps(collect_cross([load_run(d) for d in full]), indent=1) + "\n")
     cross, stale = cross_coverage(runs, json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else [])
@@ -103,20 +105,15 @@ def rerun_section(runs: list[dict]) -> list[str]:
     by_name = {r["name"]: r for r in runs}
     out = []
     for d in sorted(RERUNS.glob("rerun-*")):
-        if not (d / "summary.json").is_file() or d.name.removeprefix("rerun-") not in {
-            n.split("-")[-1] for n in by_name
-        }:
+        if not RunDir(d).summary.is_file() or d.name.removeprefix("rerun-") not in {n.split("-")[-1] for n in by_name}:
             continue
-        again = json.loads((d / "summary.json").read_text())
+        again = RunDir(d).read_summary() or FitSummary()
         first = next(r for n, r in by_name.items() if n.endswith(d.name.removeprefix("rerun-")))["summary"]
-        cells = []
-        for key in ("final_val_bleu", "final_test_bleu"):
-            a, b = first.get(key), again.get(key)
+        cells, pairs = [], [(k, getattr(first, k), getattr(again, k)) for k in ("final_val_bleu", "final_test_bleu")]
+        for key, a, b in pairs:
             if a is not None and b is not None:
                 cells.append(f"{key.split('_')[1]} BLEU {a:.2f} then {b:.2f} (difference {b - a:+.2f})")
-        within = all(
-            abs(again[k] - first[k]) <= 0.3 for k in ("final_val_bleu", "final_test_bleu") if k in again and k in first
-        )
+        within = all(abs(b - a) <= 0.3 for _, a, b in pairs if a is not None and b is not None)
         out.append(
             f"- `{d.name.removeprefix('rerun-')}` trained again from its committed `config.yaml`: "
             + "; ".join(cells)
@@ -144,7 +141,7 @@ def collect_cross(runs: list[dict]) -> list[dict]:
     every step both have a snapshot of."""
     out = []
     for a, b in cross_pairs(runs):
-        direction, tying = a["summary"]["direction"], a["summary"]["tying"]
+        direction, tying = a["summary"].direction, a["summary"].tying
         print(f"cross: {direction} {tying} seed {a['seed']} vs none seed {b['seed']}", flush=True)
         steps = cross_trajectory(a["dir"], "dec_lut", b["dir"], ("dec_lut", "dec_embed"))
         out.append(
@@ -201,7 +198,7 @@ def header(runs: list[dict], speed: list[dict]) -> list[str]:
     )
     c = configs[0]
     net, optim, data, trainer = c["model"]["net"], c["model"]["optim"], c["data"], c["trainer"]
-    steps = sorted({r["summary"].get("global_step") for r in runs})
+    steps = sorted({r["summary"].global_step for r in runs})
     s0 = runs[0]["summary"]
     g = groups(runs)
     counts = ", ".join(f"{d} {t}: {len(ms)}" for (d, t), ms in g.items())
@@ -222,16 +219,16 @@ def header(runs: list[dict], speed: list[dict]) -> list[str]:
         f"- **Model**: d {net['d_model']}, {net['n_encoder_layers']}+{net['n_decoder_layers']} layers, "
         f"{net['n_heads']} heads, FFN {net['d_ff']}, dropout {net['dropout']}, "
         f"{'pre' if net['norm_first'] else 'post'}-norm; one joint SentencePiece vocabulary of "
-        f"{s0.get('vocab_size', data['vocab_size'])} for every mode.",
+        f"{s0.vocab_size or data['vocab_size']} for every mode.",
         f"- **Data**: `{data['train_path']}` (source `{data['source']}`), the last {data['test_holdout']:,} pairs of its "
         f"training file held out as the test set, validation `{data['valid_path']}`; final evaluation: "
-        f"{s0.get('final_search')}, on all {s0.get('final_val_sentences')} validation and "
-        f"{s0.get('final_test_sentences')} test sentences.",
+        f"{s0.final_search}, on all {s0.final_val_sentences} validation and "
+        f"{s0.final_test_sentences} test sentences.",
         "- **Machine** of the speed benchmark: "
         + (f"{machine.get('cpu')}, {machine.get('cores')} cores." if machine else "none recorded.")
         + " The runs record no machine; their own tokens/s are not used for speed.",
         f"- **What differs from the seed**: `{data['train_path']}` instead of WMT EN-DE (4.5M pairs); "
-        f"a {s0.get('vocab_size', data['vocab_size'])} instead of a 37,000 vocabulary; d {net['d_model']} and "
+        f"a {s0.vocab_size or data['vocab_size']} instead of a 37,000 vocabulary; d {net['d_model']} and "
         f"{net['n_encoder_layers']}+{net['n_decoder_layers']} layers instead of Transformer base (512, 6+6); "
         f"{', '.join(str(s) for s in steps)} steps instead of 12 epochs of WMT.",
     ]
@@ -268,8 +265,8 @@ def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[
     table = []
     for (direction, tying), members in g.items():
         base = g.get((direction, "none"), [])
-        params = members[0]["summary"].get("unique_params")
-        base_params = base[0]["summary"].get("unique_params") if base else None
+        params = members[0]["summary"].unique_params
+        base_params = base[0]["summary"].unique_params if base else None
         per_seed = []
         for r in sorted(members, key=lambda r: r["seed"]):
             row = by_name[r["name"]]
@@ -291,9 +288,9 @@ def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[
                 len(members),
                 f"{params / 1e6:.2f}M" if params else "–",
                 f"{100 * (params - base_params) / base_params:+.1f}%" if params and base_params else "–",
-                _ms([r["summary"].get("final_val_bleu") for r in members]),
-                _ms([r["summary"].get("final_test_bleu") for r in members]),
-                _ms([r["summary"].get("final_test_chrf") for r in members]),
+                _ms([r["summary"].final_val_bleu for r in members]),
+                _ms([r["summary"].final_test_bleu for r in members]),
+                _ms([r["summary"].final_test_chrf for r in members]),
                 "; ".join(per_seed),
                 f"{sp['ratio']:.3f} [{sp['ratio_range'][0]:.3f}, {sp['ratio_range'][1]:.3f}]"
                 if sp and "ratio_range" in sp and tying != "none"
@@ -301,7 +298,7 @@ def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[
             ]
         )
     out = [
-        f"BLEU and chrF: final evaluation ({runs[0]['summary'].get('final_search')}), mean ± sample standard deviation "
+        f"BLEU and chrF: final evaluation ({runs[0]['summary'].final_search}), mean ± sample standard deviation "
         "over seeds; per seed, test BLEU "
         "± its 95% bootstrap half-interval and the paired-bootstrap p (sacreBLEU) against the untied run of the same "
         "direction and seed. Speed: training steps per second against the untied network, timed interleaved on one "

@@ -67,9 +67,9 @@ def test_test_bleu_has_intervals_and_a_paired_p_value_against_the_untied_run(two
     assert p is not None and 0 < p <= 1 and 0 < rows["three_way"]["test_chrf_p"] <= 1
     bleu, ci = rows["three_way"]["test_bleu"]
     assert ci is not None and ci >= 0
-    tied = next(r for r in runs if r["summary"]["tying"] == "three_way")
+    tied = next(r for r in runs if r["summary"].tying == "three_way")
     hyps, refs = tied["test"]
-    assert len(hyps) == len(refs) == tied["summary"]["final_test_sentences"] == 20
+    assert len(hyps) == len(refs) == tied["summary"].final_test_sentences == 20
 
 
 def test_compare_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):

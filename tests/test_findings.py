@@ -11,6 +11,7 @@ from tiedtransformer.analysis.findings import (
     top_and_kind_findings,
 )
 from tiedtransformer.analysis.verdict import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from tiedtransformer.run.summary import FitSummary
 
 KINDS = {"pieces": 0.25, "case": 0.25, "inflection": 0.25, "other": 0.25}
 
@@ -45,7 +46,7 @@ def run(seed, tying="none", direction="en-de", bleu=30.0, top=None, jaccard_dec_
     return {
         "name": f"{direction}-{tying}-{seed}",
         "seed": seed,
-        "summary": {"tying": tying, "direction": direction, "final_test_bleu": bleu},
+        "summary": FitSummary(tying=tying, direction=direction, final_test_bleu=bleu),
         "similarity": {
             "top_k": 1000,
             "matrices": {n: matrix(top[n] + 0.01 * seed, kinds=(kinds or {}).get(n)) for n in MATRIX_NAMES},

@@ -7,6 +7,7 @@ import pytest
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.run.files import CrossDir, DumpDir, RunDir
 from tiedtransformer.run.plan import checkpoint_bytes
+from tiedtransformer.run.summary import FitSummary
 
 
 def test_run_dirs_are_unique_and_writable(tmp_path):
@@ -54,7 +55,7 @@ def test_run_dir_knows_its_files(tmp_path):
     run.path.mkdir()
     (run.path / "resume-1").mkdir()
     assert run.metrics_version(resuming=True) == "resume-2"
-    run.write_summary({"status": "finished"})
+    run.write_summary(FitSummary(status="finished"))
     assert run.finished()
 
 

@@ -14,6 +14,7 @@ from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir, scalars
 from tiedtransformer.analysis.similarity import analyze_matrix
 from tiedtransformer.run.files import DumpDir, RunDir
+from tiedtransformer.run.summary import FitSummary
 
 
 def test_statistics_agree_with_brute_force():
@@ -50,7 +51,7 @@ def test_a_new_statistic_reaches_every_output(dump, tmp_path, monkeypatch, capsy
     for step in (0, 7):
         write_dump(run.snapshot(step), dump)
         report, _ = analyze_to_dir(dump, run.snapshot(step), options, init=dump if step else None)
-    run.write_summary({"status": "finished", "tying": "decoder", "direction": "en-de", "seed": 1})
+    run.write_summary(FitSummary(status="finished", tying="decoder", direction="en-de", seed=1))
     data = json.loads(DumpDir(run.snapshot(7)).similarity.read_text())["matrices"]["dec_lut"]
     assert data["fake_stat"] == 0.4321 and data["nulls"]["random"]["fake_stat"] == 0.4321  # with its nulls
     assert data["nulls"]["init"]["fake_stat"] == 0.4321

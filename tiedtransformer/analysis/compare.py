@@ -30,6 +30,7 @@ from tiedtransformer.analysis.seed_tables import seed_tables
 from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.run.files import DumpDir, RunDir
+from tiedtransformer.run.summary import FitSummary
 
 COLUMNS = [
     "run",
@@ -56,10 +57,12 @@ def load_run(run_dir: str | Path) -> dict:
     d = RunDir(run_dir)
     if not d.summary.is_file():
         raise ConfigError(f"{d.path} is not a run directory of a finished or failed fit: it has no {d.SUMMARY}")
+    if (summary := d.read_summary()) is None:
+        raise ConfigError(f"{d.summary}: not readable as JSON (a fit writes it whole; restore it or rerun the fit)")
     run = {
         "dir": d.path,
         "name": d.name,
-        "summary": json.loads(d.summary.read_text()),
+        "summary": summary,
         "metrics": [],
         "similarity": None,
     }
@@ -74,8 +77,8 @@ def load_run(run_dir: str | Path) -> dict:
         run["similarity"] = json.loads(d.final_similarity.read_text())
     if d.trajectory.is_file():  # written by `tiedtransformer analyze RUN`
         run["trajectory"] = json.loads(d.trajectory.read_text())
-    run["seed"] = run["summary"].get("seed", _config_seed(d))
-    lang = str(run["summary"].get("direction") or "-").split("-")[-1]
+    run["seed"] = run["summary"].seed if run["summary"].seed is not None else _config_seed(d)
+    lang = summary.target_lang or "-"
     hyps, refs = d.final_translations(lang, "test"), d.final_references(lang, "test")
     if hyps.is_file() and refs.is_file():
         run["test"] = (_lines(hyps), _lines(refs))
@@ -109,7 +112,7 @@ def significance(runs: list[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for base in runs:
         s = base["summary"]
-        if s.get("tying") != "none" or "test" not in base:
+        if s.tying != "none" or "test" not in base:
             continue
         base_hyps, refs = base["test"]
         others = {
@@ -118,7 +121,7 @@ def significance(runs: list[dict]) -> dict[str, dict]:
             if r is not base
             and r["name"] not in out
             and "test" in r
-            and r["summary"].get("direction") == s.get("direction")
+            and r["summary"].direction == s.direction
             and r["seed"] == base["seed"]
             and r["test"][1] == refs
         }
@@ -132,16 +135,12 @@ def table(runs: list[dict]) -> list[dict]:
     tests = significance(runs)
     for r in runs:
         s = r["summary"]
-        base = [
-            o["summary"]
-            for o in runs
-            if o["summary"].get("tying") == "none" and o["summary"].get("direction") == s.get("direction")
-        ]
+        base = [o["summary"] for o in runs if o["summary"].tying == "none" and o["summary"].direction == s.direction]
 
         def rel(key, pct):
-            vals = [number(b.get(key)) for b in base]
+            vals = [number(getattr(b, key)) for b in base]
             vals = [v for v in vals if v is not None]
-            x = number(s.get(key))
+            x = number(getattr(s, key))
             if not vals or x is None:
                 return None
             ref = mean(vals)
@@ -150,29 +149,29 @@ def table(runs: list[dict]) -> list[dict]:
         rows.append(
             {
                 "run": r["name"],
-                "tying": s.get("tying"),
-                "direction": s.get("direction"),
-                "unique_params": s.get("unique_params"),
+                "tying": s.tying,
+                "direction": s.direction,
+                "unique_params": s.unique_params,
                 "params_delta_pct": rel("unique_params", True),
                 "seed": r["seed"],
-                "best_val_bleu": number(s.get("best_val_bleu")),
+                "best_val_bleu": number(s.best_val_bleu),
                 "bleu_delta": rel("best_val_bleu", False),
                 "test_bleu": _with_ci(s, "bleu"),
                 "test_bleu_p": tests.get(r["name"], {}).get("bleu_p"),
                 "test_chrf": _with_ci(s, "chrf"),
                 "test_chrf_p": tests.get(r["name"], {}).get("chrf_p"),
-                "train_tokens_per_s": number(s.get("train_tokens_per_s")),
+                "train_tokens_per_s": number(s.train_tokens_per_s),
                 "speed_delta_pct": rel("train_tokens_per_s", True),
-                "wall_s": number(s.get("wall_s")),
-                "epochs": s.get("epochs"),
+                "wall_s": number(s.wall_s),
+                "epochs": s.epochs,
             }
         )
     return rows
 
 
-def _with_ci(summary: dict, metric: str) -> tuple[float, float | None] | None:
-    x = number(summary.get(f"final_test_{metric}"))
-    return None if x is None else (x, number(summary.get(f"final_test_{metric}_ci")))
+def _with_ci(summary: FitSummary, metric: str) -> tuple[float, float | None] | None:
+    x = number(getattr(summary, f"final_test_{metric}"))
+    return None if x is None else (x, number(getattr(summary, f"final_test_{metric}_ci")))
 
 
 def _fmt(v, col: str) -> str:

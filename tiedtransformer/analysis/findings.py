@@ -252,7 +252,7 @@ def paired_by_seed(runs: list[dict], direction: str, tying: str, key: str) -> li
     out = []
     for r in g.get((direction, tying), []):
         b = base.get(r["seed"])
-        x, y = r["summary"].get(key), b and b["summary"].get(key)
+        x, y = getattr(r["summary"], key), b and getattr(b["summary"], key)
         if x is not None and y is not None:
             out.append((r["seed"], float(x), float(y)))
     return sorted(out)

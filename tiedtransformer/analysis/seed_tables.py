@@ -24,7 +24,7 @@ def groups(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
     out: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
         s = r["summary"]
-        out.setdefault((str(s.get("direction")), str(s.get("tying"))), []).append(r)
+        out.setdefault((str(s.direction), str(s.tying)), []).append(r)
     order = {m: i for i, m in enumerate(MODES)}
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], len(MODES)), kv[0][1])))
 
@@ -65,7 +65,7 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
         ref = base.get(direction, [])
 
         def avg(key, rs=members):
-            return _mean([number(r["summary"].get(key)) for r in rs])
+            return _mean([number(getattr(r["summary"], key)) for r in rs])
 
         def delta(key, pct):
             x, y = avg(key), avg(key, ref)
@@ -81,13 +81,13 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
                 len(members),
                 f"{avg('unique_params') / 1e6:.2f}M" if avg("unique_params") else "–",
                 delta("unique_params", True),
-                mean_std([number(r["summary"].get("train_tokens_per_s")) for r in members], 0),
+                mean_std([number(r["summary"].train_tokens_per_s) for r in members], 0),
                 delta("train_tokens_per_s", True),
-                mean_std([number(r["summary"].get("final_test_bleu")) for r in members]),
+                mean_std([number(r["summary"].final_test_bleu) for r in members]),
                 delta("final_test_bleu", False),
-                mean_std([number(r["summary"].get("final_test_chrf")) for r in members]),
+                mean_std([number(r["summary"].final_test_chrf) for r in members]),
                 ", ".join(fmt(p) for p in ps if p is not None) or "–",
-                mean_std([number(r["summary"].get("final_val_bleu")) for r in members]),
+                mean_std([number(r["summary"].final_val_bleu) for r in members]),
             ]
         )
     return {

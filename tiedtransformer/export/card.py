@@ -27,10 +27,10 @@ def model_card(src: Exportable, target: str) -> str:
     metrics = []
     for stage in ("val", "test"):
         for metric in ("bleu", "chrf"):
-            value = s.get(f"final_{stage}_{metric}")
+            value = getattr(s, f"final_{stage}_{metric}")
             if value is not None:
-                signature = s.get("sacrebleu_signature" if metric == "bleu" else "chrf_signature")
-                metrics.append((stage, metric, value, s.get(f"final_{stage}_{metric}_ci"), signature))
+                signature = s.sacrebleu_signature if metric == "bleu" else s.chrf_signature
+                metrics.append((stage, metric, value, getattr(s, f"final_{stage}_{metric}_ci", None), signature))
     meta = {
         "language": [source_lang, target_lang],
         "library_name": "transformers" if target == "hf" else "ctranslate2",
@@ -56,15 +56,15 @@ def model_card(src: Exportable, target: str) -> str:
         f"FFN {cfg.d_ff}, {'pre' if cfg.norm_first else 'post'}-norm, vocabulary {cfg.vocab_size:,} "
         f"({'joint' if cfg.joint_vocab else 'one per language'}, SentencePiece).",
     ]
-    if s.get("global_step") is not None:
-        lines.append(f"- Training: {s['global_step']:,} optimizer steps, {s.get('train_tokens', 0):,} target tokens.")
+    if s.global_step is not None:
+        lines.append(f"- Training: {s.global_step:,} optimizer steps, {s.train_tokens or 0:,} target tokens.")
     config = yaml.safe_load(src.config_text) if src.config_text else None
     if config:
         data = config.get("data") or {}
         where = data.get("train_path") if data.get("source") == "files" else data.get("hub_dataset")
         lines.append(f"- Data: `{data.get('source')}` `{where}`, direction {data.get('direction')}.")
     if metrics:
-        lines += ["", "## Evaluation", "", f"Final evaluation ({s.get('final_search', 'beam search')}):", ""]
+        lines += ["", "## Evaluation", "", f"Final evaluation ({s.final_search or 'beam search'}):", ""]
         lines += ["| set | metric | score | 95% bootstrap ± | sacreBLEU signature |", "|---|---|---|---|---|"]
         for stage, metric, value, ci, signature in metrics:
             half = f"{ci:.2f}" if ci is not None else "–"

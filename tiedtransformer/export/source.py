@@ -3,7 +3,6 @@ one, else its last), loaded as data only, with its network, vocabulary and the r
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer
 from tiedtransformer.run.checkpoint import load_checkpoint, network_from_checkpoint
 from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.summary import FitSummary
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Exportable:
     models: dict[str, bytes]  # "src" / "tgt": SentencePiece model files
     direction: str  # e.g. "en-de"
     checkpoint: Path
-    summary: dict  # the run's summary.json ({} if the checkpoint lies in no run directory)
+    summary: FitSummary  # the run's summary.json (empty if the checkpoint lies in no run directory)
     config_text: str  # the run's config.yaml ("" if none)
 
     @property
@@ -57,7 +57,7 @@ def load_exportable(path: str | Path) -> Exportable:
         raise ConfigError(f"{ckpt_path}: the checkpoint keeps no SentencePiece models, which an export needs")
     net = network_from_checkpoint(ckpt)
     run = RunDir.containing(ckpt_path)
-    summary = json.loads(run.summary.read_text()) if run and run.summary.is_file() else {}
+    summary = (run.read_summary() if run else None) or FitSummary()
     config_text = run.config.read_text() if run and run.config.is_file() else ""
     return Exportable(net, tokens, models, str(data.get("direction") or "src-tgt"), ckpt_path, summary, config_text)
 

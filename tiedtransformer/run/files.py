@@ -35,6 +35,7 @@ from pathlib import Path
 
 from tiedtransformer.atomic import atomic_write_json, is_temporary
 from tiedtransformer.errors import ConfigError
+from tiedtransformer.run.summary import FitSummary
 
 
 class RunDir:
@@ -168,17 +169,19 @@ class RunDir:
         run logs into resume-N/ (CSVLogger would delete an existing metrics.csv)."""
         return f"{self.RESUME}{1 + len(list(self.path.glob(self.RESUME + '*')))}" if resuming else ""
 
-    def read_summary(self) -> dict | None:
+    def read_summary(self) -> FitSummary | None:
+        """summary.json, or None where there is none or it is not JSON."""
         try:
-            return json.loads(self.summary.read_text())
+            return FitSummary.from_json(json.loads(self.summary.read_text()))
         except (OSError, ValueError):
             return None
 
     def finished(self) -> bool:
-        return (self.read_summary() or {}).get("status") == "finished"
+        summary = self.read_summary()
+        return summary is not None and summary.finished
 
-    def write_summary(self, summary: dict) -> Path:
-        atomic_write_json(self.summary, summary)
+    def write_summary(self, summary: FitSummary) -> Path:
+        atomic_write_json(self.summary, summary.to_json())
         return self.summary
 
     def is_run(self) -> bool:
