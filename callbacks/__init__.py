@@ -4,6 +4,7 @@ from tiedtransformer.callbacks.averaging import CheckpointAveraging
 from tiedtransformer.callbacks.embeddings import EmbeddingSnapshot, SimilarityReport
 from tiedtransformer.callbacks.fault_tolerance import CheckpointOnFailure, FinalCheckpoint
 from tiedtransformer.callbacks.final_translations import FinalTranslations
+from tiedtransformer.callbacks.progress import StreamProgressBar
 from tiedtransformer.callbacks.rng import RngState
 from tiedtransformer.callbacks.run_summary import RunSummary
 from tiedtransformer.callbacks.stream_position import TrainStreamPosition
@@ -18,6 +19,7 @@ __all__ = [
     "RngState",
     "RunSummary",
     "SimilarityReport",
+    "StreamProgressBar",
     "TrainStreamPosition",
     "TranslationWriter",
 ]

@@ -13,7 +13,7 @@ import os
 import sys
 
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ThroughputMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar, ThroughputMonitor
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -28,6 +28,7 @@ from tiedtransformer.callbacks import (
     RngState,
     RunSummary,
     SimilarityReport,
+    StreamProgressBar,
     TrainStreamPosition,
     TranslationWriter,
 )
@@ -178,6 +179,11 @@ class TiedCLI(LightningCLI):
             self.config_init.fit.checkpoint.dirpath = str(self.run.run_dir.checkpoints)
         init = self.config_init[self.subcommand]
         init.similarity.follow(init.snapshot)  # the report analyses the dumps the snapshot callback writes
+        trainer_cfg = init.trainer
+        given = trainer_cfg.get("callbacks") or []
+        given = given if isinstance(given, list) else [given]
+        if trainer_cfg.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
+            kwargs["callbacks"] = [*given, StreamProgressBar()]  # a streamed epoch's bar gets a total from epoch 2
         if self.subcommand != "fit" or self.run.resuming:  # never overwrite the config.yaml of a run
             self.save_config_callback = None
         try:
