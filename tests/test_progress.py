@@ -1,9 +1,10 @@
 import re
 from types import SimpleNamespace
 
+from tiedtransformer.callbacks import StreamProgressBar
+
 from tests.conftest import TINY_FIT
 from tests.test_cli import run_main
-from tiedtransformer.callbacks import StreamProgressBar
 
 
 def test_a_stream_gets_the_previous_epochs_count_as_its_total_and_a_sized_loader_keeps_its_own():
