@@ -34,7 +34,7 @@ def worker_shard() -> tuple[int, int]:
 def local_files(path: str, langs=LANGS) -> dict[str, Path]:
     """The files behind a local corpus path: ``X.jsonl``, ``X.tsv``, or a prefix ``X`` for ``X.en`` + ``X.de``."""
     p = Path(path).expanduser()
-    if p.suffix in (".jsonl", ".tsv"):
+    if p.suffix in TABLE_READERS:
         return {"table": p}
     return {lang: p.with_name(f"{p.name}.{lang}") for lang in langs}
 
@@ -130,52 +130,9 @@ class Corpus:
 
     def _file_pairs(self) -> Iterator[dict[str, str] | None]:
         files = local_files(self.path)
-        if "table" not in files:
-            streams = [_decoded_lines(files[lang], self.skip_invalid_utf8) for lang in LANGS]
-            for lineno, texts in enumerate(zip_longest(*streams, fillvalue=_ENDED), 1):
-                if _ENDED in texts:  # check() catches this up front; a file that changed since must not lose pairs
-                    ended = [lang for lang, t in zip(LANGS, texts) if t is _ENDED]
-                    short, long = files[ended[0]], files[next(g for g in LANGS if g not in ended)]
-                    raise ConfigError(
-                        f"{long}:{lineno}: has more lines than {short} (which ends at line {lineno - 1}); "
-                        "line N of each parallel file must translate the other"
-                    )
-                yield None if None in texts else dict(zip(LANGS, texts))
-            return
-        path = files["table"]
-        columns = list(LANGS)
-        for lineno, line in enumerate(_decoded_lines(path, self.skip_invalid_utf8), 1):
-            if line is None:
-                yield None
-            elif not line.strip():  # a blank line: an empty pair, skipped and counted downstream
-                yield {lang: "" for lang in LANGS}
-            elif path.suffix == ".jsonl":
-                try:
-                    row = json.loads(line)
-                    pair = {lang: (row.get("translation") or row)[lang] for lang in LANGS}
-                    if not all(isinstance(t, str) for t in pair.values()):
-                        raise TypeError
-                except (json.JSONDecodeError, KeyError, TypeError, AttributeError, RecursionError):
-                    raise ConfigError(
-                        f"{path}:{lineno}: expected a JSON object with string values for keys {LANGS} (or "
-                        '{"translation": {...}}), got: ' + repr(line[:80])
-                    ) from None
-                if not all(_encodable(t) for t in pair.values()):  # a \ud800 escape: a lone surrogate
-                    if not self.skip_invalid_utf8:
-                        raise ConfigError(
-                            f"{path}:{lineno}: a string holds a lone surrogate (an escape such as \\ud800), "
-                            "which is not text. Fix the file, or set data.skip_invalid_utf8=true to skip such lines."
-                        )
-                    pair = None
-                yield pair
-            else:
-                cells = line.split("\t")
-                if lineno == 1 and sorted(cells) == sorted(LANGS):  # optional header names the columns
-                    columns = cells
-                    continue
-                if len(cells) != 2:
-                    raise ConfigError(f"{path}:{lineno}: expected 2 tab-separated columns {columns}, got {len(cells)}")
-                yield dict(zip(columns, cells))
+        if "table" in files:
+            return TABLE_READERS[files["table"].suffix](files["table"], self.skip_invalid_utf8)
+        return _parallel_pairs(files, self.skip_invalid_utf8)
 
     def _hub_pairs(self, rank: int, world_size: int, epoch: int) -> Iterator[dict[str, str]]:
         import datasets
@@ -211,6 +168,69 @@ class Corpus:
                     f"{self.hub_dataset!r} rows must look like {{'translation': {{'de': ..., 'en': ...}}}}; "
                     f"got keys {sorted(row)}"
                 ) from None
+
+
+# --- one reader per local format: a pair per line (None: a line skipped as invalid UTF-8) -----------------
+
+
+def _parallel_pairs(files: dict[str, Path], skip_invalid: bool) -> Iterator[dict[str, str] | None]:
+    """``X.en`` + ``X.de``: line N of each translates the other."""
+    streams = [_decoded_lines(files[lang], skip_invalid) for lang in LANGS]
+    for lineno, texts in enumerate(zip_longest(*streams, fillvalue=_ENDED), 1):
+        if _ENDED in texts:  # check() catches this up front; a file that changed since must not lose pairs
+            ended = [lang for lang, t in zip(LANGS, texts) if t is _ENDED]
+            short, long = files[ended[0]], files[next(g for g in LANGS if g not in ended)]
+            raise ConfigError(
+                f"{long}:{lineno}: has more lines than {short} (which ends at line {lineno - 1}); "
+                "line N of each parallel file must translate the other"
+            )
+        yield None if None in texts else dict(zip(LANGS, texts))
+
+
+def _jsonl_pairs(path: Path, skip_invalid: bool) -> Iterator[dict[str, str] | None]:
+    """``X.jsonl``: one object per line, ``{"en": ..., "de": ...}`` or ``{"translation": {...}}``."""
+    for lineno, line in enumerate(_decoded_lines(path, skip_invalid), 1):
+        if line is None or not line.strip():  # a blank line: an empty pair, skipped and counted downstream
+            yield None if line is None else dict.fromkeys(LANGS, "")
+            continue
+        try:
+            row = json.loads(line)
+            pair = {lang: (row.get("translation") or row)[lang] for lang in LANGS}
+            if not all(isinstance(t, str) for t in pair.values()):
+                raise TypeError
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, RecursionError):
+            raise ConfigError(
+                f"{path}:{lineno}: expected a JSON object with string values for keys {LANGS} (or "
+                '{"translation": {...}}), got: ' + repr(line[:80])
+            ) from None
+        if not all(_encodable(t) for t in pair.values()):  # a \ud800 escape: a lone surrogate
+            if not skip_invalid:
+                raise ConfigError(
+                    f"{path}:{lineno}: a string holds a lone surrogate (an escape such as \\ud800), "
+                    "which is not text. Fix the file, or set data.skip_invalid_utf8=true to skip such lines."
+                )
+            pair = None
+        yield pair
+
+
+def _tsv_pairs(path: Path, skip_invalid: bool) -> Iterator[dict[str, str] | None]:
+    """``X.tsv``: two tab-separated columns, English then German unless a header line names them."""
+    columns = list(LANGS)
+    for lineno, line in enumerate(_decoded_lines(path, skip_invalid), 1):
+        if line is None or not line.strip():  # a blank line: an empty pair, skipped and counted downstream
+            yield None if line is None else dict.fromkeys(LANGS, "")
+            continue
+        cells = line.split("\t")
+        if lineno == 1 and sorted(cells) == sorted(LANGS):  # optional header names the columns
+            columns = cells
+            continue
+        if len(cells) != 2:
+            raise ConfigError(f"{path}:{lineno}: expected 2 tab-separated columns {columns}, got {len(cells)}")
+        yield dict(zip(columns, cells))
+
+
+# a file with one of these suffixes holds both sides (local_files); any other path is a prefix of X.en + X.de
+TABLE_READERS = {".jsonl": _jsonl_pairs, ".tsv": _tsv_pairs}
 
 
 def _encodable(text: str) -> bool:
