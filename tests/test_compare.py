@@ -8,6 +8,7 @@ import pytest
 
 from tests.test_cli import run_main
 from tests.test_sweep import tiny_sweep
+from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.compare import load_run, table
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.training.sweep import run_local
@@ -108,7 +109,8 @@ def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
     ).stdout
     assert 'data-images-ok="true"' in dom  # every embedded figure decoded
     assert '<table class="runs">' in dom
-    assert dom.count('<table class="seed">') == 7 and "What tying costs, across seeds" in dom  # the seed's tables
+    # the seed's tables: one per statistic of the schema beside five others
+    assert dom.count('<table class="seed">') == 5 + len(schema.STATISTICS) and "What tying costs, across seeds" in dom
     shot = tmp_path / "shot.png"
     subprocess.run(
         [

@@ -44,12 +44,12 @@ def histogram_mean(hist: torch.Tensor) -> float | None:
 
 
 STATISTICS: tuple[Statistic, ...] = (
-    Statistic("mean_top", "mean top-K cosine", "mean_topK", lambda s: _mean(s.top_scores)),
-    Statistic("mean_bottom", "mean bottom-K cosine", "mean_bottomK", lambda s: _mean(s.bottom_scores)),
+    Statistic("mean_top", "mean cosine of the top-K pairs", "mean_topK", lambda s: _mean(s.top_scores)),
+    Statistic("mean_bottom", "mean cosine of the bottom-K pairs", "mean_bottomK", lambda s: _mean(s.bottom_scores)),
     Statistic("mean_all", "mean cosine of all pairs", "mean_all", lambda s: histogram_mean(s.histogram)),
     Statistic(
         "mean_nn",
-        "mean nearest-neighbour cosine",
+        "mean cosine of each token's nearest neighbour",
         "mean_nn",
         lambda s: _mean(s.knn_scores[:, 0]) if s.knn_scores.numel() else None,
     ),
