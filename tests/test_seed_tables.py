@@ -18,3 +18,12 @@ def test_geometry_rows_mark_what_beats_both_nulls():
     assert all(r["verdict"].outcome == REPRODUCED for r in by_mode["none"])  # 153-159 against 190
     assert all(r["verdict"].outcome == NOT_TESTABLE for r in by_mode["three_way"])
     assert by_mode["none"][0]["learned"] == pytest.approx([153.0, 156.0, 159.0])
+
+
+def test_a_groups_runs_are_in_seed_order_whatever_their_directory_names():
+    from tiedtransformer.analysis.seed_tables import groups
+
+    runs = [run(s) for s in (2, 3, 1)]
+    for r, name in zip(runs, ("run-a", "run-b", "run-c")):  # directory names in another order than the seeds
+        r["name"] = name
+    assert [r["seed"] for r in groups(runs)[("en-de", "none")]] == [1, 2, 3]

@@ -20,9 +20,10 @@ SHOWN_PAIRS = 6
 
 
 def groups(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    """Runs by (direction, tying), in the experiment's order."""
+    """Runs by (direction, tying), in the experiment's order; within a group by seed (every per-seed list of the
+    page is then in seed order)."""
     out: dict[tuple[str, str], list[dict]] = {}
-    for r in runs:
+    for r in sorted(runs, key=lambda r: (r.get("seed") is None, r.get("seed") or 0, r["name"])):
         s = r["summary"]
         out.setdefault((str(s.direction), str(s.tying)), []).append(r)
     order = {m: i for i, m in enumerate(MODES)}
