@@ -53,7 +53,10 @@ COMMANDS: dict[str, Callable] = {
 def dispatch(command: str, args: list[str]) -> None:
     """Run ``command`` with the arguments after its name."""
     fn = COMMANDS[command]
-    run_function(fn, args) if fn.__module__ == commands.__name__ else fn(args)
+    if fn.__module__ == commands.__name__:
+        run_function(fn, args)
+    else:
+        fn(args)
 
 
 def _message(e: ConfigError) -> str:

@@ -16,9 +16,9 @@ def moved_keys() -> dict[str, str]:
     from tiedtransformer.model.network import TransformerConfig
     from tiedtransformer.training.options import OptimConfig
 
-    return {**_MOVED, **{f"model.{k}": f"model.net.{k}" for k in TransformerConfig.__dataclass_fields__}} | {
-        f"model.{k}": f"model.optim.{k}" for k in OptimConfig.__dataclass_fields__
-    }
+    net = {f"model.{k}": f"model.net.{k}" for k in TransformerConfig.__dataclass_fields__}
+    optim = {f"model.{k}": f"model.optim.{k}" for k in OptimConfig.__dataclass_fields__}
+    return {**net, **optim, **_MOVED}  # the later tables win, as when they were one dict
 
 
 # Keys that moved when the module began to take config dataclasses: old `model.X` -> new key (and moved_keys()).

@@ -69,7 +69,7 @@ def analyze_to_dir(
 
 def _write_knn(out: Path, results: dict[str, MatrixResult]) -> None:
     """``knn/NAME.tsv``: a token, then its neighbours nearest first, each as ``token score``."""
-    DumpDir(out).knn("x").parent.mkdir(exist_ok=True)
+    DumpDir(out).knn_dir.mkdir(exist_ok=True)
     for name, r in results.items():
         if r.identical_to:
             continue

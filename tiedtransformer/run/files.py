@@ -301,9 +301,13 @@ class DumpDir:
     def report(self) -> Path:
         return self.path / self.REPORT
 
+    @property
+    def knn_dir(self) -> Path:
+        return self.path / "knn"
+
     def knn(self, matrix: str) -> Path:
         """Each token of one matrix with its nearest neighbours."""
-        return self.path / "knn" / f"{matrix}.tsv"
+        return self.knn_dir / f"{matrix}.tsv"
 
     def figure(self, name: str) -> Path:
         return self.path / f"{name}.png"
