@@ -55,8 +55,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _status(pid: int) -> tuple[float, float, int, int]:
-    """PSS and RSS (MB), threads and open file descriptors of one process; zeros once it has exited.
+def _status(pid: int) -> tuple[float, float, int, int, float]:
+    """PSS and RSS (MB), threads, open file descriptors and anonymous PSS (MB: the heap, not the
+    mapped libraries and files) of one process; zeros once it has exited.
     PSS (proportional set size) counts a page shared by n processes as 1/n in each, so the PSS of a
     process tree adds up to its real memory; RSS would count the pages a forked DataLoader worker
     still shares with its parent twice."""
@@ -65,9 +66,10 @@ def _status(pid: int) -> tuple[float, float, int, int]:
         rollup = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
         fds = len(os.listdir(f"/proc/{pid}/fd"))
         kb = lambda v: int(v.split()[0]) / 1024  # noqa: E731
-        return kb(rollup["Pss"]), kb(fields["VmRSS"]), int(fields["Threads"]), fds
+        anon = kb(rollup["Pss_Anon"]) if "Pss_Anon" in rollup else 0.0  # Linux >= 5.10
+        return kb(rollup["Pss"]), kb(fields["VmRSS"]), int(fields["Threads"]), fds, anon
     except (OSError, ValueError, KeyError):  # exited, or a zombie (no memory left to report)
-        return 0.0, 0.0, 0, 0
+        return 0.0, 0.0, 0, 0, 0.0
 
 
 def kind(pid: int, main: int) -> str:
@@ -87,11 +89,15 @@ def sample(pid: int) -> dict:
     procs = [pid, *_children(pid)]
     rows = [_status(p) for p in procs]
     by_kind: dict[str, float] = {"main": 0.0, "wandb": 0.0, "other": 0.0}
+    anon_by_kind: dict[str, float] = {"main": 0.0, "wandb": 0.0, "other": 0.0}
     for p, r in zip(procs, rows):
         by_kind[kind(p, pid)] += r[0]
+        anon_by_kind[kind(p, pid)] += r[4]
     return {
         "pss_mb": sum(r[0] for r in rows),
         "pss_mb_by_kind": by_kind,
+        "anon_pss_mb": sum(r[4] for r in rows),
+        "anon_pss_mb_by_kind": anon_by_kind,
         "main_rss_mb": rows[0][1],
         "threads": sum(r[2] for r in rows),
         "fds": sum(r[3] for r in rows),
@@ -172,6 +178,10 @@ def soak(precision: str, args, root: Path) -> dict:
     by_kind = {
         k: [round(max(x["pss_mb_by_kind"][k] for x in e), 1) for e in epochs] for k in ("main", "wandb", "other")
     }
+    anon_by_kind = {
+        k: [round(max(x["anon_pss_mb_by_kind"][k] for x in e), 1) for e in epochs] for k in ("main", "wandb", "other")
+    }
+    anon = [max(x["anon_pss_mb"] for x in e) for e in epochs]
     return {
         "benchmark": "soak",
         "precision": precision,
@@ -182,10 +192,13 @@ def soak(precision: str, args, root: Path) -> dict:
         "peak_pss_mb_per_epoch": [round(x, 1) for x in peak],
         "peak_main_rss_mb_per_epoch": [round(x, 1) for x in main_rss],
         "peak_pss_mb_per_epoch_by_kind": by_kind,
+        "peak_anon_pss_mb_per_epoch": [round(x, 1) for x in anon],
+        "peak_anon_pss_mb_per_epoch_by_kind": anon_by_kind,
         "fds_per_epoch": fds,
         "threads_per_epoch": threads,
         "rss_growth": round(growth(peak), 4),  # of the tree's PSS: its real resident memory
         "main_rss_growth": round(growth(main_rss), 4),
+        "anon_growth": round(growth(anon), 4),
         "fds_growth": fds[-1] - fds[2],
         "threads_growth": threads[-1] - threads[2],
         "flat": growth(peak) < 0.05,

@@ -21,6 +21,7 @@ def test_a_sample_of_this_process_reads_its_memory_threads_and_files():
     s = soak.sample(os.getpid())
     assert s["main_rss_mb"] > 10 and s["pss_mb"] > 10 and s["threads"] >= 1 and s["fds"] >= 3
     assert s["processes"] >= 1
+    assert 0 < s["anon_pss_mb"] <= s["pss_mb"]  # the heap's share of the resident memory
 
 
 def test_show_prints_one_line_per_soak(tmp_path, capsys):
@@ -42,3 +43,4 @@ def test_the_process_kinds_add_up_to_the_tree():
     assert set(s["pss_mb_by_kind"]) == {"main", "wandb", "other"}
     assert abs(sum(s["pss_mb_by_kind"].values()) - s["pss_mb"]) < 1e-6
     assert s["pss_mb_by_kind"]["main"] > 10
+    assert abs(sum(s["anon_pss_mb_by_kind"].values()) - s["anon_pss_mb"]) < 1e-6
