@@ -257,7 +257,7 @@ def _ms(xs: list[float], d: int = 2) -> str:
 
 
 def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[str]:
-    by_name = {r["run"]: r for r in rows}
+    by_name = {r["directory"]: r for r in rows}
     ratios = {
         s["benchmark"].removeprefix("tying_recipe_"): s for s in speed if s["benchmark"].startswith("tying_recipe_")
     }

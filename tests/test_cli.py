@@ -181,6 +181,8 @@ def test_wandb_offline_run_without_a_key_or_network(tmp_path, capsys, monkeypatc
             "--run.root",
             str(tmp_path / "runs"),
             "--run.name=w",
+            "--seed_everything=7",
+            "--model.net.tying=three_way",
             "--trainer.limit_train_batches=2",
             "--trainer.limit_val_batches=1",
         ],
@@ -188,7 +190,9 @@ def test_wandb_offline_run_without_a_key_or_network(tmp_path, capsys, monkeypatc
     )
     assert code == 0
     assert "W&B: offline (no W&B API key" in out and "wandb sync" in out
-    assert list((tmp_path / "runs" / "w" / "wandb").glob("offline-run-*"))
+    (record,) = (tmp_path / "runs" / "w" / "wandb").glob("offline-run-*/run-*.wandb")
+    # the run's name in W&B says what it is (the directory name "w" stays in its config, run.name)
+    assert b"en-de-three_way-s7" in record.read_bytes()
 
 
 def test_console_entry_points():

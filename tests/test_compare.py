@@ -46,7 +46,11 @@ def test_compare_writes_html_markdown_and_csv(two_runs, tmp_path, capsys):
     rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
     assert {r["tying"] for r in rows} == {"none", "three_way"}
     md = out.with_suffix(".md").read_text()
-    assert "| run | tying | direction |" in md
+    assert "| run | tying | direction | unique params (M) | Δ params (%) |" in md  # headers in words and units
+    for d in two_runs:  # a run is named by what it is; its directory only in its own column
+        label = {"none": "en-de · none · seed 0", "three_way": "en-de · three_way · seed 0"}
+        row = next(r for r in rows if r["directory"] == d.name)
+        assert row["run"] == label[row["tying"]] and f"| {row['run']} |" in md and d.name in md
     # the seed experiment's tables, on the page and in the Markdown
     for title in (
         "What tying costs, across seeds",
@@ -108,9 +112,12 @@ def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
         timeout=120,
     ).stdout
     assert 'data-images-ok="true"' in dom  # every embedded figure decoded
-    assert '<table class="runs">' in dom
+    assert '<table class="runs sortable">' in dom
     # the seed's tables: one per statistic of the schema beside five others
-    assert dom.count('<table class="seed">') == 5 + len(schema.STATISTICS) and "What tying costs, across seeds" in dom
+    assert (
+        dom.count('<table class="seed sortable">') == 5 + len(schema.STATISTICS)
+        and "What tying costs, across seeds" in dom
+    )
     shot = tmp_path / "shot.png"
     subprocess.run(
         [
@@ -128,8 +135,8 @@ def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
 
     img = Image.open(shot).convert("L")
     assert img.size == (1400, 1600)
-    top = img.crop((0, 0, 1400, 250))  # the table: dark text on white, many distinct rows of pixels
-    figures = img.crop((0, 250, 1400, 1000))  # the curves
+    top = img.crop((0, 0, 1400, 250))  # the title and the headline: dark text on white, many distinct rows of pixels
+    figures = img.crop((0, 250, 1400, 1000))  # the headline figure and the curves
     for region in (top, figures):
         hist = region.histogram()
         assert hist[255] < 0.98 * sum(hist), "region is blank"
@@ -150,3 +157,132 @@ def test_the_geometry_tables_come_from_each_runs_trajectory(two_runs, tmp_path, 
         assert f"Geometry at the last snapshot: {title}" in md and title in out.read_text()
     section = md.split("Geometry at the last snapshot: effective rank")[1].split("\n## ")[0]
     assert section.count(" / ") >= 8  # learned / init / random for each matrix of both runs
+
+
+def fake(tying, seed, bleu, params, direction="en-de", ci=None, name=None):
+    from tiedtransformer.run.summary import FitSummary
+
+    s = FitSummary(
+        tying=tying, direction=direction, seed=seed, final_test_bleu=bleu, final_test_bleu_ci=ci, unique_params=params
+    )
+    return {"name": name or f"{direction}-{tying}-{seed}", "seed": seed, "summary": s, "metrics": []}
+
+
+def test_t975_is_students_quantile():
+    from tiedtransformer.analysis.compare import t975
+
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 5, 10, 30):
+        assert t975(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=1e-3)
+    assert t975(200) == 1.96
+    with pytest.raises(ValueError):
+        t975(0)
+
+
+def test_the_headline_is_a_mean_with_a_t_interval_over_seeds_and_deltas_against_untied():
+    from tiedtransformer.analysis.compare import headline, headline_metric, headline_table, t975
+
+    runs = [fake("none", s, b, 10_000_000) for s, b in ((1, 30.0), (2, 31.0), (3, 32.0))]
+    runs += [fake("three_way", s, b, 8_000_000) for s, b in ((1, 29.0), (2, 29.5), (3, 30.0))]
+    rows = [{"directory": r["name"], "test_bleu_p": None if r["summary"].tying == "none" else 0.01} for r in runs]
+    assert headline_metric(runs) == ("final_test_bleu", "test BLEU")
+    none, tied = headline(runs, rows)
+    assert (none["tying"], none["runs"], none["bleu"]) == ("none", 3, 31.0)
+    half = t975(2) * 1.0 / 3**0.5  # sd of 30, 31, 32 is 1
+    assert none["interval"] == pytest.approx((31.0 - half, 31.0 + half))
+    assert none["params_delta_pct"] == 0 and none["bleu_delta"] == 0 and not none["significant"]
+    assert tied["params_delta_pct"] == pytest.approx(-20.0) and tied["bleu_delta"] == pytest.approx(-1.5)
+    assert tied["p"] == [0.01] * 3 and tied["significant"]
+    table_ = headline_table([none, tied], "test BLEU")
+    assert table_["header"][3:6] == ["Δ params (%)", "test BLEU ± 95%", "Δ test BLEU"]
+    cells = [text for text, _ in table_["rows"][1]]
+    assert cells[3] == "-20.0" and cells[4] == f"29.50 ± {t975(2) * 0.5 / 3**0.5:.2f}" and cells[5] == "-1.50"
+
+
+def test_a_single_run_shows_its_bootstrap_interval_and_a_missing_test_falls_back_to_val():
+    from tiedtransformer.analysis.compare import headline, headline_metric
+
+    one = [fake("none", 1, 30.0, 10, ci=0.8)]
+    (g,) = headline(one, [{"directory": one[0]["name"], "test_bleu_p": None}])
+    assert g["interval"] == pytest.approx((29.2, 30.8))
+    no_test = [fake("none", 1, None, 10)]
+    no_test[0]["summary"].final_val_bleu = 25.0
+    assert headline_metric(no_test) == ("final_val_bleu", "final val BLEU")
+    (g,) = headline(no_test, [{"directory": no_test[0]["name"], "test_bleu_p": None}])
+    assert g["bleu"] == 25.0 and g["interval"] is None  # no interval invented for one run without a bootstrap
+
+
+def test_runs_that_share_a_label_are_told_apart_by_what_differs():
+    from tiedtransformer.analysis.compare import label_runs
+
+    runs = [fake("none", 1, 30.0, 10, name="a1b2c3"), fake("none", 1, 31.0, 10, name="d4e5f6")]
+    runs[0]["settings"], runs[1]["settings"] = {"model.optim.lr": 0.001}, {"model.optim.lr": 0.002}
+    label_runs(runs)
+    assert [r["label"] for r in runs] == ["en-de · none · seed 1 · lr=0.001", "en-de · none · seed 1 · lr=0.002"]
+
+
+def _dom(page, profile, *flags) -> str:
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+
+
+def test_the_first_screen_at_1280_by_800_answers_without_scrolling_sideways(two_runs, tmp_path, capsys):
+    import re
+
+    from tiedtransformer.analysis.compare import COLUMNS
+
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but no chromium: the comparison page cannot be checked (see .ci/run)")
+        pytest.skip("no chromium installed (Debian: apt-get update && apt-get install chromium)")
+    out = tmp_path / "cmp" / "report.html"
+    assert run_main(["compare", *map(str, two_runs), "--out", str(out)], capsys)[0] == 0
+    dom = _dom(out, tmp_path / "u1", "--window-size=1280,800")
+    assert 'data-images-ok="true"' in dom
+    width = int(re.search(r'data-scroll-width="(\d+)"', dom).group(1))
+    assert width <= 1280, f"the page scrolls sideways at 1280 px ({width} px wide)"
+    left, top, right, bottom = map(int, re.search(r'data-headline-box="([-\d,]+)"', dom).group(1).split(","))
+    assert 0 <= left and right <= 1280 and bottom <= 800, "the headline figure and table are not on the first screen"
+    head = dom.split('id="headline"')[1].split("</table>")[0]
+    assert 'alt="BLEU against unique parameters"' in head and "Δ params (%)" in head and "p per seed" in head
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", dom)
+    raw = [h for h in headers if h in set(COLUMNS) - {"run", "tying", "direction", "seed", "epochs"}]
+    assert headers and not raw, f"raw field names as headers: {raw}"
+    for d in two_runs:  # a directory name only as a tooltip or link, never as a run's visible label
+        assert f">{d.name}<" not in dom and f'title="{d.name}"' in dom
+    assert "en-de · three_way · seed 0" in dom
+    # every per-run section is folded and links to that run's own files, by relative paths that resolve
+    assert dom.count("<details>") == len(two_runs)
+    hrefs = re.findall(r'<a href="([^"]+)"', dom)
+    assert any(h.endswith("report.md") for h in hrefs)
+    for h in hrefs:
+        assert (out.parent / h).exists(), h
+
+
+def test_a_click_on_a_header_sorts_the_run_table(two_runs, tmp_path, capsys):
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but no chromium: the comparison page cannot be checked (see .ci/run)")
+        pytest.skip("no chromium installed (Debian: apt-get update && apt-get install chromium)")
+    out = tmp_path / "report.html"
+    assert run_main(["compare", *map(str, two_runs), "--out", str(out)], capsys)[0] == 0
+    click = """<script>window.addEventListener("load", () => {
+      const th = [...document.querySelectorAll("table.runs th")].find((h) => h.textContent === "Δ params (%)");
+      const order = () => [...document.querySelectorAll("table.runs tbody tr")].map((r) => r.cells[0].textContent);
+      th.click(); const up = order().join("|"); th.click(); const down = order().join("|");
+      document.body.setAttribute("data-up", up); document.body.setAttribute("data-down", down);
+    });</script></body>"""
+    page = out.with_name("clicked.html")
+    page.write_text(out.read_text().replace("</body>", click))
+    dom = _dom(page, tmp_path / "u1")
+    import html
+    import re
+
+    up = html.unescape(re.search(r'data-up="([^"]*)"', dom).group(1)).split("|")
+    down = html.unescape(re.search(r'data-down="([^"]*)"', dom).group(1)).split("|")
+    # three_way has fewer parameters (a negative Δ): first ascending, last descending
+    assert up == ["en-de · three_way · seed 0", "en-de · none · seed 0"] and down == up[::-1]

@@ -27,3 +27,26 @@ def test_a_groups_runs_are_in_seed_order_whatever_their_directory_names():
     for r, name in zip(runs, ("run-a", "run-b", "run-c")):  # directory names in another order than the seeds
         r["name"] = name
     assert [r["seed"] for r in groups(runs)[("en-de", "none")]] == [1, 2, 3]
+
+
+def test_the_cost_table_shows_each_seeds_p_value_of_the_run_table():
+    from tiedtransformer.analysis.seed_tables import cost_table
+
+    runs = [run(s) for s in (1, 2)] + [run(s, tying="three_way") for s in (1, 2)]
+    for r in runs:
+        r["name"], r["label"] = (
+            f"dir-{r['summary'].tying}-{r['seed']}",
+            f"en-de · {r['summary'].tying} · seed {r['seed']}",
+        )
+    rows = [  # the run table names a run by its label and keeps its directory apart
+        {
+            "run": r["label"],
+            "directory": r["name"],
+            "test_bleu_p": 0.003 * r["seed"] if r["summary"].tying != "none" else None,
+        }
+        for r in runs
+    ]
+    table = cost_table(runs, rows)
+    p_col = table["header"].index(next(h for h in table["header"] if h.startswith("p")))
+    tied = next(row for row in table["rows"] if row[1] == "three_way")
+    assert tied[p_col] == "0.003, 0.006"

@@ -37,6 +37,7 @@ from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.run.checkpoint import CheckpointFiles, check_checkpoint
 from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.label import wandb_run_name
 from tiedtransformer.run.plan import (
     RESUMING_ENV,
     RUN_DIR_ENV,
@@ -249,7 +250,7 @@ class TiedCLI(LightningCLI):
             project=cfg.run.wandb_project,
             entity=cfg.run.wandb_entity,
             group=group,
-            name=run.name,
+            name=wandb_run_name(cfg.data.direction, cfg.model.net.tying, cfg.seed_everything),  # config: run.name
             save_dir=str(run.path),
             tags=tags,
             offline=mode == "offline",

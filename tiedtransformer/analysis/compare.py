@@ -17,19 +17,20 @@ import base64
 import csv
 import io
 import json
+import os
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 
 import yaml
 
-from tiedtransformer.analysis import schema
-from tiedtransformer.analysis.dumps import MATRIX_NAMES
+from tiedtransformer.analysis import compare_figures, schema
 from tiedtransformer.analysis.numbers import fmt, number
 from tiedtransformer.analysis.scores import paired_significance
-from tiedtransformer.analysis.seed_tables import seed_tables
+from tiedtransformer.analysis.seed_tables import groups, seed_tables
 from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.run.files import DumpDir, RunDir
+from tiedtransformer.run.label import distinct_labels, flat, run_label
 from tiedtransformer.run.summary import FitSummary
 
 COLUMNS = [
@@ -50,6 +51,28 @@ COLUMNS = [
     "wall_s",
     "epochs",
 ]
+HEADERS = {
+    "run": "run",
+    "tying": "tying",
+    "direction": "direction",
+    "unique_params": "unique params (M)",
+    "params_delta_pct": "Δ params (%)",
+    "seed": "seed",
+    "best_val_bleu": "best val BLEU",
+    "bleu_delta": "Δ best val BLEU",
+    "test_bleu": "test BLEU ± 95% CI",
+    "test_bleu_p": "p (test BLEU)",
+    "test_chrf": "test chrF ± 95% CI",
+    "test_chrf_p": "p (test chrF)",
+    "train_tokens_per_s": "train tokens/s",
+    "speed_delta_pct": "Δ speed (%)",
+    "wall_s": "wall time (s)",
+    "epochs": "epochs",
+}
+"""The run table's headers, in words and units (Markdown and the page; the CSV keeps the field names)."""
+SECONDARY = {"tying", "direction", "seed", "test_chrf", "test_chrf_p", "train_tokens_per_s", "speed_delta_pct"}
+SECONDARY |= {"wall_s", "epochs"}
+"""Columns the page folds away until asked (the label already says tying, direction and seed)."""
 SHOWN_PAIRS = 10
 
 
@@ -77,7 +100,10 @@ def load_run(run_dir: str | Path) -> dict:
         run["similarity"] = json.loads(d.final_similarity.read_text())
     if d.trajectory.is_file():  # written by `tiedtransformer analyze RUN`
         run["trajectory"] = json.loads(d.trajectory.read_text())
-    run["seed"] = run["summary"].seed if run["summary"].seed is not None else _config_seed(d)
+    config = _config(d)
+    run["seed"] = run["summary"].seed if run["summary"].seed is not None else config.get("seed_everything")
+    run["settings"] = {k: v for k, v in flat(config).items() if not k.startswith("run.") and k != "ckpt_path"}
+    run["label"] = run_label(summary.direction, summary.tying, run["seed"])
     lang = summary.target_lang or "-"
     hyps, refs = d.final_translations(lang, "test"), d.final_references(lang, "test")
     if hyps.is_file() and refs.is_file():
@@ -89,11 +115,21 @@ def _lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")[:-1]
 
 
-def _config_seed(d: RunDir):
+def _config(d: RunDir) -> dict:
     try:
-        return (yaml.safe_load(d.config.read_text()) or {}).get("seed_everything")
+        config = yaml.safe_load(d.config.read_text())
     except (OSError, yaml.YAMLError):
-        return None
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def label_runs(runs: list[dict]) -> None:
+    """Each run's ``label``: direction · tying · seed, and where two runs share that, the settings in which
+    they differ (their directory names where none does)."""
+    base = {r["name"]: run_label(r["summary"].direction, r["summary"].tying, r["seed"]) for r in runs}
+    unique = distinct_labels(base, {r["name"]: r.get("settings", {}) for r in runs})
+    for r in runs:
+        r["label"] = unique[r["name"]]
 
 
 def _top_pairs_by_step(dumps: list[Path]) -> list[tuple[int, dict[str, set]]]:
@@ -148,7 +184,8 @@ def table(runs: list[dict]) -> list[dict]:
 
         rows.append(
             {
-                "run": r["name"],
+                "run": r.get("label") or r["name"],
+                "directory": r["name"],
                 "tying": s.tying,
                 "direction": s.direction,
                 "unique_params": s.unique_params,
@@ -174,6 +211,103 @@ def _with_ci(summary: FitSummary, metric: str) -> tuple[float, float | None] | N
     return None if x is None else (x, number(getattr(summary, f"final_test_{metric}_ci")))
 
 
+# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96)
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131]
+_T975 += [2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def t975(df: int) -> float:
+    """The 97.5% quantile of Student's t with ``df`` degrees of freedom: a 95% interval of a mean of df + 1
+    values is mean ± t975(df) · sd / sqrt(df + 1)."""
+    if df < 1:
+        raise ValueError("a t interval needs at least two values")
+    return _T975[df - 1] if df <= len(_T975) else 1.96
+
+
+def headline_metric(runs: list[dict]) -> tuple[str, str]:
+    """(summary field, words) of the BLEU the page leads with: test BLEU where every run has one, else the
+    final BLEU on all of val, else the best validation BLEU."""
+    for key, words in (
+        ("final_test_bleu", "test BLEU"),
+        ("final_val_bleu", "final val BLEU"),
+        ("best_val_bleu", "best val BLEU"),
+    ):
+        if runs and all(number(getattr(r["summary"], key)) is not None for r in runs):
+            return key, words
+    return "best_val_bleu", "best val BLEU"
+
+
+def headline(runs: list[dict], rows: list[dict]) -> list[dict]:
+    """Per (direction, tying) group: unique parameters, the headline BLEU's mean and 95% interval (across
+    seeds: a t interval of the mean; one run with a test score: its bootstrap interval), Δ parameters (%)
+    and Δ BLEU against the untied runs of the same direction, and the per-seed p-values of the paired test
+    against the untied run (``significant``: every seed below 0.05)."""
+    key, _ = headline_metric(runs)
+    p_of = {r["directory"]: r["test_bleu_p"] for r in rows}
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        vals = [v for r in members if (v := number(getattr(r["summary"], key))) is not None]
+        params = [v for r in members if (v := number(r["summary"].unique_params)) is not None]
+        bleu = mean(vals) if vals else None
+        interval = None
+        if len(vals) >= 2:
+            half = t975(len(vals) - 1) * stdev(vals) / len(vals) ** 0.5
+            interval = (bleu - half, bleu + half)
+        elif len(vals) == 1 and key == "final_test_bleu":
+            ci = number(members[0]["summary"].final_test_bleu_ci)
+            interval = None if ci is None else (bleu - ci, bleu + ci)
+        ps = [p_of.get(r["name"]) for r in members]
+        ps = [p for p in ps if p is not None]
+        out.append(
+            {
+                "direction": direction,
+                "tying": tying,
+                "runs": len(members),
+                "params": mean(params) if params else None,
+                "bleu": bleu,
+                "interval": interval,
+                "p": ps,
+                "significant": bool(ps) and all(p < 0.05 for p in ps),
+            }
+        )
+    for g in out:
+        base = next((b for b in out if b["direction"] == g["direction"] and b["tying"] == "none"), None)
+        ok = base is not None and base["params"] and g["params"] is not None
+        g["params_delta_pct"] = 100 * (g["params"] - base["params"]) / base["params"] if ok else None
+        both = base is not None and None not in (g["bleu"], base["bleu"])
+        g["bleu_delta"] = g["bleu"] - base["bleu"] if both else None
+    return out
+
+
+def headline_table(groups_: list[dict], metric: str) -> dict:
+    """The cost of tying beside the headline figure: one row per group, headers in words and units."""
+    rows = []
+    for g in groups_:
+        half = None if g["interval"] is None else (g["interval"][1] - g["interval"][0]) / 2
+        bleu = "–" if g["bleu"] is None else f"{g['bleu']:.2f}" + ("" if half is None else f" ± {half:.2f}")
+        rows.append(
+            [
+                (g["direction"], None),
+                (g["tying"], None),
+                (str(g["runs"]), g["runs"]),
+                (_signed(g["params_delta_pct"], 1), g["params_delta_pct"]),
+                (bleu, g["bleu"]),
+                (_signed(g["bleu_delta"], 2), g["bleu_delta"]),
+                (" / ".join(_p(p) for p in g["p"]) or "–", min(g["p"]) if g["p"] else None),
+            ]
+        )
+    header = ["direction", "tying", "runs", "Δ params (%)", f"{metric} ± 95%", f"Δ {metric}", "p per seed"]
+    return {"header": header, "rows": rows}
+
+
+def _p(p: float) -> str:
+    return "<0.01" if p < 0.01 else f"{p:.2f}"
+
+
+def _signed(x: float | None, digits: int) -> str:
+    return "–" if x is None else fmt(x, digits) if abs(x) < 0.5 * 10**-digits else f"{x:+.{digits}f}"
+
+
 def _fmt(v, col: str) -> str:
     if v is None:
         return "–"
@@ -182,11 +316,11 @@ def _fmt(v, col: str) -> str:
     if col.endswith("_p"):
         return f"{v:.3f}"
     if col in ("params_delta_pct", "speed_delta_pct"):
-        return f"{v:+.1f}%"
+        return _signed(v, 1)
     if col == "bleu_delta":
-        return f"{v:+.2f}"
+        return _signed(v, 2)
     if col == "unique_params":
-        return f"{v / 1e6:.2f}M"
+        return f"{v / 1e6:.2f}"
     if col in ("best_val_bleu",):
         return f"{v:.2f}"
     if col in ("train_tokens_per_s", "wall_s"):
@@ -194,10 +328,16 @@ def _fmt(v, col: str) -> str:
     return str(v)
 
 
+def _sort_value(v):
+    """What a column sorts by: the number behind a cell (a test score without its interval)."""
+    if isinstance(v, tuple):
+        v = v[0]
+    return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(r[c], c) for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    header = [HEADERS[c] for c in COLUMNS] + ["directory"]
+    return _md(header, [[_fmt(r[c], c) for c in COLUMNS] + [r["directory"]] for r in rows])
 
 
 def _md(header: list[str], rows: list[list]) -> str:
@@ -207,72 +347,30 @@ def _md(header: list[str], rows: list[list]) -> str:
 
 
 def csv_table(rows: list[dict]) -> str:
+    """The run table for programs: field names as headers, numbers unformatted, the label and the directory."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w = csv.DictWriter(buf, fieldnames=[*COLUMNS, "directory"])
     w.writeheader()
     w.writerows([{k: (v[0] if isinstance(v, tuple) else v) for k, v in r.items()} for r in rows])
     return buf.getvalue()
 
 
-def _png(fig) -> str:
-    from tiedtransformer.analysis.figures import png_bytes
-
-    return base64.b64encode(png_bytes(fig, dpi=100)).decode()
-
-
-def rank_figure(runs: list[dict]) -> str | None:
-    """Similarity-vs-rank of the top pairs: one panel per matrix, one line per run, shared axes."""
-    from tiedtransformer.analysis.figures import new_figure
-
-    with_sim = [r for r in runs if r["similarity"]]
-    if not with_sim:
-        return None
-    fig = new_figure((4 * len(MATRIX_NAMES), 3.6))
-    axes = fig.subplots(1, len(MATRIX_NAMES), sharey=True)
-    for ax, name in zip(axes, MATRIX_NAMES):
-        for r in with_sim:
-            m = r["similarity"]["matrices"].get(name)
-            if m:
-                ys = [p[2] for p in m["top_pairs"]]
-                ax.plot(range(1, len(ys) + 1), ys, label=r["name"])
-        ax.set_xscale("log")
-        ax.set_title(name)
-        ax.set_xlabel("rank of pair")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("cosine similarity")
-    axes[-1].legend(fontsize=7)
-    return _png(fig)
+def _link(target: Path | None, page: Path) -> str | None:
+    """``target`` relative to the page's folder (the page links, it fetches nothing)."""
+    return None if target is None else Path(os.path.relpath(target, page.parent)).as_posix()
 
 
-def metrics_figure(runs: list[dict]) -> str | None:
-    """val/bleu and val/loss by epoch, train/loss by step, one line per run."""
-    from tiedtransformer.analysis.figures import new_figure
-
-    panels = [("val/bleu", "epoch"), ("val/loss", "epoch"), ("train/loss", "step")]
-    fig = new_figure((14, 3.6))
-    axes = fig.subplots(1, len(panels))
-    drawn = False
-    for ax, (key, x) in zip(axes, panels):
-        for r in runs:
-            pts = [(float(m[x]), float(m[key])) for m in r["metrics"] if m.get(key) not in (None, "")]
-            if pts:
-                ax.plot(*zip(*pts), marker="o" if x == "epoch" else None, markersize=3, label=r["name"])
-                drawn = True
-        ax.set_title(key)
-        ax.set_xlabel(x)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    return _png(fig) if drawn else None
-
-
-def _run_section(r: dict) -> dict:
-    """What the page shows of one run's last embedding analysis."""
+def _run_section(r: dict, page: Path) -> dict:
+    """What the page shows of one run's last embedding analysis, and links to its own report and figures."""
     sim = r["similarity"]
+    dump = DumpDir(r["similarity_dir"]) if r.get("similarity_dir") else None
+    links = [("run directory", _link(Path(r["dir"]), page))]
+    if dump is not None:
+        links += [(f.name, _link(f, page)) for f in (dump.report, dump.figure("jaccard_top_pairs")) if f.is_file()]
+    out = {"name": r["name"], "label": r.get("label") or r["name"], "links": links, "means": None}
     if not sim:
-        return {"name": r["name"], "means": None}
-    heat = (
-        DumpDir(r["similarity_dir"]).figure("jaccard_top_pairs") if r.get("similarity_dir") else None
-    )  # a kept copy: none
+        return out
+    heat = dump.figure("jaccard_top_pairs") if dump is not None else None  # a kept copy: none
     means = [
         [n, m.get("identical_to") or "", *(fmt(m.get(s.key)) for s in schema.STATISTICS)]
         for n, m in sim["matrices"].items()
@@ -284,30 +382,36 @@ def _run_section(r: dict) -> dict:
     ]
     heatmap = base64.b64encode(heat.read_bytes()).decode() if heat and heat.is_file() else None
     header = ["matrix", "identical to", *(s.words(sim["top_k"]) for s in schema.STATISTICS)]
-    return {
-        "name": r["name"],
-        "top_k": sim["top_k"],
-        "header": header,
-        "means": means,
-        "pairs": pairs,
-        "heatmap": heatmap,
-    }
+    return out | {"top_k": sim["top_k"], "header": header, "means": means, "pairs": pairs, "heatmap": heatmap}
 
 
-def render_page(runs: list[dict], rows: list[dict], tables: list[dict]) -> str:
+def render_page(runs: list[dict], rows: list[dict], tables: list[dict], page: Path = Path("report.html")) -> str:
     """The comparison page (template ``compare.html.j2``; jinja2 escapes every value)."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("tiedtransformer.analysis", "."), autoescape=True, keep_trailing_newline=True
     )
+    key, metric = headline_metric(runs)
+    heads = headline(runs, rows)
     return env.get_template("compare.html.j2").render(
         runs=runs,
-        columns=COLUMNS,
-        rows=[[_fmt(r[c], c) for c in COLUMNS] for r in rows],
-        rank_figure=rank_figure(runs),
-        metrics_figure=metrics_figure(runs),
-        sections=[_run_section(r) for r in runs],
+        metric=metric,
+        headline_figure=compare_figures.headline_figure(heads, metric),
+        headline_table=headline_table(heads, metric),
+        columns=[{"name": HEADERS[c], "secondary": c in SECONDARY} for c in COLUMNS],
+        rows=[
+            {
+                "directory": r["directory"],
+                "cells": [
+                    {"text": _fmt(r[c], c), "v": _sort_value(r[c]), "secondary": c in SECONDARY} for c in COLUMNS
+                ],
+            }
+            for r in rows
+        ],
+        rank_figure=compare_figures.rank_figure(runs),
+        curves_figure=compare_figures.curves_figure(groups(runs)),
+        sections=[_run_section(r, page) for r in runs],
         seed_tables=tables,
     )
 
@@ -320,6 +424,8 @@ def write_comparison(run_dirs: list[str], out: str | Path) -> dict[str, Path]:
 
 def write_pages(runs: list[dict], out: str | Path) -> tuple[dict[str, Path], list[dict], list[dict]]:
     """The page, its Markdown and CSV for loaded runs; also returns the rows and the seed's tables."""
+    label_runs(runs)
+    runs = [r for members in groups(runs).values() for r in members]  # by direction, tying and seed
     rows = table(runs)
     tables = seed_tables(runs, rows)
     out = Path(out)
@@ -328,5 +434,5 @@ def write_pages(runs: list[dict], out: str | Path) -> tuple[dict[str, Path], lis
     extra = "".join(f"\n## {t['title']}\n\n{t['note']}\n\n" + _md(t["header"], t["rows"]) for t in tables)
     atomic_write_text(paths["md"], "# Runs compared\n\n" + markdown_table(rows) + extra)
     atomic_write_text(paths["csv"], csv_table(rows))
-    atomic_write_text(paths["html"], render_page(runs, rows, tables))
+    atomic_write_text(paths["html"], render_page(runs, rows, tables, out))
     return paths, rows, tables

@@ -58,7 +58,7 @@ def defined_values(runs: list[dict], fn) -> list[float]:
 
 
 def cost_table(runs: list[dict], rows: list[dict]) -> dict:
-    by_name = {r["run"]: r for r in rows}
+    by_name = {r["directory"]: r for r in rows}
     g = groups(runs)
     base = {d: members for (d, t), members in g.items() if t == "none"}
     out = []
@@ -248,7 +248,7 @@ def top_pairs_table(runs: list[dict]) -> dict:
             if m.get("identical_to"):
                 continue
             shown = ", ".join(f"{a}~{b} {s:.2f}" for a, b, s in m["top_pairs"][:SHOWN_PAIRS])
-            out.append([direction, tying, name, first["name"], shown])
+            out.append([direction, tying, name, first.get("label") or first["name"], shown])
     return {
         "title": "Most similar pairs per matrix",
         "note": "Of one run per group (the lowest seed); a matrix tied to an earlier one is not repeated.",
