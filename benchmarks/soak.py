@@ -8,6 +8,7 @@ descriptors and threads.
     python -m benchmarks.soak                       # 30 epochs of a 4,000-pair demo corpus, at both precisions
     python -m benchmarks.soak --epochs 60 --precision bf16-mixed
     python -m benchmarks.soak --show benchmarks/results/20261203-soak.jsonl   # the figures of a results file
+    python -m benchmarks.soak --epochs 12 -- --data.num_workers=0             # more options for the fit, after --
 
 An epoch ends, for this script, when the similarity report of that epoch's snapshot is on disk
 (``embeddings/step-*/report.md``): that is the last work of an epoch. Per epoch it prints the peak
@@ -139,6 +140,7 @@ def soak(precision: str, args, root: Path) -> dict:
         "--snapshot.log_artifact=true",
         "--trainer.enable_progress_bar=false",
         f"--trainer.precision={precision}",
+        *args.fit_options,
     )
     env = {**os.environ, "WANDB_SILENT": "true"}
     code = commit()  # of the code that runs, before anything else can change the working tree
@@ -194,6 +196,7 @@ def soak(precision: str, args, root: Path) -> dict:
         "peak_pss_mb_per_epoch_by_kind": by_kind,
         "peak_anon_pss_mb_per_epoch": [round(x, 1) for x in anon],
         "peak_anon_pss_mb_per_epoch_by_kind": anon_by_kind,
+        "processes_per_epoch": [max(x["processes"] for x in e) for e in epochs],
         "fds_per_epoch": fds,
         "threads_per_epoch": threads,
         "rss_growth": round(growth(peak), 4),  # of the tree's PSS: its real resident memory
@@ -204,6 +207,7 @@ def soak(precision: str, args, root: Path) -> dict:
         "flat": growth(peak) < 0.05,
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "cpu_bf16": default_precision("cpu")[0] == "bf16-mixed",
+        "fit_options": args.fit_options,
         "commit": code,
     }
 
@@ -240,6 +244,7 @@ def main() -> None:
     )
     ap.add_argument("--out", default=None, help="folder for the runs (default: a temporary one, removed)")
     ap.add_argument("--show", metavar="JSONL", help="print the soaks of a results file and exit")
+    ap.add_argument("fit_options", nargs="*", help="after --: more options for the fit (e.g. -- --data.num_workers=0)")
     args = ap.parse_args()
     if args.show:
         return show(args.show)

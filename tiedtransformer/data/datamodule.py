@@ -138,7 +138,8 @@ class TranslationData(L.LightningDataModule):
         max_len: Longest side in tokens (EOS included); longer pairs are skipped.
         shuffle_buffer: Pairs in the shuffle buffer of each worker.
         bucket_buffer: Pairs sorted together by length to cut batches.
-        num_workers: DataLoader worker processes per rank.
+        num_workers: DataLoader worker processes per rank for the training stream (validation and test
+            batches are made in the training process).
         seed: Seed of shuffling and vocabulary sampling.
         skip_invalid_utf8: Skip lines of local files that are not valid UTF-8 instead of stopping.
     """
@@ -308,7 +309,11 @@ class TranslationData(L.LightningDataModule):
         # Its own generator: creating the loader must not draw from the global RNG (dropout's), or a
         # resumed run would see different dropout masks than an uninterrupted one.
         gen = torch.Generator().manual_seed(h.seed * 100_003 + epoch)
-        return DataLoader(stream, batch_size=None, num_workers=h.num_workers, persistent_workers=False, generator=gen)
+        # Validation and test batches are made in this process: they are few and quick to make, and a worker
+        # for them is a fork of the whole training process at every validation, alive beside the training
+        # stream's own (benchmarks/soak.py: the process tree's memory then spiked by a worker's worth).
+        workers = h.num_workers if split == "train" else 0
+        return DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False, generator=gen)
 
     def train_dataloader(self) -> TrainBatches:
         per_update = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
