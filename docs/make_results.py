@@ -108,14 +108,15 @@ def rerun_section(runs: list[dict]) -> list[str]:
         if not RunDir(d).summary.is_file() or d.name.removeprefix("rerun-") not in {n.split("-")[-1] for n in by_name}:
             continue
         again = RunDir(d).read_summary() or FitSummary()
-        first = next(r for n, r in by_name.items() if n.endswith(d.name.removeprefix("rerun-")))["summary"]
+        run = next(r for n, r in by_name.items() if n.endswith(d.name.removeprefix("rerun-")))
+        first = run["summary"]
         cells, pairs = [], [(k, getattr(first, k), getattr(again, k)) for k in ("final_val_bleu", "final_test_bleu")]
         for key, a, b in pairs:
             if a is not None and b is not None:
                 cells.append(f"{key.split('_')[1]} BLEU {a:.2f} then {b:.2f} (difference {b - a:+.2f})")
         within = all(abs(b - a) <= 0.3 for _, a, b in pairs if a is not None and b is not None)
         out.append(
-            f"- `{d.name.removeprefix('rerun-')}` trained again from its committed `config.yaml`: "
+            f"- {run.get('label') or run['name']} (`{run['name']}`) trained again from its committed `config.yaml`: "
             + "; ".join(cells)
             + f". Within 0.3 BLEU: {'yes' if within else 'no'}."
         )

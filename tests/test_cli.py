@@ -183,6 +183,7 @@ def test_wandb_offline_run_without_a_key_or_network(tmp_path, capsys, monkeypatc
             "--run.name=w",
             "--seed_everything=7",
             "--model.net.tying=three_way",
+            "--run.wandb_group=grid-a",
             "--trainer.limit_train_batches=2",
             "--trainer.limit_val_batches=1",
         ],
@@ -192,7 +193,13 @@ def test_wandb_offline_run_without_a_key_or_network(tmp_path, capsys, monkeypatc
     assert "W&B: offline (no W&B API key" in out and "wandb sync" in out
     (record,) = (tmp_path / "runs" / "w" / "wandb").glob("offline-run-*/run-*.wandb")
     # the run's name in W&B says what it is (the directory name "w" stays in its config, run.name)
-    assert b"en-de-three_way-s7" in record.read_bytes()
+    data = record.read_bytes()
+    assert (
+        b"en-de-three_way-s7" in data
+        and b"tying:three_way" in data
+        and b"direction:en-de" in data
+        and b"grid-a" in data
+    )
 
 
 def test_console_entry_points():

@@ -172,9 +172,8 @@ def test_t975_is_students_quantile():
     from tiedtransformer.analysis.compare import t975
 
     scipy_stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 5, 10, 30):
+    for df in (1, 2, 5, 10, 30, 31, 60, 200, 10_000):
         assert t975(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=1e-3)
-    assert t975(200) == 1.96
     with pytest.raises(ValueError):
         t975(0)
 
@@ -193,6 +192,11 @@ def test_the_headline_is_a_mean_with_a_t_interval_over_seeds_and_deltas_against_
     assert none["params_delta_pct"] == 0 and none["bleu_delta"] == 0 and not none["significant"]
     assert tied["params_delta_pct"] == pytest.approx(-20.0) and tied["bleu_delta"] == pytest.approx(-1.5)
     assert tied["p"] == [0.01] * 3 and tied["significant"]
+    rows[3]["test_bleu_p"] = None  # one seed without a test: not "p < 0.05 for every seed"
+    none, tied = headline(runs, rows)
+    assert tied["p"] == [None, 0.01, 0.01] and not tied["significant"]
+    assert headline_table([none, tied], "test BLEU")["rows"][1][6] == ("– / 0.01 / 0.01", 0.01)
+    rows[3]["test_bleu_p"] = 0.01
     table_ = headline_table([none, tied], "test BLEU")
     assert table_["header"][3:6] == ["Δ params (%)", "test BLEU ± 95%", "Δ test BLEU"]
     cells = [text for text, _ in table_["rows"][1]]
@@ -231,9 +235,11 @@ def _dom(page, profile, *flags) -> str:
 
 
 def test_the_first_screen_at_1280_by_800_answers_without_scrolling_sideways(two_runs, tmp_path, capsys):
+    import dataclasses
     import re
 
     from tiedtransformer.analysis.compare import COLUMNS
+    from tiedtransformer.run.summary import FitSummary
 
     if CHROMIUM is None:
         if os.environ.get("CI", "").lower() == "true":
@@ -241,6 +247,19 @@ def test_the_first_screen_at_1280_by_800_answers_without_scrolling_sideways(two_
         pytest.skip("no chromium installed (Debian: apt-get update && apt-get install chromium)")
     out = tmp_path / "cmp" / "report.html"
     assert run_main(["compare", *map(str, two_runs), "--out", str(out)], capsys)[0] == 0
+    # the tables sit in boxes that scroll sideways on their own: the page's width alone would not see a table
+    # that overflows its box, so each box of the first screen and the run table (secondary columns folded) is read
+    measure = """<script>window.addEventListener("load", () => {
+      const boxes = [...document.querySelectorAll("#headline .wrap"), document.querySelector("table.runs").parentElement];
+      document.body.setAttribute("data-boxes", boxes.map((b) => b.scrollWidth + "/" + b.clientWidth).join(","));
+    });</script></body>"""
+    measured = out.with_name("measured.html")
+    measured.write_text(out.read_text().replace("</body>", measure))
+    boxes = re.search(r'data-boxes="([\d/,]+)"', _dom(measured, tmp_path / "u0", "--window-size=1280,800")).group(1)
+    assert len(boxes.split(",")) == 2
+    for box in boxes.split(","):
+        inner, outer = map(int, box.split("/"))
+        assert 0 < inner <= outer, f"a table scrolls inside its box at 1280 px ({inner} > {outer} px)"
     dom = _dom(out, tmp_path / "u1", "--window-size=1280,800")
     assert 'data-images-ok="true"' in dom
     width = int(re.search(r'data-scroll-width="(\d+)"', dom).group(1))
@@ -250,7 +269,8 @@ def test_the_first_screen_at_1280_by_800_answers_without_scrolling_sideways(two_
     head = dom.split('id="headline"')[1].split("</table>")[0]
     assert 'alt="BLEU against unique parameters"' in head and "Δ params (%)" in head and "p per seed" in head
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", dom)
-    raw = [h for h in headers if h in set(COLUMNS) - {"run", "tying", "direction", "seed", "epochs"}]
+    fields = set(COLUMNS) | {f.name for f in dataclasses.fields(FitSummary)} | {s.scalar for s in schema.STATISTICS}
+    raw = [h for h in headers if h in fields - {"run", "tying", "direction", "seed", "epochs"}]
     assert headers and not raw, f"raw field names as headers: {raw}"
     for d in two_runs:  # a directory name only as a tooltip or link, never as a run's visible label
         assert f">{d.name}<" not in dom and f'title="{d.name}"' in dom

@@ -64,6 +64,14 @@ def test_curves_are_a_mean_per_group_with_the_seed_spread():
     assert min(ys) == pytest.approx(10) and max(ys) == pytest.approx(24)
 
 
+def test_a_resumed_runs_repeated_steps_count_once_in_the_mean():
+    resumed = run(seed=1, metrics=[{"step": 10, "train/loss": 9}, {"step": 10, "train/loss": 3}])
+    other = run(seed=2, metrics=[{"step": 10, "train/loss": 6}])
+    fig = cf.curves({("en-de", "none"): [resumed, other]})
+    (line,) = fig.axes[2].lines
+    assert list(line.get_ydata()) == [4.5]  # (3 + 6) / 2: the resumed run's later value, counted once
+
+
 def test_no_logged_metric_is_no_figure():
     assert cf.curves({("en-de", "none"): [run()]}) is None
     assert cf.curves_figure({("en-de", "none"): [run()]}) is None
@@ -93,3 +101,9 @@ def test_the_headline_figure_is_a_png_and_nothing_without_bleu():
 
     assert Image.open(io.BytesIO(png)).size[0] > 300
     assert cf.headline_figure([{**groups[0], "bleu": None}], "test BLEU") is None
+    ax = cf.headline_plot(groups, "test BLEU").axes[0]
+    points = {ln.get_color(): ln for ln in ax.lines if ln.get_marker() in ("o", "s")}
+    untied, tied = points[cf.colour("none")], points[cf.colour("three_way")]
+    assert tied.get_markerfacecolor() == cf.colour("three_way")  # significant: filled in its mode's colour
+    assert untied.get_markerfacecolor() == "white"  # not significant: hollow
+    assert list(untied.get_xdata()) == [9.0] and list(untied.get_ydata()) == [30.0]  # millions of parameters

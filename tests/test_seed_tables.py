@@ -49,4 +49,4 @@ def test_the_cost_table_shows_each_seeds_p_value_of_the_run_table():
     table = cost_table(runs, rows)
     p_col = table["header"].index(next(h for h in table["header"] if h.startswith("p")))
     tied = next(row for row in table["rows"] if row[1] == "three_way")
-    assert tied[p_col] == "0.003, 0.006"
+    assert tied[p_col] == "0.003 / 0.006"

@@ -1,14 +1,16 @@
 """Side-by-side comparison of runs, from their run directories alone (works offline).
 
 ``tiedtransformer compare RUN_DIR... --out report.html`` writes one self-contained HTML page (images
-embedded) and the same tables as ``report.md`` and ``report.csv``: the experiment's table (tying,
+embedded) and its tables as ``report.md`` (the run table also as ``report.csv``): first the cost of tying
+per (direction, tying) group (BLEU ± 95% against unique parameters, beside its figure), then the run table (tying,
 direction, unique parameters and Δ% against the untied run of the same direction, best BLEU and Δ,
 test BLEU/chrF with their 95% bootstrap intervals and paired-bootstrap p-values against the untied
-run of the same direction and seed, train tokens/s and Δ%, wall time); the seed experiment's tables
+run of the same direction and seed, train tokens/s and Δ%, wall time; a run named by direction, tying and seed);
+the seed experiment's tables
 over the runs of each (direction, tying) group: mean ± std across seeds, the mean top-K similarity
 per matrix beside its nulls, the 4×4 Jaccard matrix of the top pairs, SimLex-999 / WordSim-353 ρ,
 and how settled each matrix is between snapshots; per run the Jaccard heatmap, the means and the
-top token pairs; across runs the similarity-vs-rank curves and the metrics over epochs.
+top token pairs; across runs the similarity-vs-rank curves and BLEU and losses against the optimizer step.
 """
 
 from __future__ import annotations
@@ -211,7 +213,7 @@ def _with_ci(summary: FitSummary, metric: str) -> tuple[float, float | None] | N
     return None if x is None else (x, number(getattr(summary, f"final_test_{metric}_ci")))
 
 
-# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96)
+# two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (beyond: an expansion, good to 1e-4)
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131]
 _T975 += [2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
@@ -221,7 +223,10 @@ def t975(df: int) -> float:
     values is mean ± t975(df) · sd / sqrt(df + 1)."""
     if df < 1:
         raise ValueError("a t interval needs at least two values")
-    return _T975[df - 1] if df <= len(_T975) else 1.96
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964  # beyond the table: the Cornish-Fisher expansion of t around the normal quantile
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
 def headline_metric(runs: list[dict]) -> tuple[str, str]:
@@ -256,8 +261,7 @@ def headline(runs: list[dict], rows: list[dict]) -> list[dict]:
         elif len(vals) == 1 and key == "final_test_bleu":
             ci = number(members[0]["summary"].final_test_bleu_ci)
             interval = None if ci is None else (bleu - ci, bleu + ci)
-        ps = [p_of.get(r["name"]) for r in members]
-        ps = [p for p in ps if p is not None]
+        ps = [p_of.get(r["name"]) for r in members]  # one per seed, None where the seed had no test
         out.append(
             {
                 "direction": direction,
@@ -267,7 +271,7 @@ def headline(runs: list[dict], rows: list[dict]) -> list[dict]:
                 "bleu": bleu,
                 "interval": interval,
                 "p": ps,
-                "significant": bool(ps) and all(p < 0.05 for p in ps),
+                "significant": bool(ps) and all(p is not None and p < 0.05 for p in ps),
             }
         )
     for g in out:
@@ -293,15 +297,21 @@ def headline_table(groups_: list[dict], metric: str) -> dict:
                 (_signed(g["params_delta_pct"], 1), g["params_delta_pct"]),
                 (bleu, g["bleu"]),
                 (_signed(g["bleu_delta"], 2), g["bleu_delta"]),
-                (" / ".join(_p(p) for p in g["p"]) or "–", min(g["p"]) if g["p"] else None),
+                _p_cell(g["p"]),
             ]
         )
     header = ["direction", "tying", "runs", "Δ params (%)", f"{metric} ± 95%", f"Δ {metric}", "p per seed"]
     return {"header": header, "rows": rows}
 
 
-def _p(p: float) -> str:
-    return "<0.01" if p < 0.01 else f"{p:.2f}"
+def _p(p: float | None) -> str:
+    return "–" if p is None else "<0.01" if p < 0.01 else f"{p:.2f}"
+
+
+def _p_cell(ps: list[float | None]) -> tuple[str, float | None]:
+    """The p-values of a group's seeds in seed order ("–" for a seed without a test) and the smallest, to sort by."""
+    known = [p for p in ps if p is not None]
+    return (" / ".join(map(_p, ps)) if known else "–"), (min(known) if known else None)
 
 
 def _signed(x: float | None, digits: int) -> str:
@@ -432,7 +442,12 @@ def write_pages(runs: list[dict], out: str | Path) -> tuple[dict[str, Path], lis
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"html": out, "md": out.with_suffix(".md"), "csv": out.with_suffix(".csv")}
     extra = "".join(f"\n## {t['title']}\n\n{t['note']}\n\n" + _md(t["header"], t["rows"]) for t in tables)
-    atomic_write_text(paths["md"], "# Runs compared\n\n" + markdown_table(rows) + extra)
+    _, metric = headline_metric(runs)
+    cost = headline_table(headline(runs, rows), metric)
+    head = f"## What tying costs: {metric} (mean over seeds, 95% interval)\n\n" + _md(
+        cost["header"], [[text for text, _ in r] for r in cost["rows"]]
+    )
+    atomic_write_text(paths["md"], "# Runs compared\n\n" + head + "\n## Runs\n\n" + markdown_table(rows) + extra)
     atomic_write_text(paths["csv"], csv_table(rows))
     atomic_write_text(paths["html"], render_page(runs, rows, tables, out))
     return paths, rows, tables

@@ -49,6 +49,11 @@ def dodge(groups: list[dict], width: float) -> list[float]:
 
 
 def headline_figure(groups: list[dict], metric: str) -> str | None:
+    fig = headline_plot(groups, metric)
+    return None if fig is None else _png(fig)
+
+
+def headline_plot(groups: list[dict], metric: str):
     """BLEU with its 95% interval per (direction, tying) group against unique parameters (groups of equal
     size dodged sideways); a filled marker where every seed's paired test against the untied run has
     p < 0.05, a hollow one otherwise. Colour: tying mode; marker: direction."""
@@ -89,16 +94,18 @@ def headline_figure(groups: list[dict], metric: str) -> str | None:
     ax.set_ylabel(f"{metric} (mean, 95% interval)", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig
 
 
 def _points(run: dict, key: str) -> list[tuple[float, float]]:
-    out = []
+    """(step, value) of ``key``, one per step: a resumed run logs the steps after its last checkpoint again,
+    and the later value (the run that went on) is the one kept."""
+    out = {}
     for m in run["metrics"]:
         x, y = number(m.get("step")), number(m.get(key))
         if x is not None and y is not None:
-            out.append((x, y))
-    return sorted(out)
+            out[x] = y
+    return sorted(out.items())
 
 
 def _group_curve(members: list[dict], key: str) -> tuple[list, list, list, list] | None:

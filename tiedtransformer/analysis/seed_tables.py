@@ -72,7 +72,7 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
             x, y = avg(key), avg(key, ref)
             if x is None or y is None or not ref:
                 return "–"
-            return f"{100 * (x - y) / y:+.1f}%" if pct else f"{x - y:+.2f}"
+            return f"{100 * (x - y) / y:+.1f}" if pct else f"{x - y:+.2f}"
 
         ps = [by_name[r["name"]].get("test_bleu_p") for r in members if r["name"] in by_name]
         out.append(
@@ -80,14 +80,12 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
                 direction,
                 tying,
                 len(members),
-                f"{avg('unique_params') / 1e6:.2f}M" if avg("unique_params") else "–",
+                f"{avg('unique_params') / 1e6:.2f}" if avg("unique_params") else "–",
                 delta("unique_params", True),
-                mean_std([number(r["summary"].train_tokens_per_s) for r in members], 0),
-                delta("train_tokens_per_s", True),
                 mean_std([number(r["summary"].final_test_bleu) for r in members]),
                 delta("final_test_bleu", False),
                 mean_std([number(r["summary"].final_test_chrf) for r in members]),
-                ", ".join(fmt(p) for p in ps if p is not None) or "–",
+                " / ".join("–" if p is None else fmt(p) for p in ps) if any(p is not None for p in ps) else "–",
                 mean_std([number(r["summary"].final_val_bleu) for r in members]),
             ]
         )
@@ -95,21 +93,20 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
         "title": "What tying costs, across seeds",
         "note": "Mean ± standard deviation over the runs (seeds) of each group; Δ against the untied runs "
         "of the same direction. p: sacreBLEU paired bootstrap (1000 resamples) of test BLEU against the "
-        "untied run of the same seed, one per seed. Train tokens/s is measured inside each run and "
-        "moves with whatever else the machine is doing.",
+        "untied run of the same seed, one per seed (in seed order). Speed is not here: the tokens/s a run "
+        "measures of itself move with whatever else the machine is doing (the run table has them; an "
+        "interleaved benchmark measures speed: benchmarks/tying.py).",
         "header": [
             "direction",
             "tying",
             "runs",
-            "unique params",
-            "Δ params",
-            "train tok/s",
-            "Δ speed",
-            "test BLEU",
-            "Δ BLEU",
-            "test chrF",
-            "p (BLEU) per seed",
-            "final val BLEU",
+            "unique params (M)",
+            "Δ params (%)",
+            "test BLEU (mean ± sd)",
+            "Δ test BLEU",
+            "test chrF (mean ± sd)",
+            "p (test BLEU) per seed",
+            "final val BLEU (mean ± sd)",
         ],
         "rows": out,
     }
