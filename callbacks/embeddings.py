@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -90,6 +91,7 @@ class EmbeddingSnapshot(L.Callback):
             "direction": dm.direction,
             "step": trainer.global_step,
             "epoch": trainer.current_epoch,
+            "seed": _run_seed(),
         }
         dump = dump_from_model(net, dm.vocabulary_state(), meta)
         path = RunDir.of(trainer).snapshot(trainer.global_step)
@@ -206,3 +208,10 @@ def release_rows(logged_tables) -> None:
     in memory for the next 100 tables of the run (``benchmarks/soak.py`` measured it)."""
     for table in logged_tables:
         table.data = []
+
+
+def _run_seed() -> int | None:
+    """The run's seed (``seed_everything``, which Lightning exports as ``PL_GLOBAL_SEED``): it seeds the
+    analysis's random nulls, so that runs of different seeds draw different ones."""
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return int(seed) if seed and seed.lstrip("-").isdigit() else None

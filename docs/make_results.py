@@ -3,6 +3,7 @@
     tiedtransformer sweep sweeps/seed_experiment.yaml --local        # the grid: runs/seed-experiment-3k-*
     python docs/keep_runs.py 'runs/seed-experiment-3k-*'             # what the page needs -> docs/results/grid/
     python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'  # also CKA across runs over training (dumps)
+    python docs/intrinsic_null.py                                    # random nulls of SimLex/WordSim (needs the data)
     python docs/make_results.py                                      # the page from the committed files alone
     python -m benchmarks.tying --size recipe --norm_first --dropout 0.1 --rounds 9 --steps 3 \\
         | grep '^{' > docs/results/tying-speed.jsonl                 # speed of each mode (an idle machine)
@@ -43,6 +44,7 @@ OUT = DOCS / "results"
 KEPT = OUT / "grid"
 CROSS_FILE = OUT / "cross_trajectory.json"
 SPEED_FILE = OUT / "tying-speed.jsonl"
+NULL_FILE = OUT / "intrinsic_null.json"  # docs/intrinsic_null.py: random nulls of runs analysed without them
 FIGURES = OUT / "figures"
 # what differs between the grid's runs; everything else in their configs must agree
 VARIED = {("seed_everything",), ("data", "direction"), ("model", "net", "tying")}
@@ -58,6 +60,7 @@ def main() -> None:
     if not dirs:
         sys.exit(f"no finished runs match {args.runs!r}: run the grid and docs/keep_runs.py first (see the docstring)")
     runs = [load_run(d) for d in dirs]
+    add_intrinsic_nulls(runs, json.loads(NULL_FILE.read_text()) if NULL_FILE.is_file() else {})
     if args.dumps:
         full = sorted(p for p in glob.glob(args.dumps) if RunDir(p).summary.is_file())
         OUT.mkdir(parents=True, exist_ok=True)
@@ -97,6 +100,16 @@ def main() -> None:
 
 
 RERUNS = OUT / "rerun"  # kept copies of grid points trained again from their committed config.yaml
+
+
+def add_intrinsic_nulls(runs: list[dict], nulls: dict) -> None:
+    """The random null of each run's intrinsic scores from ``nulls`` (run -> matrix -> scores) where its own
+    analysis has none."""
+    for r in runs:
+        intrinsic = (r["similarity"] or {}).get("intrinsic") or {}
+        for name, scores in nulls.get(r["name"], {}).items():
+            if isinstance(intrinsic.get(name), dict):
+                intrinsic[name].setdefault("random", scores)
 
 
 def rerun_section(runs: list[dict]) -> list[str]:

@@ -132,3 +132,34 @@ def test_every_finding_from_one_grid():
     runs = [run(s, tying=t, direction=d) for s in (1, 2) for t in ("none", "three_way") for d in ("en-de", "de-en")]
     keys = outcomes(seed_findings(runs, {}, [])).keys()
     assert {"0-en-de-dec_lut", "1b-de-en", "2a-en-de", "3-de-en", "6-en-de"} <= set(keys)
+
+
+def _with_simlex(r, out_rho, in_rho, random_out, random_in):
+    r["similarity"]["intrinsic"] = {
+        "dec_lut": {"simlex999": {"spearman": out_rho}, "random": {"simlex999": random_out}},
+        "dec_embed": {"simlex999": {"spearman": in_rho}, "random": {"simlex999": random_in}},
+    }
+    return r
+
+
+def test_simlex_beats_two_random_matrices_only_by_more_than_the_spread():
+    from tiedtransformer.analysis.findings import simlex_findings
+
+    clear = [_with_simlex(run(s, direction="de-en"), 0.20 + 0.005 * s, 0.10, 0.01, -0.01) for s in (1, 2, 3)]
+    (f,) = simlex_findings(clear)
+    assert f.result.outcome == REPRODUCED and "random matrices 0.020" in f.detail
+    # the same learned difference, but two random matrices differ as much: no finding
+    noisy = [_with_simlex(run(s, direction="de-en"), 0.20 + 0.005 * s, 0.10, 0.11, 0.0) for s in (1, 2, 3)]
+    (f,) = simlex_findings(noisy)
+    assert f.result.outcome == NOT_TESTABLE
+
+
+def test_simlex_without_a_random_null_says_so():
+    from tiedtransformer.analysis.findings import simlex_findings
+
+    runs = [_with_simlex(run(s, direction="de-en"), 0.2, 0.1, 0.0, 0.0) for s in (1, 2, 3)]
+    for r in runs:
+        for m in r["similarity"]["intrinsic"].values():
+            del m["random"]
+    (f,) = simlex_findings(runs)
+    assert "has no random null" in f.measure

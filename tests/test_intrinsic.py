@@ -45,3 +45,30 @@ def test_gensim_data_is_found_when_installed():
     path = intrinsic.gensim_test_data()
     assert path is not None and len(read_word_pairs(path / "simlex999.txt")) == 999
     assert len(read_word_pairs(path / "wordsim353.tsv")) == 353
+
+
+class OneTokenPerWord:
+    """A stand-in SentencePiece model: word i of a fixed list is token i + 4 (past the special tokens)."""
+
+    def __init__(self, words):
+        self.ids = {w: i + 4 for i, w in enumerate(words)}
+
+    def encode(self, word):
+        return [self.ids[word]]
+
+
+def test_a_random_matrix_scores_near_zero_and_each_matrix_draws_its_own_null():
+    import random
+
+    from tiedtransformer.analysis.intrinsic import null_seed, random_null
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(400)]
+    pairs = [(rng.choice(words), rng.choice(words), rng.random()) for _ in range(2000)]
+    sp = OneTokenPerWord(words)
+    rhos = [random_null((404, 32), sp, {"simlex999": pairs}, seed)["simlex999"] for seed in range(5)]
+    assert all(abs(r) < 0.1 for r in rhos)  # 2,000 pairs: the null's sd is about 0.02
+    assert len(set(rhos)) == 5  # different seeds, different draws
+    assert random_null((404, 32), sp, {"simlex999": pairs}, 3) == random_null((404, 32), sp, {"simlex999": pairs}, 3)
+    assert null_seed(1, "dec_lut") != null_seed(1, "dec_embed") != null_seed(2, "dec_embed")
+    assert null_seed(1, "dec_lut") == null_seed(1, "dec_lut")

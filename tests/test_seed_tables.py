@@ -50,3 +50,14 @@ def test_the_cost_table_shows_each_seeds_p_value_of_the_run_table():
     p_col = table["header"].index(next(h for h in table["header"] if h.startswith("p")))
     tied = next(row for row in table["rows"] if row[1] == "three_way")
     assert tied[p_col] == "0.003 / 0.006"
+
+
+def test_an_empty_settled_table_says_why():
+    from tiedtransformer.analysis.seed_tables import settled_table
+
+    runs = [run(1)]
+    assert "Empty here" in settled_table(runs)["note"]
+    both, one = {"enc_embed": {("a", "b"), ("c", "d")}}, {"enc_embed": {("a", "b")}}
+    runs[0]["top_pairs_by_step"] = [(0, both), (100, both), (200, one), (300, both), (400, one)]
+    table = settled_table(runs)
+    assert "Empty here" not in table["note"] and table["rows"][0][2] == "0.50 / 1.00"

@@ -312,16 +312,31 @@ def simlex_findings(runs: list[dict]) -> list[Finding]:
     def rho(r, x):
         return r["similarity"]["intrinsic"][x]["simlex999"]["spearman"]
 
-    vals, n = _complete(untied(runs, direction), {"learned": lambda r: rho(r, "dec_lut") - rho(r, inp)})
+    def random_rho(r, x):  # a random matrix of the same shape: what a matrix that learned nothing scores
+        return r["similarity"]["intrinsic"][x]["random"]["simlex999"]
+
+    measures = {
+        "learned": lambda r: rho(r, "dec_lut") - rho(r, inp),
+        "random": lambda r: random_rho(r, "dec_lut") - random_rho(r, inp),
+    }
+    vals, n = _complete(untied(runs, direction), measures)
+    against = "the same difference of two random matrices of their shapes (one draw per run) and no difference"
+    if not vals["learned"]:  # analysed before the intrinsic scores had a random null: against no difference only
+        vals, n = _complete(untied(runs, direction), {"learned": measures["learned"]})
+        vals["random"], against = [], "no difference (the runs' analysis has no random null)"
     if vals["learned"]:
+        nulls = {"no difference": [0.0] * n} | ({"random matrices": vals["random"]} if vals["random"] else {})
+        numbers = f"differences {_series(vals['learned'])}"
+        if vals["random"]:
+            numbers += f"; random matrices {_series(vals['random'])}"
         out.append(
             Finding(
                 f"5-{direction}",
                 "the output embedding scores better on SimLex-999 than the input embedding (Press & Wolf)",
                 f"SimLex-999 Spearman ρ of `dec_lut` (English output) minus that of `{inp}` (English input), untied "
-                f"{direction} runs, against no difference (only de-en has an English output embedding)",
-                verdict(vals["learned"], {"no difference": [0.0] * n}, +1),
-                f"differences {_series(vals['learned'])} ({n} runs)",
+                f"{direction} runs (only de-en has an English output embedding), against {against}",
+                verdict(vals["learned"], nulls, +1),
+                f"{numbers} ({n} runs)",
             )
         )
     return out

@@ -5,6 +5,7 @@ skipped and says so."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import sentencepiece as spm
@@ -116,8 +117,22 @@ def plural_probe(matrix: torch.Tensor, tokens: list[str], pairs: list[tuple[str,
     return {"pairs": len(found), "offset_consistency": float(consistency), "analogy_accuracy": hits / len(found)}
 
 
+def random_null(shape: tuple[int, int], sp, word_pairs: dict[str, list], seed: int) -> dict[str, float | None]:
+    """Spearman ρ on each word-pair set of a random Gaussian matrix of ``shape`` (words split by the same
+    SentencePiece model): what a matrix that learned nothing scores, one draw."""
+    w = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    return {key: similarity_correlation(w, sp, pairs)["spearman"] for key, pairs in word_pairs.items()}
+
+
+def null_seed(run_seed, name: str) -> int:
+    """The random null's seed for one matrix of one run: different matrices and runs of different seeds
+    draw different nulls; the same run analysed again draws the same."""
+    return zlib.crc32(f"{run_seed}/{name}".encode())
+
+
 def evaluate(dump, english_side: list[str]) -> dict | None:
-    """Intrinsic scores of the matrices whose rows are English tokens; None without gensim."""
+    """Intrinsic scores of the matrices whose rows are English tokens, each with ``random``: the same scores
+    of a random matrix of its shape (its null); None without gensim."""
     data = gensim_test_data()
     if data is None or not dump.spm_models:
         return None
@@ -131,4 +146,5 @@ def evaluate(dump, english_side: list[str]) -> dict | None:
         sp = spm.SentencePieceProcessor(model_proto=dump.spm_models[side])
         out[name] = {key: similarity_correlation(w, sp, pairs) for key, pairs in word_pairs.items()}
         out[name]["plural"] = plural_probe(w, dump.tokens(name), plural)
+        out[name]["random"] = random_null(tuple(w.shape), sp, word_pairs, null_seed(dump.meta.get("seed"), name))
     return out

@@ -221,15 +221,16 @@ def _intrinsic_lines(intrinsic: dict) -> list[str]:
     if "skipped" in intrinsic:
         return [*lines, f"Skipped: {intrinsic['skipped']}."]
     lines += [
-        "| matrix | SimLex-999 ρ (pairs) | WordSim-353 ρ (pairs) | plural pairs | offset consistency | plural analogy acc. |",
-        "|---|---|---|---|---|---|",
+        "| matrix | SimLex-999 ρ (pairs) | WordSim-353 ρ (pairs) | random matrix: SimLex / WordSim ρ "
+        "| plural pairs | offset consistency | plural analogy acc. |",
+        "|---|---|---|---|---|---|---|",
     ]
     for n, r in intrinsic.items():
-        s, w, p = r["simlex999"], r["wordsim353"], r["plural"]
+        s, w, p, rnd = r["simlex999"], r["wordsim353"], r["plural"], r.get("random") or {}
         lines.append(
             f"| `{n}` | {fmt(s['spearman'])} ({s['covered']}/{s['pairs']}) | {fmt(w['spearman'])} "
-            f"({w['covered']}/{w['pairs']}) | {p['pairs']} | {fmt(p['offset_consistency'])} | "
-            f"{fmt(p['analogy_accuracy'])} |"
+            f"({w['covered']}/{w['pairs']}) | {fmt(rnd.get('simlex999'))} / {fmt(rnd.get('wordsim353'))} | "
+            f"{p['pairs']} | {fmt(p['offset_consistency'])} | {fmt(p['analogy_accuracy'])} |"
         )
     return lines
 

@@ -202,13 +202,18 @@ def intrinsic_table(runs: list[dict]) -> dict:
         vals = [v for v in vals if isinstance(v, dict)]
         sl = _mean([v["simlex999"]["spearman"] for v in vals])
         ws = _mean([v["wordsim353"]["spearman"] for v in vals])
-        return "–" if not vals else f"{fmt(sl, 2)} / {fmt(ws, 2)}"
+        rnd = [v["random"] for v in vals if isinstance(v.get("random"), dict)]
+        null = ""
+        if rnd:
+            null = f" (random {fmt(_mean([x['simlex999'] for x in rnd]), 2)} / {fmt(_mean([x['wordsim353'] for x in rnd]), 2)})"
+        return "–" if not vals else f"{fmt(sl, 2)} / {fmt(ws, 2)}{null}"
 
     out = per_matrix_rows(runs, cell)
     return {
         "title": "Human word similarity: SimLex-999 ρ / WordSim-353 ρ",
         "note": "Spearman ρ of cosine (a word is the mean of its pieces' rows) with human ratings, English rows "
-        "only; mean over the group's runs. – : the matrix has no English rows, or gensim is not installed.",
+        "only; mean over the group's runs; in brackets the same of a random matrix of its shape (one draw per run). "
+        "– : the matrix has no English rows, or gensim is not installed.",
         "header": ["direction", "tying", *MATRIX_NAMES],
         "rows": out,
     }
@@ -228,10 +233,18 @@ def settled_table(runs: list[dict]) -> dict:
         return f"{fmt(_mean(last_two), 2)} / {fmt(_mean(half), 2)}" if last_two else "–"
 
     out = per_matrix_rows(runs, cell)
+    note = (
+        "Jaccard of the top pairs: last two snapshots / middle snapshot of training vs the last "
+        "(mean over the group's runs; the step-0 snapshot is not counted)."
+    )
+    if all(c == "–" for row in out for c in row[2:]):
+        note += (
+            " Empty here: no run has two snapshots after step 0 with their top pairs (the embedding dumps of "
+            "each snapshot hold them; a kept copy of a run keeps none)."
+        )
     return {
         "title": "How settled each matrix is",
-        "note": "Jaccard of the top pairs: last two snapshots / middle snapshot of training vs the last "
-        "(mean over the group's runs; the step-0 snapshot is not counted).",
+        "note": note,
         "header": ["direction", "tying", *MATRIX_NAMES],
         "rows": out,
     }
