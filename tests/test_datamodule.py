@@ -208,10 +208,10 @@ def test_predict_gives_one_line_per_input_line_in_order(tmp_path, capsys, predic
 
 
 def test_only_the_training_stream_forks_workers():
-    """A validation worker would be a fork of the whole training process at every validation, alive beside
-    the training stream's worker (the soak saw the process tree's memory spike by one worker's worth)."""
+    """Validation and test batches are few and quick to make: no worker process is started for them."""
     dm = data(num_workers=2)
     dm.trainer = None
     assert dm._stream("train", 0).num_workers == 2
     assert dm.val_dataloader().num_workers == 0 and dm.test_dataloader().num_workers == 0
     assert len(list(dm.val_dataloader())) > 0
+

@@ -310,8 +310,7 @@ class TranslationData(L.LightningDataModule):
         # resumed run would see different dropout masks than an uninterrupted one.
         gen = torch.Generator().manual_seed(h.seed * 100_003 + epoch)
         # Validation and test batches are made in this process: they are few and quick to make, and a worker
-        # for them is a fork of the whole training process at every validation, alive beside the training
-        # stream's own (benchmarks/soak.py: the process tree's memory then spiked by a worker's worth).
+        # for them would be one more process started at every validation.
         workers = h.num_workers if split == "train" else 0
         return DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False, generator=gen)
 
