@@ -215,3 +215,24 @@ def test_only_the_training_stream_forks_workers():
     assert dm.val_dataloader().num_workers == 0 and dm.test_dataloader().num_workers == 0
     assert len(list(dm.val_dataloader())) > 0
 
+
+def test_the_training_workers_live_across_epochs_and_stream_each_epochs_batches():
+    dm = data(num_workers=2)
+    dm.trainer = None
+
+    def rows(batches):
+        return [b.src.tolist() for b in batches]
+
+    pids = set()
+    for epoch in (0, 1, 2, 1):  # a pass may be any epoch (a resumed run goes back to its own)
+        loader = dm._stream("train", epoch)
+        got = rows(loader)
+        fresh = DataLoader(dm.batch_stream("train", epoch), batch_size=None, num_workers=2)
+        assert got == rows(fresh), f"epoch {epoch}"
+        pids.add(tuple(w.pid for w in loader._iterator._workers))
+    assert len(pids) == 1  # the same two worker processes for every epoch
+    assert rows(dm._stream("train", 0)) != rows(dm._stream("train", 1))  # epochs shuffle differently
+    # a pass abandoned half way (limit_train_batches) does not leak into the next one
+    it = iter(dm._stream("train", 2))
+    next(it)
+    assert rows(dm._stream("train", 0)) == rows(DataLoader(dm.batch_stream("train", 0), batch_size=None, num_workers=2))

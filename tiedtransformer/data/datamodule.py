@@ -81,14 +81,18 @@ class BatchStream(IterableDataset):
         epoch: int,
         rank: int,
         world_size: int,
+        epoch_box: torch.Tensor | None = None,
     ):
         super().__init__()
+        self.epoch_box = epoch_box  # shared memory: the epoch, set by the training process before each pass
         self.corpus, self.vocab, self.langs = corpus, vocab, languages(direction)
         self.max_tokens, self.max_len = max_tokens, max_len
         self.bucket_buffer, self.shuffle_buffer = bucket_buffer, shuffle_buffer
         self.train, self.seed, self.epoch, self.rank, self.world_size = train, seed, epoch, rank, world_size
 
     def __iter__(self) -> Iterator[Batch]:
+        if self.epoch_box is not None:  # a persistent worker: the training process says which epoch comes next
+            self.epoch = int(self.epoch_box[0])
         info = torch.utils.data.get_worker_info()
         worker = 0 if info is None else info.id
         rng = random.Random(f"{self.seed}/{self.epoch}/{self.rank}/{worker}") if self.train else None
@@ -193,6 +197,8 @@ class TranslationData(L.LightningDataModule):
         self.train_stream: TrainBatches | None = None
         self._resume_position: dict | None = None  # from a checkpoint, for the training stream
         self._eval_pairs: dict[str, list[tuple[str, str]]] = {}
+        self._train_loader: DataLoader | None = None  # the training stream's, whose workers live across epochs
+        self._epoch_box = torch.zeros(1, dtype=torch.long).share_memory_()
 
     def corpus(self, split: str) -> Corpus:
         h = self.hparams
@@ -305,6 +311,8 @@ class TranslationData(L.LightningDataModule):
 
     def _stream(self, split: str, epoch: int) -> DataLoader:
         h = self.hparams
+        if split == "train" and h.num_workers > 0:
+            return self._persistent_train_loader(epoch)
         stream = self.batch_stream(split, epoch, *self._rank())
         # Its own generator: creating the loader must not draw from the global RNG (dropout's), or a
         # resumed run would see different dropout masks than an uninterrupted one.
@@ -313,6 +321,22 @@ class TranslationData(L.LightningDataModule):
         # for them would be one more process started at every validation.
         workers = h.num_workers if split == "train" else 0
         return DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False, generator=gen)
+
+    def _persistent_train_loader(self, epoch: int) -> DataLoader:
+        """The training stream's loader: one for the whole fit, its workers started once and told each epoch
+        through shared memory. A worker started per epoch would be a fresh fork of the training process
+        every epoch, holding the pages that training then rewrites (benchmarks/soak.py: the process tree's
+        peak memory then varied from epoch to epoch by up to a tenth); a persistent one pays that once."""
+        self._epoch_box[0] = epoch  # read by each worker when the next pass begins (iter() below in TrainBatches)
+        if self._train_loader is None:
+            h = self.hparams
+            stream = self.batch_stream("train", epoch, *self._rank())
+            stream.epoch_box = self._epoch_box
+            gen = torch.Generator().manual_seed(h.seed * 100_003)
+            self._train_loader = DataLoader(
+                stream, batch_size=None, num_workers=h.num_workers, persistent_workers=True, generator=gen
+            )
+        return self._train_loader
 
     def train_dataloader(self) -> TrainBatches:
         per_update = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
