@@ -18,3 +18,8 @@ def fmt(x: float | None, digits: int = 3) -> str:
         return "–"
     text = f"{x:.{digits}f}"
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+
+
+def signed(x: float | None, digits: int) -> str:
+    """A difference with its sign (``+0.12``, ``-17.5``); one that rounds to zero without one."""
+    return "–" if x is None else fmt(x, digits) if abs(x) < 0.5 * 10**-digits else f"{x:+.{digits}f}"
