@@ -11,6 +11,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+import tiedtransformer
 from tiedtransformer.run.files import RunDir
 from tiedtransformer.run.summary import FitSummary
 from tiedtransformer.training.distributed import all_gather_objects
@@ -105,6 +106,7 @@ class RunSummary(L.Callback):
         final = pl_module.final_scores or {}
         summary = FitSummary(
             status=status,
+            version=tiedtransformer.__version__,
             run_dir=str(run.path.resolve()),
             tying=net.cfg.tying,
             direction=getattr(dm, "direction", None),

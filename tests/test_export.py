@@ -29,7 +29,7 @@ SENTENCES = [
     "ein mann fährt ein fahrrad die straße entlang",
     "zwei hunde spielen im schnee",
 ] * 20
-HF_OK = {(False, "none"), (False, "decoder"), (False, "three_way"), (True, "three_way")}
+HF_OK = {(False, "none"), (False, "decoder"), (False, "three_way"), (True, "none"), (True, "three_way")}
 TIED = {  # the groups of token matrices that must share storage
     "none": [["dec_embed"], ["dec_lut"], ["enc_embed"]],
     "decoder": [["dec_embed", "dec_lut"], ["enc_embed"]],
@@ -173,7 +173,8 @@ def test_hf_exports_load_offline_in_a_fresh_process_and_compute_our_function(tmp
         assert r["class"] == ("PegasusForConditionalGeneration" if src.net.cfg.norm_first else "MarianMTModel")
         torch.testing.assert_close(torch.tensor(r["logprobs"]), reference_logprobs(src.net, s, t), atol=1e-4, rtol=0)
         assert r["groups"] == TIED[tying] and r["groups_again"] == TIED[tying]
-        assert r["matrices"] == len(TIED[tying])  # one tensor per tied group in model.safetensors
+        # one tensor per tied group in model.safetensors (untied Pegasus also holds its unused shared matrix)
+        assert r["matrices"] == len(TIED[tying]) + (src.net.cfg.norm_first and tying == "none")
         ours = Vocabulary({"en": str(spm_model)}).encode("en", ["two dogs play in the snow"])[0] + [EOS_ID]
         assert r["ids"] == [ours]
         # greedy decoding: the same tokens (transformers' outputs start with the decoder start token)
@@ -223,13 +224,14 @@ def test_ctranslate2_exports_every_mode_and_norm_exactly_with_tied_matrices_stor
 
 
 def test_refusals_name_their_reason_and_exit_2(tmp_path, spm_model, capsys):
-    for norm_first, tying in [(False, "src_tgt"), (True, "none"), (True, "decoder")]:
+    for norm_first, tying in [(False, "src_tgt"), (True, "src_tgt"), (True, "decoder")]:
         run = write_run(tmp_path, spm_model, tying, norm_first)
         with pytest.raises(SystemExit) as e:
             main(["export", str(run.path), "--to", "hf", "--out", str(tmp_path / "x")])
         assert e.value.code == 2
         err = capsys.readouterr().err
         assert "--to ctranslate2" in err and tying in err and not (tmp_path / "x" / "model.safetensors").exists()
+        assert len(err.strip().splitlines()) == 1  # one line that names the reason
     with pytest.raises(SystemExit) as e:
         main(["export", str(run.path), "--to", "hf", "--quantization", "int8"])
     assert e.value.code == 2

@@ -47,8 +47,9 @@ def model_card(src: Exportable, target: str) -> str:
         "",
         f"# {source_lang}→{target_lang} Transformer, tying `{cfg.tying}`",
         "",
-        f"Trained with tiedtransformer {tiedtransformer.__version__}; exported by `tiedtransformer export "
-        f"--to {'hf' if target == 'hf' else 'ctranslate2'}` from `{src.checkpoint.name}`.",
+        (f"Trained with tiedtransformer {s.version}; e" if s.version else "E")
+        + f"xported by `tiedtransformer export --to {'hf' if target == 'hf' else 'ctranslate2'}` "
+        f"(tiedtransformer {tiedtransformer.__version__}) from `{src.checkpoint.name}`.",
         "",
         f"- Tying: `{cfg.tying}`: {WHAT_IS_TIED[cfg.tying]}.",
         f"- Parameters: {unique_parameters(src.net):,} (a shared tensor counted once).",
@@ -60,15 +61,16 @@ def model_card(src: Exportable, target: str) -> str:
         lines.append(f"- Training: {s.global_step:,} optimizer steps, {s.train_tokens or 0:,} target tokens.")
     config = yaml.safe_load(src.config_text) if src.config_text else None
     if config:
-        data = config.get("data") or {}
-        where = data.get("train_path") if data.get("source") == "files" else data.get("hub_dataset")
-        lines.append(f"- Data: `{data.get('source')}` `{where}`, direction {data.get('direction')}.")
+        lines.append(f"- Data: {_data(config.get('data') or {})}.")
     if metrics:
         lines += ["", "## Evaluation", "", f"Final evaluation ({s.final_search or 'beam search'}):", ""]
-        lines += ["| set | metric | score | 95% bootstrap ± | sacreBLEU signature |", "|---|---|---|---|---|"]
-        for stage, metric, value, ci, signature in metrics:
+        lines += ["| set | metric | score | 95% bootstrap ± |", "|---|---|---|---|"]
+        for stage, metric, value, ci, _ in metrics:
             half = f"{ci:.2f}" if ci is not None else "–"
-            lines.append(f"| {stage} | {metric} | {value:.2f} | {half} | `{signature or '–'}` |")
+            lines.append(f"| {stage} | {metric} | {value:.2f} | {half} |")
+        # the signatures hold "|", which a Markdown table would take for a column break: below it, as code
+        signatures = {metric: signature for _, metric, _, _, signature in metrics if signature}
+        lines += ["", "sacreBLEU signatures:", ""] + [f"- {m}: `{sig}`" for m, sig in sorted(signatures.items())]
     if src.config_text:
         lines += ["", "## The command that trained it", "", "```", f"tiedtransformer fit -c {RunDir.CONFIG}", "```"]
         lines += [
@@ -80,3 +82,17 @@ def model_card(src: Exportable, target: str) -> str:
             "```",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _data(data: dict) -> str:
+    """Where the training pairs came from, in the config's own terms."""
+    source, direction = data.get("source"), data.get("direction")
+    if source == "files":
+        where = f"local files `{data.get('train_path')}`"
+    elif source == "hub":
+        where = f"the Hugging Face dataset `{data.get('hub_dataset')}` (`{data.get('hub_config')}`)"
+    elif source == "demo":
+        where = f"the generated demo corpus ({data.get('demo_train_size')} pairs an epoch)"
+    else:
+        where = f"`{source}`"
+    return f"{where}, direction {direction}"

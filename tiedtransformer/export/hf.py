@@ -45,12 +45,12 @@ def architecture(cfg) -> str:
                 "ties the output layer), so the loaded model would hold two copies. Use --to ctranslate2"
             )
         return "marian"
-    if cfg.tying != "three_way":
+    if cfg.tying not in ("none", "three_way"):
         raise ConfigError(
             f"a pre-norm network with tying {cfg.tying} has no exact transformers architecture: Marian is "
-            "post-norm, and the pre-norm ones with our positions (Pegasus) always share one embedding between "
-            "encoder, decoder and output layer, so only three_way fits (M2M100 shifts its positions by pad + 1). "
-            "Use --to ctranslate2"
+            "post-norm, and the pre-norm one with our positions (Pegasus) ties either all three token matrices "
+            "(tie_word_embeddings) or none of them, so only three_way and none fit (M2M100 shifts its positions "
+            "by pad + 1). Use --to ctranslate2"
         )
     return "pegasus"
 
@@ -148,6 +148,8 @@ def hf_model(src: Exportable):
     params = {k: v for k, v in model.named_parameters(remove_duplicate=False) if "embed_positions" not in k}
     if cfg.tying == "three_way":
         weights["model.shared.weight"] = weights["model.encoder.embed_tokens.weight"]
+    elif arch == "pegasus":  # untied: Pegasus still builds its shared matrix, which nothing reads; a copy fills it
+        weights["model.shared.weight"] = weights["model.encoder.embed_tokens.weight"].clone()
     missing = sorted(set(params) - set(weights))
     if missing:
         raise ConfigError(f"internal: no weight of ours for {', '.join(missing[:5])}")

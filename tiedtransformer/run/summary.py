@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 class FitSummary:
     status: str | None = None
     """"finished", or "failed: <exception>"."""
+    version: str | None = None
+    """The tiedtransformer version that trained the run."""
     run_dir: str | None = None
     tying: str | None = None
     direction: str | None = None
