@@ -15,7 +15,7 @@ from tiedtransformer.data.vocab import Vocabulary, _train_one
 from tiedtransformer.export.ct2 import token_matrix_aliases, transformer_spec
 from tiedtransformer.export.source import load_exportable, reference_logprobs
 from tiedtransformer.run.files import RunDir
-from tiedtransformer.specials import EOS_ID
+from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 pytest.importorskip("transformers")
 pytest.importorskip("ctranslate2")
@@ -45,15 +45,41 @@ def spm_model(tmp_path_factory) -> Path:
     return prefix.with_suffix(".model")
 
 
-def write_run(root: Path, spm_model: Path, tying: str, norm_first: bool) -> RunDir:
+def copy_batch(n: int, vocab_size: int, generator=None):
+    """A copy task: source and target the same random tokens (3-8 of them), with EOS, BOS and padding."""
+    lens = torch.randint(3, 9, (n,), generator=generator)
+    width = int(lens.max()) + 1
+    src, tgt_in, tgt_out = (torch.full((n, width), PAD_ID) for _ in range(3))
+    for i, n_tokens in enumerate(lens.tolist()):
+        x = torch.randint(4, vocab_size, (n_tokens,), generator=generator)
+        src[i, :n_tokens], src[i, n_tokens] = x, EOS_ID
+        tgt_in[i, 0], tgt_in[i, 1 : n_tokens + 1] = BOS_ID, x
+        tgt_out[i, :n_tokens], tgt_out[i, n_tokens] = x, EOS_ID
+    return src, tgt_in, tgt_out
+
+
+def write_run(root: Path, spm_model: Path, tying: str, norm_first: bool, train_steps: int = 0) -> RunDir:
     """A run directory holding a checkpoint of a tiny network whose every parameter is non-trivial
-    (random LayerNorm gains and biases too, so that a misplaced one shows)."""
+    (random LayerNorm gains and biases too, so that a misplaced one shows); with ``train_steps``, trained
+    that long on a copy task, so that its searches end with EOS before any length limit."""
     vocab = Vocabulary({"en": str(spm_model), "de": str(spm_model)})
     net = tiny_model(tying=tying, norm_first=norm_first, vocab_size=vocab.size("en"), max_positions=64)
     with torch.no_grad():
         for name, p in net.named_parameters():
             if "norm" in name or name.endswith("bias"):
                 p.add_(0.3 * torch.randn_like(p))
+    if train_steps:
+        g = torch.Generator().manual_seed(0)
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        net.train()
+        for _ in range(train_steps):
+            src, tgt_in, tgt_out = copy_batch(64, net.cfg.vocab_size, g)
+            logits = net(src, tgt_in)
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
     run = RunDir(root / f"run-{tying}-{'pre' if norm_first else 'post'}")
     run.checkpoints.mkdir(parents=True)
     torch.save(
@@ -296,3 +322,60 @@ def test_translate_names_a_line_that_is_not_utf8(tmp_path, spm_model, capsys):
     main(["translate", str(run.path), str(tmp_path / "in.en"), "--skip_invalid_utf8", "--beam_size", "2"])
     lines = (tmp_path / "in.en.de").read_text().split("\n")[:-1]
     assert len(lines) == 3 and lines[1] == "" and "not valid UTF-8" in capsys.readouterr().err
+
+
+FRESH_BEAM = r"""
+import json, sys, torch, ctranslate2
+from transformers import AutoModelForSeq2SeqLM
+case = json.load(open(sys.argv[1]))
+src = torch.tensor(case["src"])
+hf = AutoModelForSeq2SeqLM.from_pretrained(case["hf"]).eval()
+out = hf.generate(input_ids=src, attention_mask=(src != 0).long(), num_beams=4, length_penalty=0.0,
+                  max_new_tokens=case["limit"], do_sample=False)
+ct2 = ctranslate2.Translator(case["ct2"]).translate_batch(
+    case["src_tokens"], beam_size=4, length_penalty=0.0, max_decoding_length=case["limit"])
+json.dump({"hf": out.tolist(), "ct2": [r.hypotheses[0] for r in ct2]}, open(sys.argv[2], "w"))
+"""
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_beam_4_outputs_of_a_trained_model_equal_ours_where_the_length_penalties_agree(tmp_path, spm_model, norm_first):
+    """With length penalty 0 the three searches score hypotheses alike (ours is GNMT's ((5+n)/6)^α, theirs
+    n^α: equal only at α = 0); a model trained on a copy task ends its hypotheses with EOS well before the
+    length limit, where the searches' rules differ (ours adds the forced EOS's log-probability, theirs not)."""
+    from tiedtransformer.export.ct2 import vocabulary
+    from tiedtransformer.model.search import beam_search
+
+    run = write_run(tmp_path, spm_model, "three_way", norm_first, train_steps=400)
+    main(["export", str(run.path), "--to", "hf", "--out", str(tmp_path / "hf")])
+    main(["export", str(run.path), "--to", "ctranslate2", "--out", str(tmp_path / "ct2")])
+    src = load_exportable(run.path)
+    s, _, _ = copy_batch(16, src.net.cfg.vocab_size, torch.Generator().manual_seed(7))
+    limit = 20  # tokens after BOS, EOS included; our max_len_b
+    ours = beam_search(src.net, s, 4, 0.0, 0.0, limit)
+    copied = sum(h == [x for x in row if x not in (PAD_ID, EOS_ID)] for h, row in zip(ours, s.tolist()))
+    assert copied >= 4 and all(len(h) < limit - 1 for h in ours)  # it learned; every search ended with EOS
+    toks = vocabulary(src.tokens["src"])
+    case = {
+        "hf": str(tmp_path / "hf"),
+        "ct2": str(tmp_path / "ct2"),
+        "src": s.tolist(),
+        "src_tokens": [[toks[i] for i in row if i not in (PAD_ID, EOS_ID)] for row in s.tolist()],
+        "limit": limit,
+    }
+    got = _fresh_one(FRESH_BEAM, case, tmp_path)
+    hf = [[x for x in row[1:] if x not in (PAD_ID, EOS_ID)] for row in got["hf"]]
+    ct2 = [[toks.index(x) for x in row] for row in got["ct2"]]
+    assert hf == ours
+    assert ct2 == ours
+
+
+def _fresh_one(script: str, case: dict, tmp_path: Path) -> dict:
+    (tmp_path / "case.json").write_text(json.dumps(case))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "case.json"), str(tmp_path / "out.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((tmp_path / "out.json").read_text())
