@@ -1,6 +1,7 @@
 """tiedtransformer export: every tying mode x {post-norm, pre-norm}, loaded back in a fresh process, offline."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -265,9 +266,12 @@ def test_refusals_name_their_reason_and_exit_2(tmp_path, spm_model, capsys):
 
 def test_an_averaged_checkpoint_is_preferred_and_a_foreign_file_runs_no_code(tmp_path, spm_model, capsys):
     run = write_run(tmp_path, spm_model, "three_way", False)
-    (run.checkpoints / "last.ckpt").rename(run.averaged)
+    shutil.copy(run.checkpoints / "last.ckpt", run.averaged)  # both there: the averaged one is taken
     main(["export", str(run.path), "--to", "ctranslate2", "--out", str(tmp_path / "avg")])
     assert "averaged.ckpt" in capsys.readouterr().out and (tmp_path / "avg" / "model.bin").is_file()
+    # --quantization goes through to CTranslate2's converter: int8 weights, a smaller model.bin
+    main(["export", str(run.path), "--to", "ctranslate2", "--quantization", "int8", "--out", str(tmp_path / "q")])
+    assert (tmp_path / "q" / "model.bin").stat().st_size < (tmp_path / "avg" / "model.bin").stat().st_size
 
     class Payload:
         def __reduce__(self):
@@ -307,6 +311,11 @@ def test_translate_keeps_one_line_per_input_line_with_either_engine(tmp_path, sp
         assert "1 of 5 lines have more than --max_len=16 tokens (lines 3)" in err
     assert len(outs["ours"]) == 5 and outs["ours"][1] == "" and outs["ours"][3] == ""
     assert outs["ours"] == outs["ctranslate2"]  # greedy: the same search, exactly the same network
+    int8 = tmp_path / "out.int8"
+    main(["translate", str(run.path), str(tmp_path / "in.en"), "--output", str(int8), "--engine", "ctranslate2"]
+         + ["--compute_type", "int8", "--beam_size", "1", "--max_len", "16"])  # fmt: skip
+    lines = int8.read_text().split("\n")[:-1]
+    assert len(lines) == 5 and lines[1] == "" and lines[3] == ""  # the guarantees hold with int8 too
     # the export is made once and kept (by the checkpoint's hash)
     cached = list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin"))
     assert len(cached) == 1
