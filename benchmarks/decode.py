@@ -264,8 +264,7 @@ def sentence_set(path: Path, sp, n: int, batch: int, device) -> tuple[list[torch
 def main() -> None:
     import sentencepiece as spm
 
-    from tiedtransformer.data.datamodule import checkpoint_data
-    from tiedtransformer.run.checkpoint import load_checkpoint, network_from_checkpoint
+    from tiedtransformer.run.checkpoint import checkpoint_data, load_checkpoint, network_from_checkpoint
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="a fit checkpoint (three-way tied, post-norm); default: make one")

@@ -253,8 +253,7 @@ def main() -> None:
         ours_curve = [(v["wall_s"], v["bleu"]) for v in summary["val_bleu_by_validation"]]
     else:
         ours_curve, summary = run_ours(args, root)
-    from tiedtransformer.data.datamodule import checkpoint_data
-    from tiedtransformer.run.checkpoint import load_checkpoint, network_options
+    from tiedtransformer.run.checkpoint import checkpoint_data, load_checkpoint, network_options
 
     ckpt = load_checkpoint(root / "ours" / "checkpoints" / "last.ckpt")
     hp = network_options(ckpt["hyper_parameters"])  # the peer gets our run's shape and vocabulary

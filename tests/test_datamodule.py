@@ -119,7 +119,7 @@ def test_skipped_pairs_are_counted_by_reason(tmp_path):
 
 
 def test_checkpoints_carry_the_vocabulary_and_another_vocabulary_is_refused():
-    from tiedtransformer.data.datamodule import checkpoint_data
+    from tiedtransformer.run.checkpoint import checkpoint_data
 
     dm = data()
     state = dm.state_dict()
@@ -236,3 +236,9 @@ def test_the_training_workers_live_across_epochs_and_stream_each_epochs_batches(
     it = iter(dm._stream("train", 2))
     next(it)
     assert rows(dm._stream("train", 0)) == rows(DataLoader(dm.batch_stream("train", 0), batch_size=None, num_workers=2))
+
+
+def test_checkpoints_file_the_datamodule_state_under_the_key_the_readers_use():
+    from tiedtransformer.run.checkpoint import DATA_STATE_KEY
+
+    assert DATA_STATE_KEY == TranslationData.__qualname__  # Lightning files a DataModule's state by its class name

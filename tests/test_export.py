@@ -388,3 +388,18 @@ def _fresh_one(script: str, case: dict, tmp_path: Path) -> dict:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((tmp_path / "out.json").read_text())
+
+
+def test_translate_with_our_engine_starts_neither_lightning_nor_transformers(tmp_path, spm_model):
+    run = write_run(tmp_path, spm_model, "none", False)
+    (tmp_path / "in.en").write_text("two dogs play in the snow\n")
+    command = ["translate", str(run.path), str(tmp_path / "in.en"), "--beam_size", "1", "--max_len", "16"]
+    probe = (
+        "import sys\nfrom tiedtransformer.cli import main\n"
+        f"try:\n    main({command!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(sorted(m for m in ('lightning', 'transformers', 'ctranslate2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("[]"), out.stdout[-300:]
+    assert len((tmp_path / "in.en.de").read_text().splitlines()) == 1

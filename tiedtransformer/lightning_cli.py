@@ -35,7 +35,8 @@ from tiedtransformer.callbacks import (
 from tiedtransformer.data.datamodule import TranslationData
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
-from tiedtransformer.run.checkpoint import CheckpointFiles, check_checkpoint
+from tiedtransformer.run.checkpoint import check_checkpoint
+from tiedtransformer.run.checkpoint_io import CheckpointFiles
 from tiedtransformer.run.files import RunDir
 from tiedtransformer.run.label import wandb_run_name
 from tiedtransformer.run.plan import (

@@ -153,8 +153,7 @@ def dump_from_model(net, vocabulary: dict, meta: dict) -> EmbeddingDump:
 
 def read_checkpoint(path: str | Path) -> EmbeddingDump:
     """The dump of a ``fit`` checkpoint (which stores its vocabulary), loaded once and as data only."""
-    from tiedtransformer.data.datamodule import checkpoint_data
-    from tiedtransformer.run.checkpoint import load_checkpoint, network_from_checkpoint
+    from tiedtransformer.run.checkpoint import checkpoint_data, load_checkpoint, network_from_checkpoint
 
     ckpt = load_checkpoint(path)
     data = checkpoint_data(ckpt)

@@ -418,11 +418,3 @@ class TranslationData(L.LightningDataModule):
                 file=sys.stderr,
                 flush=True,
             )
-
-
-def checkpoint_data(checkpoint: dict) -> dict:
-    """The DataModule's part of a checkpoint (:meth:`TranslationData.state_dict`): vocabulary and
-    direction. Checkpoints of older versions kept these keys at the top level."""
-    return checkpoint.get(TranslationData.__qualname__) or {
-        k: checkpoint[k] for k in ("vocab_tokens", "vocab_models", "vocab_counts", "direction") if k in checkpoint
-    }

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import torch
 
-from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TiedTransformer
-from tiedtransformer.run.checkpoint import load_checkpoint, network_from_checkpoint
+from tiedtransformer.run.checkpoint import checkpoint_data, load_checkpoint, network_from_checkpoint
 from tiedtransformer.run.files import RunDir
 from tiedtransformer.run.summary import FitSummary
 

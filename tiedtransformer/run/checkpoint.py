@@ -8,9 +8,7 @@ import re
 from pathlib import Path
 
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from tiedtransformer.atomic import atomic_path
 from tiedtransformer.errors import ConfigError, first_line
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.run.files import USE_OWN_CONFIG
@@ -40,7 +38,7 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
     file can fail to be one (missing, empty, truncated, another program's, holding code) is a
     one-line ConfigError naming the file. ``mmap``: map the tensors instead of reading them (a cheap
     check of a large file). The one loader of ``analyze``, ``average``, ``predict``, ``test`` and
-    ``fit --ckpt_path`` (Lightning's own loads go through :class:`CheckpointFiles`)."""
+    ``fit --ckpt_path`` (Lightning's own loads go through ``checkpoint_io.CheckpointFiles``)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such checkpoint file")
@@ -98,8 +96,6 @@ def check_compatible(saved_hparams: dict, config: TransformerConfig, path: str |
 def check_checkpoint(path: str | Path, config: TransformerConfig, direction: str | None = None) -> None:
     """Before anything is built: ``path`` is a complete checkpoint of ours (loaded as data, its tensors
     mapped, not read), of this config's network shape and tying, and of this direction."""
-    from tiedtransformer.data.datamodule import checkpoint_data
-
     ckpt = load_checkpoint(path, mmap=True)
     check_compatible(ckpt["hyper_parameters"], config, path)
     saved = checkpoint_data(ckpt).get("direction")
@@ -110,25 +106,16 @@ def check_checkpoint(path: str | Path, config: TransformerConfig, direction: str
         )
 
 
-class CheckpointFiles(TorchCheckpointIO):
-    """Lightning's checkpoint file I/O, ours: loads through :func:`load_checkpoint` (data only), and
-    writes atomically (a temporary file beside, flushed, then renamed over the old one), so that a
-    write that fails part-way (a full disk) or a killed process leaves the previous checkpoint as it
-    was and a clear message (:class:`~tiedtransformer.errors.WriteError`), not a half file."""
-
-    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
-        return load_checkpoint(path)
-
-    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            save(checkpoint, tmp)
+DATA_STATE_KEY = "TranslationData"
+"""Where a checkpoint holds the DataModule's state (Lightning files it under the class's name)."""
 
 
-def save(obj, path: Path) -> None:
-    """``torch.save`` into ``path`` (a seam for the tests' failing disk)."""
-    torch.save(obj, path)
+def checkpoint_data(checkpoint: dict) -> dict:
+    """The DataModule's part of a checkpoint (``TranslationData.state_dict``): vocabulary and direction.
+    Checkpoints of older versions kept these keys at the top level."""
+    return checkpoint.get(DATA_STATE_KEY) or {
+        k: checkpoint[k] for k in ("vocab_tokens", "vocab_models", "vocab_counts", "direction") if k in checkpoint
+    }
 
 
 def network_from_checkpoint(ckpt: dict) -> TiedTransformer:

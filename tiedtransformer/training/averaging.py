@@ -15,9 +15,8 @@ from pathlib import Path
 import torch
 
 from tiedtransformer.atomic import atomic_path
-from tiedtransformer.data.datamodule import checkpoint_data
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.run.checkpoint import load_checkpoint, shape_difference
+from tiedtransformer.run.checkpoint import checkpoint_data, load_checkpoint, shape_difference
 from tiedtransformer.run.files import RunDir
 
 _STEP = re.compile(r"step[-_=]?(\d+)")
