@@ -284,7 +284,7 @@ def test_an_averaged_checkpoint_is_preferred_and_a_foreign_file_runs_no_code(tmp
     assert "evil.ckpt" in capsys.readouterr().err
 
 
-def test_translate_keeps_one_line_per_input_line_with_either_engine(tmp_path, spm_model, capsys):
+def test_translate_keeps_one_line_per_input_line_with_either_engine(tmp_path, spm_model, capsys, monkeypatch):
     run = write_run(tmp_path, spm_model, "three_way", True)
     text = ["two dogs play in the snow", "", "a man rides a bike " * 30, "   ", "a woman is reading a book"]
     (tmp_path / "in.en").write_text("\n".join(text) + "\n")
@@ -319,6 +319,13 @@ def test_translate_keeps_one_line_per_input_line_with_either_engine(tmp_path, sp
     # the export is made once and kept (by the checkpoint's hash)
     cached = list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin"))
     assert len(cached) == 1
+    # another exporter version exports again (it may write another format): the version is in the key
+    import tiedtransformer
+    from tiedtransformer.export.translate import ctranslate2_model
+
+    monkeypatch.setattr(tiedtransformer, "__version__", "0.0.0-other")
+    ctranslate2_model(load_exportable(run.path))
+    assert len(list((tmp_path / "cache" / "ctranslate2").glob("*/model.bin"))) == 2
 
 
 def test_translate_names_a_line_that_is_not_utf8(tmp_path, spm_model, capsys):

@@ -66,10 +66,18 @@ def translate_ours(src: Exportable, items: list[tuple[int, list[int]]], d: Decod
 
 
 def ctranslate2_model(src: Exportable) -> Path:
-    """The checkpoint exported to CTranslate2 once, in the cache (keyed by the checkpoint file's SHA-256)."""
+    """The checkpoint exported to CTranslate2 once, in the cache: keyed by the checkpoint file's SHA-256 and
+    the versions of the exporter and of CTranslate2 (a newer one may write another model format)."""
+    import ctranslate2
+
+    import tiedtransformer
     from tiedtransformer.export.ct2 import export_ct2
 
-    digest = hashlib.sha256(src.checkpoint.read_bytes()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{tiedtransformer.__version__}/{ctranslate2.__version__}/".encode())
+    with open(src.checkpoint, "rb") as f:  # in chunks: a checkpoint may be gigabytes
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    digest = digest.hexdigest()[:20]
     where = cache_root() / "ctranslate2" / digest
     if not (where / "model.bin").is_file():
         where.parent.mkdir(parents=True, exist_ok=True)
