@@ -59,12 +59,18 @@ def copy_batch(n: int, vocab_size: int, generator=None):
     return src, tgt_in, tgt_out
 
 
-def write_run(root: Path, spm_model: Path, tying: str, norm_first: bool, train_steps: int = 0) -> RunDir:
+def write_run(
+    root: Path, spm_model: Path, tying: str, norm_first: bool, train_steps: int = 0, tgt_spm: Path | None = None
+) -> RunDir:
     """A run directory holding a checkpoint of a tiny network whose every parameter is non-trivial
     (random LayerNorm gains and biases too, so that a misplaced one shows); with ``train_steps``, trained
-    that long on a copy task, so that its searches end with EOS before any length limit."""
-    vocab = Vocabulary({"en": str(spm_model), "de": str(spm_model)})
-    net = tiny_model(tying=tying, norm_first=norm_first, vocab_size=vocab.size("en"), max_positions=64)
+    that long on a copy task, so that its searches end with EOS before any length limit. ``tgt_spm``: a
+    target vocabulary of its own (not joint)."""
+    vocab = Vocabulary({"en": str(spm_model), "de": str(tgt_spm or spm_model)})
+    joint = tgt_spm is None
+    net = tiny_model(
+        tying=tying, norm_first=norm_first, vocab_size=vocab.size("en"), max_positions=64, joint_vocab=joint
+    )
     with torch.no_grad():
         for name, p in net.named_parameters():
             if "norm" in name or name.endswith("bias"):
@@ -410,3 +416,30 @@ def test_translate_with_our_engine_starts_neither_lightning_nor_transformers(tmp
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("[]"), out.stdout[-300:]
     assert len((tmp_path / "in.en.de").read_text().splitlines()) == 1
+
+
+FRESH_TOKENIZER = r"""
+import json, sys
+from transformers import AutoTokenizer
+case = json.load(open(sys.argv[1]))
+tok = AutoTokenizer.from_pretrained(case["dir"])
+src = tok(case["source"])["input_ids"]
+tgt = tok(text_target=case["target"])["input_ids"]
+json.dump({"src": src, "tgt": tgt, "decoded": tok.batch_decode(tgt, skip_special_tokens=True)}, open(sys.argv[2], "w"))
+"""
+
+
+def test_separate_vocabularies_export_a_tokenizer_for_each_side(tmp_path, spm_model):
+    prefix = tmp_path / "de"
+    german = [s for s in SENTENCES if " ein" in f" {s}" or "zwei" in s] + ["die frau liest ein buch im park"] * 20
+    _train_one(german * 3, prefix, 60, 1.0, "the German test sentences")
+    run = write_run(tmp_path, spm_model, "decoder", False, tgt_spm=prefix.with_suffix(".model"))
+    main(["export", str(run.path), "--to", "hf", "--out", str(tmp_path / "hf")])
+    assert (tmp_path / "hf" / "target_vocab.json").is_file()
+    source, target = ["two dogs play in the snow"], ["zwei hunde spielen im schnee"]
+    got = _fresh_one(FRESH_TOKENIZER, {"dir": str(tmp_path / "hf"), "source": source, "target": target}, tmp_path)
+    vocab = Vocabulary({"en": str(spm_model), "de": str(prefix.with_suffix(".model"))})
+    assert got["src"] == [vocab.encode("en", source)[0] + [EOS_ID]]
+    assert got["tgt"] == [vocab.encode("de", target)[0] + [EOS_ID]]  # the target side's own ids
+    assert vocab.encode("de", target)[0] != vocab.encode("en", target)[0]  # the two vocabularies differ
+    assert got["decoded"] == target
