@@ -5,7 +5,7 @@
     python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'  # also CKA across runs over training (dumps)
     python docs/intrinsic_null.py                                    # random nulls of SimLex/WordSim (needs the data)
     python docs/make_results.py                                      # the page from the committed files alone
-    python -m benchmarks.tying --size recipe --norm_first --dropout 0.1 --rounds 9 --steps 3 \\
+    python -m benchmarks.tying --size recipe --norm_first --dropout 0.1 --rounds 9 --steps 10 \\
         | grep '^{' > docs/results/tying-speed.jsonl                 # speed of each mode (an idle machine)
 
 Every number and every description on the page is read from the kept runs (their config.yaml, summary.json,
