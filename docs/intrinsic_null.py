@@ -2,8 +2,9 @@
 
     python docs/intrinsic_null.py      # needs the runs' training data (their config.yaml's data.train_path)
 
-For each kept run (docs/results/grid/*), the SimLex-999 / WordSim-353 Spearman ρ of a random Gaussian
-matrix of each English matrix's shape, words split by the run's own SentencePiece model (rebuilt from its
+For each kept run (docs/results/grid/*), the SimLex-999 / WordSim-353 Spearman ρ of random Gaussian
+matrices of each English matrix's shape (their mean over ``intrinsic.NULL_DRAWS`` draws, and one draw's
+standard deviation), words split by the run's own SentencePiece model (rebuilt from its
 config: same data, size and seed), seeded as the analysis seeds it (``intrinsic.null_seed`` of the run's
 seed and the matrix's name). Writes docs/results/intrinsic_null.json, which docs/make_results.py reads
 where a run's similarity-final.json has no ``random`` entry.

@@ -242,3 +242,29 @@ def test_checkpoints_file_the_datamodule_state_under_the_key_the_readers_use():
     from tiedtransformer.run.checkpoint import DATA_STATE_KEY
 
     assert DATA_STATE_KEY == TranslationData.__qualname__  # Lightning files a DataModule's state by its class name
+
+
+def test_the_training_workers_stop_when_fit_ends():
+    dm = data(num_workers=1)
+    dm.trainer = None
+    loader = dm._stream("train", 0)
+    list(loader)
+    workers = list(loader._iterator._workers)
+    assert all(w.is_alive() for w in workers)
+    dm.teardown("fit")
+    assert not any(w.is_alive() for w in workers) and dm._train_loader is None
+    assert len(list(dm._stream("train", 1))) > 0  # a later fit starts its own
+
+
+def test_a_training_loader_made_again_inside_a_fit_goes_on_at_its_position():
+    from types import SimpleNamespace
+
+    dm = data()
+    dm.trainer = SimpleNamespace(accumulate_grad_batches=1, current_epoch=0, global_rank=0, world_size=1)
+    first = dm.train_dataloader()
+    for _ in first:  # the whole of epoch 0 trained
+        first.batch_trained()
+    dm.trainer.current_epoch = 1  # reload_dataloaders_every_n_epochs: Lightning asks again
+    again = dm.train_dataloader()
+    assert again.position() == {"epoch": 1, "trained": 0}
+    assert [b.src.tolist() for b in again] == [b.src.tolist() for b in dm.batch_stream("train", 1)]

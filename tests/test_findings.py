@@ -163,3 +163,16 @@ def test_simlex_without_a_random_null_says_so():
             del m["random"]
     (f,) = simlex_findings(runs)
     assert "has no random null" in f.measure
+
+
+def test_simlex_is_not_testable_when_the_random_nulls_spread_covers_the_difference():
+    from tiedtransformer.analysis.findings import simlex_findings
+
+    runs = [_with_simlex(run(s, direction="de-en"), 0.20 + 0.005 * s, 0.10, 0.0, 0.0) for s in (1, 2, 3)]
+    (f,) = simlex_findings(runs)
+    assert f.result.outcome == REPRODUCED  # no spread known for the null: the seeds' spread decides
+    for r in runs:  # random matrices whose rho strays by 0.1 from one draw to the next
+        for m in r["similarity"]["intrinsic"].values():
+            m["random"]["simlex999_sd"] = 0.1
+    (f,) = simlex_findings(runs)
+    assert f.result.outcome == NOT_TESTABLE and f.result.threshold > 0.1  # 2 * sqrt(0.02) / sqrt(3) = 0.163

@@ -40,3 +40,12 @@ def test_the_resolution_floors_the_threshold_where_the_seeds_agree_exactly():
     v = verdict([0.0, 0.0], {"chance": [1e-6, 1e-6]}, 1, resolution=1 / 1999)
     assert v.outcome == NOT_TESTABLE and v.threshold == pytest.approx(1 / 1999)
     assert verdict([0.2, 0.2], {"chance": [1e-6, 1e-6]}, 1, resolution=1 / 1999).outcome == REPRODUCED
+
+
+def test_the_verdict_says_what_set_its_threshold():
+    from tiedtransformer.analysis.verdict import verdict
+
+    spread_set = verdict([1.0, 1.1, 1.2], {"null": [0.0, 0.0, 0.0]}, +1, resolution=0.01)
+    assert spread_set.basis == "seed-to-seed spread" and "(seed-to-seed spread)" in spread_set.describe()
+    floor_set = verdict([1.0, 1.1, 1.2], {"null": [0.0, 0.0, 0.0]}, +1, resolution=0.5)
+    assert floor_set.threshold == 0.5 and "resolution" in floor_set.describe()

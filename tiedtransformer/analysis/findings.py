@@ -312,15 +312,23 @@ def simlex_findings(runs: list[dict]) -> list[Finding]:
     def rho(r, x):
         return r["similarity"]["intrinsic"][x]["simlex999"]["spearman"]
 
-    def random_rho(r, x):  # a random matrix of the same shape: what a matrix that learned nothing scores
+    def random_rho(r, x):  # random matrices of the same shape: what a matrix that learned nothing scores
         return r["similarity"]["intrinsic"][x]["random"]["simlex999"]
+
+    def random_sd(r, x):  # how far one random matrix's ρ strays from that mean
+        return r["similarity"]["intrinsic"][x]["random"].get("simlex999_sd")
 
     measures = {
         "learned": lambda r: rho(r, "dec_lut") - rho(r, inp),
         "random": lambda r: random_rho(r, "dec_lut") - random_rho(r, inp),
     }
     vals, n = _complete(untied(runs, direction), measures)
-    against = "the same difference of two random matrices of their shapes (one draw per run) and no difference"
+    against = (
+        "the same difference of random matrices of their shapes (the mean of many draws per run) and no "
+        "difference; the threshold is at least twice the standard error that the mean of the runs' differences "
+        "would have if each matrix were random"
+    )
+    sds = _values(untied(runs, direction), lambda r: (random_sd(r, "dec_lut") ** 2 + random_sd(r, inp) ** 2) ** 0.5)
     if not vals["learned"]:  # analysed before the intrinsic scores had a random null: against no difference only
         vals, n = _complete(untied(runs, direction), {"learned": measures["learned"]})
         vals["random"], against = [], "no difference (the runs' analysis has no random null)"
@@ -335,11 +343,19 @@ def simlex_findings(runs: list[dict]) -> list[Finding]:
                 "the output embedding scores better on SimLex-999 than the input embedding (Press & Wolf)",
                 f"SimLex-999 Spearman ρ of `dec_lut` (English output) minus that of `{inp}` (English input), untied "
                 f"{direction} runs (only de-en has an English output embedding), against {against}",
-                verdict(vals["learned"], nulls, +1),
+                verdict(vals["learned"], nulls, +1, _null_resolution(sds, n)),
                 f"{numbers} ({n} runs)",
             )
         )
     return out
+
+
+def _null_resolution(sds: list[float], n: int) -> float:
+    """Twice the standard error of a mean of ``n`` differences drawn under the random null (``sds``: each run's
+    standard deviation of one such difference); 0 where the null's spread is not known."""
+    if not sds or n < 1:
+        return 0.0
+    return 2 * (sum(sd**2 for sd in sds) / len(sds)) ** 0.5 / n**0.5
 
 
 def independent_pairs(pairs: list[dict]) -> list[dict]:

@@ -117,11 +117,27 @@ def plural_probe(matrix: torch.Tensor, tokens: list[str], pairs: list[tuple[str,
     return {"pairs": len(found), "offset_consistency": float(consistency), "analogy_accuracy": hits / len(found)}
 
 
-def random_null(shape: tuple[int, int], sp, word_pairs: dict[str, list], seed: int) -> dict[str, float | None]:
-    """Spearman ρ on each word-pair set of a random Gaussian matrix of ``shape`` (words split by the same
-    SentencePiece model): what a matrix that learned nothing scores, one draw."""
-    w = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    return {key: similarity_correlation(w, sp, pairs)["spearman"] for key, pairs in word_pairs.items()}
+NULL_DRAWS = 20
+"""Random matrices drawn for the null of the intrinsic scores: its mean and its spread from one draw to the next."""
+
+
+def random_null(shape: tuple[int, int], sp, word_pairs: dict[str, list], seed: int, draws: int = NULL_DRAWS) -> dict:
+    """What a matrix that learned nothing scores: Spearman ρ on each word-pair set of ``draws`` random Gaussian
+    matrices of ``shape`` (words split by the same SentencePiece model), as ``{key: mean, key_sd: standard
+    deviation of one draw}``."""
+    g = torch.Generator().manual_seed(seed)
+    rhos: dict[str, list[float]] = {key: [] for key in word_pairs}
+    for _ in range(draws):
+        w = torch.randn(shape, generator=g)
+        for key, pairs in word_pairs.items():
+            rho = similarity_correlation(w, sp, pairs)["spearman"]
+            if rho is not None:
+                rhos[key].append(rho)
+    out: dict = {}
+    for key, values in rhos.items():
+        out[key] = sum(values) / len(values) if values else None
+        out[f"{key}_sd"] = float(torch.tensor(values).std()) if len(values) > 1 else None
+    return out
 
 
 def null_seed(run_seed, name: str) -> int:

@@ -212,7 +212,7 @@ def intrinsic_table(runs: list[dict]) -> dict:
     return {
         "title": "Human word similarity: SimLex-999 ρ / WordSim-353 ρ",
         "note": "Spearman ρ of cosine (a word is the mean of its pieces' rows) with human ratings, English rows "
-        "only; mean over the group's runs; in brackets the same of a random matrix of its shape (one draw per run). "
+        "only; mean over the group's runs; in brackets the same of random matrices of its shape (the mean of 20 draws). "
         "– : the matrix has no English rows, or gensim is not installed.",
         "header": ["direction", "tying", *MATRIX_NAMES],
         "rows": out,

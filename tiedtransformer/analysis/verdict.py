@@ -18,13 +18,14 @@ class Verdict:
     threshold: float | None  # the spread a difference must exceed (None: fewer than two seeds)
     gaps: dict[str, float]  # mean learned minus mean null, per null
     seeds: int
+    basis: str = "seed-to-seed spread"  # what set the threshold: the spread, or the measure's floor (resolution)
 
     def describe(self) -> str:
         """The threshold first, then the numbers, then the outcome."""
         if self.threshold is None:
             return f"{self.seeds} seed(s): no spread to test against; {self.outcome}"
         gaps = ", ".join(f"{k} {v:+.4f}" for k, v in self.gaps.items())
-        return f"threshold {self.threshold:.4f} (seed-to-seed spread); learned minus null: {gaps}; {self.outcome}"
+        return f"threshold {self.threshold:.4f} ({self.basis}); learned minus null: {gaps}; {self.outcome}"
 
 
 def spread(*per_seed: list[float]) -> float | None:
@@ -48,6 +49,7 @@ def verdict(learned: list[float], nulls: dict[str, list[float]], direction: int,
     threshold = spread(learned, *nulls.values())
     if threshold is None:
         return Verdict(NOT_TESTABLE, None, gaps, len(learned))
+    basis = "seed-to-seed spread" if threshold >= resolution else "the measure's resolution, above the spread"
     threshold = max(threshold, resolution)
     signs = [0 if abs(g) <= threshold else (1 if g * direction > 0 else -1) for g in gaps.values()]
     if -1 in signs:
@@ -56,4 +58,4 @@ def verdict(learned: list[float], nulls: dict[str, list[float]], direction: int,
         outcome = REPRODUCED
     else:
         outcome = NOT_TESTABLE
-    return Verdict(outcome, threshold, gaps, len(learned))
+    return Verdict(outcome, threshold, gaps, len(learned), basis)

@@ -198,7 +198,7 @@ class TranslationData(L.LightningDataModule):
         self._resume_position: dict | None = None  # from a checkpoint, for the training stream
         self._eval_pairs: dict[str, list[tuple[str, str]]] = {}
         self._train_loader: DataLoader | None = None  # the training stream's, whose workers live across epochs
-        self._epoch_box = torch.zeros(1, dtype=torch.long).share_memory_()
+        self._epoch_box: torch.Tensor | None = None  # shared with those workers: the epoch to stream next
 
     def corpus(self, split: str) -> Corpus:
         h = self.hparams
@@ -327,8 +327,8 @@ class TranslationData(L.LightningDataModule):
         through shared memory. A worker started per epoch would be a fresh fork of the training process
         every epoch, holding the pages that training then rewrites (benchmarks/soak.py: the process tree's
         peak memory then varied from epoch to epoch by up to a tenth); a persistent one pays that once."""
-        self._epoch_box[0] = epoch  # read by each worker when the next pass begins (iter() below in TrainBatches)
         if self._train_loader is None:
+            self._epoch_box = torch.zeros(1, dtype=torch.long).share_memory_()  # made here: one per rank
             h = self.hparams
             stream = self.batch_stream("train", epoch, *self._rank())
             stream.epoch_box = self._epoch_box
@@ -336,14 +336,27 @@ class TranslationData(L.LightningDataModule):
             self._train_loader = DataLoader(
                 stream, batch_size=None, num_workers=h.num_workers, persistent_workers=True, generator=gen
             )
+        self._epoch_box[0] = epoch  # read by each worker when the next pass begins (iter() in TrainBatches)
         return self._train_loader
+
+    def teardown(self, stage: str) -> None:
+        """At the end of fit: the training workers stop (they would live on through the final evaluation),
+        and a later fit makes its own (its ranks and corpus may differ)."""
+        if stage == "fit" and self._train_loader is not None:
+            iterator = self._train_loader._iterator
+            if iterator is not None:
+                iterator._shutdown_workers()
+            self._train_loader, self._epoch_box = None, None
 
     def train_dataloader(self) -> TrainBatches:
         per_update = self.trainer.accumulate_grad_batches if self.trainer is not None else 1
-        self.train_stream = TrainBatches(partial(self._stream, "train"), per_update)
-        if self._resume_position:  # once: a loader made again later (reload_dataloaders_every_n_epochs) starts afresh
+        previous, self.train_stream = self.train_stream, TrainBatches(partial(self._stream, "train"), per_update)
+        if self._resume_position:  # once: from a checkpoint
             self.train_stream.seek(self._resume_position)
             self._resume_position = None
+        elif previous is not None and self.trainer is not None and self.trainer.current_epoch > 0:
+            # made again inside a fit (reload_dataloaders_every_n_epochs): it goes on where that one was
+            self.train_stream.seek(previous.position())
         return self.train_stream
 
     def val_dataloader(self):
