@@ -3,8 +3,8 @@ int8 on the same sentences, from the same checkpoint (exported once, as ``--engi
 
     python -m benchmarks.engines RUN_DIR --input ../shared/data/multi30k/val.en --ref ../shared/data/multi30k/val.de
 
-Speed: sentences/s of each engine on the first ``--sentences`` lines, rounds interleaved by the harness (one
-thread each engine: ``torch.set_num_threads`` and CTranslate2's ``intra_threads`` both ``--threads``). Quality:
+Speed: sentences/s of each engine on the first ``--sentences`` lines, rounds interleaved by the harness
+(``--threads`` threads for each engine: ``torch.set_num_threads`` and CTranslate2's ``intra_threads``). Quality:
 BLEU (sacreBLEU) of each engine's translation of the whole input, once. Ratios > 1: ours is faster. Ends with
 one JSON line per CTranslate2 compute type (the peer), ours against it.
 """

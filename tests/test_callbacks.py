@@ -56,6 +56,11 @@ def test_snapshots_and_reports_during_a_fit_without_wandb(tmp_path, capsys):
     assert all(r["emb/cka/enc_embed~dec_embed"] and r["emb/cka/enc_embed~dec_embed_chance"] for r in geo)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished"
+    import tiedtransformer
+
+    assert summary["version"] == tiedtransformer.__version__  # the version that trained it (the model card says so)
+    # the dump records the run's seed, which seeds the analysis's random nulls
+    assert json.loads(next((run / "embeddings").glob("step-*/meta.json")).read_text())["seed"] is not None
 
 
 def test_every_n_steps_and_fp16_snapshots(tmp_path, capsys):

@@ -61,3 +61,5 @@ def test_the_card_names_hub_and_file_data_and_does_not_invent_a_training_version
     assert "the Hugging Face dataset `wmt/wmt14` (`de-en`)" in hub and "Trained with" not in hub
     files = model_card(exportable({"source": "files", "train_path": "data/train", "direction": "de-en"}), "hf")
     assert "local files `data/train`, direction de-en" in files
+    bare = model_card(exportable({"source": "demo"}), "hf")  # settings the config lacks are left out
+    assert "- Data: the generated demo corpus, direction en-de." in bare and "None" not in bare

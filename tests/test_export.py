@@ -60,7 +60,13 @@ def copy_batch(n: int, vocab_size: int, generator=None):
 
 
 def write_run(
-    root: Path, spm_model: Path, tying: str, norm_first: bool, train_steps: int = 0, tgt_spm: Path | None = None
+    root: Path,
+    spm_model: Path,
+    tying: str,
+    norm_first: bool,
+    train_steps: int = 0,
+    tgt_spm: Path | None = None,
+    projection_reg: float = 0.0,
 ) -> RunDir:
     """A run directory holding a checkpoint of a tiny network whose every parameter is non-trivial
     (random LayerNorm gains and biases too, so that a misplaced one shows); with ``train_steps``, trained
@@ -69,7 +75,12 @@ def write_run(
     vocab = Vocabulary({"en": str(spm_model), "de": str(tgt_spm or spm_model)})
     joint = tgt_spm is None
     net = tiny_model(
-        tying=tying, norm_first=norm_first, vocab_size=vocab.size("en"), max_positions=64, joint_vocab=joint
+        tying=tying,
+        norm_first=norm_first,
+        vocab_size=vocab.size("en"),
+        max_positions=64,
+        joint_vocab=joint,
+        projection_reg=projection_reg,
     )
     with torch.no_grad():
         for name, p in net.named_parameters():
@@ -268,6 +279,13 @@ def test_refusals_name_their_reason_and_exit_2(tmp_path, spm_model, capsys):
     with pytest.raises(SystemExit) as e:
         main(["export", str(run.path), "--to", "hf", "--quantization", "int8"])
     assert e.value.code == 2
+    capsys.readouterr()
+    projected = write_run(tmp_path / "p", spm_model, "none", False, projection_reg=0.15)
+    for to in ("hf", "ctranslate2"):
+        with pytest.raises(SystemExit) as e:
+            main(["export", str(projected.path), "--to", to, "--out", str(tmp_path / f"p-{to}")])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "projection_reg=0" in err and len(err.strip().splitlines()) == 1
 
 
 def test_an_averaged_checkpoint_is_preferred_and_a_foreign_file_runs_no_code(tmp_path, spm_model, capsys):
@@ -318,8 +336,14 @@ def test_translate_keeps_one_line_per_input_line_with_either_engine(tmp_path, sp
     assert len(outs["ours"]) == 5 and outs["ours"][1] == "" and outs["ours"][3] == ""
     assert outs["ours"] == outs["ctranslate2"]  # greedy: the same search, exactly the same network
     int8 = tmp_path / "out.int8"
+    from tiedtransformer.export import translate as translate_module
+
+    loaded = []
+    original = translate_module._translator
+    monkeypatch.setattr(translate_module, "_translator", lambda *a: loaded.append(a) or original(*a))
     main(["translate", str(run.path), str(tmp_path / "in.en"), "--output", str(int8), "--engine", "ctranslate2"]
          + ["--compute_type", "int8", "--beam_size", "1", "--max_len", "16"])  # fmt: skip
+    assert [a[1] for a in loaded] == ["int8"]  # CTranslate2 loaded the model in int8
     lines = int8.read_text().split("\n")[:-1]
     assert len(lines) == 5 and lines[1] == "" and lines[3] == ""  # the guarantees hold with int8 too
     # the export is made once and kept (by the checkpoint's hash)
@@ -354,8 +378,8 @@ src = torch.tensor(case["src"])
 hf = AutoModelForSeq2SeqLM.from_pretrained(case["hf"]).eval()
 out = hf.generate(input_ids=src, attention_mask=(src != 0).long(), num_beams=4, length_penalty=0.0,
                   max_new_tokens=case["limit"], do_sample=False)
-ct2 = ctranslate2.Translator(case["ct2"]).translate_batch(
-    case["src_tokens"], beam_size=4, length_penalty=0.0, max_decoding_length=case["limit"])
+ct2 = ctranslate2.Translator(case["ct2"]).translate_batch(  # its limit counts no EOS, ours does
+    case["src_tokens"], beam_size=4, length_penalty=0.0, max_decoding_length=case["limit"] - 1)
 json.dump({"hf": out.tolist(), "ct2": [r.hypotheses[0] for r in ct2]}, open(sys.argv[2], "w"))
 """
 

@@ -168,13 +168,13 @@ def export(
     quantization: str | None = None,
 ) -> None:
     """A trained model out of the framework, with a model card (README.md): a Hugging Face directory
-    (``AutoModelForSeq2SeqLM`` / ``AutoTokenizer`` / ``pipeline("translation")``) or a CTranslate2 model.
+    (``AutoModelForSeq2SeqLM`` / ``AutoTokenizer``, then ``generate``) or a CTranslate2 model.
     Needs the ``export`` extra (pip install 'tiedtransformer[export]').
 
     Args:
         checkpoint: A checkpoint of ``tiedtransformer fit`` (.ckpt), or a run directory (its averaged
             checkpoint if it has one, else its last).
-        to: hf (transformers: Marian for post-norm, Pegasus for pre-norm three-way tied; what it cannot
+        to: hf (transformers: Marian for post-norm, Pegasus for pre-norm untied or three-way tied; what it cannot
             represent exactly is refused) or ctranslate2 (every tying mode, pre- and post-norm).
         out: The directory to write (default: <checkpoint>-<to>).
         quantization: ctranslate2 only: int8, int8_float32, int8_float16, int8_bfloat16, int16, float16,

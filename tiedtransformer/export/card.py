@@ -61,7 +61,7 @@ def model_card(src: Exportable, target: str) -> str:
         lines.append(f"- Training: {s.global_step:,} optimizer steps, {s.train_tokens or 0:,} target tokens.")
     config = yaml.safe_load(src.config_text) if src.config_text else None
     if config:
-        lines.append(f"- Data: {_data(config.get('data') or {})}.")
+        lines.append(f"- Data: {_data(config.get('data') or {}, src.direction)}.")
     if metrics:
         lines += ["", "## Evaluation", "", f"Final evaluation ({s.final_search or 'beam search'}):", ""]
         lines += ["| set | metric | score | 95% bootstrap ± |", "|---|---|---|---|"]
@@ -84,15 +84,17 @@ def model_card(src: Exportable, target: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _data(data: dict) -> str:
-    """Where the training pairs came from, in the config's own terms."""
-    source, direction = data.get("source"), data.get("direction")
+def _data(data: dict, direction: str) -> str:
+    """Where the training pairs came from, in the config's own terms (a setting it lacks left out)."""
+    source = data.get("source")
     if source == "files":
         where = f"local files `{data.get('train_path')}`"
     elif source == "hub":
-        where = f"the Hugging Face dataset `{data.get('hub_dataset')}` (`{data.get('hub_config')}`)"
+        config = f" (`{data['hub_config']}`)" if data.get("hub_config") else ""
+        where = f"the Hugging Face dataset `{data.get('hub_dataset')}`{config}"
     elif source == "demo":
-        where = f"the generated demo corpus ({data.get('demo_train_size')} pairs an epoch)"
+        size = data.get("demo_train_size")
+        where = "the generated demo corpus" + (f" ({size} pairs an epoch)" if size else "")
     else:
         where = f"`{source}`"
-    return f"{where}, direction {direction}"
+    return f"{where}, direction {data.get('direction') or direction}"

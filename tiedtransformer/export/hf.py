@@ -1,6 +1,6 @@
 """``--to hf``: a directory that ``AutoModelForSeq2SeqLM.from_pretrained`` and ``AutoTokenizer`` load offline
-and ``pipeline("translation", model=DIR)`` uses, computing exactly our network's function, or a refusal that
-names the reason. Never an approximation.
+(transformers 5; it has no ``translation`` pipeline, ``generate`` translates), computing exactly our
+network's function, or a refusal that names the reason. Never an approximation.
 
 - Post-norm networks become ``MarianMTModel``; pre-norm ones ``PegasusForConditionalGeneration`` (pre-norm,
   a final LayerNorm per stack, unshifted sinusoidal positions, embeddings scaled by √d). M2M100 would be the
@@ -34,8 +34,8 @@ def architecture(cfg) -> str:
     if cfg.projection_reg > 0:
         raise ConfigError(
             "the network has a Projection Regularization matrix before its output layer, which no transformers "
-            "architecture has; export it with --to ctranslate2 is not possible either (use a model trained "
-            "with model.net.projection_reg=0)"
+            "architecture has, and --to ctranslate2 cannot export it either (use a model trained with "
+            "model.net.projection_reg=0)"
         )
     if not cfg.norm_first:
         if cfg.tying == "src_tgt":

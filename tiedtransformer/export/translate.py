@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from tiedtransformer.atomic import atomic_write_text
+from tiedtransformer.atomic import atomic_dir, atomic_write_text
 from tiedtransformer.cache import cache_root
 from tiedtransformer.data.batching import Example, collate, token_buckets
 from tiedtransformer.data.corpus import output_lines, read_lines
@@ -79,9 +79,9 @@ def ctranslate2_model(src: Exportable) -> Path:
             digest.update(chunk)
     digest = digest.hexdigest()[:20]
     where = cache_root() / "ctranslate2" / digest
-    if not (where / "model.bin").is_file():
-        where.parent.mkdir(parents=True, exist_ok=True)
-        export_ct2(src, where)
+    if not (where / "model.bin").is_file():  # exported beside, then renamed into place: never half a model
+        with atomic_dir(where, replace=False) as tmp:
+            export_ct2(src, tmp)
     return where
 
 

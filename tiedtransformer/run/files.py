@@ -19,7 +19,7 @@ An embedding dump holds::
 
     embeddings.safetensors one tensor per distinct token matrix; tied ones are aliases in its metadata
     vocab.txt              target tokens, one per row; vocab.src.txt the source tokens if they differ
-    meta.json              tying, direction, step, epoch, which matrices are tied
+    meta.json              tying, direction, step, epoch, the run's seed, which matrices are tied
     counts.json            training frequency of each token (optional)
     spm.model              the SentencePiece model (spm.src.model for the source side if it differs)
     similarity.json        the analysis (``tiedtransformer analyze``); report.md its Markdown, knn/NAME.tsv
