@@ -183,7 +183,8 @@ json.dump(out, open(sys.argv[2], "w"))
 """
 
 
-def fresh(script: str, cases: list[dict], tmp_path: Path) -> dict:
+def fresh(script: str, cases: list[dict] | dict, tmp_path: Path) -> dict:
+    """``script`` run in a fresh Python, given ``cases`` as JSON (its first argument); what it wrote (its second)."""
     (tmp_path / "cases.json").write_text(json.dumps(cases))
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "cases.json"), str(tmp_path / "out.json")],
@@ -409,22 +410,11 @@ def test_beam_4_outputs_of_a_trained_model_equal_ours_where_the_length_penalties
         "src_tokens": [[toks[i] for i in row if i not in (PAD_ID, EOS_ID)] for row in s.tolist()],
         "limit": limit,
     }
-    got = _fresh_one(FRESH_BEAM, case, tmp_path)
+    got = fresh(FRESH_BEAM, case, tmp_path)
     hf = [[x for x in row[1:] if x not in (PAD_ID, EOS_ID)] for row in got["hf"]]
     ct2 = [[toks.index(x) for x in row] for row in got["ct2"]]
     assert hf == ours
     assert ct2 == ours
-
-
-def _fresh_one(script: str, case: dict, tmp_path: Path) -> dict:
-    (tmp_path / "case.json").write_text(json.dumps(case))
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "case.json"), str(tmp_path / "out.json")],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads((tmp_path / "out.json").read_text())
 
 
 def test_translate_with_our_engine_starts_neither_lightning_nor_transformers(tmp_path, spm_model):
@@ -461,7 +451,7 @@ def test_separate_vocabularies_export_a_tokenizer_for_each_side(tmp_path, spm_mo
     main(["export", str(run.path), "--to", "hf", "--out", str(tmp_path / "hf")])
     assert (tmp_path / "hf" / "target_vocab.json").is_file()
     source, target = ["two dogs play in the snow"], ["zwei hunde spielen im schnee"]
-    got = _fresh_one(FRESH_TOKENIZER, {"dir": str(tmp_path / "hf"), "source": source, "target": target}, tmp_path)
+    got = fresh(FRESH_TOKENIZER, {"dir": str(tmp_path / "hf"), "source": source, "target": target}, tmp_path)
     vocab = Vocabulary({"en": str(spm_model), "de": str(prefix.with_suffix(".model"))})
     assert got["src"] == [vocab.encode("en", source)[0] + [EOS_ID]]
     assert got["tgt"] == [vocab.encode("de", target)[0] + [EOS_ID]]  # the target side's own ids

@@ -75,3 +75,27 @@ def test_a_random_matrix_scores_near_zero_and_each_matrix_draws_its_own_null():
     assert again == nulls[2]
     assert null_seed(1, "dec_lut") != null_seed(1, "dec_embed") != null_seed(2, "dec_embed")
     assert null_seed(1, "dec_lut") == null_seed(1, "dec_lut")
+
+
+def test_the_correlation_is_the_spearman_of_each_pairs_cosine_of_mean_piece_rows():
+    import random
+
+    import torch
+
+    from tiedtransformer.analysis.intrinsic import similarity_correlation, spearman
+
+    class TwoPiecesForLongWords(OneTokenPerWord):
+        def encode(self, word):
+            i = self.ids.get(word)
+            return [] if i is None else [i, i + 1] if len(word) > 2 else [i]
+
+    rng = random.Random(1)
+    words = [f"w{i}" for i in range(60)]
+    pairs = [(rng.choice(words), rng.choice(words), rng.random()) for _ in range(200)] + [("w1", "nope", 0.5)]
+    sp = TwoPiecesForLongWords(words)
+    w = torch.randn(70, 8, generator=torch.Generator().manual_seed(0))
+    vec = {x: w[sp.encode(x)].mean(0) for x in words}
+    brute = [float(torch.cosine_similarity(vec[a], vec[b], dim=0)) for a, b, _ in pairs[:-1]]
+    got = similarity_correlation(w, sp, pairs)
+    assert got["covered"] == 200 and got["pairs"] == 201  # the pair with an unknown word is left out
+    assert got["spearman"] == pytest.approx(spearman(brute, [s for _, _, s in pairs[:-1]]), abs=1e-9)

@@ -6,6 +6,7 @@ skipped and says so."""
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
@@ -69,28 +70,69 @@ def spearman(x, y) -> float:
     return float((rx * ry).sum() / denom) if denom else float("nan")
 
 
-def word_vector(matrix: torch.Tensor, sp: spm.SentencePieceProcessor, word: str) -> torch.Tensor | None:
-    """Mean of the rows of the word's subword pieces; None if a piece is unknown."""
-    ids = sp.encode(word)
-    if not ids or UNK_ID in ids:
-        return None
-    return matrix[ids].float().mean(0)
+@dataclass(frozen=True)
+class CoveredPairs:
+    """The word pairs whose words split into known pieces, each word split once: ``pieces`` (the pieces of
+    every word, one after another), ``owner`` (the word of each piece), ``counts`` (pieces per word), ``a``
+    and ``b`` (the words of each pair) and ``human`` (its rating)."""
+
+    pieces: torch.Tensor
+    owner: torch.Tensor
+    counts: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    human: list[float]
+    total: int  # pairs in the set, covered or not
+
+
+def covered_pairs(sp, pairs: list[tuple[str, str, float]]) -> CoveredPairs:
+    index: dict[str, int | None] = {}
+    pieces: list[int] = []
+    owner: list[int] = []
+    counts: list[int] = []
+
+    def word(w: str) -> int | None:
+        if w not in index:
+            ids = sp.encode(w)
+            index[w] = None if not ids or UNK_ID in ids else len(counts)
+            if index[w] is not None:
+                pieces.extend(ids)
+                owner.extend([index[w]] * len(ids))
+                counts.append(len(ids))
+        return index[w]
+
+    kept = [(i, j, score) for a, b, score in pairs if (i := word(a)) is not None and (j := word(b)) is not None]
+    return CoveredPairs(
+        torch.tensor(pieces, dtype=torch.long),
+        torch.tensor(owner, dtype=torch.long),
+        torch.tensor(counts, dtype=torch.float32),
+        torch.tensor([i for i, _, _ in kept], dtype=torch.long),
+        torch.tensor([j for _, j, _ in kept], dtype=torch.long),
+        [score for _, _, score in kept],
+        len(pairs),
+    )
+
+
+def correlation(matrix: torch.Tensor, covered: CoveredPairs) -> dict:
+    """Spearman ρ of the cosine of the two words' vectors (the mean of their pieces' rows) with the ratings."""
+    n = len(covered.human)
+    rho = None
+    if n > 2:
+        w = matrix.float()
+        sums = torch.zeros(len(covered.counts), w.size(1)).index_add_(0, covered.owner, w[covered.pieces])
+        vectors = sums / covered.counts[:, None]
+        model = torch.cosine_similarity(vectors[covered.a], vectors[covered.b], dim=1)
+        rho = spearman(model, covered.human)
+    return {
+        "spearman": rho,
+        "covered": n,
+        "pairs": covered.total,
+        "coverage": n / covered.total if covered.total else 0.0,
+    }
 
 
 def similarity_correlation(matrix, sp, pairs: list[tuple[str, str, float]]) -> dict:
-    model, human = [], []
-    for a, b, score in pairs:
-        va, vb = word_vector(matrix, sp, a), word_vector(matrix, sp, b)
-        if va is None or vb is None:
-            continue
-        model.append(float(torch.cosine_similarity(va, vb, dim=0)))
-        human.append(score)
-    return {
-        "spearman": spearman(model, human) if len(model) > 2 else None,
-        "covered": len(model),
-        "pairs": len(pairs),
-        "coverage": len(model) / len(pairs) if pairs else 0.0,
-    }
+    return correlation(matrix, covered_pairs(sp, pairs))
 
 
 def plural_probe(matrix: torch.Tensor, tokens: list[str], pairs: list[tuple[str, str]]) -> dict:
@@ -126,11 +168,12 @@ def random_null(shape: tuple[int, int], sp, word_pairs: dict[str, list], seed: i
     matrices of ``shape`` (words split by the same SentencePiece model), as ``{key: mean, key_sd: standard
     deviation of one draw}``."""
     g = torch.Generator().manual_seed(seed)
+    covered = {key: covered_pairs(sp, pairs) for key, pairs in word_pairs.items()}  # words split once
     rhos: dict[str, list[float]] = {key: [] for key in word_pairs}
     for _ in range(draws):
         w = torch.randn(shape, generator=g)
-        for key, pairs in word_pairs.items():
-            rho = similarity_correlation(w, sp, pairs)["spearman"]
+        for key, pairs in covered.items():
+            rho = correlation(w, pairs)["spearman"]
             if rho is not None:
                 rhos[key].append(rho)
     out: dict = {}
