@@ -219,28 +219,60 @@ def intrinsic_table(runs: list[dict]) -> dict:
     }
 
 
+def settled_series(run: dict, name: str) -> list[tuple[int, int, float]]:
+    """``(step, previous step, Jaccard)`` of a matrix's top pairs between consecutive snapshots after step 0,
+    oldest first: from the run's dumps where it has them, else from the ``emb/<matrix>/settled_top<K>`` values
+    the embedding callback logged at each snapshot (kept in a kept copy's metrics)."""
+    if steps := [(s, p[name]) for s, p in run.get("top_pairs_by_step", []) if name in p]:
+        return [(b[0], a[0], jaccard(a[1], b[1])) for a, b in zip(steps, steps[1:]) if a[0] > 0]
+    snapshots: list[int] = []  # the steps at which the callback analysed the matrix
+    out = []
+    for row in run.get("metrics", []):
+        if _logged(row, f"emb/{name}/mean_top") is None:
+            continue
+        step = int(float(row.get("step") or 0))
+        value = _logged(row, f"emb/{name}/settled_top")
+        if value is not None and snapshots and snapshots[-1] > 1:  # the first snapshot (step 0) is not counted
+            out.append((step, snapshots[-1], value))
+        snapshots.append(step)
+    return out
+
+
+def _logged(row: dict, prefix: str) -> float | None:
+    """The first number in a metrics row under a key starting with ``prefix`` (the top-K is part of the key)."""
+    return next((v for k, x in row.items() if k.startswith(prefix) and (v := number(x)) is not None), None)
+
+
 def settled_table(runs: list[dict]) -> dict:
-    """Jaccard of each matrix's top pairs between its last two snapshots, and between the middle
-    snapshot of training and the last (1: the structure stopped moving)."""
+    """Jaccard of each matrix's top pairs with the previous snapshot, at the middle snapshot of training and at
+    the last (1: the structure stopped moving)."""
+    gaps: set[tuple[int, int, int, int]] = set()
 
     def cell(members, name):
-        last_two, half = [], []
+        middle, last = [], []
         for r in members:
-            steps = [(s, p[name]) for s, p in r.get("top_pairs_by_step", []) if s > 0 and name in p]
-            if len(steps) >= 2:
-                last_two.append(jaccard(steps[-2][1], steps[-1][1]))
-                half.append(jaccard(steps[(len(steps) - 1) // 2][1], steps[-1][1]))
-        return f"{fmt(_mean(last_two), 2)} / {fmt(_mean(half), 2)}" if last_two else "–"
+            if series := settled_series(r, name):
+                mid = series[(len(series) - 1) // 2]
+                middle.append(mid[2])
+                last.append(series[-1][2])
+                gaps.add((mid[1], mid[0], series[-1][1], series[-1][0]))
+        return f"{fmt(_mean(middle), 2)} / {fmt(_mean(last), 2)}" if last else "–"
 
     out = per_matrix_rows(runs, cell)
     note = (
-        "Jaccard of the top pairs: last two snapshots / middle snapshot of training vs the last "
-        "(mean over the group's runs; the step-0 snapshot is not counted)."
+        "Jaccard of each matrix's top pairs with the previous snapshot's: at the middle snapshot of training / at "
+        "the last (mean over the group's runs; 1: the top pairs stopped changing; the step-0 snapshot is not "
+        "counted)."
     )
+    if len(gaps) == 1:
+        ((a, b, c, d),) = gaps
+        note += f" Snapshots compared: step {a} with {b}, and step {c} with {d}."
+    elif gaps:
+        note += " The runs' snapshots fall at different steps."
     if all(c == "–" for row in out for c in row[2:]):
         note += (
-            " Empty here: no run has two snapshots after step 0 with their top pairs (the embedding dumps of "
-            "each snapshot hold them; a kept copy of a run keeps none)."
+            " Empty here: no run has two snapshots after step 0 (neither dumps with their top pairs nor the "
+            "embedding callback's settled values in its metrics)."
         )
     return {
         "title": "How settled each matrix is",
