@@ -103,7 +103,7 @@ def test_hub_train_stream_reads_one_shard_at_a_time_in_an_order_that_changes_by_
     for epoch in range(3):
         shards = [int(p["en"]) % k for p in read(corpus, epoch=epoch)]
         assert sorted(shards) == sorted(i % k for i in range(len(pairs)))
-        # one shard feeds the buffer at a time (not interleaved with others: see Corpus._hub_pairs)
+        # one shard feeds the buffer at a time (not interleaved with others: see HubReader.rank_pairs)
         assert len(set(shards[:1000])) == 1
         orders.add(tuple(dict.fromkeys(shards)))
     assert len(orders) > 1  # the shard order is reshuffled each epoch
@@ -280,3 +280,40 @@ def test_fuzzed_corpora_are_read_whole_or_refused_at_the_first_bad_line(tmp_path
     assert len(examples) + sum(dropped.values()) == expected[1], (len(examples), dict(dropped))
     assert len({e.id for e in examples}) == len(examples)
     assert all(0 < len(e.src) < 64 and 0 < len(e.tgt) < 64 for e in examples)
+
+
+def test_every_source_of_the_option_has_a_reader():
+    from typing import get_args
+
+    from tiedtransformer.data.corpus import READERS, Source
+
+    assert set(READERS) == set(get_args(Source))
+
+
+def test_a_new_source_is_one_reader(monkeypatch):
+    """A reader in READERS is all a source needs: the corpus splits its pairs across ranks and workers, counts
+    them, checks and describes through it."""
+    from tiedtransformer.data import corpus as corpus_module
+    from tiedtransformer.data.corpus import Corpus, Reader
+
+    class Numbers(Reader):
+        checked = []
+
+        @staticmethod
+        def describe(c):
+            return {"numbers": c.demo_size}
+
+        @staticmethod
+        def check(c):
+            Numbers.checked.append(c.split)
+
+        @staticmethod
+        def all_pairs(c):
+            return ({"en": str(i), "de": f"{i}!"} for i in range(c.demo_size))
+
+    monkeypatch.setitem(corpus_module.READERS, "numbers", Numbers)
+    c = Corpus(source="numbers", split="train", demo_size=5)
+    c.check()
+    assert Numbers.checked == ["train"] and c.describe() == {"numbers": 5} and c.count() == 5
+    assert [i for i, _ in c.pairs(rank=1, world_size=2)] == [1, 3]
+    assert [p["de"] for _, p in Corpus(source="numbers", split="x", demo_size=5, lines=(3, 5)).pairs()] == ["3!", "4!"]

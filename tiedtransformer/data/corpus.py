@@ -63,7 +63,8 @@ def _decoded_lines(path: Path, skip_invalid: bool, skip_option: str = SKIP_INVAL
 
 @dataclass(frozen=True)
 class Corpus:
-    """One split of one source. Picklable: it is sent to DataLoader workers."""
+    """One split of one source. Picklable: it is sent to DataLoader workers. What a source does is its reader's
+    (:data:`READERS`); this class splits a source's pairs across ranks and workers."""
 
     source: Source
     split: str  # split name (hub, demo) and label in messages
@@ -75,28 +76,95 @@ class Corpus:
     skip_invalid_utf8: bool = False
     lines: tuple[int, int] | None = None  # files: only pairs start <= i < stop of the file (a held-out split)
 
+    @property
+    def reader(self) -> type[Reader]:
+        return READERS[self.source]
+
     def describe(self) -> dict:
         """What identifies this corpus's content (for the vocabulary cache key)."""
-        if self.source == "files":
-            files = {
-                k: [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for k, p in local_files(self.path).items()
-            }
-            return {"files": files, **({"lines": list(self.lines)} if self.lines else {})}
-        if self.source == "hub":
-            return {"hub": [self.hub_dataset, self.hub_config, self.split]}
-        return {"demo": [self.split, self.demo_size, self.seed]}
+        return self.reader.describe(self)
 
     def check(self) -> None:
-        """Fail early, with the file names, on a missing file or parallel files of different lengths."""
-        if self.source != "files":
+        """Fail early, with the file names, on input that cannot be read (a missing file, parallel files of
+        different lengths)."""
+        self.reader.check(self)
+
+    def pairs(self, rank: int = 0, world_size: int = 1, epoch: int = 0) -> Iterator[tuple[int, dict | None]]:
+        """This process's share of ``(pair id, pair)``: split by rank, then by DataLoader worker. The id
+        is the pair's position in the split (-1 from a source that splits itself, the hub); the pair is None
+        for a line skipped as invalid UTF-8."""
+        if self.reader.splits_itself:
+            for pair in self.reader.rank_pairs(self, rank, world_size, epoch):
+                yield -1, pair
             return
-        if not self.path:
-            raise ConfigError(f"data.source=files needs data.{self.split}_path")
-        files = local_files(self.path)
+        worker, n_workers = worker_shard()
+        shard, n_shards = rank * n_workers + worker, world_size * n_workers
+        start, stop = self.lines or (0, None)
+        for i, pair in enumerate(islice(self.reader.all_pairs(self), start, stop)):
+            if i % n_shards == shard:
+                yield i, pair
+
+    def count(self) -> int:
+        """Pairs in the whole source (invalid lines included), read once."""
+        return sum(1 for _ in self.reader.all_pairs(self))
+
+
+# --- one reader per source: a new source is a Reader, its name in READERS and in Source ------------------------
+
+
+class Reader:
+    """What one source does with a :class:`Corpus`: its pairs in order (``all_pairs``; the corpus splits them
+    across ranks and workers), or, for a source that splits itself (``splits_itself``), one rank's
+    (``rank_pairs``); what identifies its content; what to check before reading."""
+
+    splits_itself = False
+
+    @staticmethod
+    def describe(c: Corpus) -> dict:
+        raise NotImplementedError
+
+    @staticmethod
+    def check(c: Corpus) -> None:
+        """Nothing to check up front."""
+
+    @staticmethod
+    def all_pairs(c: Corpus) -> Iterator[dict[str, str] | None]:
+        raise NotImplementedError(f"data.source={c.source} splits itself across ranks: it has no pairs in order")
+
+    @staticmethod
+    def rank_pairs(c: Corpus, rank: int, world_size: int, epoch: int) -> Iterator[dict[str, str]]:
+        raise NotImplementedError
+
+
+class DemoReader(Reader):
+    """Pairs generated offline from a small grammar (:mod:`tiedtransformer.data.demo_corpus`)."""
+
+    @staticmethod
+    def describe(c: Corpus) -> dict:
+        return {"demo": [c.split, c.demo_size, c.seed]}
+
+    @staticmethod
+    def all_pairs(c: Corpus) -> Iterator[dict[str, str]]:
+        return demo_pairs(c.split, c.demo_size, c.seed)
+
+
+class FilesReader(Reader):
+    """Local text: ``X.en`` + ``X.de``, or one ``.jsonl`` / ``.tsv`` file (:data:`TABLE_READERS`)."""
+
+    @staticmethod
+    def describe(c: Corpus) -> dict:
+        files = {k: [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for k, p in local_files(c.path).items()}
+        return {"files": files, **({"lines": list(c.lines)} if c.lines else {})}
+
+    @staticmethod
+    def check(c: Corpus) -> None:
+        if not c.path:
+            raise ConfigError(f"data.source=files needs data.{c.split}_path")
+        files = local_files(c.path)
         for p in files.values():
             if not p.is_file():
                 raise ConfigError(
-                    f"{self.split} corpus file {p} does not exist (from data.{self.split}_path={self.path!r}); "
+                    f"{c.split} corpus file {p} does not exist (from data.{c.split}_path={c.path!r}); "
                     "give a prefix X for X.en + X.de, or a .jsonl or .tsv file"
                 )
         if "table" not in files:
@@ -108,66 +176,62 @@ class Corpus:
                     f"{counts[b[0]]}; line N of each must translate the other"
                 )
 
-    def pairs(self, rank: int = 0, world_size: int = 1, epoch: int = 0) -> Iterator[tuple[int, dict | None]]:
-        """This process's share of ``(pair id, pair)``: split by rank, then by DataLoader worker. The id
-        is the pair's position in the split (-1 from the hub, whose library does the splitting); the
-        pair is None for a line skipped as invalid UTF-8."""
-        if self.source == "hub":
-            for pair in self._hub_pairs(rank, world_size, epoch):
-                yield -1, pair
-            return
-        worker, n_workers = worker_shard()
-        shard, n_shards = rank * n_workers + worker, world_size * n_workers
-        raw = self._file_pairs() if self.source == "files" else demo_pairs(self.split, self.demo_size, self.seed)
-        start, stop = self.lines or (0, None)
-        for i, pair in enumerate(islice(raw, start, stop)):
-            if i % n_shards == shard:
-                yield i, pair
-
-    def count(self) -> int:
-        """Pairs in the whole file(s) (invalid lines included), read once."""
-        return sum(1 for _ in self._file_pairs())
-
-    def _file_pairs(self) -> Iterator[dict[str, str] | None]:
-        files = local_files(self.path)
+    @staticmethod
+    def all_pairs(c: Corpus) -> Iterator[dict[str, str] | None]:
+        files = local_files(c.path)
         if "table" in files:
-            return TABLE_READERS[files["table"].suffix](files["table"], self.skip_invalid_utf8)
-        return _parallel_pairs(files, self.skip_invalid_utf8)
+            return TABLE_READERS[files["table"].suffix](files["table"], c.skip_invalid_utf8)
+        return _parallel_pairs(files, c.skip_invalid_utf8)
 
-    def _hub_pairs(self, rank: int, world_size: int, epoch: int) -> Iterator[dict[str, str]]:
+
+class HubReader(Reader):
+    """A Hugging Face dataset, streamed (or a local folder of shards in the hub's schema)."""
+
+    splits_itself = True  # the datasets library splits a stream across ranks and workers
+
+    @staticmethod
+    def describe(c: Corpus) -> dict:
+        return {"hub": [c.hub_dataset, c.hub_config, c.split]}
+
+    @staticmethod
+    def rank_pairs(c: Corpus, rank: int, world_size: int, epoch: int) -> Iterator[dict[str, str]]:
         import datasets
         from datasets.distributed import split_dataset_by_node
 
         try:
-            ds = datasets.load_dataset(self.hub_dataset, self.hub_config, split=self.split, streaming=True)
+            ds = datasets.load_dataset(c.hub_dataset, c.hub_config, split=c.split, streaming=True)
         except Exception as e:  # offline, unknown name or split: the library's message, our advice
             raise ConfigError(
-                f"could not open {self.hub_dataset!r} (config {self.hub_config!r}, split {self.split!r}) "
+                f"could not open {c.hub_dataset!r} (config {c.hub_config!r}, split {c.split!r}) "
                 f"from the Hugging Face hub: {type(e).__name__}: {e}. Check data.hub_dataset / data.hub_config / "
-                f"data.{self.split}_split and the network (HF_HUB_OFFLINE), or use data.source=files."
+                f"data.{c.split}_split and the network (HF_HUB_OFFLINE), or use data.source=files."
             ) from None
         if world_size > 1:  # by shard when they divide evenly, else by example; workers split by the library
             ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)
-        if self.split == "train":
+        if c.split == "train":
             # Shard order, and a small buffer; pairs are shuffled downstream (data.shuffle_buffer). One
-            # shard at a time: datasets 5.2 by default interleaves 10 shards re-batched to buffer_size / 10
-            # rows, which ran many times slower here and held memory in proportion to the shards still unread
+            # shard at a time: by default datasets interleaves 10 shards re-batched to buffer_size / 10
+            # rows, which ran many times slower and held memory in proportion to the shards still unread
             # (benchmarks/stream_memory.py). Versions without the option are called without it.
             one_shard = (
                 {"max_buffer_input_shards": 1}
                 if "max_buffer_input_shards" in inspect.signature(ds.shuffle).parameters
                 else {}
             )
-            ds = ds.shuffle(seed=self.seed, buffer_size=1000, **one_shard)
+            ds = ds.shuffle(seed=c.seed, buffer_size=1000, **one_shard)
             ds.set_epoch(epoch)
         for row in ds:
             try:
                 yield {lang: row["translation"][lang] for lang in LANGS}
             except (KeyError, TypeError):
                 raise ConfigError(
-                    f"{self.hub_dataset!r} rows must look like {{'translation': {{'de': ..., 'en': ...}}}}; "
+                    f"{c.hub_dataset!r} rows must look like {{'translation': {{'de': ..., 'en': ...}}}}; "
                     f"got keys {sorted(row)}"
                 ) from None
+
+
+READERS: dict[str, type[Reader]] = {"demo": DemoReader, "hub": HubReader, "files": FilesReader}
+"""Each name of :data:`Source` (the option ``data.source``) and its reader."""
 
 
 # --- one reader per local format: a pair per line (None: a line skipped as invalid UTF-8) -----------------
