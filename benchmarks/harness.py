@@ -16,11 +16,12 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
+
+from tiedtransformer.run.machine import machine
 
 MIN_ROUNDS = 5
 LIBRARIES = ("torch", "transformers", "ctranslate2", "faiss-cpu", "datasets", "sentencepiece", "lightning", "sacrebleu")
@@ -72,26 +73,6 @@ def compare(ours: list[float], peer: list[float], higher_is_better: bool = False
 def rates(seconds: list[float], work: float) -> list[float]:
     """Work per second of each round (sentences/s, tokens/s...)."""
     return [work / s for s in seconds]
-
-
-def machine() -> dict:
-    """The machine the figures come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    out = {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform(), "python": platform.python_version()}
-    try:
-        import torch
-
-        out["torch_threads"] = torch.get_num_threads()
-        if torch.cuda.is_available():
-            out["gpu"] = torch.cuda.get_device_name()
-    except ImportError:
-        pass
-    return out
 
 
 def versions() -> dict:

@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 import tiedtransformer
 from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.machine import machine
 from tiedtransformer.run.summary import FitSummary
 from tiedtransformer.training.distributed import all_gather_objects
 
@@ -107,6 +108,7 @@ class RunSummary(L.Callback):
         summary = FitSummary(
             status=status,
             version=tiedtransformer.__version__,
+            machine=machine(),
             run_dir=str(run.path.resolve()),
             tying=net.cfg.tying,
             direction=getattr(dm, "direction", None),

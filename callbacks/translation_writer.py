@@ -8,6 +8,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from tiedtransformer.atomic import atomic_write_text
 from tiedtransformer.data.corpus import output_lines
+from tiedtransformer.data.translating import PredictInput
 from tiedtransformer.training.distributed import all_gather_objects
 
 
@@ -34,13 +35,22 @@ class TranslationWriter(BasePredictionWriter):
     def _write(self, trainer, pairs: list[tuple[int, str]]) -> None:
         if trainer.global_rank != 0:
             return
-        dm = trainer.datamodule
-        lines = output_lines(pairs, dm.predict_blank, dm.predict_lines)
-        path = Path(self.output or f"{dm.hparams.predict_path}.{dm.tgt_lang}")
+        inp = predict_input(trainer)
+        lines = output_lines(pairs, inp.blank, inp.lines)
+        path = Path(self.output or inp.default_output)
         atomic_write_text(path, "".join(text + "\n" for text in lines))
         self.written = path
-        empty = len(dm.predict_blank)
+        empty = len(inp.blank)
         print(
             f"translations of {len(lines)} lines written to {path}"
             + (f" ({empty} blank or unreadable input lines give empty lines)" if empty else "")
         )
+
+
+def predict_input(trainer) -> PredictInput:
+    """The :class:`PredictInput` behind the trainer's predict loader (the datamodule's ``predict_dataloader``)."""
+    loaders = trainer.predict_dataloaders
+    loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+    if not isinstance(getattr(loader, "dataset", None), PredictInput):
+        raise TypeError("TranslationWriter writes what TranslationData.predict_dataloader reads (a PredictInput)")
+    return loader.dataset

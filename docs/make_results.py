@@ -23,6 +23,7 @@ import json
 import re
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -31,7 +32,7 @@ import yaml
 from tiedtransformer.analysis.compare import load_run, significance, write_pages
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.figures import jaccard_heatmap, over_training
-from tiedtransformer.analysis.findings import seed_findings
+from tiedtransformer.analysis.model_findings import seed_findings
 from tiedtransformer.analysis.seed_tables import GEOMETRY, geometry_rows, groups, pair_rows
 from tiedtransformer.analysis.trajectory import cross_trajectory, learned_minus_null
 from tiedtransformer.analysis.verdict import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
@@ -217,6 +218,8 @@ def header(runs: list[dict], speed: list[dict]) -> list[str]:
     g = groups(runs)
     counts = ", ".join(f"{d} {t}: {len(ms)}" for (d, t), ms in g.items())
     machine = speed[0].get("machine") if speed else None
+    trained_on = Counter((m.get("cpu"), m.get("cores")) for r in runs if isinstance(m := r["summary"].machine, dict))
+    trained_on = [({"cpu": c, "cores": k}, n) for (c, k), n in trained_on.items()]
     lines = [
         "# The seed experiment at a trained budget: results",
         "",
@@ -227,7 +230,7 @@ def header(runs: list[dict], speed: list[dict]) -> list[str]:
         "",
         f"- **Budget**: {', '.join(str(s) for s in steps)} optimizer steps per run, batches of up to "
         f"{data['max_tokens']:,} tokens, lr {optim['lr']} ({optim['warmup_steps']} warm-up steps, then "
-        f"{optim['schedule']} decay to {optim['final_lr_factor']} × lr), Adam β {tuple(optim['betas'])}, label "
+        f"{optim['schedule']} decay to {optim['final_lr_factor']} × lr), AdamW β {tuple(optim['betas'])}, label "
         f"smoothing {optim['label_smoothing']}, gradient clipping {trainer['gradient_clip_val']}, precision "
         f"`{trainer['precision']}`.",
         f"- **Model**: d {net['d_model']}, {net['n_encoder_layers']}+{net['n_decoder_layers']} layers, "
@@ -240,7 +243,13 @@ def header(runs: list[dict], speed: list[dict]) -> list[str]:
         f"{s0.final_test_sentences} test sentences.",
         "- **Machine** of the speed benchmark: "
         + (f"{machine.get('cpu')}, {machine.get('cores')} cores." if machine else "none recorded.")
-        + " The runs record no machine; their own tokens/s are not used for speed.",
+        + " Of the runs: "
+        + (
+            "; ".join(f"{m.get('cpu')}, {m.get('cores')} cores ({n} runs)" for m, n in trained_on)
+            if trained_on
+            else "not recorded (these runs' summary.json has no `machine`)"
+        )
+        + "; their own tokens/s are not used for speed.",
         f"- **What differs from the seed**: `{data['train_path']}` instead of WMT EN-DE (4.5M pairs); "
         f"a {s0.vocab_size or data['vocab_size']} instead of a 37,000 vocabulary; d {net['d_model']} and "
         f"{net['n_encoder_layers']}+{net['n_decoder_layers']} layers instead of Transformer base (512, 6+6); "
@@ -352,7 +361,7 @@ def cost_section(runs: list[dict], rows: list[dict], speed: list[dict]) -> list[
                 if len(inside) == len(ratios) - 1
                 else f"; outside it: {', '.join(f'`{t}`' for t in ratios if t not in inside and t != 'none')}"
             )
-            + ". Tying removes no FLOPs; only the optimizer's and the gradient's work on the shared rows.",
+            + ".",
         ]
     return out
 
@@ -397,12 +406,22 @@ def summary_lines(found) -> list[str]:
                 parts.append(f"{outcome} ({', '.join(named)})")
         return "; ".join(parts) or "no finished runs"
 
+    def gaps(key: str) -> str:
+        """Each direction's learned-minus-null difference of a finding, with its threshold."""
+        fs = [f for f in by.get(key, []) if f.result.threshold is not None]
+        return ", ".join(
+            f"{f.key.split('-', 1)[1]} {next(iter(f.result.gaps.values())):+.2f} (threshold {f.result.threshold:.2f})"
+            for f in fs
+        )
+
     return [
         f"Structure learned by the untied matrices (finding 0, top-pair cosines against step 0 and random): {say(['0'])}.",
         f"The seed's overlaps of top pairs and `dec_lut`'s bottom similarities (1a-1c): {say(['1a', '1b', '1c'])}.",
         f"`enc_lut` highest, as the lead training added beyond step 0 (2a), and the kinds of top pairs (2b-2d): {say(['2a', '2b', '2c', '2d'])}.",
-        f"BLEU of three-way tying against untied, same seeds (3: costs ~1.5; 6: costs nothing): {say(['3', '6'])}.",
-        f"Press & Wolf: the tied matrix resembles the output embedding, by CKA over training (4): {say(['4'])}; "
+        f"Three-way tying against untied, same seeds, test BLEU difference: {gaps('3') or 'none measured'}; "
+        f"a cost (3, the seed's ~1.5) and a gain (6): {say(['3', '6'])}.",
+        "Press & Wolf: the decoder-tied matrix resembles an untied run's output embedding more than its input "
+        f"embedding, by CKA at the last step against step 0 (4): {say(['4'])}; "
         f"the output embedding scores better on SimLex-999 (5): {say(['5'])}.",
     ]
 
@@ -425,7 +444,7 @@ def geometry_section(runs: list[dict]) -> list[str]:
     out = [
         "At the last snapshot, each matrix's statistic (mean over seeds) with its nulls: step 0 / a random matrix of "
         "the same shape and row norms. ✓: differs from both by more than the spread across seeds (the rule, in the "
-        "direction of the difference); ·: does not (or one seed). Tied matrices repeat the matrix they are.",
+        "direction of the difference); ·: does not (or one seed). A tied matrix is measured over the rows of its side's tokens (`enc_embed` over the source language's, `dec_embed` and `dec_lut` over the target's), so one shared matrix can read differently as `enc_embed` and as `dec_embed`; the similarity tables above count a tied matrix once, over the tokens of the first matrix it is.",
         "",
     ]
     cells = {}

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,7 @@ def test_snapshots_and_reports_during_a_fit_without_wandb(tmp_path, capsys):
     import tiedtransformer
 
     assert summary["version"] == tiedtransformer.__version__  # the version that trained it (the model card says so)
+    assert summary["machine"]["cores"] == os.cpu_count() and summary["machine"]["cpu"]  # where it trained
     # the dump records the run's seed, which seeds the analysis's random nulls
     assert json.loads(next((run / "embeddings").glob("step-*/meta.json")).read_text())["seed"] is not None
 

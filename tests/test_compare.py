@@ -114,9 +114,10 @@ def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
     ).stdout
     assert 'data-images-ok="true"' in dom  # every embedded figure decoded
     assert '<table class="runs sortable">' in dom
-    # the seed's tables: one per statistic of the schema beside five others
+    # the seed's tables: one per statistic of the schema beside seven others (cost, two Jaccard, between, human
+    # similarity, settled, top pairs)
     assert (
-        dom.count('<table class="seed sortable">') == 5 + len(schema.STATISTICS)
+        dom.count('<table class="seed sortable">') == 7 + len(schema.STATISTICS)
         and "What tying costs, across seeds" in dom
     )
     shot = tmp_path / "shot.png"

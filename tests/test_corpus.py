@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.data_helpers import demo_texts, write_hub_shards, write_parallel
 from tiedtransformer.data.corpus import Corpus, local_files
-from tiedtransformer.data.datamodule import tokenized
+from tiedtransformer.data.stream import tokenized
 from tiedtransformer.data.vocab import build_vocabulary
 from tiedtransformer.errors import ConfigError
 

@@ -2,11 +2,7 @@
 
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.findings import (
-    bleu_findings,
-    independent_pairs,
     jaccard_findings,
-    press_wolf_dynamics,
-    seed_findings,
     structure_learned,
     top_and_kind_findings,
 )
@@ -85,94 +81,3 @@ def test_pair_kinds_against_their_nulls():
     got = outcomes(top_and_kind_findings(runs, "en-de"))
     assert got["2c-en-de"] == REPRODUCED  # 0.6 against 0.25 at init and for random pairs
     assert got["2b-en-de"] == NOT_TESTABLE  # enc_lut's pieces: at their nulls
-
-
-def test_bleu_cost_by_seed_pairs_and_its_mirror():
-    runs = [run(s, bleu=36.0 + 0.2 * s) for s in (1, 2, 3)]
-    runs += [run(s, tying="three_way", bleu=34.0 + 0.2 * s) for s in (1, 2, 3)]
-    found = {f.key: f for f in bleu_findings(runs, {"en-de-three_way-1": 0.001})}
-    assert found["3-en-de"].result.outcome == REPRODUCED and found["6-en-de"].result.outcome == NOT_REPRODUCED
-    assert "lower in 1, and higher in 0, of 3 pairs of runs" in found["3-en-de"].detail  # one p given, below 0.05
-    one = [run(1, bleu=36.0), run(1, tying="three_way", bleu=30.0)]
-    assert outcomes(bleu_findings(one, {}))["3-en-de"] == NOT_TESTABLE  # one seed: no spread
-
-
-def cross(seed_a, seed_b, start, end):
-    def step(s, lut, emb):
-        return {"step": s, "dec_lut": {"cka": lut}, "dec_embed": {"cka": emb}}
-
-    return {
-        "direction": "en-de",
-        "tying": "decoder",
-        "seed_a": seed_a,
-        "seed_b": seed_b,
-        "steps": [step(0, *start), step(3000, *end)],
-    }
-
-
-def test_press_wolf_as_dynamics_counts_pairs_of_runs_of_different_seeds_only():
-    pairs = [cross(1, 2, (0.1, 0.1), (0.6, 0.2)), cross(2, 1, (0.1, 0.11), (0.55, 0.25)), cross(1, 1, (1, 0), (1, 0))]
-    (f,) = press_wolf_dynamics(pairs)
-    assert f.result.outcome == REPRODUCED and "in 2 of 2 pairs of runs" in f.detail
-    assert press_wolf_dynamics([cross(1, 1, (1, 0), (1, 0))]) == []  # one seed: the shared start explains it
-
-
-def test_independent_pairs_use_each_run_once():
-    all_pairs = [cross(a, b, (0, 0), (0, 0)) for a in (1, 2, 3) for b in (1, 2, 3) if a != b]
-    chosen = [(c["seed_a"], c["seed_b"]) for c in independent_pairs(all_pairs)]
-    assert chosen == [(1, 2), (2, 3), (3, 1)]
-    two = [
-        (c["seed_a"], c["seed_b"])
-        for c in independent_pairs([cross(1, 2, (0, 0), (0, 0)), cross(2, 1, (0, 0), (0, 0))])
-    ]
-    assert two == [(1, 2), (2, 1)]
-
-
-def test_every_finding_from_one_grid():
-    runs = [run(s, tying=t, direction=d) for s in (1, 2) for t in ("none", "three_way") for d in ("en-de", "de-en")]
-    keys = outcomes(seed_findings(runs, {}, [])).keys()
-    assert {"0-en-de-dec_lut", "1b-de-en", "2a-en-de", "3-de-en", "6-en-de"} <= set(keys)
-
-
-def _with_simlex(r, out_rho, in_rho, random_out, random_in):
-    r["similarity"]["intrinsic"] = {
-        "dec_lut": {"simlex999": {"spearman": out_rho}, "random": {"simlex999": random_out}},
-        "dec_embed": {"simlex999": {"spearman": in_rho}, "random": {"simlex999": random_in}},
-    }
-    return r
-
-
-def test_simlex_beats_two_random_matrices_only_by_more_than_the_spread():
-    from tiedtransformer.analysis.findings import simlex_findings
-
-    clear = [_with_simlex(run(s, direction="de-en"), 0.20 + 0.005 * s, 0.10, 0.01, -0.01) for s in (1, 2, 3)]
-    (f,) = simlex_findings(clear)
-    assert f.result.outcome == REPRODUCED and "random matrices 0.020" in f.detail
-    # the same learned difference, but two random matrices differ as much: no finding
-    noisy = [_with_simlex(run(s, direction="de-en"), 0.20 + 0.005 * s, 0.10, 0.11, 0.0) for s in (1, 2, 3)]
-    (f,) = simlex_findings(noisy)
-    assert f.result.outcome == NOT_TESTABLE
-
-
-def test_simlex_without_a_random_null_says_so():
-    from tiedtransformer.analysis.findings import simlex_findings
-
-    runs = [_with_simlex(run(s, direction="de-en"), 0.2, 0.1, 0.0, 0.0) for s in (1, 2, 3)]
-    for r in runs:
-        for m in r["similarity"]["intrinsic"].values():
-            del m["random"]
-    (f,) = simlex_findings(runs)
-    assert "has no random null" in f.measure
-
-
-def test_simlex_is_not_testable_when_the_random_nulls_spread_covers_the_difference():
-    from tiedtransformer.analysis.findings import simlex_findings
-
-    runs = [_with_simlex(run(s, direction="de-en"), 0.20 + 0.005 * s, 0.10, 0.0, 0.0) for s in (1, 2, 3)]
-    (f,) = simlex_findings(runs)
-    assert f.result.outcome == REPRODUCED  # no spread known for the null: the seeds' spread decides
-    for r in runs:  # random matrices whose rho strays by 0.1 from one draw to the next
-        for m in r["similarity"]["intrinsic"].values():
-            m["random"]["simlex999_sd"] = 0.1
-    (f,) = simlex_findings(runs)
-    assert f.result.outcome == NOT_TESTABLE and f.result.threshold > 0.1  # 2 * sqrt(0.02) / sqrt(3) = 0.163

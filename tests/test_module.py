@@ -220,7 +220,7 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
 
     import tiedtransformer.training.module as module_py
     from tests.data_helpers import demo_texts, write_parallel
-    from tiedtransformer.analysis.scores import corpus_scores, sample_ids
+    from tiedtransformer.analysis.scores import sample_ids
 
     rng = random.Random(0)
     base = demo_texts(200, "validation")
@@ -230,10 +230,15 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
         valid.append({lang: " ".join(p[lang] for p in base[3 * i : 3 * i + k]) for lang in ("en", "de")})
     write_parallel(tmp_path / "data" / "valid", valid)
     write_parallel(tmp_path / "data" / "train", demo_texts(300))
-    scored = []
-    monkeypatch.setattr(
-        module_py, "corpus_scores", lambda hyps, refs, *a: scored.append(refs) or corpus_scores(hyps, refs, *a)
-    )
+    scored = []  # the references of the sentences each validation (and the final evaluation) translated
+    translate_split = module_py.TranslationModule.translate_split
+
+    def recorded(self, *args):
+        ids, hyps, refs = translate_split(self, *args)
+        scored.append(refs)
+        return ids, hyps, refs
+
+    monkeypatch.setattr(module_py.TranslationModule, "translate_split", recorded)
     code, _, err = run_main(
         [
             "fit",

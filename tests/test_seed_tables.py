@@ -82,3 +82,31 @@ def test_the_settled_table_reads_a_kept_runs_metrics_across_resumed_parts():
     assert settled_series(runs[0], "dec_lut") == [(500, 250, 0.6), (750, 500, 0.8), (1000, 750, 0.9)]
     row = settled_table(runs)["rows"][0]
     assert row[2 + 3] == "0.80 / 0.90" and row[2] == "–"  # dec_lut is the fourth matrix; enc_embed has none
+
+
+def test_the_between_table_averages_cka_and_procrustes_over_a_groups_runs_with_chance():
+    from tiedtransformer.analysis.seed_tables import between_table
+
+    runs = [run(s) for s in (1, 2)]
+    for r, cka in zip(runs, (0.6, 0.8)):
+        r["trajectory"]["snapshots"][-1]["pairs"] = {
+            "enc_embed|enc_lut": {"cka": cka, "procrustes": 0.3, "cka_chance": 0.03, "procrustes_chance": 1.6}
+        }
+    table = between_table(runs)
+    col = table["header"].index("enc_embed ~ enc_lut")
+    assert table["rows"][0][col] == "0.70 / 0.30 (chance 0.03 / 1.60)"
+    assert table["rows"][0][table["header"].index("dec_embed ~ dec_lut")] == "–"  # not measured: no number
+
+
+def test_the_knn_jaccard_table_reads_its_own_keys_and_chance():
+    from tiedtransformer.analysis.seed_tables import jaccard_table
+
+    runs = [run(1)]
+    sim = runs[0]["similarity"]
+    sim["knn_k"] = 10
+    sim["jaccard_knn"] = {a: {b: 0.25 for b in sim["jaccard_top_pairs"]} for a in sim["jaccard_top_pairs"]}
+    sim["chance_jaccard_knn"] = {a: {b: 0.0019 for b in sim["jaccard_top_pairs"]} for a in sim["jaccard_top_pairs"]}
+    table = jaccard_table(runs, "knn")
+    assert table["title"] == "Jaccard overlap of the 10 nearest neighbours between matrices"
+    assert "at most 0.00190" in table["note"] and table["rows"][0][3:] == ["0.25"] * 4
+    assert jaccard_table(runs)["rows"][0][3] == "1.00"  # the top pairs' table is unchanged

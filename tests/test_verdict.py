@@ -49,3 +49,5 @@ def test_the_verdict_says_what_set_its_threshold():
     assert spread_set.basis == "seed-to-seed spread" and "(seed-to-seed spread)" in spread_set.describe()
     floor_set = verdict([1.0, 1.1, 1.2], {"null": [0.0, 0.0, 0.0]}, +1, resolution=0.5)
     assert floor_set.threshold == 0.5 and "resolution" in floor_set.describe()
+    named = verdict([1.0, 1.1, 1.2], {"null": [0.0, 0.0, 0.0]}, +1, 0.5, "twice the null's standard error")
+    assert "(twice the null's standard error, above the spread)" in named.describe()

@@ -50,6 +50,7 @@ from tiedtransformer.run.plan import (
     not_rank_zero,
     resolve,
 )
+from tiedtransformer.training.config_checks import check_strategy, check_stream_options
 from tiedtransformer.training.module import TranslationModule
 from tiedtransformer.training.options import accumulation_steps
 from tiedtransformer.training.precision import default_precision, slow_bf16_warning
@@ -110,7 +111,7 @@ class TiedCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         self.run: RunPlan | None = None
         self._resolve_precision(self.config[self.subcommand].trainer)
-        _check_stream_options(self.config[self.subcommand], self.subcommand)
+        check_stream_options(self.config[self.subcommand], self.subcommand)
         if self.subcommand != "fit":
             self._check_ckpt_path(self.config[self.subcommand], self.config[self.subcommand].get("ckpt_path"))
             return
@@ -189,7 +190,7 @@ class TiedCLI(LightningCLI):
         if self.subcommand != "fit" or self.run.resuming:  # never overwrite the config.yaml of a run
             self.save_config_callback = None
         try:
-            _check_strategy(self.config[self.subcommand].trainer.get("strategy"))
+            check_strategy(self.config[self.subcommand].trainer.get("strategy"))
             trainer = super().instantiate_trainer(**kwargs)
             if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one the user configured
                 trainer.strategy.checkpoint_io = CheckpointFiles()
@@ -272,67 +273,6 @@ class TiedCLI(LightningCLI):
     def after_fit(self) -> None:
         if not self.run.placeholder:
             print(f"run directory: {self.run.run_dir.path}", flush=True)
-
-
-def _is_fraction(value, zero_allowed: bool = True) -> bool:
-    """A fraction of an epoch or a set, as Lightning reads the number (a whole float above 1, as the CLI
-    may parse "2", is a count)."""
-    return isinstance(value, float) and (0.0 < value < 1.0 or (value == 0.0 and not zero_allowed))
-
-
-# which options of the trainer read which stream, per command
-_STREAM_LIMITS = {
-    "fit": ("overfit_batches", "limit_train_batches", "limit_val_batches"),
-    "validate": ("limit_val_batches",),
-    "test": ("limit_test_batches",),
-}
-
-
-def _check_stream_options(cfg, subcommand: str) -> None:
-    """Every training, validation and test set here is a stream of token buckets whose length is known
-    only once it has been read (an IterableDataset, whatever ``data.source``): Lightning cannot take a
-    fraction of it, and would stop at its first step with a traceback. Refused here, before anything is built.
-    Also: ``model.val_every_n_steps`` and the options it replaces."""
-    trainer = cfg.trainer
-    interval = trainer.get("val_check_interval") if subcommand == "fit" else None
-    if _is_fraction(interval, zero_allowed=False):
-        raise ConfigError(
-            f"trainer.val_check_interval={interval}: the training set is a stream whose length is not known in "
-            "advance, so a fraction of an epoch cannot be counted. Validate every N optimizer steps with "
-            "model.val_every_n_steps=N (or every N training batches with trainer.val_check_interval=N, an int, "
-            "or by wall time with trainer.val_check_interval=DD:HH:MM:SS)."
-        )
-    for option in _STREAM_LIMITS.get(subcommand, ()):
-        if _is_fraction(limit := trainer.get(option)):
-            raise ConfigError(
-                f"trainer.{option}={limit}: the data is a stream whose length is not known in advance, so a "
-                "fraction of it cannot be counted. Give a number of batches (an int), or 0 / 1.0 (none / all)."
-            )
-    every = cfg.model.get("val_every_n_steps") if subcommand == "fit" else None
-    if every is None:
-        return
-    if every < 1:
-        raise ConfigError(f"model.val_every_n_steps={every}: give a number of optimizer steps >= 1, or null")
-    if not (interval is None or (isinstance(interval, float) and interval == 1.0)):
-        raise ConfigError(
-            f"model.val_every_n_steps={every} and trainer.val_check_interval={interval} both say when to validate: "
-            "keep one (val_every_n_steps counts optimizer steps, val_check_interval training batches)"
-        )
-    if trainer.get("check_val_every_n_epoch") not in (None, 1):
-        raise ConfigError(
-            f"model.val_every_n_steps={every} counts optimizer steps across epochs: leave out "
-            f"trainer.check_val_every_n_epoch={trainer.check_val_every_n_epoch}"
-        )
-
-
-def _check_strategy(strategy) -> None:
-    name = strategy if isinstance(strategy, str) else str(getattr(strategy, "class_path", ""))
-    if name.startswith("fsdp") or name.endswith("FSDPStrategy"):
-        raise ConfigError(
-            f"--trainer.strategy={name}: Lightning's FSDPStrategy (FSDP1) is not supported here. For FSDP add "
-            "-c configs/fsdp.yaml (FSDP2 through ModelParallelStrategy, tied matrices sharded as one "
-            "group); for plain data parallelism use --trainer.strategy=ddp."
-        )
 
 
 def _fields(namespace, cls) -> dict:

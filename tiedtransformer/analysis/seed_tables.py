@@ -176,24 +176,65 @@ def geometry_table(runs: list[dict], key: str) -> dict | None:
     }
 
 
-def jaccard_table(runs: list[dict]) -> dict:
-    """The 4×4 Jaccard matrix of top pairs per group (mean over its runs), with its chance level."""
+def jaccard_table(runs: list[dict], kind: str = "top_pairs") -> dict:
+    """The 4×4 Jaccard matrix of top pairs (``kind`` ``top_pairs``) or of each token's k nearest neighbours
+    (``knn``, mean over tokens) per group (mean over its runs), with its chance level."""
     out, chance = [], []
     for (direction, tying), members in groups(runs).items():
-        sims = [r["similarity"] for r in members if r.get("similarity")]
+        sims = [r["similarity"] for r in members if r.get("similarity") and r["similarity"].get(f"jaccard_{kind}")]
         for a in MATRIX_NAMES:
-            cells = [fmt(_mean([s["jaccard_top_pairs"].get(a, {}).get(b) for s in sims]), 2) for b in MATRIX_NAMES]
+            cells = [fmt(_mean([s[f"jaccard_{kind}"].get(a, {}).get(b) for s in sims]), 2) for b in MATRIX_NAMES]
             out.append([direction, tying, a, *cells])
-        chance += [c[a][a] for s in sims if (c := s.get("chance_jaccard_top_pairs")) for a in c]
-    k = next((r["similarity"]["top_k"] for r in runs if r.get("similarity")), "K")
+        chance += [c[a][b] for s in sims if (c := s.get(f"chance_jaccard_{kind}")) for a in c for b in c[a]]
+    sim = next((r["similarity"] for r in runs if r.get("similarity")), {})
+    what = (
+        f"top-{sim.get('top_k', 'K')} pairs" if kind == "top_pairs" else f"{sim.get('knn_k', 'k')} nearest neighbours"
+    )
     return {
-        "title": f"Jaccard overlap of the top-{k} pairs between matrices",
-        "note": f"Mean over each group's runs. Chance level (unrelated matrices): at most {fmt(max(chance), 5)}."
+        "title": f"Jaccard overlap of the {what} between matrices",
+        "note": (
+            "Mean over each group's runs"
+            + ("" if kind == "top_pairs" else " and over the tokens both matrices keep")
+            + f". Chance level (unrelated matrices): at most {fmt(max(chance), 5)}."
+        )
         if chance
         else "No analyses.",
         "header": ["direction", "tying", "matrix", *MATRIX_NAMES],
         "rows": out,
     }
+
+
+def between_table(runs: list[dict]) -> dict:
+    """Linear CKA and the orthogonal-Procrustes residual between the four matrices of a run at its last snapshot
+    (``trajectory.json``), mean over each group's runs, with their chance levels (unrelated matrices)."""
+    names = [f"{a}|{b}" for i, a in enumerate(MATRIX_NAMES) for b in MATRIX_NAMES[i + 1 :]]
+    out = []
+    for (direction, tying), members in groups(runs).items():
+        last = [
+            snaps[-1].get("pairs") or {} for r in members if (snaps := (r.get("trajectory") or {}).get("snapshots"))
+        ]
+        row = [direction, tying]
+        for name in names:
+            vals = {k: _mean([p[name].get(k) for p in last if name in p]) for k in _BETWEEN}
+            row.append(
+                "–"
+                if vals["cka"] is None
+                else f"{fmt(vals['cka'], 2)} / {fmt(vals['procrustes'], 2)} "
+                f"(chance {fmt(vals['cka_chance'], 2)} / {fmt(vals['procrustes_chance'], 2)})"
+            )
+        out.append(row)
+    return {
+        "title": "Between the matrices of a run: linear CKA / orthogonal-Procrustes residual",
+        "note": "At the last snapshot, over the tokens both matrices keep, mean over the group's runs; in brackets "
+        "the same with one matrix's rows shuffled (the tokens' correspondence broken). CKA 1 and residual 0: one "
+        "matrix is a rotation and scaling of the other (a tied pair); the residual is of the column-centred "
+        "matrices scaled to unit norm, in [0, 2].",
+        "header": ["direction", "tying", *(n.replace("|", " ~ ") for n in names)],
+        "rows": out,
+    }
+
+
+_BETWEEN = ("cka", "procrustes", "cka_chance", "procrustes_chance")
 
 
 def intrinsic_table(runs: list[dict]) -> dict:
@@ -266,7 +307,11 @@ def settled_table(runs: list[dict]) -> dict:
     )
     if len(gaps) == 1:
         ((a, b, c, d),) = gaps
-        note += f" Snapshots compared: step {a} with {b}, and step {c} with {d}."
+        note += (
+            f" Snapshots compared: step {a} with {b}, and step {c} with {d}. Where the learning rate decays to zero at "
+            "the end, the weights move little between the last two snapshots whatever their structure: compare "
+            "the last column across matrices and modes rather than with the middle one."
+        )
     elif gaps:
         note += " The runs' snapshots fall at different steps."
     if all(c == "–" for row in out for c in row[2:]):
@@ -308,6 +353,8 @@ def seed_tables(runs: list[dict], rows: list[dict]) -> list[dict]:
         ),
         *(t for key in GEOMETRY if (t := geometry_table(runs, key))),
         jaccard_table(runs),
+        jaccard_table(runs, "knn"),
+        between_table(runs),
         intrinsic_table(runs),
         settled_table(runs),
         top_pairs_table(runs),

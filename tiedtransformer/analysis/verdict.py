@@ -35,12 +35,18 @@ def spread(*per_seed: list[float]) -> float | None:
     return max(sds) if sds else None
 
 
-def verdict(learned: list[float], nulls: dict[str, list[float]], direction: int, resolution: float = 0.0) -> Verdict:
+def verdict(
+    learned: list[float],
+    nulls: dict[str, list[float]],
+    direction: int,
+    resolution: float = 0.0,
+    floor: str = "the measure's resolution",
+) -> Verdict:
     """``learned``: the statistic per seed; ``nulls``: each null (e.g. ``init``, ``random``) per seed;
     ``direction``: +1 when the seed found the learned value above the nulls, -1 below; ``resolution``: the
     smallest difference the statistic can show (e.g. one pair of a top-K set), the threshold's floor when
     the seeds agree to the last digit (a Jaccard of 0 in every seed against a chance level of 1e-6 is no
-    difference)."""
+    difference); ``floor``: what that floor is, in words (the verdict says so where it set the threshold)."""
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 or -1, not {direction!r}")
     if not nulls:
@@ -49,7 +55,7 @@ def verdict(learned: list[float], nulls: dict[str, list[float]], direction: int,
     threshold = spread(learned, *nulls.values())
     if threshold is None:
         return Verdict(NOT_TESTABLE, None, gaps, len(learned))
-    basis = "seed-to-seed spread" if threshold >= resolution else "the measure's resolution, above the spread"
+    basis = "seed-to-seed spread" if threshold >= resolution else f"{floor}, above the spread"
     threshold = max(threshold, resolution)
     signs = [0 if abs(g) <= threshold else (1 if g * direction > 0 else -1) for g in gaps.values()]
     if -1 in signs:

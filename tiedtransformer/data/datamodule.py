@@ -2,110 +2,23 @@
 
 from __future__ import annotations
 
-import random
-import sys
-from collections import Counter
-from collections.abc import Iterator
 from functools import partial
-from itertools import islice
 from typing import Literal
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from tiedtransformer.cache import DEFAULT_CACHE, cache_root
-from tiedtransformer.data.batching import Batch, Example, collate, shuffled, token_buckets
-from tiedtransformer.data.corpus import Corpus, Source, read_lines
+from tiedtransformer.data.batching import Batch, Example, collate, token_buckets
+from tiedtransformer.data.corpus import Corpus, Source
 from tiedtransformer.data.loader import TrainBatches
+from tiedtransformer.data.stream import BatchStream, Direction, languages
+from tiedtransformer.data.translating import TextIO, read_predict_input
 from tiedtransformer.data.vocab import Vocabulary, build_vocabulary
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.model.network import TransformerConfig
 from tiedtransformer.run.files import USE_OWN_CONFIG
-
-Direction = Literal["en-de", "de-en"]
-DIRECTIONS = ("en-de", "de-en")
-
-
-def languages(direction: str) -> tuple[str, str]:
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"unknown direction {direction!r} (option data.direction); valid: {', '.join(DIRECTIONS)}")
-    src, tgt = direction.split("-")
-    return src, tgt
-
-
-def tokenized(
-    pairs: Iterator[tuple[int, dict | None]],
-    vocab: Vocabulary,
-    src: str,
-    tgt: str,
-    max_len: int,
-    dropped: Counter | None = None,
-    chunk: int = 256,
-) -> Iterator[Example]:
-    """Strip and encode pairs; skip pairs with an empty side (whitespace only, or no tokens), a side longer than
-    ``max_len`` tokens (EOS included), or an invalid line, counting each reason in ``dropped``."""
-    dropped = Counter() if dropped is None else dropped
-    while block := list(islice(pairs, chunk)):
-        dropped["invalid_utf8"] += sum(p is None for _, p in block)
-        block = [(i, p[src].strip(), p[tgt].strip()) for i, p in block if p is not None]
-        kept = [b for b in block if b[1] and b[2]]
-        dropped["empty"] += len(block) - len(kept)
-        if not kept:
-            continue
-        src_ids = vocab.encode(src, [b[1] for b in kept])
-        tgt_ids = vocab.encode(tgt, [b[2] for b in kept])
-        for (i, _, ref), s, t in zip(kept, src_ids, tgt_ids):
-            if not s or not t:  # only characters the vocabulary's normalisation removes (e.g. zero-width)
-                dropped["empty"] += 1
-            elif len(s) < max_len and len(t) < max_len:
-                yield Example(i, s, t, ref)
-            else:
-                dropped["too_long"] += 1
-
-
-class BatchStream(IterableDataset):
-    """One rank's batches of one split; runs inside each DataLoader worker."""
-
-    def __init__(
-        self,
-        corpus: Corpus,
-        vocab: Vocabulary,
-        direction: str,
-        max_tokens: int,
-        max_len: int,
-        bucket_buffer: int,
-        shuffle_buffer: int,
-        train: bool,
-        seed: int,
-        epoch: int,
-        rank: int,
-        world_size: int,
-        epoch_box: torch.Tensor | None = None,
-    ):
-        super().__init__()
-        self.epoch_box = epoch_box  # shared memory: the epoch, set by the training process before each pass
-        self.corpus, self.vocab, self.langs = corpus, vocab, languages(direction)
-        self.max_tokens, self.max_len = max_tokens, max_len
-        self.bucket_buffer, self.shuffle_buffer = bucket_buffer, shuffle_buffer
-        self.train, self.seed, self.epoch, self.rank, self.world_size = train, seed, epoch, rank, world_size
-
-    def __iter__(self) -> Iterator[Batch]:
-        if self.epoch_box is not None:  # a persistent worker: the training process says which epoch comes next
-            self.epoch = int(self.epoch_box[0])
-        info = torch.utils.data.get_worker_info()
-        worker = 0 if info is None else info.id
-        rng = random.Random(f"{self.seed}/{self.epoch}/{self.rank}/{worker}") if self.train else None
-        pairs = self.corpus.pairs(self.rank, self.world_size, self.epoch)
-        if rng is not None:
-            pairs = shuffled(pairs, self.shuffle_buffer, rng)
-        dropped, reported = Counter(), Counter()
-        examples = tokenized(pairs, self.vocab, *self.langs, self.max_len, dropped)
-        for group in token_buckets(examples, self.max_tokens, self.bucket_buffer, rng):
-            batch = collate(group)
-            batch.dropped = dict(dropped - reported)  # pairs skipped since the previous batch
-            reported = dropped.copy()
-            yield batch
 
 
 class TranslationData(L.LightningDataModule):
@@ -388,46 +301,22 @@ class TranslationData(L.LightningDataModule):
         examples = [Example(i, s[:keep], [], "") for i, s in enumerate(ids)]
         return [collate(g) for g in token_buckets(examples, self.hparams.max_tokens, len(examples) or 1, None)]
 
-    def predict_dataloader(self):
-        """This rank's share of the lines of ``predict_path`` that have text, as batches whose ``ids`` are
-        line positions. Every rank knows all lines (``predict_lines``) and which get an empty
-        translation without the model (``predict_blank``: blank lines, and lines skipped as invalid
-        UTF-8 with ``skip_invalid_utf8``), so that the writer can put out one line per input line."""
-        if not self.hparams.predict_path:
-            raise ConfigError("predict needs the sentences to translate: set data.predict_path=FILE")
-        lines = read_lines(self.hparams.predict_path, self.hparams.skip_invalid_utf8)
-        self.predict_lines = len(lines)
-        self.predict_blank = [i for i, line in enumerate(lines) if line is None or not line.strip()]
-        rank, world = self._rank()
-        blank = set(self.predict_blank)
-        mine = [i for i in range(len(lines)) if i not in blank][rank::world]
-        truncated: list[int] = []
-        batches = self.source_batches([lines[i] for i in mine], truncated)
-        for b in batches:  # positions in the whole file, so that the writer puts the lines in order
-            b.ids = torch.tensor([mine[i] for i in b.ids.tolist()], dtype=torch.long)
-        if not batches and world > 1 and len(blank) < len(lines):  # every rank must join the writer's gather
-            batches = self.source_batches([next(x for x in lines if x and x.strip())])
-            batches[0].ids = torch.tensor([-1])  # a stand-in; the writer leaves it out
-        self.predict_truncated = [mine[i] + 1 for i in truncated]  # line numbers
-        self._warn_predict_input(lines)
-        return DataLoader(batches, batch_size=None, generator=torch.Generator())
+    def text_io(self) -> TextIO:
+        """What the module needs to translate and score (handed over once, at its setup)."""
+        return TextIO(
+            seed=self.hparams.seed,
+            eval_pairs=self.eval_pairs,
+            source_batches=self.source_batches,
+            decode=partial(self.vocab.decode, self.tgt_lang),
+        )
 
-    def _warn_predict_input(self, lines: list[str | None]) -> None:
-        path, cut, invalid = self.hparams.predict_path, self.predict_truncated, lines.count(None)
-        if cut:
-            shown = ", ".join(map(str, cut[:10])) + (", ..." if len(cut) > 10 else "")
-            where = " on this rank" if self._rank()[1] > 1 else ""
-            print(
-                f"warning: {path}: {len(cut)} of {len(lines)} lines{where} have more than data.max_len="
-                f"{self.hparams.max_len} tokens (lines {shown}); each is translated from its first "
-                f"{self.hparams.max_len - 1} tokens",
-                file=sys.stderr,
-                flush=True,
-            )
-        if invalid and self._rank()[0] == 0:
-            print(
-                f"warning: {path}: {invalid} lines are not valid UTF-8 (data.skip_invalid_utf8=true): their "
-                "translations are empty lines",
-                file=sys.stderr,
-                flush=True,
-            )
+    def predict_dataloader(self) -> DataLoader:
+        """This rank's share of the lines of ``predict_path`` that have text (:class:`PredictInput`, which also
+        tells the writer how many lines there are and which are blank)."""
+        h = self.hparams
+        if not h.predict_path:
+            raise ConfigError("predict needs the sentences to translate: set data.predict_path=FILE")
+        inp = read_predict_input(
+            h.predict_path, self.tgt_lang, self.source_batches, *self._rank(), h.skip_invalid_utf8, h.max_len
+        )
+        return DataLoader(inp, batch_size=None, generator=torch.Generator())

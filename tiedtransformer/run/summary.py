@@ -54,6 +54,8 @@ class FitSummary:
     global_step: int | None = None
     skipped_steps: int | None = None
     filtered_pairs_per_epoch: dict | None = None
+    machine: dict | None = None
+    """Where the run trained: CPU, cores, system, Python, torch threads, GPU."""
     extra: dict = field(default_factory=dict, repr=False)
     """Keys of the file that this version does not know (a newer or older writer's)."""
 

@@ -8,16 +8,17 @@ import math
 
 import lightning as L
 import torch
-import torch.distributed as dist
 from lightning.pytorch.callbacks import Timer
 
 from tiedtransformer.analysis.scores import corpus_scores, sample_ids
 from tiedtransformer.data.batching import Batch
+from tiedtransformer.data.translating import TextIO
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig
 from tiedtransformer.model.search import beam_search, greedy_decode
 from tiedtransformer.run.checkpoint import check_compatible
 from tiedtransformer.training.distributed import all_finite, all_gather_objects, full_copy, is_sharded, shard
+from tiedtransformer.training.metrics import ValidationMetrics
 from tiedtransformer.training.options import DecodeConfig, OptimConfig, Search, use_fused_adam, use_fused_loss
 from tiedtransformer.training.schedule import budget_progress, lr_factor
 
@@ -95,7 +96,8 @@ class TranslationModule(L.LightningModule):
         self.test_scores: dict | None = None  # the last `test`'s scores (the callback prints them)
         self.final_weights = "the final weights"  # CheckpointAveraging names the average it loaded
         self.skipped_steps = 0
-        self._val: dict = {}
+        self.val_metrics = ValidationMetrics()  # summed over a validation's (or test's) batches and ranks
+        self.text: TextIO | None = None  # from the datamodule, at setup: text to batches, ids to text
         # Under FSDP: an unsharded copy for evaluation (in a list, so that it is no submodule).
         self._full: list[TiedTransformer] = []
 
@@ -122,6 +124,19 @@ class TranslationModule(L.LightningModule):
     def refresh_eval_net(self) -> None:
         """Under FSDP, gather the current weights into the evaluation copy (collective: all ranks)."""
         self._full = [full_copy(self.net)] if is_sharded(self.net) else []
+
+    def setup(self, stage: str) -> None:
+        """Takes what translating needs from the datamodule (:meth:`TranslationData.text_io`), once."""
+        dm = self.trainer.datamodule
+        self.text = dm.text_io() if dm is not None and hasattr(dm, "text_io") else None
+
+    def _text(self) -> TextIO:
+        if self.text is None:
+            raise ConfigError(
+                "translating and scoring need the data's vocabulary and evaluation sets: run the module with "
+                "TranslationData as its datamodule (tiedtransformer fit / validate / test / predict)"
+            )
+        return self.text
 
     # --- training -----------------------------------------------------------------------------
 
@@ -230,35 +245,41 @@ class TranslationModule(L.LightningModule):
             return greedy_decode(net, src, h.max_len_a, h.max_len_b)
         return beam_search(net, src, h.beam_size, h.length_penalty, h.max_len_a, h.max_len_b)
 
-    def _detok(self, ids: list[list[int]]) -> list[str]:
-        dm = self.trainer.datamodule
-        return dm.vocab.decode(dm.tgt_lang, ids)
-
     @torch.no_grad()
-    def score_split(self, split: str, n: int | None, search: str, n_bootstrap: int = 1) -> tuple[dict, list[str]]:
-        """BLEU and chrF of ``n`` sentences (a fixed seeded sample; None: all) of the validation or test
-        split, translated as ``predict`` does; and the translations, in file order. Ranks translate
-        their share; every rank gets the scores."""
-        dm = self.trainer.datamodule
-        pairs = dm.eval_pairs(split)
-        chosen = sample_ids(len(pairs), n, dm.hparams.seed)
-        mine = chosen[self.global_rank :: self.trainer.world_size]
-        out = []
+    def translate_split(self, split: str, n: int | None, search: str) -> tuple[list[int], list[str], list[str]]:
+        """This rank's share of ``n`` sentences (a fixed seeded sample; None: all) of the validation or test
+        split, translated as ``predict`` does: their positions in the split, translations and references."""
+        text = self._text()
+        pairs = text.eval_pairs(split)
+        mine = sample_ids(len(pairs), n, text.seed)[self.global_rank :: self.trainer.world_size]
+        done = []
         with self.trainer.precision_plugin.forward_context():
-            for batch in dm.source_batches([pairs[i][0] for i in mine]):
-                hyps = self._detok(self.translate_ids(batch.src.to(self.device), search))
-                out += [(mine[j], h) for j, h in zip(batch.ids.tolist(), hyps)]
-        done = sorted(x for part in all_gather_objects(out) for x in part)
+            for batch in text.source_batches([pairs[i][0] for i in mine]):
+                hyps = text.decode(self.translate_ids(batch.src.to(self.device), search))
+                done += [(mine[j], h) for j, h in zip(batch.ids.tolist(), hyps)]
+        done.sort()
+        return [i for i, _ in done], [h for _, h in done], [pairs[i][1] for i, _ in done]
+
+    def score_split(self, split: str, search: str, n_bootstrap: int = 1) -> tuple[dict, list[str]]:
+        """sacreBLEU's BLEU and chrF (with signatures, and bootstrap intervals with ``n_bootstrap``) of the whole
+        split, and its translations in file order: the ranks translate their share and every rank gets all."""
+        ids, hyps, _ = self.translate_split(split, None, search)
+        done = sorted(x for part in all_gather_objects(list(zip(ids, hyps))) for x in part)
         hyps = [h for _, h in done]
+        pairs = self._text().eval_pairs(split)
         scores = corpus_scores(hyps, [pairs[i][1] for i, _ in done], n_bootstrap)
         scores["search"] = self.decoding.describe(search)
-        if scores["bleu_signature"] != self.sacrebleu_signature:  # the signatures say how scores were computed
+        self._log_signatures(scores)
+        return scores, hyps
+
+    def _log_signatures(self, scores: dict) -> None:
+        """The signatures say how scores were computed: logged once, and again if they change."""
+        if scores["bleu_signature"] != self.sacrebleu_signature:
             self.sacrebleu_signature, self.chrf_signature = scores["bleu_signature"], scores["chrf_signature"]
             for logger in self.loggers:
                 logger.log_hyperparams(
                     {"sacrebleu_signature": self.sacrebleu_signature, "chrf_signature": self.chrf_signature}
                 )
-        return scores, hyps
 
     # --- validation and test ------------------------------------------------------------------
 
@@ -266,7 +287,7 @@ class TranslationModule(L.LightningModule):
         # Under FSDP, evaluation runs on a gathered copy: ranks may have different numbers of
         # validation batches and sentences to search, which per-layer collectives would not survive.
         self.refresh_eval_net()
-        self._val = {"loss": 0.0, "nll": 0.0, "tokens": 0, "hyps": [], "refs": []}
+        self.val_metrics.reset()
 
     on_test_epoch_start = on_validation_epoch_start
 
@@ -285,36 +306,41 @@ class TranslationModule(L.LightningModule):
         out = self.eval_net().loss(
             batch.src, batch.tgt_in, batch.tgt_out, self.optim.label_smoothing, self._fused_loss()
         )
-        v = self._val
-        v["loss"] += float(out.loss_sum)
-        v["nll"] += float(out.nll_sum)
-        v["tokens"] += int(out.tokens)
+        m = self.val_metrics
+        m.loss.update(out.loss_sum.detach().double())
+        m.nll.update(out.nll_sum.detach().double())
+        m.tokens.update(out.tokens.double())
 
     test_step = validation_step
 
     def _epoch_end(self, stage: str) -> None:
-        v = self._val
-        totals = torch.tensor([v["loss"], v["nll"], float(v["tokens"])], dtype=torch.float64, device=self.device)
-        if self.trainer.world_size > 1:
-            dist.all_reduce(totals)
-        loss_sum, nll_sum, tokens = totals.tolist()
+        """The pass's loss and perplexity; BLEU and chrF of the validation sample (or the whole test split), each
+        rank scoring its share of the sentences into the metric states the ranks sync."""
+        m = self.val_metrics
+        loss_sum, nll_sum, tokens = (float(x.compute()) for x in (m.loss, m.nll, m.tokens))
         tokens = max(tokens, 1.0)
         # Already summed over ranks, so every rank logs the same value (sync_dist averages equals).
         self.log(f"{stage}/loss", loss_sum / tokens, sync_dist=True)
         self.log(f"{stage}/ppl", math.exp(min(nll_sum / tokens, 50.0)), sync_dist=True)
-        if self.trainer.sanity_checking:
-            return
         h = self.hparams
-        if stage == "val" and h.val_bleu_sentences != 0:
-            scores, _ = self.score_split("valid", h.val_bleu_sentences, h.val_decode)
-        elif stage == "test":
-            scores, _ = self.score_split("test", None, self.decoding.search)
-            self.test_scores = scores
-        else:
+        if self.trainer.sanity_checking or (stage == "val" and h.val_bleu_sentences == 0):
             return
+        n, search = (h.val_bleu_sentences, h.val_decode) if stage == "val" else (None, self.decoding.search)
+        _, hyps, refs = self.translate_split("valid" if stage == "val" else "test", n, search)
+        for metric in (m.bleu, m.chrf):
+            metric.update(hyps, refs)
+        m.sentences.update(float(len(hyps)))
+        scores = {k: float(getattr(m, k).compute()) for k in ("bleu", "chrf", "sentences")}
+        if stage == "test":
+            self.test_scores = scores | {
+                "sentences": int(scores["sentences"]),
+                "search": self.decoding.describe(search),
+                "bleu_signature": m.bleu.signature(),
+                "chrf_signature": m.chrf.signature(),
+            }
         self.log(f"{stage}/bleu", scores["bleu"], prog_bar=True, sync_dist=True)
         self.log(f"{stage}/chrf", scores["chrf"], sync_dist=True)
-        self.log(f"{stage}/bleu_sentences", float(scores["sentences"]), sync_dist=True)
+        self.log(f"{stage}/bleu_sentences", scores["sentences"], sync_dist=True)
 
     def on_train_end(self) -> None:
         """The final evaluation: the whole validation set (and the test set, with ``final_test``) with
@@ -336,15 +362,15 @@ class TranslationModule(L.LightningModule):
         """One split translated whole: its scores (keys ``<stage>_bleu`` ...) logged and returned, the
         translations (and, for the test split, the references) kept in ``final_outputs``."""
         n_bootstrap = 1000 if split == "test" else 1
-        scores, hyps = self.score_split(split, None, self.decoding.search, n_bootstrap)
+        scores, hyps = self.score_split(split, self.decoding.search, n_bootstrap)
         for logger in self.loggers:
             logger.log_metrics(
                 {f"final/{stage}_bleu": scores["bleu"], f"final/{stage}_chrf": scores["chrf"]}, step=self.global_step
             )
-        refs = [r for _, r in self.trainer.datamodule.eval_pairs(split)] if split == "test" else None
+        refs = [r for _, r in self._text().eval_pairs(split)] if split == "test" else None
         self.final_outputs[stage] = {"split": split, "hyps": hyps, "refs": refs, "scores": scores}
         keys = ("bleu", "chrf", "sentences", "bleu_ci", "chrf_ci")
         return {f"{stage}_{k}": scores[k] for k in keys if k in scores}
 
     def predict_step(self, batch: Batch, batch_idx: int) -> list[tuple[int, str]]:
-        return list(zip(batch.ids.tolist(), self._detok(self.translate_ids(batch.src))))
+        return list(zip(batch.ids.tolist(), self._text().decode(self.translate_ids(batch.src))))
