@@ -1,6 +1,6 @@
 """Decoding speed on real sentences: our batched beam search (beam 4) against Hugging Face
-``MarianMTModel.generate`` with our weights and against CTranslate2 (fp32) converted from that Marian
-copy, plus what each of our search's speed-ups gives (each turned off alone).
+``MarianMTModel.generate`` with our weights and against CTranslate2 converted from that Marian copy, at each
+of its CPU settings (float32, int8, and int8 with bf16 where the CPU has it; ``--ct2-compute-types``), plus what each of our search's speed-ups gives (each turned off alone).
 
     python -m benchmarks.decode                            # makes its checkpoint, then times
     python -m benchmarks.decode --checkpoint runs/X/checkpoints/last.ckpt
@@ -18,7 +18,9 @@ BOS's embedding, not a zero vector; PAD is id 0, not the last row). Threads: tor
 both use every core (CTranslate2 in a process of its own).
 
 Rounds interleaved (``benchmarks.harness``); one JSON line per sentence set: sentences/s of each,
-``ratio_generate`` (ours over generate) and ``ratio_ctranslate2`` (ours over CTranslate2), and per
+``ratio_generate`` (ours over generate) and ``ratio_ctranslate2`` (ours over CTranslate2 at its fastest
+compute type, named in ``ctranslate2_fastest``; ``ratio_each_ctranslate2`` has every one; int8 changes the
+outputs, ``identical_to_ours`` says how much), and per
 speed-up the ratio of ours with everything over ours without it (> 1: the speed-up pays).
 
 Needs the ``bench`` extra (transformers, ctranslate2).
@@ -30,6 +32,7 @@ import argparse
 import copy
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -186,10 +189,12 @@ def ctranslate2_copy(peer, pieces: list[str], out_dir: Path) -> Path:
     return out_dir / "ct2"
 
 
-def _ct2_worker(conn, model_dir: str, device: str, threads: int, batches_pieces, pieces_to_id, out_len: int) -> None:
+def _ct2_worker(
+    conn, model_dir: str, device: str, threads: int, batches_pieces, pieces_to_id, out_len: int, compute_type: str
+) -> None:
     import ctranslate2
 
-    translator = ctranslate2.Translator(model_dir, device=device, compute_type="float32", intra_threads=threads)
+    translator = ctranslate2.Translator(model_dir, device=device, compute_type=compute_type, intra_threads=threads)
     while conn.recv():
         conn.send(ct2_search(translator, batches_pieces, pieces_to_id, out_len))
 
@@ -198,10 +203,19 @@ class Ct2Process:
     """CTranslate2 in a process of its own, as it runs in use: loaded into ours, its OpenMP runtime
     (a second libgomp) slowed our search by 30-60% on this machine, and ours slowed it."""
 
-    def __init__(self, model_dir: Path, device: str, threads: int, batches_pieces, pieces_to_id, out_len: int):
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str,
+        threads: int,
+        batches_pieces,
+        pieces_to_id,
+        out_len: int,
+        compute_type: str = "float32",
+    ):
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        args = (child, str(model_dir), device, threads, batches_pieces, pieces_to_id, out_len)
+        args = (child, str(model_dir), device, threads, batches_pieces, pieces_to_id, out_len, compute_type)
         self.process = ctx.Process(target=_ct2_worker, args=args, daemon=True)
         self.process.start()
 
@@ -261,6 +275,21 @@ def sentence_set(path: Path, sp, n: int, batch: int, device) -> tuple[list[torch
     return tensors, pieces
 
 
+def ct2_compute_types(device: str) -> list[str]:
+    """float32, int8, and int8 with bf16 where the device runs it (CTranslate2 says which it supports)."""
+    if device == "none":
+        return []
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # CTranslate2 stays out of this process
+        supported = pool.apply(_supported_compute_types, (device,))
+    return [t for t in ("float32", "int8", "int8_bfloat16") if t in supported]
+
+
+def _supported_compute_types(device: str) -> set[str]:
+    import ctranslate2
+
+    return set(ctranslate2.get_supported_compute_types(device))
+
+
 def main() -> None:
     import sentencepiece as spm
 
@@ -284,6 +313,12 @@ def main() -> None:
         help="where CTranslate2 runs (default: --device); 'none' leaves it out, e.g. on a GPU whose CUDA its "
         "wheel was not built for (the PyPI wheel loads CUDA 12's libcublas.so.12)",
     )
+    p.add_argument(
+        "--ct2-compute-types",
+        nargs="+",
+        help="CTranslate2's compute types to time (default: float32, int8, and int8_bfloat16 where the device "
+        "supports it); the fastest is the peer of ratio_ctranslate2, every one is recorded",
+    )
     p.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     args = p.parse_args()
     ct2_device = args.ct2_device or args.device
@@ -303,6 +338,7 @@ def main() -> None:
         with multiprocessing.get_context("spawn").Pool(1) as pool:  # CTranslate2 stays out of this process
             ct2_dir = pool.apply(ctranslate2_copy, (copy.deepcopy(peer).cpu(), pieces, Path(tmp.name)))
     L = args.out_len
+    ct2_types = args.ct2_compute_types or ct2_compute_types(ct2_device)
 
     for name in args.sets:
         batches, batches_pieces = sentence_set(SETS[name], sp, args.sentences, args.batch, device)
@@ -315,10 +351,12 @@ def main() -> None:
                 .max()
             )
 
-        ct2, ct2_diff = None, None
+        ct2s, ct2_diff = {}, None
         if ct2_device != "none":
-            ct2 = Ct2Process(ct2_dir, ct2_device, args.ct2_threads, batches_pieces, pieces_to_id, L)
-            ct2()  # a first pass loads it
+            for ct in ct2_types:
+                key = "ctranslate2" if ct == "float32" else f"ctranslate2_{ct}"
+                ct2s[key] = Ct2Process(ct2_dir, ct2_device, args.ct2_threads, batches_pieces, pieces_to_id, L, ct)
+                ct2s[key]()  # a first pass loads it
             ct2_diff = ct2_logprob_diff(ct2_dir, net, batches[0][:8], batches[0][:8, :6].clamp(min=4), pieces)
 
         def ours(**off):
@@ -331,7 +369,7 @@ def main() -> None:
         contestants = {
             "ours": ours,
             "generate": lambda: [o for b in batches for o in generate(peer, b, 4, L)],
-            **({"ctranslate2": ct2} if ct2 else {}),
+            **ct2s,
             **{f"ours_without_{t}": (lambda t=t: ours(**{t: False})) for t in SearchTricks.__dataclass_fields__},
         }
         outputs = {k: fn() for k, fn in contestants.items()}
@@ -340,22 +378,29 @@ def main() -> None:
         print(
             f"{name}: {n} sentences of {SETS[name]} in batches of {args.batch}, at most {L} tokens out, mean "
             f"{sum(map(len, mine)) / n:.1f}; teacher-forced logits of ours and Marian differ by at most {diff:.1e}, "
-            + (f"log-probabilities of ours and CTranslate2 by {ct2_diff:.1e}; " if ct2 else "")
+            + (f"log-probabilities of ours and CTranslate2 (fp32) by {ct2_diff:.1e}; " if ct2s else "")
             + f"outputs identical to ours: {same}",
             flush=True,
         )
         seconds = interleaved(contestants, rounds=args.rounds, warmup=0)  # the output pass above warmed all up
-        if ct2:
-            ct2.close()
+        for proc in ct2s.values():
+            proc.close()
         sps = {k: rates(v, n) for k, v in seconds.items()}
         for k, v in sps.items():
             print(f"  {k:32s} {spread(v)['median']:8.1f} sentences/s (min {min(v):.1f}, max {max(v):.1f})", flush=True)
         vs_generate = compare(seconds["ours"], seconds["generate"])
-        vs_ct2 = compare(seconds["ours"], seconds["ctranslate2"]) if ct2 else None
+        # CTranslate2 at its strongest: the compute type with the fastest median, every one recorded
+        fastest_ct2 = min(ct2s, key=lambda k: statistics.median(seconds[k])) if ct2s else None
+        vs_ct2 = compare(seconds["ours"], seconds[fastest_ct2]) if ct2s else None
+        vs_each_ct2 = {k: compare(seconds["ours"], seconds[k]) for k in ct2s}
         tricks = {t: compare(seconds["ours"], seconds[f"ours_without_{t}"]) for t in SearchTricks.__dataclass_fields__}
         print(
             f"  ours / generate {vs_generate['ratio']:.2f}x, "
-            + (f"ours / CTranslate2 {vs_ct2['ratio']:.2f}x; " if ct2 else "CTranslate2 not run; ")
+            + (
+                f"ours / CTranslate2 ({fastest_ct2}, its fastest) {vs_ct2['ratio']:.2f}x; "
+                if ct2s
+                else "CTranslate2 not run; "
+            )
             + "each speed-up: "
             + ", ".join(f"{t} {r['ratio']:.2f}x" for t, r in tricks.items()),
             flush=True,
@@ -368,9 +413,11 @@ def main() -> None:
                 "ratio": vs_generate["ratio"],
                 "ratio_generate": vs_generate,
                 "ratio_ctranslate2": vs_ct2,
+                "ctranslate2_fastest": fastest_ct2,
+                "ratio_each_ctranslate2": vs_each_ct2,
                 "speed_ups": tricks,
             },
-            peer_name="MarianMTModel.generate (ratio); CTranslate2 fp32 (ratio_ctranslate2)",
+            peer_name="MarianMTModel.generate (ratio); CTranslate2 at its fastest compute type (ratio_ctranslate2)",
             sentences=n,
             batch=args.batch,
             out_len=L,

@@ -211,6 +211,47 @@ def in_process(w: torch.Tensor, args) -> None:
     )
 
 
+def small_matrices(w: torch.Tensor, args) -> None:
+    """Matrices of a few thousand rows (the recipe's vocabulary is 6,000): ours as it chooses (one tile, the
+    dense way, where the matrix fits in a block of 4,096 rows), ours forced to tile, and the naive peer."""
+    device = torch.device(args.device)
+    for n in args.small_n:
+        sub = w[:n].to(device)
+
+        def synced(fn):
+            def run():
+                fn()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+
+            return run
+
+        seconds = interleaved(
+            {
+                "ours": synced(lambda: analyze_matrix(sub, top_k=1000, knn_k=10, bins=200)),
+                "ours_tiled": synced(lambda: analyze_matrix(sub, top_k=1000, knn_k=10, bins=200, dense=False)),
+                "naive": synced(lambda: naive(sub, 1000, 10)),
+            },
+            rounds=args.rounds,
+            warmup=1,
+        )
+        result, tiled = compare(seconds["ours"], seconds["naive"]), compare(seconds["ours"], seconds["ours_tiled"])
+        print(
+            f"in one process on {args.device}, {n} rows: ours {result['ours']['median']:.3f} s, ours tiled "
+            f"{tiled['peer']['median']:.3f} s, naive {result['peer']['median']:.3f} s: ratio {result['ratio']:.2f} "
+            f"against naive, {tiled['ratio']:.2f} against tiling",
+            flush=True,
+        )
+        emit(
+            "similarity_small_vs_naive",
+            {**result, "unit": "s", "ratio_vs_tiled": tiled},
+            peer_name="full similarity matrix + torch.topk (pairs, rows) + torch.histc",
+            shape=list(sub.shape),
+            dense=n <= 4096,
+            device=args.device,
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=37000)
@@ -227,17 +268,20 @@ def main() -> None:
     p.add_argument(
         "--device", default="cpu", help="where ours and the naive peer compute (FAISS is the CPU build, always)"
     )
-    p.add_argument("--only", choices=["whole", "naive"], help="run one of the two comparisons")
+    p.add_argument("--small-n", type=int, nargs="*", default=[3000, 6000], help="rows of the small-matrix comparisons")
+    p.add_argument("--only", choices=["whole", "naive", "small"], help="run one of the comparisons")
     args = p.parse_args()
     w = matrix(args)
     if args.naive_n is None:
         args.naive_n = min(
             w.size(0), int((0.7 * available_bytes(torch.device(args.device)) / NAIVE_BYTES_PER_PAIR) ** 0.5)
         )
-    if args.only != "naive":
+    if args.only in (None, "whole"):
         whole_commands(w, args)
-    if args.only != "whole":
+    if args.only in (None, "naive"):
         in_process(w, args)
+    if args.only in (None, "small"):
+        small_matrices(w, args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from tiedtransformer.analysis.dumps import dump_from_model, read_dump, write_dum
 from tiedtransformer.analysis.matrices import snapshot_overlap
 from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir, projector_table, scalars, tables
+from tiedtransformer.analysis.schema import DumpAnalysis
 from tiedtransformer.analysis.trajectory import geometry_scalars, nulls, snapshot_statistics
 from tiedtransformer.run.files import RunDir
 from tiedtransformer.training.distributed import full_copy, is_sharded
@@ -179,7 +180,7 @@ class SimilarityReport(L.Callback):
             return self.analysis
         return dataclasses.replace(self.analysis, device="cuda" if pl_module.device.type == "cuda" else "cpu")
 
-    def _log_wandb(self, trainer, report: dict, path: Path, step: int, dump) -> None:
+    def _log_wandb(self, trainer, report: DumpAnalysis, path: Path, step: int, dump) -> None:
         loggers = _wandb_loggers(trainer)
         if not loggers:
             return
@@ -189,7 +190,7 @@ class SimilarityReport(L.Callback):
         if self.projector_rows:
             made["emb/projector"] = projector_table(dump, self.projector_rows)
         logged = {key: wandb.Table(columns=cols, data=rows) for key, (cols, rows) in made.items()}
-        figures = {f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in report.get("figures", {}).items()}
+        figures = {f"emb/figures/{k}": wandb.Image(str(path / v)) for k, v in (report.figures or {}).items()}
         payload = {**logged, **figures}
         for lg in loggers:
             try:

@@ -25,7 +25,7 @@ from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir
 from tiedtransformer.analysis.trajectory import run_trajectory
 from tiedtransformer.atomic import atomic_write_json
-from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.files import DumpDir, RunDir
 from tiedtransformer.run.summary import FitSummary
 
 KEPT = Path(__file__).resolve().parent / "results" / "grid"
@@ -34,25 +34,25 @@ KEPT = Path(__file__).resolve().parent / "results" / "grid"
 SHOWN_PAIRS = 100  # top pairs kept per matrix (the kinds and Jaccard tables are computed on all of them first)
 
 
-def final_similarity(run: RunDir, again: bool = False) -> dict | None:
+def final_similarity(run: RunDir, again: bool = False) -> schema.DumpAnalysis | None:
     """The last snapshot's similarity report, analysed again with this code when it lacks what the page
     reads (the kinds of the top pairs beside their nulls; SimLex where gensim is installed), or always with
     ``again``; trimmed: the first top pairs, no bottom pairs or histograms."""
     dumps = run.dumps()
     if not dumps:
         return None
-    last, path = dumps[-1], dumps[-1] / "similarity.json"
-    report = json.loads(path.read_text()) if path.is_file() else {}
+    last, path = dumps[-1], DumpDir(dumps[-1]).similarity
+    report = schema.DumpAnalysis.from_json(json.loads(path.read_text()) if path.is_file() else {})
     # an older report: without the kinds of the top pairs, or without a statistic the schema has now
-    stale = not report or any("kinds" not in m or set(schema.KEYS) - set(m) for m in report["matrices"].values())
-    no_simlex = "skipped" in (report.get("intrinsic") or {"skipped": ""}) and importlib.util.find_spec("gensim")
+    stale = not report.matrices or any(
+        m.kinds is None or set(schema.KEYS) - set(m.statistics) for m in report.matrices.values()
+    )
+    no_simlex = "skipped" in (report.intrinsic or {"skipped": ""}) and importlib.util.find_spec("gensim")
     if again or stale or no_simlex:
         init = read_dump(run.snapshot(0)) if run.snapshot(0) != last and run.snapshot(0).is_dir() else None
         report, _ = analyze_to_dir(read_dump(last), last, AnalysisOptions(), None, init)
-    for m in report["matrices"].values():
-        m["top_pairs"] = m["top_pairs"][:SHOWN_PAIRS]
-        m["bottom_pairs"] = m["bottom_pairs"][:10]
-        m.pop("histogram", None)
+    for m in report.matrices.values():
+        m.top_pairs, m.bottom_pairs, m.histogram = m.top_pairs[:SHOWN_PAIRS], m.bottom_pairs[:10], None
     return report
 
 
@@ -62,7 +62,7 @@ def keep(run: RunDir, into: Path, again: bool = False) -> list[Path]:
     out = into / run.name
     if (report := final_similarity(run, again)) is not None:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / run.final_similarity.name, report)
+        atomic_write_json(out / run.final_similarity.name, report.to_json())
     lang = (run.read_summary() or FitSummary()).target_lang
     files = [run.summary, run.config, run.trajectory, *run.metrics_files()]
     files += [run.final_translations(lang, stage) for stage in ("val", "test")] + [run.final_references(lang, "test")]

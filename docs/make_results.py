@@ -107,7 +107,7 @@ def add_intrinsic_nulls(runs: list[dict], nulls: dict) -> None:
     """The random null of each run's intrinsic scores from ``nulls`` (run -> matrix -> scores) where its own
     analysis has none."""
     for r in runs:
-        intrinsic = (r["similarity"] or {}).get("intrinsic") or {}
+        intrinsic = (r["similarity"].intrinsic if r["similarity"] else None) or {}
         for name, scores in nulls.get(r["name"], {}).items():
             if isinstance(intrinsic.get(name), dict):
                 intrinsic[name].setdefault("random", scores)

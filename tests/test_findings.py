@@ -6,6 +6,7 @@ from tiedtransformer.analysis.findings import (
     structure_learned,
     top_and_kind_findings,
 )
+from tiedtransformer.analysis.schema import DumpAnalysis
 from tiedtransformer.analysis.verdict import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from tiedtransformer.run.summary import FitSummary
 
@@ -43,12 +44,14 @@ def run(seed, tying="none", direction="en-de", bleu=30.0, top=None, jaccard_dec_
         "name": f"{direction}-{tying}-{seed}",
         "seed": seed,
         "summary": FitSummary(tying=tying, direction=direction, final_test_bleu=bleu),
-        "similarity": {
-            "top_k": 1000,
-            "matrices": {n: matrix(top[n] + 0.01 * seed, kinds=(kinds or {}).get(n)) for n in MATRIX_NAMES},
-            "jaccard_top_pairs": jac,
-            "chance_jaccard_top_pairs": chance,
-        },
+        "similarity": DumpAnalysis.from_json(
+            {
+                "top_k": 1000,
+                "matrices": {n: matrix(top[n] + 0.01 * seed, kinds=(kinds or {}).get(n)) for n in MATRIX_NAMES},
+                "jaccard_top_pairs": jac,
+                "chance_jaccard_top_pairs": chance,
+            }
+        ),
         "trajectory": trajectory,
     }
 
@@ -77,7 +80,7 @@ def test_pair_kinds_against_their_nulls():
     learned = {"dec_embed": {"pieces": 0.1, "case": 0.0, "inflection": 0.6, "other": 0.3}}
     runs = [run(s, kinds=learned) for s in (1, 2, 3)]
     for r, wobble in zip(runs, (0.0, 0.02, -0.02)):
-        r["similarity"]["matrices"]["dec_embed"]["kinds"] = {**learned["dec_embed"], "inflection": 0.6 + wobble}
+        r["similarity"].matrices["dec_embed"].kinds = {**learned["dec_embed"], "inflection": 0.6 + wobble}
     got = outcomes(top_and_kind_findings(runs, "en-de"))
     assert got["2c-en-de"] == REPRODUCED  # 0.6 against 0.25 at init and for random pairs
     assert got["2b-en-de"] == NOT_TESTABLE  # enc_lut's pieces: at their nulls

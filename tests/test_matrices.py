@@ -56,13 +56,13 @@ def test_special_and_rare_tokens_are_left_out():
 def test_summary_has_the_seed_experiments_figures():
     dump = dump_from_model(tiny_model(tying="decoder"), vocabulary_of(TOKENS, TOKENS), {"tying": "decoder"})
     report = summarize(analyze_dump(dump, AnalysisOptions(top_k=15, knn_k=3, bins=10)), 15, 10, 3)
-    m = report["matrices"]["enc_embed"]
-    assert len(m["top_pairs"]) == 15 and all(len(p) == 3 for p in m["top_pairs"])
-    assert m["mean_top"] == pytest.approx(sum(p[2] for p in m["top_pairs"]) / 15)
-    assert m["mean_bottom"] < m["mean_all"] < m["mean_top"]
-    assert sum(m["histogram"]["counts"]) == m["n_pairs"] == 19 * 18 // 2
-    assert report["matrices"]["dec_lut"]["identical_to"] == "dec_embed"
-    assert not math.isnan(report["jaccard_knn"]["enc_embed"]["dec_lut"])
+    m = report.matrices["enc_embed"]
+    assert len(m.top_pairs) == 15 and all(len(p) == 3 for p in m.top_pairs)
+    assert m.stat("mean_top") == pytest.approx(sum(p[2] for p in m.top_pairs) / 15)
+    assert m.stat("mean_bottom") < m.stat("mean_all") < m.stat("mean_top")
+    assert sum(m.histogram["counts"]) == m.n_pairs == 19 * 18 // 2
+    assert report.matrices["dec_lut"].identical_to == "dec_embed"
+    assert not math.isnan(report.jaccard_knn["enc_embed"]["dec_lut"])
 
 
 def test_snapshot_overlap_is_one_for_the_same_model_and_lower_after_change():
@@ -103,13 +103,13 @@ def test_nulls_at_init_and_random_and_the_rare_token_report():
     bare = analyze_dump(EmbeddingDump({"dec_lut": learned}, tokens, tokens), AnalysisOptions(top_k=15, knn_k=3))
     assert "skipped" in bare["dec_lut"].nulls["init"] and bare["dec_lut"].rare is None
     report = summarize({"dec_lut": r}, 15, 200, 3)
-    assert report["chance_jaccard_top_pairs"]["dec_lut"]["dec_lut"] < 0.02
-    assert report["matrices"]["dec_lut"]["nulls"]["init"]["jaccard_top_pairs_with_learned"] < 0.5
+    assert report.chance_jaccard_top_pairs["dec_lut"]["dec_lut"] < 0.02
+    assert report.matrices["dec_lut"].nulls["init"]["jaccard_top_pairs_with_learned"] < 0.5
     # the kinds of the top pairs beside the same for both nulls (token text decides the kind)
-    m = report["matrices"]["dec_lut"]
-    for kinds in (m["kinds"], m["nulls"]["init"]["kinds"], m["nulls"]["random"]["kinds"]):
+    m = report.matrices["dec_lut"]
+    for kinds in (m.kinds, m.nulls["init"]["kinds"], m.nulls["random"]["kinds"]):
         assert sum(kinds.values()) == pytest.approx(1.0)
-    assert m["nulls"]["random"]["kinds"]["pieces"] == pytest.approx(1.0)  # t1, t2, ...: no word start
+    assert m.nulls["random"]["kinds"]["pieces"] == pytest.approx(1.0)  # t1, t2, ...: no word start
 
 
 def test_the_random_null_is_computed_once_per_shape_and_kept(monkeypatch):

@@ -59,7 +59,7 @@ def test_every_finding_from_one_grid():
 
 
 def _with_simlex(r, out_rho, in_rho, random_out, random_in):
-    r["similarity"]["intrinsic"] = {
+    r["similarity"].intrinsic = {
         "dec_lut": {"simlex999": {"spearman": out_rho}, "random": {"simlex999": random_out}},
         "dec_embed": {"simlex999": {"spearman": in_rho}, "random": {"simlex999": random_in}},
     }
@@ -83,7 +83,7 @@ def test_simlex_without_a_random_null_says_so():
 
     runs = [_with_simlex(run(s, direction="de-en"), 0.2, 0.1, 0.0, 0.0) for s in (1, 2, 3)]
     for r in runs:
-        for m in r["similarity"]["intrinsic"].values():
+        for m in r["similarity"].intrinsic.values():
             del m["random"]
     (f,) = simlex_findings(runs)
     assert "has no random null" in f.measure
@@ -96,7 +96,7 @@ def test_simlex_is_not_testable_when_the_random_nulls_spread_covers_the_differen
     (f,) = simlex_findings(runs)
     assert f.result.outcome == REPRODUCED  # no spread known for the null: the seeds' spread decides
     for r in runs:  # random matrices whose rho strays by 0.1 from one draw to the next
-        for m in r["similarity"]["intrinsic"].values():
+        for m in r["similarity"].intrinsic.values():
             m["random"]["simlex999_sd"] = 0.1
     (f,) = simlex_findings(runs)
     assert f.result.outcome == NOT_TESTABLE and f.result.threshold > 0.1  # 2 * sqrt(0.02) / sqrt(3) = 0.163

@@ -45,29 +45,29 @@ def test_analyze_writes_json_markdown_knn_and_figures(dump, tmp_path):
 def test_one_matrix_gets_curves_and_its_k_nn_file_but_no_jaccard_heatmap(dump, tmp_path):
     one = dataclasses.replace(dump, matrices={"dec_lut": dump.matrices["dec_lut"]})
     report, _ = analyze_to_dir(one, tmp_path, AnalysisOptions(top_k=20, knn_k=3, bins=40, nulls=False))
-    assert set(report["figures"]) == {"similarity_vs_rank", "histogram"}
+    assert set(report.figures) == {"similarity_vs_rank", "histogram"}
     assert not list(tmp_path.glob("jaccard_*.png")) and (tmp_path / "histogram.png").stat().st_size > 5000
     rows = (tmp_path / "knn" / "dec_lut.tsv").read_text().splitlines()
-    assert len(rows) == report["matrices"]["dec_lut"]["n_tokens"]
+    assert len(rows) == report.matrices["dec_lut"].n_tokens
     assert all(len(row.split("\t")) == 4 and all(len(c.split(" ")) == 2 for c in row.split("\t")[1:]) for row in rows)
 
 
 def test_intrinsic_section_is_filled_with_gensim_and_skipped_without(dump, tmp_path, monkeypatch):
     pytest.importorskip("gensim")
     report, _ = analyze_to_dir(dump, tmp_path / "a", AnalysisOptions(top_k=10, knn_k=3, bins=10))
-    simlex = report["intrinsic"]["enc_embed"]["simlex999"]
+    simlex = report.intrinsic["enc_embed"]["simlex999"]
     assert simlex["pairs"] == 999 and 0 < simlex["covered"] <= 999
     from tiedtransformer.analysis import intrinsic
 
     monkeypatch.setattr(intrinsic, "gensim_test_data", lambda: None)
     report, _ = analyze_to_dir(dump, tmp_path / "b", AnalysisOptions(top_k=10, knn_k=3, bins=10))
-    assert "skipped" in report["intrinsic"] and "Skipped" in markdown(report)
+    assert "skipped" in report.intrinsic and "Skipped" in markdown(report)
 
 
 def test_scalars_and_tables_for_dashboards(dump, tmp_path):
     report, _ = analyze_to_dir(dump, tmp_path, AnalysisOptions(top_k=30, knn_k=3, bins=10))
     s = scalars(report)
-    assert s["emb/dec_lut/mean_top30"] == report["matrices"]["dec_lut"]["mean_top"]
+    assert s["emb/dec_lut/mean_top30"] == report.matrices["dec_lut"].stat("mean_top")
     assert s["emb/jaccard_top30/dec_embed~dec_lut"] == 1.0
     t = tables(report, max_rows=10_000)
     cols, rows = t["emb/top30_pairs"]

@@ -68,3 +68,45 @@ def test_a_new_statistic_reaches_every_output(dump, tmp_path, monkeypatch, capsy
 
     main(["analyze", str(DumpDir(run.snapshot(7)).path), "--analysis.top_k=30", "--analysis.bins=40"])
     assert "made-up statistic over 30" in capsys.readouterr().out
+
+
+def test_a_dump_analysis_reads_back_what_it_writes_and_keeps_what_it_does_not_know():
+    from tiedtransformer.analysis.schema import DumpAnalysis, MatrixAnalysis
+
+    data = {
+        "top_k": 2,
+        "knn_k": 1,
+        "matrices": {
+            "enc_embed": {
+                "identical_to": None,
+                "n_tokens": 3,
+                "n_pairs": 3,
+                "top_pairs": [["a", "b", 0.9]],
+                "bottom_pairs": [["a", "c", -0.2]],
+                **{s.key: 0.5 for s in schema.STATISTICS},
+                "kinds": {"other": 1.0},
+                "nulls": {"init": {"mean_top": 0.1}},
+                "rare": None,
+                "histogram": {"edges": [-1, 1], "counts": [3]},
+                "from_a_newer_writer": 7,
+            }
+        },
+        "jaccard_top_pairs": {"enc_embed": {"enc_embed": 1.0}},
+        "jaccard_knn": {"enc_embed": {"enc_embed": 1.0}},
+        "chance_jaccard_top_pairs": {"enc_embed": {"enc_embed": 0.01}},
+        "chance_jaccard_knn": {"enc_embed": {"enc_embed": 0.02}},
+        "meta": {"step": 7},
+        "options": {"top_k": 2},
+        "intrinsic": {"skipped": "no gensim"},
+        "a_newer_section": [1],
+    }
+    report = DumpAnalysis.from_json(data)
+    m = report.matrices["enc_embed"]
+    assert m.stat("mean_top") == 0.5 and m.stat("mean_top", "init") == 0.1 and m.stat("mean_top", "random") is None
+    assert m.extra == {"from_a_newer_writer": 7} and report.extra == {"a_newer_section": [1]}
+    assert report.jaccard("knn") == data["jaccard_knn"] and report.chance("top_pairs")["enc_embed"]["enc_embed"] == 0.01
+    back = report.to_json()
+    assert back == data and list(back["matrices"]["enc_embed"])[5] == schema.STATISTICS[0].key  # order kept
+    trimmed = MatrixAnalysis.from_json({"identical_to": "dec_embed", "top_pairs": []})  # a kept copy's, trimmed
+    assert trimmed.histogram is None and trimmed.statistics == {} and "histogram" not in trimmed.to_json()
+    assert DumpAnalysis.from_json(None).matrices == {}  # an unreadable report reads as an empty one

@@ -64,26 +64,6 @@ def test_an_empty_settled_table_says_why():
     assert "step 200 with 300, and step 300 with 400" in table["note"]
 
 
-def test_the_settled_table_reads_a_kept_runs_metrics_across_resumed_parts():
-    """A kept copy has no dumps: the values the callback logged at each snapshot (against the previous one)
-    make the table; the value logged against step 0 is left out, as with dumps."""
-    from tiedtransformer.analysis.seed_tables import settled_series, settled_table
-
-    runs = [run(1)]
-    key, snap = "emb/dec_lut/settled_top1000", "emb/dec_lut/mean_top1000"
-    runs[0]["metrics"] = [
-        {"step": "1", snap: "0.26", key: ""},  # the step-0 snapshot
-        {"step": "50", "train/loss": "3.0"},  # not a snapshot
-        {"step": "250", snap: "0.3", key: "0.1"},  # against step 0: not counted
-        {"step": "500", snap: "0.4", key: "0.6"},
-        {"step": "750", snap: "0.45", key: "0.8"},  # a resumed part's rows follow
-        {"step": "1000", snap: "0.46", key: "0.9"},
-    ]
-    assert settled_series(runs[0], "dec_lut") == [(500, 250, 0.6), (750, 500, 0.8), (1000, 750, 0.9)]
-    row = settled_table(runs)["rows"][0]
-    assert row[2 + 3] == "0.80 / 0.90" and row[2] == "–"  # dec_lut is the fourth matrix; enc_embed has none
-
-
 def test_the_between_table_averages_cka_and_procrustes_over_a_groups_runs_with_chance():
     from tiedtransformer.analysis.seed_tables import between_table
 
@@ -103,9 +83,9 @@ def test_the_knn_jaccard_table_reads_its_own_keys_and_chance():
 
     runs = [run(1)]
     sim = runs[0]["similarity"]
-    sim["knn_k"] = 10
-    sim["jaccard_knn"] = {a: {b: 0.25 for b in sim["jaccard_top_pairs"]} for a in sim["jaccard_top_pairs"]}
-    sim["chance_jaccard_knn"] = {a: {b: 0.0019 for b in sim["jaccard_top_pairs"]} for a in sim["jaccard_top_pairs"]}
+    sim.knn_k = 10
+    sim.jaccard_knn = {a: {b: 0.25 for b in sim.jaccard_top_pairs} for a in sim.jaccard_top_pairs}
+    sim.chance_jaccard_knn = {a: {b: 0.0019 for b in sim.jaccard_top_pairs} for a in sim.jaccard_top_pairs}
     table = jaccard_table(runs, "knn")
     assert table["title"] == "Jaccard overlap of the 10 nearest neighbours between matrices"
     assert "at most 0.00190" in table["note"] and table["rows"][0][3:] == ["0.25"] * 4

@@ -12,6 +12,7 @@ from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.run.files import CrossDir, DumpDir, RunDir
 from tiedtransformer.run.plan import RunOptions
+from tiedtransformer.search_defaults import BEAM_SIZE, LENGTH_PENALTY, TRANSLATE_MAX_LEN
 
 
 def analyze(
@@ -58,13 +59,13 @@ def analyze(
         base = None if init_path and Path(init_path).resolve() == target.resolve() else init_dump
         report, _ = analyze_to_dir(dump, where, analysis, lambda name: print(f"analysed {name}", flush=True), base)
         print(f"{target}: step {dump.meta.get('step')}" + (f", null at init: {init_path}" if base else ""))
-        for name, m in report["matrices"].items():
-            print(f"  {name}" + (f" (identical to {m['identical_to']})" if m["identical_to"] else ""))
+        for name, m in report.matrices.items():
+            print(f"  {name}" + (f" (identical to {m.identical_to})" if m.identical_to else ""))
             for stat in schema.STATISTICS:
-                nulls = {k: v.get(stat.key) for k, v in (m.get("nulls") or {}).items()}
+                nulls = {k: m.stat(stat.key, k) for k in m.nulls}
                 against = ", ".join(f"{k} {fmt(v)}" for k, v in nulls.items() if v is not None)
                 print(
-                    f"    {stat.words(analysis.top_k):32s} {fmt(m.get(stat.key))}"
+                    f"    {stat.words(analysis.top_k):32s} {fmt(m.stat(stat.key))}"
                     + (f" (null: {against})" if against else "")
                 )
         print(f"  report: {DumpDir(where).report}")
@@ -210,9 +211,9 @@ def translate(
     output: str | None = None,
     engine: Literal["ours", "ctranslate2"] = "ours",
     compute_type: str = "default",
-    beam_size: int = 4,
-    length_penalty: float = 0.6,
-    max_len: int = 128,
+    beam_size: int = BEAM_SIZE,
+    length_penalty: float = LENGTH_PENALTY,
+    max_len: int = TRANSLATE_MAX_LEN,
     skip_invalid_utf8: bool = False,
 ) -> None:
     """Translate a file, one sentence per line, without a Trainer: by our search or by CTranslate2 (exported

@@ -96,11 +96,11 @@ def load_run(run_dir: str | Path) -> dict:
         with open(part, newline="") as fh:
             run["metrics"] += list(csv.DictReader(fh))
     if dumps := d.snapshots():
-        run["similarity"] = json.loads(DumpDir(dumps[-1]).similarity.read_text())
+        run["similarity"] = _report(DumpDir(dumps[-1]).similarity)
         run["similarity_dir"] = dumps[-1]
         run["top_pairs_by_step"] = _top_pairs_by_step(dumps)
     elif d.final_similarity.is_file():  # a kept copy of the run (docs/keep_runs.py): no dumps
-        run["similarity"] = json.loads(d.final_similarity.read_text())
+        run["similarity"] = _report(d.final_similarity)
     if d.trajectory.is_file():  # written by `tiedtransformer analyze RUN`
         run["trajectory"] = json.loads(d.trajectory.read_text())
     config = _config(d)
@@ -112,6 +112,10 @@ def load_run(run_dir: str | Path) -> dict:
     if hyps.is_file() and refs.is_file():
         run["test"] = (_lines(hyps), _lines(refs))
     return run
+
+
+def _report(path: Path) -> schema.DumpAnalysis:
+    return schema.DumpAnalysis.from_json(json.loads(path.read_text()))
 
 
 def _lines(path: Path) -> list[str]:
@@ -139,9 +143,9 @@ def _top_pairs_by_step(dumps: list[Path]) -> list[tuple[int, dict[str, set]]]:
     """Each analysed snapshot's top pairs per matrix (as token-text pairs), oldest first."""
     out = []
     for dump in dumps:
-        sim = json.loads(DumpDir(dump).similarity.read_text())
-        pairs = {n: {tuple(sorted(p[:2])) for p in m["top_pairs"]} for n, m in sim["matrices"].items()}
-        out.append((int(sim.get("meta", {}).get("step") or 0), pairs))
+        sim = _report(DumpDir(dump).similarity)
+        pairs = {n: {tuple(sorted(p[:2])) for p in m.top_pairs} for n, m in sim.matrices.items()}
+        out.append((int(sim.meta.get("step") or 0), pairs))
     return out
 
 
@@ -278,17 +282,16 @@ def _run_section(r: dict, page: Path) -> dict:
         return out
     heat = dump.figure("jaccard_top_pairs") if dump is not None else None  # a kept copy: none
     means = [
-        [n, m.get("identical_to") or "", *(fmt(m.get(s.key)) for s in schema.STATISTICS)]
-        for n, m in sim["matrices"].items()
+        [n, m.identical_to or "", *(fmt(m.stat(s.key)) for s in schema.STATISTICS)] for n, m in sim.matrices.items()
     ]
     pairs = [
-        (n, [[i, a, b, f"{s:.3f}"] for i, (a, b, s) in enumerate(m["top_pairs"][:SHOWN_PAIRS], 1)])
-        for n, m in sim["matrices"].items()
-        if not m.get("identical_to")
+        (n, [[i, a, b, f"{s:.3f}"] for i, (a, b, s) in enumerate(m.top_pairs[:SHOWN_PAIRS], 1)])
+        for n, m in sim.matrices.items()
+        if not m.identical_to
     ]
     heatmap = base64.b64encode(heat.read_bytes()).decode() if heat and heat.is_file() else None
-    header = ["matrix", "identical to", *(s.words(sim["top_k"]) for s in schema.STATISTICS)]
-    return out | {"top_k": sim["top_k"], "header": header, "means": means, "pairs": pairs, "heatmap": heatmap}
+    header = ["matrix", "identical to", *(s.words(sim.top_k) for s in schema.STATISTICS)]
+    return out | {"top_k": sim.top_k, "header": header, "means": means, "pairs": pairs, "heatmap": heatmap}
 
 
 def render_page(runs: list[dict], rows: list[dict], tables: list[dict], page: Path = Path("report.html")) -> str:

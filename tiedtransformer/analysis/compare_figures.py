@@ -197,12 +197,12 @@ def rank_figure(runs: list[dict]) -> str | None:
     for ax, name in zip(axes, MATRIX_NAMES):
         named = set()
         for r in with_sim:
-            m = r["similarity"]["matrices"].get(name)
+            m = r["similarity"].matrices.get(name)
             if not m:
                 continue
             s = r["summary"]
             group = f"{s.direction} · {s.tying}"
-            ys = [p[2] for p in m["top_pairs"]]
+            ys = [p[2] for p in m.top_pairs]
             ax.plot(
                 range(1, len(ys) + 1),
                 ys,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.matrices import KIND_PAIRS
 from tiedtransformer.analysis.numbers import fmt
+from tiedtransformer.analysis.options import TOP_K
+from tiedtransformer.analysis.schema import MatrixAnalysis
 from tiedtransformer.analysis.seed_tables import defined_values as _values
 from tiedtransformer.analysis.seed_tables import groups
 from tiedtransformer.analysis.verdict import Verdict, verdict
@@ -32,12 +34,13 @@ class Finding:
     detail: str
 
 
-def _m(run: dict, name: str) -> dict:
-    return (((run.get("similarity") or {}).get("matrices")) or {}).get(name) or {}
+def _m(run: dict, name: str) -> MatrixAnalysis:
+    return (run["similarity"].matrices.get(name) if run.get("similarity") else None) or MatrixAnalysis()
 
 
-def _null(run: dict, name: str, which: str) -> dict:
-    return (_m(run, name).get("nulls") or {}).get(which) or {}
+def top_k_of(runs: list[dict]) -> int:
+    """The top-K of the runs' analyses (the first that has one), else the analysis's default."""
+    return next((r["similarity"].top_k for r in runs if r.get("similarity") and r["similarity"].top_k), TOP_K)
 
 
 def _series(xs: list[float], d: int = 3) -> str:
@@ -59,7 +62,7 @@ def _rule(learned, nulls: dict, direction: int, resolution: float = 0.0) -> Verd
 
 def _one_pair(runs: list[dict]) -> float:
     """The Jaccard of two top-K sets that differ by one shared pair: the resolution of the overlap."""
-    k = (runs[0].get("similarity") or {}).get("top_k", 1000) if runs else 1000
+    k = top_k_of(runs)
     return 1 / (2 * k - 1)
 
 
@@ -80,9 +83,9 @@ def structure_learned(runs: list[dict], direction: str) -> list[Finding]:
         vals, n = _complete(
             untied(runs, direction),
             {
-                "learned": lambda r, x=name: _m(r, x)["mean_top"],
-                "init": lambda r, x=name: _null(r, x, "init")["mean_top"],
-                "random": lambda r, x=name: _null(r, x, "random")["mean_top"],
+                "learned": lambda r, x=name: _m(r, x).stat("mean_top"),
+                "init": lambda r, x=name: _m(r, x).stat("mean_top", "init"),
+                "random": lambda r, x=name: _m(r, x).stat("mean_top", "random"),
             },
         )
         v = _rule(vals["learned"], {"init": vals["init"], "random": vals["random"]}, +1)
@@ -91,7 +94,7 @@ def structure_learned(runs: list[dict], direction: str) -> list[Finding]:
                 Finding(
                     f"0-{direction}-{name}",
                     f"`{name}` has learned pairs of similar tokens",
-                    f"mean cosine of its top-{(runs[0].get('similarity') or {}).get('top_k', 1000)} pairs, "
+                    f"mean cosine of its top-{top_k_of(runs)} pairs, "
                     "untied runs, against the same at step 0 and for a random matrix; a unit is a run",
                     v,
                     f"learned {_series(vals['learned'])}; init {_series(vals['init'])}; random "
@@ -102,11 +105,11 @@ def structure_learned(runs: list[dict], direction: str) -> list[Finding]:
 
 
 def _jaccard(r: dict, a: str, b: str) -> float:
-    return r["similarity"]["jaccard_top_pairs"][a][b]
+    return r["similarity"].jaccard_top_pairs[a][b]
 
 
 def _chance(r: dict, a: str, b: str) -> float:
-    return r["similarity"]["chance_jaccard_top_pairs"][a][b]
+    return r["similarity"].chance_jaccard_top_pairs[a][b]
 
 
 def jaccard_findings(runs: list[dict], direction: str) -> list[Finding]:
@@ -196,14 +199,15 @@ def _lead_finding(
 
 def _stat(key: str):
     def value(r, x, which=None):
-        return (_null(r, x, which) if which else _m(r, x))[key]
+        return _m(r, x).stat(key, which)
 
     return value
 
 
 def _kind(kind: str):
     def value(r, x, which=None):
-        return (_null(r, x, which) if which else _m(r, x))["kinds"][kind]
+        m = _m(r, x)
+        return (m.nulls[which]["kinds"] if which else m.kinds)[kind]
 
     return value
 

@@ -243,33 +243,33 @@ def chance_tables(results: dict[str, MatrixResult], top_k: int, knn_k: int) -> t
     return top, knn
 
 
-def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: int) -> dict:
-    """The JSON report: per matrix the pairs and their means with their nulls, across matrices the
-    Jaccard tables and their chance levels."""
+def summarize(results: dict[str, MatrixResult], top_k: int, bins: int, knn_k: int) -> schema.DumpAnalysis:
+    """The report: per matrix the pairs and their means with their nulls, across matrices the Jaccard tables
+    and their chance levels."""
     top_j, knn_j = jaccard_tables(results)
     chance_top, chance_knn = chance_tables(results, top_k, knn_k)
     edges = torch.linspace(-1, 1, bins + 1).tolist()
     matrices = {}
     for name, r in results.items():
         top, bottom = r.pair_texts("top"), r.pair_texts("bottom")
-        matrices[name] = {
-            "identical_to": r.identical_to,
-            "n_tokens": len(r.tokens),
-            "n_pairs": r.sim.n_pairs,
-            "top_pairs": [list(p) for p in top],
-            "bottom_pairs": [list(p) for p in bottom],
-            **schema.statistics(r.sim),
-            "kinds": kind_shares(top, KIND_PAIRS),
-            "nulls": r.nulls,
-            "rare": r.rare,
-            "histogram": {"edges": edges, "counts": [int(c) for c in r.sim.histogram.tolist()]},
-        }
-    return {
-        "top_k": top_k,
-        "knn_k": knn_k,
-        "matrices": matrices,
-        "jaccard_top_pairs": top_j,
-        "jaccard_knn": knn_j,
-        "chance_jaccard_top_pairs": chance_top,
-        "chance_jaccard_knn": chance_knn,
-    }
+        matrices[name] = schema.MatrixAnalysis(
+            identical_to=r.identical_to,
+            n_tokens=len(r.tokens),
+            n_pairs=r.sim.n_pairs,
+            top_pairs=[list(p) for p in top],
+            bottom_pairs=[list(p) for p in bottom],
+            statistics=schema.statistics(r.sim),
+            kinds=kind_shares(top, KIND_PAIRS),
+            nulls=r.nulls,
+            rare=r.rare,
+            histogram={"edges": edges, "counts": [int(c) for c in r.sim.histogram.tolist()]},
+        )
+    return schema.DumpAnalysis(
+        top_k=top_k,
+        knn_k=knn_k,
+        matrices=matrices,
+        jaccard_top_pairs=top_j,
+        jaccard_knn=knn_j,
+        chance_jaccard_top_pairs=chance_top,
+        chance_jaccard_knn=chance_knn,
+    )

@@ -94,13 +94,13 @@ def simlex_findings(runs: list[dict]) -> list[Finding]:
     direction, inp = "de-en", "dec_embed"  # only de-en has an English output embedding
 
     def rho(r, x):
-        return r["similarity"]["intrinsic"][x]["simlex999"]["spearman"]
+        return r["similarity"].intrinsic[x]["simlex999"]["spearman"]
 
     def random_rho(r, x):  # random matrices of the same shape: what a matrix that learned nothing scores
-        return r["similarity"]["intrinsic"][x]["random"]["simlex999"]
+        return r["similarity"].intrinsic[x]["random"]["simlex999"]
 
     def random_sd(r, x):  # how far one random matrix's ρ strays from that mean
-        return r["similarity"]["intrinsic"][x]["random"].get("simlex999_sd")
+        return r["similarity"].intrinsic[x]["random"].get("simlex999_sd")
 
     measures = {
         "learned": lambda r: rho(r, "dec_lut") - rho(r, inp),

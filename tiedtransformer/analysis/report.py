@@ -40,7 +40,7 @@ def analyze_to_dir(
     options: AnalysisOptions = AnalysisOptions(),
     progress=None,
     init: EmbeddingDump | None = None,
-) -> tuple[dict, dict[str, MatrixResult]]:
+) -> tuple[schema.DumpAnalysis, dict[str, MatrixResult]]:
     """Analyse ``dump`` (with ``init``, its run's step-0 snapshot, as a null) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -50,19 +50,19 @@ def analyze_to_dir(
     results = analyze_dump(dump, options, progress, init)
     top_k = options.top_k
     report = summarize(results, top_k, options.bins, options.knn_k)
-    report["meta"] = dump.meta
-    report["options"] = {k: v for k, v in dataclasses.asdict(options).items() if k != "device"}
+    report.meta = dump.meta
+    report.options = {k: v for k, v in dataclasses.asdict(options).items() if k != "device"}
     intrinsic = evaluate(dump, english_sides(dump))
-    report["intrinsic"] = (
+    report.intrinsic = (
         intrinsic
         if intrinsic is not None
         else {
             "skipped": "gensim is not installed (pip install 'tiedtransformer[intrinsic]') or the dump has no SentencePiece model"
         }
     )
-    atomic_write_json(DumpDir(out).similarity, report, sort_keys=False)  # matrices in the experiment's order
+    atomic_write_json(DumpDir(out).similarity, report.to_json(), sort_keys=False)  # matrices in the experiment's order
     _write_knn(out, results)
-    report["figures"] = _write_figures(out, report, results, top_k)
+    report.figures = _write_figures(out, report, results, top_k)
     atomic_write_text(DumpDir(out).report, markdown(report))
     return report, results
 
@@ -98,21 +98,23 @@ def _distinct_labels(results: dict[str, MatrixResult]) -> dict[str, str]:
     return {first: " = ".join(names) for first, names in labels.items()}
 
 
-def _write_figures(out: Path, report: dict, results: dict[str, MatrixResult], top_k: int) -> dict[str, str]:
+def _write_figures(
+    out: Path, report: schema.DumpAnalysis, results: dict[str, MatrixResult], top_k: int
+) -> dict[str, str]:
     from tiedtransformer.analysis import figures  # matplotlib: imported only where figures are made
 
-    title = " ".join(str(report["meta"].get(k, "")) for k in ("tying", "direction")).strip()
+    title = " ".join(str(report.meta.get(k, "")) for k in ("tying", "direction")).strip()
     labels = _distinct_labels(results)
-    mats = report["matrices"]
+    mats = report.matrices
     made = {}
     if len(results) > 1:  # a table of one matrix against itself says nothing
         made["jaccard_top_pairs"] = figures.jaccard_heatmap(
-            report["jaccard_top_pairs"],
+            report.jaccard_top_pairs,
             DumpDir(out).figure("jaccard_top_pairs"),
             f"Jaccard of top-{top_k} pairs {title}",
         )
         made["jaccard_knn"] = figures.jaccard_heatmap(
-            report["jaccard_knn"], DumpDir(out).figure("jaccard_knn"), f"mean k-NN Jaccard {title}"
+            report.jaccard_knn, DumpDir(out).figure("jaccard_knn"), f"mean k-NN Jaccard {title}"
         )
     made["similarity_vs_rank"] = figures.rank_curves(
         {label: results[n].sim.top_scores.tolist() for n, label in labels.items()},
@@ -120,23 +122,22 @@ def _write_figures(out: Path, report: dict, results: dict[str, MatrixResult], to
         f"top-{top_k} pair similarity by rank {title}",
     )
     made["histogram"] = figures.histograms(
-        {label: (mats[n]["histogram"]["edges"], mats[n]["histogram"]["counts"]) for n, label in labels.items()},
+        {label: (mats[n].histogram["edges"], mats[n].histogram["counts"]) for n, label in labels.items()},
         DumpDir(out).figure("histogram"),
         f"all pairwise cosines {title}",
     )
     return {k: v.name for k, v in made.items()}
 
 
-def _with_nulls(m: dict, key: str) -> str:
+def _with_nulls(m: schema.MatrixAnalysis, key: str) -> str:
     """``learned / init / random`` of one statistic (– where a null is missing)."""
-    nulls = m.get("nulls") or {}
-    if not nulls:
-        return fmt(m[key])
-    return " / ".join(fmt(v) for v in (m[key], nulls.get("init", {}).get(key), nulls.get("random", {}).get(key)))
+    if not m.nulls:
+        return fmt(m.stat(key))
+    return " / ".join(fmt(m.stat(key, null)) for null in (None, "init", "random"))
 
 
-def _rare_lines(mats: dict, k: int) -> list[str]:
-    rows = [(n, m["rare"]) for n, m in mats.items() if m.get("rare") and not m["identical_to"]]
+def _rare_lines(mats: dict[str, schema.MatrixAnalysis], k: int) -> list[str]:
+    rows = [(n, m.rare) for n, m in mats.items() if m.rare and not m.identical_to]
     if not rows:
         return []
     lines = [
@@ -164,11 +165,11 @@ def _rare_lines(mats: dict, k: int) -> list[str]:
     return lines
 
 
-def markdown(report: dict) -> str:
-    meta, mats = report["meta"], report["matrices"]
+def markdown(report: schema.DumpAnalysis) -> str:
+    meta, mats = report.meta, report.matrices
     names = list(mats)
-    k = report["top_k"]
-    opts = report.get("options") or {}
+    k = report.top_k
+    opts = report.options
     lines = [
         f"# Token-matrix similarity: tying `{meta.get('tying')}`, {meta.get('direction')}, step {meta.get('step')}",
         "",
@@ -182,19 +183,19 @@ def markdown(report: dict) -> str:
     for n in names:
         m = mats[n]
         cells = [_with_nulls(m, s.key) for s in schema.STATISTICS]
-        lines.append(f"| `{n}` | {m['identical_to'] or ''} | {m['n_tokens']} | " + " | ".join(cells) + " |")
-    shared = {n: (mats[n].get("nulls") or {}).get("init", {}).get("jaccard_top_pairs_with_learned") for n in names}
+        lines.append(f"| `{n}` | {m.identical_to or ''} | {m.n_tokens} | " + " | ".join(cells) + " |")
+    shared = {n: mats[n].stat("jaccard_top_pairs_with_learned", "init") for n in names}
     if any(v is not None for v in shared.values()):
         lines += [
             "",
             f"Jaccard of the top-{k} pairs with those at initialisation (1: the structure was there before "
             "training): " + ", ".join(f"`{n}` {fmt(v, 2)}" for n, v in shared.items() if v is not None) + ".",
         ]
-    for key, title in (
-        ("jaccard_top_pairs", f"Jaccard overlap of the top-{k} pair sets"),
-        ("jaccard_knn", "Mean per-token Jaccard of the k-NN sets"),
+    for kind, title in (
+        ("top_pairs", f"Jaccard overlap of the top-{k} pair sets"),
+        ("knn", "Mean per-token Jaccard of the k-NN sets"),
     ):
-        chance = report.get(f"chance_{key}")
+        chance = report.chance(kind)
         lines += [
             "",
             f"## {title}",
@@ -210,9 +211,10 @@ def markdown(report: dict) -> str:
             "| | " + " | ".join(f"`{n}`" for n in names) + " |",
             "|---" * (len(names) + 1) + "|",
         ]
-        lines += [f"| `{a}` | " + " | ".join(fmt(report[key][a][b], 2) for b in names) + " |" for a in names]
-    lines += _rare_lines(mats, k) + _intrinsic_lines(report.get("intrinsic") or {}) + _pair_lines(mats, k)
-    lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in (report.get("figures") or {}).items()]
+        table = report.jaccard(kind)
+        lines += [f"| `{a}` | " + " | ".join(fmt(table[a][b], 2) for b in names) + " |" for a in names]
+    lines += _rare_lines(mats, k) + _intrinsic_lines(report.intrinsic or {}) + _pair_lines(mats, k)
+    lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in (report.figures or {}).items()]
     return "\n".join(lines) + "\n"
 
 
@@ -235,50 +237,48 @@ def _intrinsic_lines(intrinsic: dict) -> list[str]:
     return lines
 
 
-def _pair_lines(mats: dict, k: int) -> list[str]:
+def _pair_lines(mats: dict[str, schema.MatrixAnalysis], k: int) -> list[str]:
     lines = ["", f"## Most similar pairs (first {SHOWN_PAIRS} of {k}; all in {DumpDir.SIMILARITY})"]
     for n, m in mats.items():
-        if m["identical_to"]:
-            lines += ["", f"### `{n}`: identical to `{m['identical_to']}` (the same Parameter; Jaccard 1)"]
+        if m.identical_to:
+            lines += ["", f"### `{n}`: identical to `{m.identical_to}` (the same Parameter; Jaccard 1)"]
             continue
         lines += ["", f"### `{n}`", "", "| rank | token | token | cosine |", "|---|---|---|---|"]
-        lines += [f"| {i} | `{a}` | `{b}` | {s:.3f} |" for i, (a, b, s) in enumerate(m["top_pairs"][:SHOWN_PAIRS], 1)]
+        lines += [f"| {i} | `{a}` | `{b}` | {s:.3f} |" for i, (a, b, s) in enumerate(m.top_pairs[:SHOWN_PAIRS], 1)]
     return lines
 
 
-def scalars(report: dict) -> dict[str, float]:
+def scalars(report: schema.DumpAnalysis) -> dict[str, float]:
     """Scalar summaries for dashboards: ``emb/<name>/mean_top<K>`` etc. and the Jaccard table."""
-    k, out = report["top_k"], {}
-    for n, m in report["matrices"].items():
+    k, out = report.top_k, {}
+    for n, m in report.matrices.items():
         for key, label in ((s.key, s.scalar_name(k)) for s in schema.STATISTICS):
-            if m.get(key) is not None:
-                out[f"emb/{n}/{label}"] = m[key]
-            for null, stats in (m.get("nulls") or {}).items():
-                if stats.get(key) is not None:
-                    out[f"emb/{n}/{label}_{null}"] = stats[key]
-        if (m.get("rare") or {}).get("share_of_top_pairs_with_rare") is not None:
-            out[f"emb/{n}/rare_share_top{k}"] = m["rare"]["share_of_top_pairs_with_rare"]
-    names = list(report["matrices"])
+            if m.stat(key) is not None:
+                out[f"emb/{n}/{label}"] = m.stat(key)
+            for null in m.nulls:
+                if m.stat(key, null) is not None:
+                    out[f"emb/{n}/{label}_{null}"] = m.stat(key, null)
+        if (m.rare or {}).get("share_of_top_pairs_with_rare") is not None:
+            out[f"emb/{n}/rare_share_top{k}"] = m.rare["share_of_top_pairs_with_rare"]
+    names = list(report.matrices)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            out[f"emb/jaccard_top{k}/{a}~{b}"] = report["jaccard_top_pairs"][a][b]
-            out[f"emb/jaccard_knn/{a}~{b}"] = report["jaccard_knn"][a][b]
+            out[f"emb/jaccard_top{k}/{a}~{b}"] = report.jaccard_top_pairs[a][b]
+            out[f"emb/jaccard_knn/{a}~{b}"] = report.jaccard_knn[a][b]
     return out
 
 
-def tables(report: dict, max_rows: int) -> dict[str, tuple[list[str], list[list]]]:
+def tables(report: schema.DumpAnalysis, max_rows: int) -> dict[str, tuple[list[str], list[list]]]:
     """Tables (columns, rows) for W&B: top pairs of every matrix in one long table (filterable by
     matrix), and the Jaccard table. Longer tables are cut to ``max_rows`` on purpose: the best pairs
     are kept, and a ``truncated`` note says so."""
-    k = report["top_k"]
-    pairs = [
-        [n, rank, a, b, s] for n, m in report["matrices"].items() for rank, (a, b, s) in enumerate(m["top_pairs"], 1)
-    ]
+    k = report.top_k
+    pairs = [[n, rank, a, b, s] for n, m in report.matrices.items() for rank, (a, b, s) in enumerate(m.top_pairs, 1)]
     if len(pairs) > max_rows:
-        per = max(1, max_rows // len(report["matrices"]))
+        per = max(1, max_rows // len(report.matrices))
         pairs = [row for row in pairs if row[1] <= per]
-    names = list(report["matrices"])
-    jac = [[a, b, report["jaccard_top_pairs"][a][b], report["jaccard_knn"][a][b]] for a in names for b in names]
+    names = list(report.matrices)
+    jac = [[a, b, report.jaccard_top_pairs[a][b], report.jaccard_knn[a][b]] for a in names for b in names]
     return {
         f"emb/top{k}_pairs": (["matrix", "rank", "token_a", "token_b", "cosine"], pairs),
         "emb/jaccard": (["matrix_a", "matrix_b", f"jaccard_top{k}", "jaccard_knn"], jac),

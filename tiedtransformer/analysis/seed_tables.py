@@ -11,7 +11,7 @@ from statistics import mean, stdev
 from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.numbers import fmt, number
-from tiedtransformer.analysis.similarity import jaccard
+from tiedtransformer.analysis.settled import settled_series
 from tiedtransformer.analysis.verdict import verdict
 from tiedtransformer.run.files import RunDir
 
@@ -112,8 +112,8 @@ def cost_table(runs: list[dict], rows: list[dict]) -> dict:
     }
 
 
-def _matrices(r: dict) -> dict:
-    return ((r.get("similarity") or {}).get("matrices")) or {}
+def _matrices(r: dict) -> dict[str, schema.MatrixAnalysis]:
+    return r["similarity"].matrices if r.get("similarity") else {}
 
 
 def per_matrix_rows(runs: list[dict], cell) -> list[list]:
@@ -128,13 +128,11 @@ def similarity_table(runs: list[dict], key: str, title: str) -> dict:
         ms = [m for r in members if (m := _matrices(r).get(name))]
         if not ms:
             return "–"
-        learned = _mean([m.get(key) for m in ms])
-        init = _mean([((m.get("nulls") or {}).get("init") or {}).get(key) for m in ms])
-        rnd = _mean([((m.get("nulls") or {}).get("random") or {}).get(key) for m in ms])
+        learned, init, rnd = (_mean([m.stat(key, null) for m in ms]) for null in (None, "init", "random"))
         return f"{fmt(learned)} / {fmt(init)} / {fmt(rnd)}"
 
     out = per_matrix_rows(runs, cell)
-    k = next((r["similarity"]["top_k"] for r in runs if r.get("similarity")), "K")
+    k = next((r["similarity"].top_k for r in runs if r.get("similarity")), "K")
     return {
         "title": title.replace("K", str(k)),
         "note": "learned / at initialisation (step-0 snapshot) / random matrix of the same shape and row norms, "
@@ -181,15 +179,13 @@ def jaccard_table(runs: list[dict], kind: str = "top_pairs") -> dict:
     (``knn``, mean over tokens) per group (mean over its runs), with its chance level."""
     out, chance = [], []
     for (direction, tying), members in groups(runs).items():
-        sims = [r["similarity"] for r in members if r.get("similarity") and r["similarity"].get(f"jaccard_{kind}")]
+        sims = [r["similarity"] for r in members if r.get("similarity") and r["similarity"].jaccard(kind)]
         for a in MATRIX_NAMES:
-            cells = [fmt(_mean([s[f"jaccard_{kind}"].get(a, {}).get(b) for s in sims]), 2) for b in MATRIX_NAMES]
+            cells = [fmt(_mean([s.jaccard(kind).get(a, {}).get(b) for s in sims]), 2) for b in MATRIX_NAMES]
             out.append([direction, tying, a, *cells])
-        chance += [c[a][b] for s in sims if (c := s.get(f"chance_jaccard_{kind}")) for a in c for b in c[a]]
-    sim = next((r["similarity"] for r in runs if r.get("similarity")), {})
-    what = (
-        f"top-{sim.get('top_k', 'K')} pairs" if kind == "top_pairs" else f"{sim.get('knn_k', 'k')} nearest neighbours"
-    )
+        chance += [c[a][b] for s in sims if (c := s.chance(kind)) for a in c for b in c[a]]
+    sim = next((r["similarity"] for r in runs if r.get("similarity")), schema.DumpAnalysis())
+    what = f"top-{sim.top_k or 'K'} pairs" if kind == "top_pairs" else f"{sim.knn_k or 'k'} nearest neighbours"
     return {
         "title": f"Jaccard overlap of the {what} between matrices",
         "note": (
@@ -239,7 +235,7 @@ _BETWEEN = ("cka", "procrustes", "cka_chance", "procrustes_chance")
 
 def intrinsic_table(runs: list[dict]) -> dict:
     def cell(members, name):
-        vals = [((r.get("similarity") or {}).get("intrinsic") or {}).get(name) for r in members]
+        vals = [(r["similarity"].intrinsic or {}).get(name) for r in members if r.get("similarity")]
         vals = [v for v in vals if isinstance(v, dict)]
         sl = _mean([v["simlex999"]["spearman"] for v in vals])
         ws = _mean([v["wordsim353"]["spearman"] for v in vals])
@@ -258,30 +254,6 @@ def intrinsic_table(runs: list[dict]) -> dict:
         "header": ["direction", "tying", *MATRIX_NAMES],
         "rows": out,
     }
-
-
-def settled_series(run: dict, name: str) -> list[tuple[int, int, float]]:
-    """``(step, previous step, Jaccard)`` of a matrix's top pairs between consecutive snapshots after step 0,
-    oldest first: from the run's dumps where it has them, else from the ``emb/<matrix>/settled_top<K>`` values
-    the embedding callback logged at each snapshot (kept in a kept copy's metrics)."""
-    if steps := [(s, p[name]) for s, p in run.get("top_pairs_by_step", []) if name in p]:
-        return [(b[0], a[0], jaccard(a[1], b[1])) for a, b in zip(steps, steps[1:]) if a[0] > 0]
-    snapshots: list[int] = []  # the steps at which the callback analysed the matrix
-    out = []
-    for row in run.get("metrics", []):
-        if _logged(row, f"emb/{name}/mean_top") is None:
-            continue
-        step = int(float(row.get("step") or 0))
-        value = _logged(row, f"emb/{name}/settled_top")
-        if value is not None and snapshots and snapshots[-1] > 1:  # the first snapshot (step 0) is not counted
-            out.append((step, snapshots[-1], value))
-        snapshots.append(step)
-    return out
-
-
-def _logged(row: dict, prefix: str) -> float | None:
-    """The first number in a metrics row under a key starting with ``prefix`` (the top-K is part of the key)."""
-    return next((v for k, x in row.items() if k.startswith(prefix) and (v := number(x)) is not None), None)
 
 
 def settled_table(runs: list[dict]) -> dict:
@@ -332,9 +304,9 @@ def top_pairs_table(runs: list[dict]) -> dict:
     for (direction, tying), members in groups(runs).items():
         first = min(members, key=lambda r: (r["seed"] is None, r["seed"] or 0, r["name"]))
         for name, m in _matrices(first).items():
-            if m.get("identical_to"):
+            if m.identical_to:
                 continue
-            shown = ", ".join(f"{a}~{b} {s:.2f}" for a, b, s in m["top_pairs"][:SHOWN_PAIRS])
+            shown = ", ".join(f"{a}~{b} {s:.2f}" for a, b, s in m.top_pairs[:SHOWN_PAIRS])
             out.append([direction, tying, name, first.get("label") or first["name"], shown])
     return {
         "title": "Most similar pairs per matrix",

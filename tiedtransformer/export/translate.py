@@ -22,15 +22,22 @@ from tiedtransformer.cache import cache_root
 from tiedtransformer.data.batching import Example, collate, token_buckets
 from tiedtransformer.data.corpus import output_lines, read_lines
 from tiedtransformer.export.source import Exportable
+from tiedtransformer.search_defaults import (
+    BEAM_SIZE,
+    LENGTH_PENALTY,
+    MAX_LEN_A,
+    MAX_LEN_B,
+    TRANSLATE_MAX_LEN,
+)
 
 
 @dataclass(frozen=True)
 class Decoding:
-    beam_size: int = 4
-    length_penalty: float = 0.6
-    max_len_a: float = 1.0
-    max_len_b: int = 50
-    max_len: int = 128  # source tokens (EOS included); longer lines are cut and named
+    beam_size: int = BEAM_SIZE
+    length_penalty: float = LENGTH_PENALTY
+    max_len_a: float = MAX_LEN_A
+    max_len_b: int = MAX_LEN_B
+    max_len: int = TRANSLATE_MAX_LEN  # source tokens (EOS included); longer lines are cut and named
     max_tokens: int = 4096  # source tokens per batch (our engine)
     batch_size: int = 32  # sentences per batch (CTranslate2)
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from tiedtransformer.model.network import TiedTransformer
+from tiedtransformer.search_defaults import BEAM_SIZE, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -64,10 +65,6 @@ def _force_eos(logp: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
 
 def _strip(seq: list[int]) -> list[int]:
     return seq[: seq.index(EOS_ID)] if EOS_ID in seq else [t for t in seq if t != PAD_ID]
-
-
-# The search's defaults, declared here once (``training.options.DecodeConfig`` takes them).
-BEAM_SIZE, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B = 4, 0.6, 1.0, 50
 
 
 @torch.no_grad()

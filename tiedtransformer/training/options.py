@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.model.search import BEAM_SIZE, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
+from tiedtransformer.search_defaults import BEAM_SIZE, LENGTH_PENALTY, MAX_LEN_A, MAX_LEN_B
 from tiedtransformer.training.schedule import Schedule
 
 Search = Literal["beam", "greedy"]
