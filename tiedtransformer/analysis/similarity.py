@@ -180,12 +180,7 @@ def _tiles(V: int, block: int, small: int) -> tuple[list[tuple[int, int, int, in
 
 
 def analyze_matrix(
-    w: torch.Tensor,
-    top_k: int = TOP_K,
-    knn_k: int = KNN_K,
-    bins: int = BINS,
-    block: int = 4096,
-    dense: bool | None = None,
+    w: torch.Tensor, top_k: int = TOP_K, knn_k: int = KNN_K, bins: int = BINS, block: int = 4096
 ) -> MatrixSimilarity:
     """Top/bottom-K pairs, k-NN and the cosine histogram of the rows of ``w`` (on ``w``'s device).
 
@@ -195,9 +190,7 @@ def analyze_matrix(
     their positions, and few of them: the lists already hold the best of a tile). The same scan finds
     the pairs beating the K-th top pair (a row's bar is the lower of its k-th and that K-th): no pass
     of their own. The products are of
-    :func:`_scaled_rows`, from which a histogram bin is one truncation. A matrix of at most ``block`` rows
-    (``dense`` unset), or any with ``dense``, is one tile: the whole V×V product, its pairs and each row's
-    k-NN by one top-k each (``benchmarks/similarity.py`` times both ways)."""
+    :func:`_scaled_rows`, from which a histogram bin is one truncation."""
     x = normalize_rows(w)
     V, dev = x.size(0), x.device
     n_pairs = V * (V - 1) // 2
@@ -208,15 +201,9 @@ def analyze_matrix(
     knn_s = torch.full((V, k), float("-inf"), device=dev)
     knn_i = torch.zeros((V, k), dtype=torch.long, device=dev)
     hist = torch.zeros(bins, dtype=torch.float64, device=dev)
-    if dense is None:  # the whole matrix fits in one block: one product and one top-k, no tiles
-        dense = V <= block
-    if dense:
-        b = small = max(V, 1)
-        diagonal, upper = [(0, V, 0, V)], []
-    else:
-        b = min(block, V)
-        small = max(1, b // 4)  # diagonal tiles a quarter of a block wide: a quarter of the products wasted below
-        diagonal, upper = _tiles(V, b, small)
+    b = min(block, V)
+    small = max(1, b // 4)  # diagonal tiles a quarter of a block wide: a quarter of the products wasted below them
+    diagonal, upper = _tiles(V, b, small)
     # buffers reused tile after tile (a fresh 64 MB block per step costs page faults), used through
     # contiguous views of their first r × c elements; the masks rounded up to whole 8-byte words
     sim_buf = torch.empty(b * b, device=dev)
