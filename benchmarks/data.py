@@ -92,12 +92,12 @@ def peer_map(corpus: str, model_file: Path, max_len: int, num_proc: int):
     return ds.with_format(None)
 
 
-def peer_epoch(ds, tokenizer, batch_size: int, workers: int, epoch: int) -> dict:
-    """One epoch of the peer over its mapped dataset: length-grouped sampling, padding collation."""
+def peer_epoch(ds, lengths: list[int], tokenizer, batch_size: int, workers: int, epoch: int) -> dict:
+    """One epoch of the peer over its mapped dataset (``lengths``: its rows' lengths, read once with the map):
+    length-grouped sampling, padding collation."""
     from transformers import DataCollatorForSeq2Seq
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    lengths = [len(x) for x in ds["input_ids"]]
     sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator().manual_seed(epoch))
     collate = DataCollatorForSeq2Seq(tokenizer, padding=True)
     batches = list(DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=collate, num_workers=workers))
@@ -193,10 +193,11 @@ def main() -> None:
         mapped[n] = peer_map(args.corpus, model_file, args.max_len, n)
         map_s[n] = round(time.perf_counter() - t, 2)
     best_proc = min(map_s, key=map_s.get)
+    lengths = [len(x) for x in mapped[best_proc]["input_ids"]]  # once, as the Trainer's sampler is given them
     print(f"peer: datasets.map once: {', '.join(f'num_proc {n}: {s} s' for n, s in map_s.items())}; uses {best_proc}")
 
     def peer():
-        last["peer"] = peer_epoch(mapped[best_proc], tokenizer, batch_size, args.workers, epoch[0])
+        last["peer"] = peer_epoch(mapped[best_proc], lengths, tokenizer, batch_size, args.workers, epoch[0])
 
     seconds = interleaved({"ours": ours, "peer": peer}, rounds=args.rounds, warmup=1)
     o, q = last["ours"], last["peer"]

@@ -1,6 +1,6 @@
 """Decoding speed on real sentences: our batched beam search (beam 4) against Hugging Face
 ``MarianMTModel.generate`` with our weights and against CTranslate2 converted from that Marian copy, at each
-of its CPU settings (float32, int8, and int8 with bf16 where the CPU has it; ``--ct2-compute-types``), plus what each of our search's speed-ups gives (each turned off alone).
+of the settings it supports on the device (float32, int8, int8 with bf16, int16, bf16; ``--ct2-compute-types``), plus what each of our search's speed-ups gives (each turned off alone).
 
     python -m benchmarks.decode                            # makes its checkpoint, then times
     python -m benchmarks.decode --checkpoint runs/X/checkpoints/last.ckpt
@@ -45,6 +45,7 @@ from benchmarks.train_step import marian
 from tiedtransformer.data.batching import Example, collate
 from tiedtransformer.model.network import TiedTransformer, sinusoids
 from tiedtransformer.model.search import SearchTricks, beam_search
+from tiedtransformer.run.files import RunDir
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ CHECKPOINT_ARGS = [
 
 def make_checkpoint() -> Path:
     """The fixed-budget checkpoint of the module docstring, trained once."""
-    ckpt = CHECKPOINT_RUN / "checkpoints" / "last.ckpt"
+    ckpt = RunDir(CHECKPOINT_RUN).last
     if ckpt.is_file():
         return ckpt
     cmd = fit_command(
@@ -276,12 +277,13 @@ def sentence_set(path: Path, sp, n: int, batch: int, device) -> tuple[list[torch
 
 
 def ct2_compute_types(device: str) -> list[str]:
-    """float32, int8, and int8 with bf16 where the device runs it (CTranslate2 says which it supports)."""
+    """Each of float32, int8, int8 with bf16, int16 and bf16 that CTranslate2 supports on the device (``int8``
+    already keeps float32 for the rest on a CPU, so ``int8_float32`` is not timed apart)."""
     if device == "none":
         return []
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # CTranslate2 stays out of this process
         supported = pool.apply(_supported_compute_types, (device,))
-    return [t for t in ("float32", "int8", "int8_bfloat16") if t in supported]
+    return [t for t in ("float32", "int8", "int8_bfloat16", "int16", "bfloat16") if t in supported]
 
 
 def _supported_compute_types(device: str) -> set[str]:
@@ -316,8 +318,8 @@ def main() -> None:
     p.add_argument(
         "--ct2-compute-types",
         nargs="+",
-        help="CTranslate2's compute types to time (default: float32, int8, and int8_bfloat16 where the device "
-        "supports it); the fastest is the peer of ratio_ctranslate2, every one is recorded",
+        help="CTranslate2's compute types to time (default: each of float32, int8, int8_bfloat16, int16 and "
+        "bfloat16 the device supports); the fastest is the peer of ratio_ctranslate2, every one is recorded",
     )
     p.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     args = p.parse_args()
@@ -427,6 +429,7 @@ def main() -> None:
             checkpoint=str(ckpt_path),
             device=args.device,
             ctranslate2_device=ct2_device,
+            ctranslate2_compute_types=ct2_types,
         )
 
 

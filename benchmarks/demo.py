@@ -17,7 +17,6 @@ configs/demo.yaml``), and the precision its config pins.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -26,18 +25,20 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import compare, emit, fit_command, interleaved
+from tiedtransformer.run.files import RunDir
+from tiedtransformer.run.summary import FitSummary
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "configs" / "demo.yaml"
 
 
-def demo_fit(root: Path, name: str, *options: str, cache: Path | None = None) -> dict:
+def demo_fit(root: Path, name: str, *options: str, cache: Path | None = None) -> FitSummary:
     """Runs the demo command (plus ``options``) into ``root/name``, with ``cache`` as the project's cache
     (default: the user's); its summary.json."""
     cmd = fit_command(CONFIG, f"--run.root={root}", f"--run.name={name}", *options)
     env = {**os.environ, "TIEDTRANSFORMER_CACHE": str(cache)} if cache else None
     subprocess.run(cmd, check=True, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return json.loads((root / name / "summary.json").read_text())
+    return RunDir(root / name).read_summary()
 
 
 def whole_demo(root: Path, runs: int) -> None:
@@ -48,8 +49,8 @@ def whole_demo(root: Path, runs: int) -> None:
         seconds.append(round(time.perf_counter() - t, 1))
         s = summaries[-1]
         print(
-            f"demo run {i + 1}: {seconds[-1]:.0f} s, {s['train_tokens_per_s']:.0f} target tok/s, "
-            f"final BLEU {s['final_val_bleu']:.1f}",
+            f"demo run {i + 1}: {seconds[-1]:.0f} s, {s.train_tokens_per_s:.0f} target tok/s, "
+            f"final BLEU {s.final_val_bleu:.1f}",
             flush=True,
         )
     emit(
@@ -57,16 +58,16 @@ def whole_demo(root: Path, runs: int) -> None:
         {
             "seconds": seconds,
             "median_s": statistics.median(seconds),
-            "target_tok_per_s": [round(s["train_tokens_per_s"]) for s in summaries],
-            "final_val_bleu": [round(s["final_val_bleu"], 2) for s in summaries],
-            "epochs": summaries[0]["epochs"],
+            "target_tok_per_s": [round(s.train_tokens_per_s) for s in summaries],
+            "final_val_bleu": [round(s.final_val_bleu, 2) for s in summaries],
+            "epochs": summaries[0].epochs,
         },
         what="tiedtransformer fit -c configs/demo.yaml, the whole command, one run after the other",
     )
 
 
 def precision(root: Path, rounds: int) -> None:
-    summaries: dict[str, list[dict]] = {"fp32": [], "bf16-mixed": []}
+    summaries: dict[str, list[FitSummary]] = {"fp32": [], "bf16-mixed": []}
     precisions = {"fp32": "32-true", "bf16-mixed": "bf16-mixed"}
 
     def contestant(name: str):
@@ -80,9 +81,7 @@ def precision(root: Path, rounds: int) -> None:
 
     seconds = interleaved({name: contestant(name) for name in summaries}, rounds=rounds, warmup=1)
     result = compare(seconds["fp32"], seconds["bf16-mixed"])
-    tps = {
-        name: round(statistics.median(s["train_tokens_per_s"] for s in runs[1:])) for name, runs in summaries.items()
-    }
+    tps = {name: round(statistics.median(s.train_tokens_per_s for s in runs[1:])) for name, runs in summaries.items()}
     print(
         f"one demo epoch, whole command: fp32 {result['ours']['median']:.1f} s ({tps['fp32']:,} target tok/s), "
         f"bf16-mixed {result['peer']['median']:.1f} s ({tps['bf16-mixed']:,}); ratio {result['ratio']:.2f}",

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import fit_command
+from tiedtransformer.run.files import RunDir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,24 +30,24 @@ def first_time_to(curve: list[dict], bleu: float) -> float | None:
 
 
 def row(run_dir: Path, wall: float | None = None) -> dict:
-    s = json.loads((run_dir / "summary.json").read_text())
-    curve = s["val_bleu_by_validation"]
+    s = RunDir(run_dir).read_summary()
+    curve = s.val_bleu_by_validation
     return {
         "run": run_dir.name,
         "per_epoch_bleu": [v["bleu"] for v in curve],
         "per_epoch_wall_s": [round(v["wall_s"]) for v in curve],
         "first_s_to_greedy_bleu": {b: first_time_to(curve, b) for b in (25, 30, 35)},
         "per_epoch_chrf": [v["chrf"] for v in curve],
-        "sample": s["val_bleu_sentences"],
-        "final_bleu": round(s["final_val_bleu"], 2),
-        "final_chrf": round(s["final_val_chrf"], 2),
-        "final_sentences": s["final_val_sentences"],
-        "final_search": s["final_search"],
-        "steps": s["global_step"],
-        "epochs_started": len(s["val_bleu_by_validation"]),
-        "fit_s": round(s["wall_s"]),
+        "sample": s.val_bleu_sentences,
+        "final_bleu": round(s.final_val_bleu, 2),
+        "final_chrf": round(s.final_val_chrf, 2),
+        "final_sentences": s.final_val_sentences,
+        "final_search": s.final_search,
+        "steps": s.global_step,
+        "epochs_started": len(s.val_bleu_by_validation),
+        "fit_s": round(s.wall_s),
         "command_s": wall,
-        "tokens_per_s": round(s["train_tokens_per_s"] or 0),
+        "tokens_per_s": round(s.train_tokens_per_s or 0),
     }
 
 

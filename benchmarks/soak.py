@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import fit_command
+from tiedtransformer.run.files import DumpDir, RunDir
 from tiedtransformer.training.precision import default_precision
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,7 +120,7 @@ def growth(values: list[float], start: int = 2) -> float:
 
 def epochs_done(run_root: Path) -> int:
     """Epoch snapshots whose similarity report is written (the step-0 snapshot not counted)."""
-    reports = list(run_root.glob("*/embeddings/step-*/report.md"))
+    reports = list(run_root.glob(f"*/{RunDir.EMBEDDINGS}/{RunDir.SNAPSHOT}*/{DumpDir.REPORT}"))
     return sum(1 for r in reports if r.parent.name != "step-00000000")
 
 

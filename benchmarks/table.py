@@ -56,9 +56,13 @@ def train_step(d: dict) -> str:
         other = f"whole-logits loss; the fused loss: {d['ours_fused_loss']:,.0f}"
     else:
         other = f"loss over whole logits: {d['ours_full_logits']:,.0f}"
+    attention = ""
+    if "peer_attention" in d:  # the peer at its faster attention implementation (both timed in the same rounds)
+        each = ", ".join(f"{k} {v:,.0f}" for k, v in d["peer_tokens_per_s_by_attention"].items())
+        attention = f" ({d['peer_attention']} attention, its faster: {each})"
     return (
         f"| train step, {shape}, three-way tied, {_batch(d)}, {precision}{_on(d)} | {_spread(d['ours'])} target tok/s "
-        f"({other}{extra}){mfu} | `MarianMTModel` {_spread(d['peer'])} | "
+        f"({other}{extra}){mfu} | `MarianMTModel`{attention} {_spread(d['peer'])} | "
         f"{_ratio(d)} | {_cmd(d)} |"
     )
 
@@ -91,10 +95,15 @@ def decode(d: dict) -> list[str]:
         f"beam 4, {d['sentences']} sentences of {where}, batches of {d['batch']}, at most {d['out_len']} tokens{_on(d)}"
     )
     ups = d["speed_ups"]
+    fastest = d.get("ctranslate2_fastest") or "ctranslate2"  # older lines: fp32 only
+    kinds = [k for k in s if k.startswith("ctranslate2")]
+    each = ", ".join(f"{k.removeprefix('ctranslate2').lstrip('_') or 'float32'} {s[k]['median']:,.1f}" for k in kinds)
+    setting = "fp32" if fastest == "ctranslate2" and len(kinds) == 1 else f"at its fastest compute type ({each} sent/s)"
     ct2 = (
         [
-            f"| same, against CTranslate2 fp32 (converted from that Marian copy, its own process) | {s['ours']['median']:,.1f} sent/s | "
-            f"CTranslate2 {_spread(s['ctranslate2'], 1)} | {_ratio(d['ratio_ctranslate2'])} | (same run) |"
+            f"| same, against CTranslate2 {setting} (converted from that Marian copy, its own process) | "
+            f"{s['ours']['median']:,.1f} sent/s | CTranslate2 {_spread(s[fastest], 1)} | {_ratio(d['ratio_ctranslate2'])} "
+            f"| (same run) |"
         ]
         if d.get("ratio_ctranslate2")
         else []
@@ -165,9 +174,10 @@ def similarity(d: dict) -> str:
             f"analysis of the shape, computing the null: {d['cold_s']:.1f} s) | a Python process reading the same file "
             f"and running FAISS `IndexFlatIP` exact 10-NN: {_spread(d['peer'], 1)} s | {_ratio(d)} (goal 1.0) | {_cmd(d)} |"
         ) + _phases(d)
+    digits = 3 if d["benchmark"] == "similarity_small_vs_naive" else 2
     return (
-        f"| in one process{_on(d)}, {n}×{dim}: top/bottom-1000 pairs, 10-NN, histogram | {_spread(d['ours'], 2)} s | the "
-        f"full similarity matrix + `torch.topk` + `torch.histc`: {_spread(d['peer'], 2)} s | {_ratio(d)} | (same run) |"
+        f"| in one process{_on(d)}, {n}×{dim}: top/bottom-1000 pairs, 10-NN, histogram | {_spread(d['ours'], digits)} s | the "
+        f"full similarity matrix + `torch.topk` + `torch.histc`: {_spread(d['peer'], digits)} s | {_ratio(d)} | (same run) |"
     )
 
 
@@ -194,12 +204,21 @@ def data(d: dict) -> str:
     pad = d["padding_pct"]
     return (
         f"| input pipeline, Multi30k train, text files to padded batches, {d['workers']} worker | {_spread(d['ours'])} "
-        f"pairs/s, padding {pad['ours']['mean']}% (p90 {pad['ours']['p90']}%) | `datasets.map` + `LengthGroupedSampler` "
+        f"pairs/s, padding {pad['ours']['mean']}% (p90 {pad['ours']['p90']}%) | {_mapped(d)} + `LengthGroupedSampler` "
         f"+ `DataCollatorForSeq2Seq`: {_spread(d['peer'])} pairs/s, padding {pad['peer']['mean']}% (p90 "
         f"{pad['peer']['p90']}%) | {_ratio(d)} | {_cmd(d)} |\n"
         f"| headroom (not a peer): target tokens/s the pipeline makes over what our training step (Multi30k "
         f"model, fp32) takes | {d['train_tgt_tokens_per_s']:,} target tok/s trained | – | {d['headroom']}× | (same run) |"
     )
+
+
+def _mapped(d: dict) -> str:
+    """The peer's preprocessing: in older lines a ``datasets.map`` every round, now once (cached), its fastest
+    num_proc measured."""
+    if "peer_num_proc" not in d:
+        return "`datasets.map`"
+    each = ", ".join(f"{n}: {s} s" for n, s in d["peer_map_s_by_num_proc"].items())
+    return f"`datasets.map` once, cached (num_proc {d['peer_num_proc']}, the fastest of {each}; not in its rounds)"
 
 
 def table(lines: list[dict]) -> str:

@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.harness import command, fit_command
+from tiedtransformer.run.files import RunDir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,8 +65,8 @@ def run_ours(args, root: Path) -> tuple[list[tuple[float, float]], dict]:
     )
     print("ours:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=REPO)
-    summary = json.loads((root / "ours" / "summary.json").read_text())
-    curve = [(v["wall_s"], v["bleu"]) for v in summary["val_bleu_by_validation"]]
+    summary = RunDir(root / "ours").read_summary()
+    curve = [(v["wall_s"], v["bleu"]) for v in summary.val_bleu_by_validation]
     return curve, summary
 
 
@@ -134,16 +135,20 @@ def run_peer(
 
         def __init__(self, lr: float, warmup: int = 150):
             self.lr, self.warmup, self.start = lr, warmup, None
+            self.applied: list[tuple[int, float]] = []  # (step, rate) every 50 steps: the trainer logs its own
 
         def on_train_begin(self, *a, **k):
             self.start = time.perf_counter()
 
         def on_step_begin(self, targs, state, control, optimizer=None, **k):
             left = max(0.0, 1.0 - (time.perf_counter() - self.start) / budget)
+            rate = self.lr * min(1.0, (state.global_step + 1) / self.warmup) * left
             for g in optimizer.param_groups:
-                g["lr"] = self.lr * min(1.0, (state.global_step + 1) / self.warmup) * left
+                g["lr"] = rate
+            if state.global_step % 50 == 0:
+                self.applied.append((state.global_step, round(rate, 7)))
 
-    def make(lr: float, out: str, callbacks=()):
+    def make(lr: float, out: str, schedule, callbacks=()):
         model, _ = marian(size, torch.device("cpu"), dropout)
         targs = Seq2SeqTrainingArguments(
             output_dir=out,
@@ -178,7 +183,7 @@ def run_peer(
             eval_dataset=val,
             data_collator=collate,
             compute_metrics=metrics,
-            callbacks=[WallSchedule(lr), *callbacks],
+            callbacks=[schedule, *callbacks],
         )
         # group_by_length reads lengths from "input_ids"; a plain list dataset works
         return trainer
@@ -206,17 +211,24 @@ def run_peer(
     # candidate trains the whole budget; the best final val BLEU is the peer's result.
     tried = {}
     for lr in args.peer_lrs:
-        cb = Budget(lr)
-        trainer = make(lr, str(root / f"peer-lr{lr:g}"), [cb])
+        cb, schedule = Budget(lr), WallSchedule(lr)
+        trainer = make(lr, str(root / f"peer-lr{lr:g}"), schedule, [cb])
         trainer.train()
         if not cb.curve or cb.curve[-1][0] < time.perf_counter() - cb.start - 1:  # stopped mid-epoch: score the end
             trainer.evaluate()
-        tried[lr] = {"curve": cb.curve, "steps": trainer.state.global_step, "bleu": cb.curve[-1][1]}
+        tried[lr] = {
+            "curve": cb.curve,
+            "steps": trainer.state.global_step,
+            "bleu": cb.curve[-1][1],
+            "applied": schedule.applied,
+        }
     best = max(tried, key=lambda lr: tried[lr]["bleu"])
     return tried[best]["curve"], {
         "lr": best,
         "lr_search_bleu": {f"{lr:g}": t["bleu"] for lr, t in tried.items()},
         "lr_search_steps": {f"{lr:g}": t["steps"] for lr, t in tried.items()},
+        "lr_search_curves_s_bleu": {f"{lr:g}": t["curve"] for lr, t in tried.items()},
+        "lr_applied_by_step": tried[best]["applied"],
         "steps": tried[best]["steps"],
         "schedule": "linear warm-up 150 steps, linear decay to 0 at the wall budget (as ours)",
         "bf16": bf16,
@@ -229,7 +241,7 @@ def hp_data_max_tokens(root: Path) -> int:
     """Our run's data.max_tokens (its config.yaml)."""
     import yaml
 
-    return int(yaml.safe_load((root / "ours" / "config.yaml").read_text())["data"]["max_tokens"])
+    return int(yaml.safe_load(RunDir(root / "ours").config.read_text())["data"]["max_tokens"])
 
 
 def main() -> None:
@@ -261,21 +273,22 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     root = Path(args.root or tempfile.mkdtemp(prefix="time-to-bleu-"))
-    if args.reuse_ours and (root / "ours" / "summary.json").is_file():  # rerun only the peer
-        summary = json.loads((root / "ours" / "summary.json").read_text())
-        ours_curve = [(v["wall_s"], v["bleu"]) for v in summary["val_bleu_by_validation"]]
+    ours = RunDir(root / "ours")
+    if args.reuse_ours and ours.finished():  # rerun only the peer
+        summary = ours.read_summary()
+        ours_curve = [(v["wall_s"], v["bleu"]) for v in summary.val_bleu_by_validation]
     else:
         ours_curve, summary = run_ours(args, root)
     from tiedtransformer.run.checkpoint import checkpoint_data, load_checkpoint, network_options
 
-    ckpt = load_checkpoint(root / "ours" / "checkpoints" / "last.ckpt")
+    ckpt = load_checkpoint(ours.last)
     hp = network_options(ckpt["hyper_parameters"])  # the peer gets our run's shape and vocabulary
     size = {k: hp[k] for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "vocab_size")}
     spm_model = checkpoint_data(ckpt)["vocab_models"]["tgt"]
     peer_curve, peer_info = run_peer(args, root, spm_model, size, hp_data_max_tokens(root), hp["dropout"])
     ours_final, peer_final = ours_curve[-1][1], peer_curve[-1][1]
     # The final beam evaluation of the whole set (it scores the averaged weights when the recipe averages).
-    ours_end = summary.get("final_val_bleu")
+    ours_end = summary.final_val_bleu
     import transformers
 
     result = {
@@ -290,9 +303,9 @@ def main() -> None:
         f"ours_s_to_bleu_{args.target:g}": first_reaching(ours_curve, args.target),
         f"peer_s_to_bleu_{args.target:g}": first_reaching(peer_curve, args.target),
         "ours_last_epoch_bleu": ours_final,
-        "ours_final_weights": summary.get("final_weights"),
-        "ours_steps": summary.get("global_step"),
-        "ours_wall_s": summary.get("wall_s"),
+        "ours_final_weights": summary.final_weights,
+        "ours_steps": summary.global_step,
+        "ours_wall_s": summary.wall_s,
         **{f"peer_{k}": v for k, v in peer_info.items()},
         "command": command(),
         "torch": torch.__version__,

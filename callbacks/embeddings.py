@@ -16,6 +16,7 @@ from tiedtransformer.analysis.matrices import snapshot_overlap
 from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir, projector_table, scalars, tables
 from tiedtransformer.analysis.schema import DumpAnalysis
+from tiedtransformer.analysis.settled import SETTLED
 from tiedtransformer.analysis.trajectory import geometry_scalars, nulls, snapshot_statistics
 from tiedtransformer.run.files import RunDir
 from tiedtransformer.training.distributed import full_copy, is_sharded
@@ -161,7 +162,7 @@ class SimilarityReport(L.Callback):
             metrics = scalars(report)
             if self._previous is not None:
                 for name, o in snapshot_overlap(self._previous, results).items():
-                    metrics[f"emb/{name}/settled_top{self.analysis.top_k}"] = o["top_pairs"]
+                    metrics[f"emb/{name}/{SETTLED}{self.analysis.top_k}"] = o["top_pairs"]
                     metrics[f"emb/{name}/settled_knn"] = o["knn"]
             self._previous = results
             if self._init is not None:  # the geometry against the step-0 matrices and random ones

@@ -20,7 +20,9 @@ import sentencepiece as spm
 import yaml
 
 from tiedtransformer.analysis.intrinsic import DATASETS, gensim_test_data, null_seed, random_null, read_word_pairs
+from tiedtransformer.analysis.schema import DumpAnalysis
 from tiedtransformer.data.datamodule import TranslationData
+from tiedtransformer.run.files import RunDir
 
 DOCS = Path(__file__).resolve().parent
 KEPT = DOCS / "results" / "grid"
@@ -33,8 +35,8 @@ def main() -> None:
         sys.exit("gensim is not installed: pip install -e '.[intrinsic]'")
     word_pairs = {key: read_word_pairs(data / f) for key, f in DATASETS.items()}
     out, processors = {}, {}
-    for run in sorted(p for p in KEPT.iterdir() if (p / "similarity-final.json").is_file()):
-        config = yaml.safe_load((run / "config.yaml").read_text())
+    for run in (RunDir(p) for p in sorted(KEPT.iterdir()) if RunDir(p).final_similarity.is_file()):
+        config = yaml.safe_load(run.config.read_text())
         key = json.dumps(config["data"], sort_keys=True)
         if key not in processors:  # one vocabulary for every run of the grid: built (or read from its cache) once
             dm = TranslationData(**config["data"])
@@ -43,11 +45,11 @@ def main() -> None:
             processors[key] = {
                 lang: spm.SentencePieceProcessor(model_file=dm.vocab.model_files[lang]) for lang in ("en", "de")
             }
-        sim = json.loads((run / "similarity-final.json").read_text())
+        sim = DumpAnalysis.from_json(json.loads(run.final_similarity.read_text()))
         rows, d = processors[key]["en"].get_piece_size(), config["model"]["net"]["d_model"]
         out[run.name] = {
             name: random_null((rows, d), processors[key]["en"], word_pairs, null_seed(config["seed_everything"], name))
-            for name in sim.get("intrinsic", {})
+            for name in sim.intrinsic or {}
             if name != "skipped"
         }
         print(run.name, json.dumps(out[run.name]), flush=True)

@@ -204,7 +204,7 @@ def _flat(d: dict, prefix=()) -> dict[tuple, object]:
 
 def header(runs: list[dict], speed: list[dict]) -> list[str]:
     """Budget, data, model, machine and commands, read from the runs' own config.yaml and summary.json."""
-    configs = [yaml.safe_load((r["dir"] / "config.yaml").read_text()) for r in runs]
+    configs = [yaml.safe_load(RunDir(r["dir"]).config.read_text()) for r in runs]
     flats = [_flat(c) for c in configs]
     differ = sorted(
         ".".join(map(str, k))

@@ -9,6 +9,6 @@ from tests.conftest import TINY_FIT
 def test_a_demo_fit_returns_its_summary_and_trains_its_vocabulary_in_the_cache_given(tmp_path):
     options = [o for o in TINY_FIT if not o.startswith("--data.source")]  # the demo config's own source
     summary = demo_fit(tmp_path, "one", *options, cache=tmp_path / "cache")
-    assert summary["status"] == "finished" and summary["final_val_bleu"] is not None
-    assert Path(summary["run_dir"]) == tmp_path / "one"
+    assert summary.status == "finished" and summary.final_val_bleu is not None
+    assert Path(summary.run_dir) == tmp_path / "one"
     assert list((tmp_path / "cache").rglob("*.model"))  # a fresh machine's cache: the vocabulary was trained

@@ -63,3 +63,23 @@ def test_the_card_names_hub_and_file_data_and_does_not_invent_a_training_version
     assert "local files `data/train`, direction de-en" in files
     bare = model_card(exportable({"source": "demo"}), "hf")  # settings the config lacks are left out
     assert "- Data: the generated demo corpus, direction en-de." in bare and "None" not in bare
+
+
+def test_every_tying_mode_is_described_from_the_networks_own_ties():
+    import dataclasses
+
+    from tiedtransformer.export.card import what_is_tied
+    from tiedtransformer.model.network import TYING_MODES
+
+    said = {}
+    for tying in TYING_MODES:
+        net = tiny_model(tying=tying)
+        src = dataclasses.replace(exportable({"source": "demo"}), net=net)
+        said[tying] = what_is_tied(net.tied_with())
+        assert f"- Tying: `{tying}`: {said[tying]}." in model_card(src, "hf")
+    assert said["none"] == "no token matrices are shared"
+    assert said["decoder"] == "the decoder's input embedding and the output (pre-softmax) matrix are one matrix"
+    assert said["src_tgt"] == "the encoder's input embedding and the decoder's input embedding are one matrix"
+    assert said["three_way"] == (
+        "the encoder's input embedding, the decoder's input embedding and the output (pre-softmax) matrix are one matrix"
+    )

@@ -226,11 +226,11 @@ def test_help_and_the_plain_commands_start_without_torch_or_lightning(command):
 
 
 def test_one_table_holds_every_command_and_a_list_argument_is_read_from_the_signature():
-    from tiedtransformer import commands
+    from tiedtransformer import plain_commands
     from tiedtransformer.cli import COMMANDS
-    from tiedtransformer.commands import variadic_argument
+    from tiedtransformer.plain_commands import variadic_argument
 
-    assert [c for c in COMMANDS if COMMANDS[c].__module__ == commands.__name__] == PLAIN
+    assert [c for c in COMMANDS if COMMANDS[c].__module__ == plain_commands.__name__] == PLAIN
     assert {c: variadic_argument(COMMANDS[c]) for c in PLAIN if variadic_argument(COMMANDS[c])} == {
         "analyze": "paths",
         "average": "paths",

@@ -70,3 +70,42 @@ def test_validation_sums_reset_and_keep_float64():
     m.bleu.update(["a b c d"], ["a b c d"])
     m.reset()
     assert float(m.loss.compute()) == 0.0 and float(m.bleu.compute()) == 0.0
+
+
+def _rank_scores(rank: int, world: int, port: int, out) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        scores = {}
+        for kind in ("bleu", "chrf"):
+            metric = SacreScore(kind)
+            metric.update(HYPS[rank::world], REFS[rank::world])  # this rank's share, as validation gives it
+            scores[kind] = float(metric.compute())  # synced across the ranks by torchmetrics
+        out.put((rank, scores))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_sync_to_the_score_of_all_sentences():
+    """A real sync (two gloo processes), not a merge in one process: every rank gets sacreBLEU's score of
+    every rank's sentences together."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_rank_scores, args=(r, 2, port, out)) for r in range(2)]
+    for p in procs:
+        p.start()
+    got = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    whole = corpus_scores(HYPS, REFS)
+    for rank in (0, 1):
+        assert got[rank]["bleu"] == pytest.approx(whole["bleu"], abs=1e-9)
+        assert got[rank]["chrf"] == pytest.approx(whole["chrf"], abs=1e-9)

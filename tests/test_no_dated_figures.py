@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WHERE = [*ROOT.glob("tiedtransformer/**/*.py"), *ROOT.glob("callbacks/**/*.py"), *ROOT.glob("configs/*.yaml")]
+WHERE = [*ROOT.glob("tiedtransformer/**/*.py"), *ROOT.glob("callbacks/**/*.py"), *ROOT.glob("configs/**/*.yaml")]
 DATED = [
     re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b"),  # a date
     re.compile(r"\b\d+(\.\d+)?\s?x (as fast|faster|slower|the)\b"),  # a speed ratio

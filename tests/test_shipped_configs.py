@@ -18,7 +18,7 @@ import pytest
 
 from tests.data_helpers import demo_texts, write_hub_repo, write_parallel
 from tests.test_cli import REPO, run_main
-from tiedtransformer.lightning_cli import _cli, _ParseOnly
+from tiedtransformer.lightning_commands import _cli, _ParseOnly
 from tiedtransformer.training.sweep import command, expand, load_sweep
 
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))

@@ -16,7 +16,7 @@ def lines_of(name: str) -> list[dict]:
 def test_every_row_of_the_readme_tables_comes_from_its_results_file():
     readme = REPO / "README.md"
     text = readme.read_text()
-    for name in ("20261123f-all-cpu.jsonl", "20261123-all-cuda.jsonl"):
+    for name in ("20261207-all-cpu.jsonl", "20261123-all-cuda.jsonl"):
         rows = [r for r in table(lines_of(name)).splitlines() if r.startswith("| ")]
         assert len(rows) > 8
         missing = [r for r in rows if r not in text]
@@ -94,3 +94,14 @@ def test_the_whole_command_row_is_followed_by_its_phases_where_the_line_has_them
     rows = table([{**line, "phases_s": phases}]).splitlines()
     assert rows[-1].startswith("| same, where the command's time goes")
     assert "| start-up and imports 1.03, matrix products 4.12, exit 0.11 |" in rows[-1]
+
+
+def test_the_strongest_peer_settings_are_named_in_their_rows():
+    """The 2026-12-07 lines record which setting of each peer was measured fastest: the rows say so."""
+    out = table(lines_of("20261207-all-cpu.jsonl"))
+    assert "(eager attention, its faster: sdpa 4,298, eager 4,998)" in out
+    assert "against CTranslate2 at its fastest compute type (float32 198.7, int8 206.2 sent/s)" in out
+    assert "`datasets.map` once, cached (num_proc 2, the fastest of 1: 0.99 s, 2: 0.62 s, 4: 0.67 s" in out
+    assert "| in one process, 3000×512: top/bottom-1000 pairs, 10-NN, histogram | 0.071 (0.070-0.111) s |" in out
+    old = table(lines_of("20261123f-all-cpu.jsonl"))  # older lines print as they did
+    assert "against CTranslate2 fp32 (converted" in old and "`MarianMTModel` 315 (288-328)" in old

@@ -1,7 +1,7 @@
 """``tiedtransformer``: the command line. One table, :data:`COMMANDS` (name -> function): fit, validate,
-test, predict and info run LightningCLI (:mod:`tiedtransformer.lightning_cli`, imported only for them); the
-others are typed functions (:mod:`tiedtransformer.commands`) that start without importing Lightning or
-torch. A new command is a function in ``commands.py`` and its line in the table.
+test, predict and info run LightningCLI (:mod:`tiedtransformer.lightning_commands`, imported only for them); the
+others are typed functions (:mod:`tiedtransformer.plain_commands`) that start without importing Lightning or
+torch. A new command is a function in ``plain_commands.py`` and its line in the table.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import signal
 import sys
 from collections.abc import Callable
 
-from tiedtransformer import commands
-from tiedtransformer.commands import run_function
+from tiedtransformer import plain_commands
 from tiedtransformer.errors import ConfigError, TrainingError
 from tiedtransformer.moved_options import check_moved_keys
+from tiedtransformer.plain_commands import run_function
 
 
 def _lightning(command: str) -> Callable[[list[str]], None]:
     """fit, validate, test, predict: LightningCLI (imported only for them) parses the command line."""
 
     def run(args: list[str]) -> None:
-        from tiedtransformer.lightning_cli import fit_etc
+        from tiedtransformer.lightning_commands import fit_etc
 
         fit_etc([command, *args])
 
@@ -31,29 +31,29 @@ def _lightning(command: str) -> Callable[[list[str]], None]:
 
 def _info(args: list[str]) -> None:
     """The network's parameter accounting, from the same options as fit."""
-    from tiedtransformer.lightning_cli import info
+    from tiedtransformer.lightning_commands import info
 
     print(json.dumps(info(args), indent=2))
 
 
-# Every command. A typed function of tiedtransformer.commands gets its command line parsed from its signature
+# Every command. A typed function of tiedtransformer.plain_commands gets its command line parsed from its signature
 # and docstring; the others take the arguments after the command's name as they are.
 COMMANDS: dict[str, Callable] = {
     **{name: _lightning(name) for name in ("fit", "validate", "test", "predict")},
     "info": _info,
-    "analyze": commands.analyze,
-    "average": commands.average,
-    "sweep": commands.sweep,
-    "compare": commands.compare,
-    "export": commands.export,
-    "translate": commands.translate,
+    "analyze": plain_commands.analyze,
+    "average": plain_commands.average,
+    "sweep": plain_commands.sweep,
+    "compare": plain_commands.compare,
+    "export": plain_commands.export,
+    "translate": plain_commands.translate,
 }
 
 
 def dispatch(command: str, args: list[str]) -> None:
     """Run ``command`` with the arguments after its name."""
     fn = COMMANDS[command]
-    if fn.__module__ == commands.__name__:
+    if fn.__module__ == plain_commands.__name__:
         run_function(fn, args)
     else:
         fn(args)

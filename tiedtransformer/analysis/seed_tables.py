@@ -13,9 +13,10 @@ from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.numbers import fmt, number
 from tiedtransformer.analysis.settled import settled_series
 from tiedtransformer.analysis.verdict import verdict
+from tiedtransformer.model.network import TYING_MODES
 from tiedtransformer.run.files import RunDir
 
-MODES = ("none", "decoder", "src_tgt", "three_way")
+MODES = TYING_MODES  # the order of the tables
 SHOWN_PAIRS = 6
 
 

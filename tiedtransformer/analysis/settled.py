@@ -3,8 +3,15 @@ run's dumps or, for a kept copy without them, from what the embedding callback l
 
 from __future__ import annotations
 
+from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.numbers import number
 from tiedtransformer.analysis.similarity import jaccard
+
+SETTLED = "settled_top"
+"""The W&B scalar ``emb/<matrix>/settled_top<K>`` the embedding callback logs at each snapshot: the Jaccard of the
+matrix's top pairs with the previous snapshot's."""
+_SNAPSHOT = next(s.scalar for s in schema.STATISTICS if s.key == "mean_top").removesuffix("K")
+"""A scalar every snapshot logs for every matrix (``emb/<matrix>/mean_top<K>``): the rows that are snapshots."""
 
 
 def settled_series(run: dict, name: str) -> list[tuple[int, int, float]]:
@@ -16,10 +23,10 @@ def settled_series(run: dict, name: str) -> list[tuple[int, int, float]]:
     snapshots: list[int] = []  # the steps at which the callback analysed the matrix
     out = []
     for row in run.get("metrics", []):
-        if _logged(row, f"emb/{name}/mean_top") is None:
+        if _logged(row, f"emb/{name}/{_SNAPSHOT}") is None:
             continue
         step = int(float(row.get("step") or 0))
-        value = _logged(row, f"emb/{name}/settled_top")
+        value = _logged(row, f"emb/{name}/{SETTLED}")
         if value is not None and snapshots and snapshots[-1] > 1:  # the first snapshot (step 0) is not counted
             out.append((step, snapshots[-1], value))
         snapshots.append(step)

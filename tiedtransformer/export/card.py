@@ -9,12 +9,24 @@ import tiedtransformer
 from tiedtransformer.export.source import Exportable
 from tiedtransformer.run.files import RunDir
 
-WHAT_IS_TIED = {
-    "none": "no token matrices are shared",
-    "decoder": "the decoder's input embedding is the output (pre-softmax) matrix (Press & Wolf 2017)",
-    "src_tgt": "the encoder's and decoder's input embeddings are one matrix (joint vocabulary)",
-    "three_way": "the encoder's input, decoder's input and output matrices are one (three-way weight tying)",
+ROLES = {
+    "enc_embed": "the encoder's input embedding",
+    "dec_embed": "the decoder's input embedding",
+    "dec_lut": "the output (pre-softmax) matrix",
 }
+
+
+def what_is_tied(tied_with: dict[str, list[str]]) -> str:
+    """In words, which token matrices are one (from the network's own ``tied_with``, whatever the mode)."""
+    groups, seen = [], set()
+    for name in ROLES:
+        if name in seen or not tied_with.get(name):
+            continue
+        group = [name, *(n for n in tied_with[name] if n in ROLES)]
+        seen.update(group)
+        roles = [ROLES[n] for n in group]
+        groups.append((", ".join(roles[:-1]) + " and " + roles[-1]) + " are one matrix")
+    return "; ".join(groups) if groups else "no token matrices are shared"
 
 
 def unique_parameters(net) -> int:
@@ -51,7 +63,7 @@ def model_card(src: Exportable, target: str) -> str:
         + f"xported by `tiedtransformer export --to {'hf' if target == 'hf' else 'ctranslate2'}` "
         f"(tiedtransformer {tiedtransformer.__version__}) from `{src.checkpoint.name}`.",
         "",
-        f"- Tying: `{cfg.tying}`: {WHAT_IS_TIED[cfg.tying]}.",
+        f"- Tying: `{cfg.tying}`: {what_is_tied(src.net.tied_with())}.",
         f"- Parameters: {unique_parameters(src.net):,} (a shared tensor counted once).",
         f"- Shape: d {cfg.d_model}, {cfg.n_encoder_layers}+{cfg.n_decoder_layers} layers, {cfg.n_heads} heads, "
         f"FFN {cfg.d_ff}, {'pre' if cfg.norm_first else 'post'}-norm, vocabulary {cfg.vocab_size:,} "

@@ -22,6 +22,7 @@ import torch
 
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.export.source import Exportable
+from tiedtransformer.search_defaults import BEAM_SIZE, LENGTH_PENALTY
 from tiedtransformer.specials import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TEXT
 
 
@@ -43,6 +44,10 @@ def architecture(cfg) -> str:
                 f"tying src_tgt cannot be expressed in transformers {version}'s Marian: its "
                 "share_encoder_decoder_embeddings takes effect only together with tie_word_embeddings (which also "
                 "ties the output layer), so the loaded model would hold two copies. Use --to ctranslate2"
+            )
+        if cfg.tying not in ("none", "decoder", "three_way"):
+            raise ConfigError(
+                f"tying {cfg.tying}: export/hf.py maps no transformers architecture to it yet. Use --to ctranslate2"
             )
         return "marian"
     if cfg.tying not in ("none", "three_way"):
@@ -210,8 +215,8 @@ def generation_config(src: Exportable) -> dict:
         ((yaml.safe_load(src.config_text) or {}).get("model") or {}).get("decoding") or {} if src.config_text else {}
     )
     return {
-        "num_beams": int(decoding.get("beam_size", 4)),
-        "length_penalty": float(decoding.get("length_penalty", 0.6)),
+        "num_beams": int(decoding.get("beam_size", BEAM_SIZE)),
+        "length_penalty": float(decoding.get("length_penalty", LENGTH_PENALTY)),
         "max_length": min(src.net.cfg.max_positions - 1, 512),
         "decoder_start_token_id": BOS_ID,
         "bos_token_id": BOS_ID,

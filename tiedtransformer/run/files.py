@@ -1,6 +1,6 @@
 """Every file name of a run directory (:class:`RunDir`), of an embedding dump and its analysis
 (:class:`DumpDir`), and of the comparison of two dumps (:class:`CrossDir`). The rest of the code asks
-these classes for paths; no other module spells one of these names (``tests/test_run_files.py``).
+these classes for paths; no other module spells one of these names (``tests/test_package_structure.py``).
 
 A run directory holds::
 

@@ -26,6 +26,10 @@ RUN_NAME_ENV = "TIEDTRANSFORMER_RUN_NAME"  # a sweep names each run's directory
 RANK_ENVS = ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID")
 
 
+SWEEP_SEED = 0
+"""The seed of a local sweep's random search (``tiedtransformer sweep --seed``)."""
+
+
 @dataclass
 class RunOptions:
     """Where a fit writes, and how it reaches W&B."""

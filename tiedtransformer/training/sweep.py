@@ -26,7 +26,7 @@ import yaml
 
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.run.files import RunDir
-from tiedtransformer.run.plan import RUN_NAME_ENV, RunOptions
+from tiedtransformer.run.plan import RUN_NAME_ENV, SWEEP_SEED, RunOptions
 
 
 def load_sweep(path: str | Path) -> dict:
@@ -79,7 +79,7 @@ def _sample(spec: dict, rng: random.Random):
     raise ConfigError(f"distribution {dist!r} is not supported by local sweeps")
 
 
-def expand(sweep: dict, seed: int = 0) -> list[dict]:
+def expand(sweep: dict, seed: int = SWEEP_SEED) -> list[dict]:
     """The parameter sets of a sweep, in the agent's order for grids."""
     params = sweep["parameters"]
     if sweep["method"] == "grid":
@@ -133,7 +133,7 @@ def finished(root: Path, name: str) -> bool:
     return RunDir(root / name).finished()
 
 
-def run_local(path: str, dry_run: bool = False, root: str = RunOptions.root, seed: int = 0, out=None) -> int:
+def run_local(path: str, dry_run: bool = False, root: str = RunOptions.root, seed: int = SWEEP_SEED, out=None) -> int:
     """Run (or print) every run of the sweep; returns the number of failed runs."""
     out = out or sys.stdout
     sweep = load_sweep(path)

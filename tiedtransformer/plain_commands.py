@@ -11,7 +11,7 @@ from typing import Literal
 from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.errors import ConfigError
 from tiedtransformer.run.files import CrossDir, DumpDir, RunDir
-from tiedtransformer.run.plan import RunOptions
+from tiedtransformer.run.plan import SWEEP_SEED, RunOptions
 from tiedtransformer.search_defaults import BEAM_SIZE, LENGTH_PENALTY, TRANSLATE_MAX_LEN
 
 
@@ -129,7 +129,9 @@ def average(paths: list[str], last: int = 5, out: str | None = None) -> None:
     print(f"averaged {len(files)} checkpoints ({', '.join(p.name for p in files)}) into {written}")
 
 
-def sweep(sweep: str, local: bool = False, dry_run: bool = False, root: str = RunOptions.root, seed: int = 0) -> None:
+def sweep(
+    sweep: str, local: bool = False, dry_run: bool = False, root: str = RunOptions.root, seed: int = SWEEP_SEED
+) -> None:
     """Run a W&B sweep config without a W&B server.
 
     Args:
