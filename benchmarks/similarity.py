@@ -189,12 +189,11 @@ def synced_on(device: torch.device, fn):
     return run
 
 
-def in_process(w: torch.Tensor, args) -> None:
+def vs_naive(w: torch.Tensor, n: int, args, benchmark: str, digits: int = 2) -> None:
+    """Ours against the naive way on the first ``n`` rows of ``w``, in this process: one JSON line."""
     device = torch.device(args.device)
-    sub = w[: args.naive_n].to(device)
-
+    sub = w[:n].to(device)
     synced = partial(synced_on, device)
-
     seconds = interleaved(
         {
             "ours": synced(lambda: analyze_matrix(sub, top_k=1000, knn_k=10, bins=200)),
@@ -205,12 +204,12 @@ def in_process(w: torch.Tensor, args) -> None:
     )
     result = compare(seconds["ours"], seconds["naive"])
     print(
-        f"in one process on {args.device}, {args.naive_n} rows: ours {result['ours']['median']:.2f} s, naive (full matrix + "
-        f"torch.topk) {result['peer']['median']:.2f} s, ratio {result['ratio']:.2f}",
+        f"in one process on {args.device}, {n} rows: ours {result['ours']['median']:.{digits}f} s, naive (full "
+        f"matrix + torch.topk) {result['peer']['median']:.{digits}f} s, ratio {result['ratio']:.2f}",
         flush=True,
     )
     emit(
-        "similarity_vs_naive",
+        benchmark,
         {**result, "unit": "s"},
         peer_name="full similarity matrix + torch.topk (pairs, rows) + torch.histc",
         shape=list(sub.shape),
@@ -222,31 +221,8 @@ def small_matrices(w: torch.Tensor, args) -> None:
     """Matrices of a few thousand rows (the recipe's vocabulary is 6,000), where the naive way's V×V matrix fits
     in memory easily: is tiling still the faster way there? (Taking one tile, the whole product at once, was
     slower on this CPU: the lab notebook.)"""
-    device = torch.device(args.device)
-    synced = partial(synced_on, device)
     for n in args.small_n:
-        sub = w[:n].to(device)
-        seconds = interleaved(
-            {
-                "ours": synced(lambda: analyze_matrix(sub, top_k=1000, knn_k=10, bins=200)),
-                "naive": synced(lambda: naive(sub, 1000, 10)),
-            },
-            rounds=args.rounds,
-            warmup=1,
-        )
-        result = compare(seconds["ours"], seconds["naive"])
-        print(
-            f"in one process on {args.device}, {n} rows: ours {result['ours']['median']:.3f} s, naive "
-            f"{result['peer']['median']:.3f} s: ratio {result['ratio']:.2f}",
-            flush=True,
-        )
-        emit(
-            "similarity_small_vs_naive",
-            {**result, "unit": "s"},
-            peer_name="full similarity matrix + torch.topk (pairs, rows) + torch.histc",
-            shape=list(sub.shape),
-            device=args.device,
-        )
+        vs_naive(w, n, args, "similarity_small_vs_naive", digits=3)
 
 
 def main() -> None:
@@ -276,7 +252,7 @@ def main() -> None:
     if args.only in (None, "whole"):
         whole_commands(w, args)
     if args.only in (None, "naive"):
-        in_process(w, args)
+        vs_naive(w, args.naive_n, args, "similarity_vs_naive")
     if args.only in (None, "small"):
         small_matrices(w, args)
 
