@@ -90,7 +90,9 @@ def main() -> None:
         "## Files",
         "",
         "- `results/grid/<run>/`: each run's config.yaml, summary.json, metrics, final translations, trajectory.json "
-        "(its matrices' statistics at every snapshot with their nulls) and similarity-final.json.",
+        "(its matrices' statistics at every snapshot with their nulls), similarity-final.json and, where a rerun "
+        "supplied it (`docs/keep_runs.py --step0`), similarity-step0.json (the step-0 report: finding 5's "
+        "initialisation null).",
         "- `results/cross_trajectory.json`: CKA between runs over training; `results/tying-speed.jsonl`: the speed "
         "benchmark; `results/compare.html` (`.md`, `.csv`): `tiedtransformer compare` of the same runs.",
     ]

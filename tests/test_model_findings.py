@@ -100,3 +100,28 @@ def test_simlex_is_not_testable_when_the_random_nulls_spread_covers_the_differen
             m["random"]["simlex999_sd"] = 0.1
     (f,) = simlex_findings(runs)
     assert f.result.outcome == NOT_TESTABLE and f.result.threshold > 0.1  # 2 * sqrt(0.02) / sqrt(3) = 0.163
+
+
+def test_simlex_is_held_against_its_own_step_0_when_every_run_has_it():
+    import copy
+
+    from tiedtransformer.analysis.model_findings import simlex_findings
+
+    runs = [_with_simlex(run(s, direction="de-en"), 0.20 + 0.005 * s, 0.10, 0.0, 0.0) for s in (1, 2, 3)]
+    (f,) = simlex_findings(runs)
+    assert f.result.outcome == REPRODUCED and "at step 0" not in f.measure
+    # the same difference was there at initialisation: training added nothing, whatever the random null says
+    for r in runs:
+        r["similarity_init"] = copy.deepcopy(r["similarity"])
+    (f,) = simlex_findings(runs)
+    assert "at step 0" in f.measure and "; at step 0 0.105" in f.detail
+    assert f.result.outcome == NOT_TESTABLE
+    # a step-0 difference well below the learned one: the finding stands against all three nulls
+    for r in runs:
+        r["similarity_init"].intrinsic["dec_lut"]["simlex999"]["spearman"] = 0.10
+    (f,) = simlex_findings(runs)
+    assert f.result.outcome == REPRODUCED
+    # one run without its step-0 report: the null is left out rather than compared over fewer runs
+    runs[0]["similarity_init"] = None
+    (f,) = simlex_findings(runs)
+    assert "at step 0" not in f.measure and "(3 runs)" in f.detail

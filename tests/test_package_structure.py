@@ -17,7 +17,7 @@ OWNER = ROOT / "tiedtransformer" / "run" / "files.py"
 ELSEWHERE = {("tiedtransformer/data/vocab.py", "counts.json")}  # the vocabulary cache's own token counts
 # the results page's prose names the files it reads (text of the page, not paths)
 ELSEWHERE |= {("docs/make_results.py", n) for n in ("config.yaml", "summary.json", "trajectory.json")}
-ELSEWHERE |= {("docs/make_results.py", "similarity-final.json")}
+ELSEWHERE |= {("docs/make_results.py", n) for n in ("similarity-final.json", "similarity-step0.json")}
 # scripts beside the package that read runs: they ask RunDir / DumpDir too
 SCRIPTS = sorted([*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "docs").glob("*.py")])
 

@@ -101,6 +101,9 @@ def load_run(run_dir: str | Path) -> dict:
         run["top_pairs_by_step"] = _top_pairs_by_step(dumps)
     elif d.final_similarity.is_file():  # a kept copy of the run (docs/keep_runs.py): no dumps
         run["similarity"] = _report(d.final_similarity)
+    step0 = DumpDir(d.snapshot(0)).similarity
+    step0 = step0 if step0.is_file() else d.init_similarity
+    run["similarity_init"] = _report(step0) if step0.is_file() else None  # the step-0 report: a null
     if d.trajectory.is_file():  # written by `tiedtransformer analyze RUN`
         run["trajectory"] = json.loads(d.trajectory.read_text())
     config = _config(d)

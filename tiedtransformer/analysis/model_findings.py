@@ -89,12 +89,14 @@ def bleu_findings(runs: list[dict], p_values: dict[str, float | None]) -> list[F
 
 def simlex_findings(runs: list[dict]) -> list[Finding]:
     """Finding 5 (Press & Wolf): the output embedding scores at least as well as the input embedding on
-    SimLex-999; the English side's input embedding is ``dec_embed`` for de-en and ``enc_embed`` for en-de."""
+    SimLex-999; the English side's input embedding is ``dec_embed`` for de-en and ``enc_embed`` for en-de.
+    Nulls: random matrices of the same shapes, no difference, and the same difference at step 0 where every
+    run has its step-0 report (``run["similarity_init"]``)."""
     out = []
     direction, inp = "de-en", "dec_embed"  # only de-en has an English output embedding
 
-    def rho(r, x):
-        return r["similarity"].intrinsic[x]["simlex999"]["spearman"]
+    def rho(report, x):
+        return report.intrinsic[x]["simlex999"]["spearman"]
 
     def random_rho(r, x):  # random matrices of the same shape: what a matrix that learned nothing scores
         return r["similarity"].intrinsic[x]["random"]["simlex999"]
@@ -102,25 +104,35 @@ def simlex_findings(runs: list[dict]) -> list[Finding]:
     def random_sd(r, x):  # how far one random matrix's ρ strays from that mean
         return r["similarity"].intrinsic[x]["random"].get("simlex999_sd")
 
+    def at_step0(r):  # the same difference of the run's own matrices at initialisation
+        init = r.get("similarity_init")
+        return None if init is None else rho(init, "dec_lut") - rho(init, inp)
+
     measures = {
-        "learned": lambda r: rho(r, "dec_lut") - rho(r, inp),
+        "learned": lambda r: rho(r["similarity"], "dec_lut") - rho(r["similarity"], inp),
         "random": lambda r: random_rho(r, "dec_lut") - random_rho(r, inp),
     }
-    vals, n = _complete(untied(runs, direction), measures)
+    pool = untied(runs, direction)
+    with_step0 = pool and len(_values(pool, at_step0)) == len(pool)
+    vals, n = _complete(pool, measures | ({"step 0": at_step0} if with_step0 else {}))
     against = (
-        "the same difference of random matrices of their shapes (the mean of many draws per run) and no "
-        "difference; the threshold is at least twice the standard error that the mean of the runs' differences "
-        "would have if each matrix were random"
+        "the same difference of random matrices of their shapes (the mean of many draws per run)"
+        + (", the same difference at step 0 (the run's own initialisation)" if with_step0 else "")
+        + " and no difference; the threshold is at least twice the standard error that the mean of the runs' "
+        "differences would have if each matrix were random"
     )
-    sds = _values(untied(runs, direction), lambda r: (random_sd(r, "dec_lut") ** 2 + random_sd(r, inp) ** 2) ** 0.5)
+    sds = _values(pool, lambda r: (random_sd(r, "dec_lut") ** 2 + random_sd(r, inp) ** 2) ** 0.5)
     if not vals["learned"]:  # analysed before the intrinsic scores had a random null: against no difference only
-        vals, n = _complete(untied(runs, direction), {"learned": measures["learned"]})
+        vals, n = _complete(pool, {"learned": measures["learned"]})
         vals["random"], against = [], "no difference (the runs' analysis has no random null)"
     if vals["learned"]:
         nulls = {"no difference": [0.0] * n} | ({"random matrices": vals["random"]} if vals["random"] else {})
+        nulls |= {"step 0": vals["step 0"]} if vals.get("step 0") else {}
         numbers = f"differences {_series(vals['learned'])}"
         if vals["random"]:
             numbers += f"; random matrices {_series(vals['random'])}"
+        if vals.get("step 0"):
+            numbers += f"; at step 0 {_series(vals['step 0'])}"
         out.append(
             Finding(
                 f"5-{direction}",

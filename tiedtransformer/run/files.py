@@ -13,6 +13,7 @@ A run directory holds::
     summary.json           what the run did (written when fit ends or fails)
     trajectory.json        every snapshot's geometry against its nulls (tiedtransformer analyze RUN)
     similarity-final.json  only in a kept copy (docs/keep_runs.py): the last snapshot's report, trimmed
+    similarity-step0.json  only in a kept copy: the step-0 snapshot's report, trimmed
     wandb/                 W&B's files
 
 An embedding dump holds::
@@ -47,6 +48,7 @@ class RunDir:
     METRICS = "metrics.csv"
     TRAJECTORY = "trajectory.json"
     FINAL_SIMILARITY = "similarity-final.json"
+    INIT_SIMILARITY = "similarity-step0.json"
     CHECKPOINTS = "checkpoints"
     EMBEDDINGS = "embeddings"
     LAST = "last"  # Lightning's ModelCheckpoint saves last.ckpt; --ckpt_path last takes the newest last*.ckpt
@@ -128,6 +130,12 @@ class RunDir:
         """The last snapshot's similarity report, trimmed to what the tables use (``docs/keep_runs.py``): what a
         kept copy of the run has in place of its dumps."""
         return self.path / self.FINAL_SIMILARITY
+
+    @property
+    def init_similarity(self) -> Path:
+        """The step-0 snapshot's similarity report, trimmed (``docs/keep_runs.py``): the initialisation null of
+        a kept copy's statistics that only a report has (SimLex-999 of the matrices at step 0)."""
+        return self.path / self.INIT_SIMILARITY
 
     def snapshot(self, step: int) -> Path:
         """The embedding dump taken after optimizer step ``step``."""
