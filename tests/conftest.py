@@ -4,12 +4,46 @@ import signal
 # No network in tests; set before datasets / huggingface_hub read them at import.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
+# Under pytest-xdist (the suite's default, pyproject's addopts) each worker, and every process a test starts,
+# computes on one thread: the tests' models are tiny, and two workers of two OpenMP threads each on two cores
+# made the suite slower than one process (OpenMP threads wait for each other spinning).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import datasets.config  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from tiedtransformer.model.network import TiedTransformer, TransformerConfig  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first (each keeps its order): a worker that starts a two-minute test last holds up the
+    whole run, while the short ones fill in around the long ones."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep_runs(tmp_path_factory):
+    """A local sweep of two tiny demo runs (tying none and three_way) into ``<tmp>/elsewhere``, run once per
+    session: ``(run directories, the sweep's log, the sweep file, the working directory it ran in)``."""
+    import io
+
+    from tests.test_sweep import tiny_sweep
+    from tiedtransformer.training.sweep import run_local
+
+    tmp = tmp_path_factory.mktemp("sweep")
+    log = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:  # session scope: the per-test isolation is not active yet
+        mp.chdir(tmp)
+        mp.setenv("TIEDTRANSFORMER_CACHE", str(tmp / "cache"))
+        mp.setenv("WANDB_MODE", "disabled")
+        path = tiny_sweep(tmp)
+        assert run_local(str(path), root=str(tmp / "elsewhere"), out=log) == 0
+    return sorted((tmp / "elsewhere").iterdir()), log.getvalue(), path, tmp
 
 
 @pytest.fixture(autouse=True)

@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.demo import demo_fit
 from tests.conftest import TINY_FIT
 
 
+@pytest.mark.slow
 def test_a_demo_fit_returns_its_summary_and_trains_its_vocabulary_in_the_cache_given(tmp_path):
     options = [o for o in TINY_FIT if not o.startswith("--data.source")]  # the demo config's own source
     summary = demo_fit(tmp_path, "one", *options, cache=tmp_path / "cache")

@@ -86,6 +86,7 @@ def test_every_override_parses_on_top_of_the_wmt_config(override, capsys):
     assert code == 0 and f"tying: {override.stem}" in out
 
 
+@pytest.mark.slow
 def test_fast_dev_run_of_the_demo_config(tmp_path, capsys):
     code, out, _ = run_main(
         [
@@ -107,6 +108,7 @@ def test_fast_dev_run_of_the_demo_config(tmp_path, capsys):
     assert (run_dir / "summary.json").is_file()
 
 
+@pytest.mark.slow
 def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
     code, out, _ = run_main(["fit", *TINY_FIT, "--run.root", str(tmp_path / "runs"), "--run.name=tiny"], capsys)
     assert code == 0
@@ -169,6 +171,7 @@ def test_fit_writes_the_run_directory_then_predict_translates(tmp_path, capsys):
     assert len((tmp_path / "input.en.de").read_text().splitlines()) == len(lines)
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_without_a_key_or_network(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("WANDB_MODE")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -243,6 +246,7 @@ def test_one_table_holds_every_command_and_a_list_argument_is_read_from_the_sign
     assert variadic_argument(new) == "items"
 
 
+@pytest.mark.slow
 def test_messy_corpus_trains_and_reports_what_it_skipped(tmp_path, capsys):
     from tests.data_helpers import demo_texts
 
@@ -302,6 +306,7 @@ def test_mismatched_parallel_files_fail_before_training(tmp_path, capsys):
         ('{"en": "a \\ud800 dog", "de": "ein Hund"}', "a string holds a lone surrogate"),
     ],
 )
+@pytest.mark.slow
 def test_a_bad_corpus_line_is_named_by_file_and_line(tmp_path, capsys, row, what):
     from tests.data_helpers import demo_texts
 
@@ -372,6 +377,7 @@ def test_the_fsdp_config_composes_with_the_wmt_config(capsys):
     assert "tokens_per_update: 25000" in out and "val_every_n_steps: 1500" in out  # the WMT settings stay
 
 
+@pytest.mark.slow
 def test_averaged_checkpoints_work_as_any_checkpoint(tmp_path, capsys):
     """fit keeps the last N checkpoints and ends on their average; `average` makes the same file from the
     run directory; predict, test, analyze and --ckpt_path take it; a tied matrix stays one tensor."""
@@ -572,6 +578,7 @@ def test_validation_every_n_steps_refuses_options_that_contradict_it(options, na
         (["--data.demo_train_size=80", "--data.max_tokens=256", "--model.optim.tokens_per_update=512"], 2, 2),
     ],
 )
+@pytest.mark.slow
 def test_validation_every_n_steps_counts_optimizer_steps(data, batches_per_step, epochs, tmp_path, capsys):
     # Lightning's interval counts training batches: it is N x the accumulation, and it counts across epoch
     # boundaries (check_val_every_n_epoch=None) instead of starting again in each epoch
@@ -597,6 +604,7 @@ def test_validation_every_n_steps_counts_optimizer_steps(data, batches_per_step,
     assert [v["step"] for v in summary["val_bleu_by_validation"]] == [3, 6, 9]
 
 
+@pytest.mark.slow
 def test_a_batch_interval_longer_than_a_streamed_epoch_is_named_at_the_first_epochs_end(tmp_path, capsys):
     # a sized training set this short would be refused by Lightning up front; a stream's length is known only
     # after an epoch, when the run says that no epoch can validate and what to use instead
@@ -609,6 +617,7 @@ def test_a_batch_interval_longer_than_a_streamed_epoch_is_named_at_the_first_epo
     assert json.loads((tmp_path / "runs" / "v" / "summary.json").read_text())["val_bleu_by_validation"] == []
 
 
+@pytest.mark.slow
 def test_options_of_other_commands_streams_do_not_stop_a_command(tmp_path, capsys):
     # a fraction of the training set means nothing to `validate`: it is not refused there; the test set's is, in `test`
     code, _, err = run_main(["test", *TINY_FIT, "--trainer.limit_test_batches=0.5"], capsys)

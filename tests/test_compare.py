@@ -1,5 +1,4 @@
 import csv
-import io
 import os
 import shutil
 import subprocess
@@ -8,25 +7,18 @@ import pytest
 
 from tests.test_cli import run_main
 from tests.test_headline import fake
-from tests.test_sweep import tiny_sweep
 from tiedtransformer.analysis import schema
 from tiedtransformer.analysis.compare import load_run, table
 from tiedtransformer.errors import ConfigError
-from tiedtransformer.training.sweep import run_local
 
 
-@pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """A local sweep of two demo runs: tying none and three_way."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the per-test isolation is not active yet
-        mp.chdir(tmp)
-        mp.setenv("TIEDTRANSFORMER_CACHE", str(tmp / "cache"))
-        mp.setenv("WANDB_MODE", "disabled")
-        assert run_local(str(tiny_sweep(tmp)), root="runs", out=io.StringIO()) == 0
-    return sorted((tmp / "runs").iterdir())
+@pytest.fixture
+def two_runs(tiny_sweep_runs):
+    """A local sweep of two demo runs: tying none and three_way (run once per session)."""
+    return tiny_sweep_runs[0]
 
 
+@pytest.mark.slow
 def test_table_has_deltas_against_the_untied_run(two_runs):
     rows = {r["tying"]: r for r in table([load_run(d) for d in two_runs])}
     assert rows["none"]["params_delta_pct"] == 0.0 and rows["none"]["bleu_delta"] == 0.0
@@ -145,6 +137,7 @@ def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
         assert sum(1 for v in hist if v) > 20, "region has no detail"
 
 
+@pytest.mark.slow
 def test_the_geometry_tables_come_from_each_runs_trajectory(two_runs, tmp_path, capsys):
     copies = [shutil.copytree(d, tmp_path / d.name) for d in two_runs]  # the module's runs stay as they are
     md_without = tmp_path / "without.md"

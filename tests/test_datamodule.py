@@ -255,6 +255,7 @@ def test_the_training_workers_stop_when_fit_ends():
     assert len(list(dm._stream("train", 1))) > 0  # a later fit starts its own
 
 
+@pytest.mark.slow
 def test_a_training_loader_made_again_inside_a_fit_goes_on_at_its_position():
     from types import SimpleNamespace
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY_FIT
 from tests.data_helpers import demo_texts, write_parallel
 
@@ -96,6 +98,7 @@ def assert_every_pair_once_per_epoch(ranks: list[dict], epochs=(0, 1)) -> None:
     assert ranks[0]["stand_ins"] == 0 and ranks[1]["stand_ins"] > 0
 
 
+@pytest.mark.slow
 def test_two_process_ddp_fit_sees_every_pair_once_and_keeps_ties(tmp_path):
     run_dir = two_process_fit(tmp_path, "ddp", "--trainer.strategy=ddp")
     ranks = rank_records(tmp_path, "ddp")
@@ -112,12 +115,14 @@ def test_two_process_ddp_fit_sees_every_pair_once_and_keeps_ties(tmp_path):
     assert json.loads((run_dir / "summary.json").read_text())["global_step"] > summary["global_step"]
 
 
+@pytest.mark.slow
 def test_two_ranks_with_two_dataloader_workers_each_still_see_every_pair_once(tmp_path):
     # Each rank's stream is split again between its workers: 4 readers, no pair twice, none lost.
     two_process_fit(tmp_path, "workers", "--trainer.strategy=ddp", workers=2)
     assert_every_pair_once_per_epoch(rank_records(tmp_path, "workers"))
 
 
+@pytest.mark.slow
 def test_two_nodes_write_one_run_directory(tmp_path):
     # Two "nodes" of one process each on this machine, as a cluster launches them (NODE_RANK): only
     # rank 0 creates the run directory, and every file of the run lands there.

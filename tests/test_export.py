@@ -195,6 +195,7 @@ def fresh(script: str, cases: list[dict] | dict, tmp_path: Path) -> dict:
     return json.loads((tmp_path / "out.json").read_text())
 
 
+@pytest.mark.slow
 def test_hf_exports_load_offline_in_a_fresh_process_and_compute_our_function(tmp_path, spm_model):
     from tiedtransformer.model.search import greedy_decode
 
@@ -385,6 +386,7 @@ json.dump({"hf": out.tolist(), "ct2": [r.hypotheses[0] for r in ct2]}, open(sys.
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_beam_4_outputs_of_a_trained_model_equal_ours_where_the_length_penalties_agree(tmp_path, spm_model, norm_first):
     """With length penalty 0 the three searches score hypotheses alike (ours is GNMT's ((5+n)/6)^α, theirs

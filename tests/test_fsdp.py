@@ -15,6 +15,7 @@ import torch
 from tests.test_ddp import REPO, assert_every_pair_once_per_epoch, rank_records, resume_two_process_fit, two_process_fit
 
 
+@pytest.mark.slow
 def test_two_process_fsdp_fit_shards_the_tied_matrix_as_one_group_and_matches_ddp(tmp_path):
     fsdp_dir = two_process_fit(tmp_path, "fsdp", "-c", str(REPO / "configs" / "fsdp.yaml"), probe="RecordSharding")
     ranks = rank_records(tmp_path, "fsdp")

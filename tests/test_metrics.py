@@ -87,6 +87,7 @@ def _rank_scores(rank: int, world: int, port: int, out) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_processes_sync_to_the_score_of_all_sentences():
     """A real sync (two gloo processes), not a merge in one process: every rank gets sacreBLEU's score of
     every rank's sentences together."""

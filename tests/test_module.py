@@ -84,6 +84,7 @@ def metrics(run_dir: Path):
     return [r for r in rows if r["val/loss"]], [float(r["train/loss"]) for r in rows if r["train/loss"]]
 
 
+@pytest.mark.slow
 def test_learning_works_on_the_demo_corpus(tmp_path, capsys):
     """A short demo run: validation loss falls, and held-out BLEU is clearly above zero."""
     code, _, _ = run_main(
@@ -113,6 +114,7 @@ def test_learning_works_on_the_demo_corpus(tmp_path, capsys):
     assert summary["best_val_bleu"] > 5.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
 def test_mixed_precision_trains_through_the_trainer(precision, tmp_path, capsys):
     code, _, _ = run_main(
@@ -161,6 +163,7 @@ def lr_and_steps(run_dir: Path) -> list[float]:
     return [float(r["train/lr"]) for r in rows if r.get("train/lr")]
 
 
+@pytest.mark.slow
 def test_a_linear_schedule_decays_to_zero_at_max_steps(tmp_path, capsys):
     code, _, err = run_main(
         [
@@ -183,6 +186,7 @@ def test_a_linear_schedule_decays_to_zero_at_max_steps(tmp_path, capsys):
     assert lr_and_steps(tmp_path / "lin") == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_a_time_budget_anneals_the_rate_by_the_time_training_stops(tmp_path, capsys):
     code, _, err = run_main(
         [
@@ -214,6 +218,7 @@ def test_a_decaying_schedule_without_a_budget_is_refused(tmp_path, capsys):
     assert code == 2 and "model.optim.schedule=linear" in err and "trainer.max_time" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_sentences(tmp_path, capsys, monkeypatch):
     """Before, BLEU was scored on the first N sentences of the length-sorted validation stream."""
     import random
@@ -268,6 +273,7 @@ def test_validation_bleu_is_scored_on_a_seeded_sample_not_on_the_shortest_senten
     assert (tmp_path / "s" / "final-val.de").read_text().count("\n") == 60
 
 
+@pytest.mark.slow
 def test_tokens_per_update_sets_the_accumulation_and_is_printed(tmp_path, capsys):
     code, out, err = run_main(
         [

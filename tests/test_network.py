@@ -207,6 +207,7 @@ def test_the_whole_logits_loss_gives_the_fused_loss_and_its_gradients(tying, pro
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.slow
 def test_compiled_teacher_forcing_gives_the_eager_loss_and_gradients_and_the_same_state_dict():
     torch.manual_seed(0)
     eager, compiled = tiny_model(), tiny_model()

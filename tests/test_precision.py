@@ -1,3 +1,5 @@
+import pytest
+
 from tests.conftest import TINY_FIT
 from tests.test_cli import run_main
 from tiedtransformer.training.precision import choose_precision
@@ -15,6 +17,7 @@ def test_bf16_only_where_the_hardware_runs_it_natively():
     assert choose_precision(True, False, {"amx_bf16"})[0] == "32-true"  # the GPU decides
 
 
+@pytest.mark.slow
 def test_an_unset_precision_is_resolved_printed_and_saved(tmp_path, capsys, monkeypatch):
     import tiedtransformer.training.precision as precision
 
@@ -36,6 +39,7 @@ def test_an_unset_precision_is_resolved_printed_and_saved(tmp_path, capsys, monk
     assert "precision: 32-true" in (tmp_path / "p" / "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_bf16_on_a_cpu_without_it_is_kept_with_a_warning(tmp_path, capsys, monkeypatch):
     import tiedtransformer.training.precision as precision
 

@@ -1,6 +1,7 @@
 import re
 from types import SimpleNamespace
 
+import pytest
 from tiedtransformer.callbacks import StreamProgressBar
 
 from tests.conftest import TINY_FIT
@@ -17,6 +18,7 @@ def test_a_stream_gets_the_previous_epochs_count_as_its_total_and_a_sized_loader
     assert bar.total_train_batches == 12
 
 
+@pytest.mark.slow
 def test_the_second_epoch_of_a_streamed_fit_shows_a_total(tmp_path, capsys):
     args = [a for a in TINY_FIT if not a.startswith(("--trainer.enable_progress_bar", "--trainer.max_epochs"))]
     code, out, err = run_main(

@@ -1,3 +1,4 @@
+import pytest
 from lightning.pytorch.loggers import Logger
 
 from tests.conftest import TINY_FIT
@@ -37,6 +38,7 @@ def test_a_failing_logger_is_disabled_once_with_a_message(capsys):
     assert err.count("Flaky failed (ConnectionError: service unavailable)") == 1 and "sync later" in err
 
 
+@pytest.mark.slow
 def test_training_goes_on_when_wandb_fails_mid_run(tmp_path, capsys, monkeypatch):
     from lightning.pytorch.loggers import WandbLogger
 

@@ -59,6 +59,7 @@ def steps(record: Path) -> dict[int, dict]:
     return {r["step"]: r for r in rows}
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_twice_equals_uninterrupted(tmp_path, capsys):
     full = tmp_path / "full.jsonl"
     code, _, err = run_main(fit_args(tmp_path, "full", full), capsys)
@@ -94,6 +95,7 @@ def test_interrupted_and_resumed_twice_equals_uninterrupted(tmp_path, capsys):
 @pytest.mark.parametrize(
     "first_leg, max_steps", [("finished", -1), ("step_checkpoint", -1), ("sigterm", -1), ("finished", 1000)]
 )
+@pytest.mark.slow
 def test_resuming_at_an_epoch_boundary_continues_as_one_longer_run(tmp_path, capsys, first_leg, max_steps):
     # The first leg stops after the last batch of epoch 0, its checkpoint written at the end of the
     # run (after validation), by --checkpoint.every_n_train_steps on that batch, or on SIGTERM right
@@ -147,6 +149,7 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_non_zero(tmp_path, capsys):
     assert code == 1 and (tmp_path / "runs" / "c" / "checkpoints" / "last-interrupted.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_tying_mode_is_refused(tmp_path, capsys):
     code, _, err = run_main(fit_args(tmp_path, "a", tmp_path / "a.jsonl", "--trainer.max_steps=3"), capsys)
     assert code == 0, err[-2000:]
@@ -176,6 +179,7 @@ def test_nonfinite_gradient_stops_with_a_message_and_a_finite_checkpoint(tmp_pat
     assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point())
 
 
+@pytest.mark.slow
 def test_nonfinite_gradient_can_be_skipped_and_counted(tmp_path, capsys):
     code, _, err = run_main(
         fit_args(
@@ -219,6 +223,7 @@ def _all_files_whole(run: Path) -> None:
         read_dump(dump)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sigkill_at_a_random_moment_then_resume_continues_from_the_last_whole_checkpoint(tmp_path, capsys, seed):
     full = tmp_path / "full.jsonl"
@@ -294,6 +299,7 @@ def fail_writes(monkeypatch, fragment: str, after: int = 0) -> None:
         ("summary", "/.summary.json.", 0),
     ],
 )
+@pytest.mark.slow
 def test_a_full_disk_mid_run_stops_with_a_message_and_keeps_what_was_written(
     tmp_path, capsys, monkeypatch, what, fragment, after
 ):

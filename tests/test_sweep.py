@@ -12,6 +12,35 @@ from tiedtransformer.training.sweep import command, expand, load_sweep, run_loca
 SWEEPS = sorted((REPO / "sweeps").glob("*.yaml"))
 
 
+def covering(runs: list[dict], categorical: int = 8) -> list[dict]:
+    """Few of ``runs`` in which every value of every categorical parameter (at most ``categorical`` distinct
+    values in the sweep) appears at least once, and the first run: each next run the one that adds the most
+    values not seen yet (greedy set cover). Sampled numbers differ in every run: one of them shows the
+    parameter reaches the CLI."""
+    values = {k: {_hashable(v) for r in runs for v in [r[k]]} for k in runs[0]}
+    wanted = {(k, v) for k, vs in values.items() if len(vs) <= categorical for v in vs}
+    items = [{(k, _hashable(v)) for k, v in r.items()} & wanted for r in runs]
+    out, seen = [runs[0]], set(items[0])
+    while wanted - seen:
+        best = max(range(len(runs)), key=lambda i: len(items[i] - seen))
+        out.append(runs[best])
+        seen |= items[best]
+    return out
+
+
+def _hashable(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def test_covering_runs_hold_every_value_of_every_parameter_in_fewer_runs():
+    runs = [{"a": a, "b": b, "c": [c]} for a in (1, 2, 3, 4) for b in ("x", "y") for c in (True, False)]
+    chosen = covering(runs)
+    assert len(chosen) <= 5 and all(c in runs for c in chosen)
+    for key in ("a", "b", "c"):
+        assert {json.dumps(r[key]) for r in chosen} == {json.dumps(r[key]) for r in runs}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
 def test_every_sweep_is_a_valid_config_whose_commands_parse_through_the_cli(path, capsys, monkeypatch):
     monkeypatch.chdir(REPO)  # sweep commands name configs relative to the repository
@@ -19,7 +48,7 @@ def test_every_sweep_is_a_valid_config_whose_commands_parse_through_the_cli(path
     assert sweep["metric"]["goal"] == "maximize" and sweep["metric"]["name"] in ("val/bleu", "final/test_bleu")
     runs = expand(sweep)
     assert runs
-    for params in runs[:8]:
+    for params in covering(runs):  # every value of every parameter reaches the CLI once
         argv = command(sweep, params)
         assert argv[:3] == ["/usr/bin/env", "tiedtransformer", "fit"]
         code, out, err = run_main([*argv[2:], "--print_config"], capsys)
@@ -120,22 +149,21 @@ def tiny_sweep(tmp_path, fail=False) -> Path:
     return path
 
 
-def test_local_sweep_runs_then_skips_finished_runs(tmp_path):
+@pytest.mark.slow
+def test_local_sweep_runs_then_skips_finished_runs(tiny_sweep_runs):
     import io
 
-    log, root = io.StringIO(), tmp_path / "elsewhere"  # not the working directory's runs/
-    assert run_local(str(tiny_sweep(tmp_path)), root=str(root), out=log) == 0
-    text = log.getvalue()
+    run_dirs, text, path, cwd = tiny_sweep_runs  # run into <cwd>/elsewhere: not the working directory's runs/
     assert "[1/2] " in text and "[2/2] " in text and "all 2 runs finished" in text
-    run_dirs = sorted(root.iterdir())
-    assert len(run_dirs) == 2 and not (tmp_path / "runs").exists()
+    assert len(run_dirs) == 2 and not (cwd / "runs").exists()
     assert {json.loads((d / "summary.json").read_text())["tying"] for d in run_dirs} == {"none", "three_way"}
 
     again = io.StringIO()
-    assert run_local(str(tiny_sweep(tmp_path)), root=str(root), out=again) == 0
-    assert again.getvalue().count("already finished") == 2 and len(list(root.iterdir())) == 2
+    assert run_local(str(path), root=str(run_dirs[0].parent), out=again) == 0
+    assert again.getvalue().count("already finished") == 2 and len(list(run_dirs[0].parent.iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_failed_run_does_not_stop_the_sweep_and_is_listed(tmp_path):
     import io
 

@@ -1,0 +1,70 @@
+"""How long a developer waits for the tests: the README's command 2 after the install (``python -m pytest``:
+every test, on every core through pytest-xdist) and the fast lane for development (``-m "not slow"``), each
+timed from outside as whole commands, ``--rounds`` times, interleaved. A figure, not a comparison: the
+suite has no peer. The install is not timed (pip's time depends on its cache).
+
+    python -m benchmarks.suite                   # the fast lane, then the whole suite
+    python -m benchmarks.suite --only fast
+
+Each JSON line: the command, wall seconds per round (median, spread), the tests passed / failed / skipped
+of the last round, and the workers pytest-xdist started. Under CI=true (as ``.ci/run``) so that a test that
+skips outside CI fails instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.harness import emit, spread
+
+REPO = Path(__file__).resolve().parents[1]
+LANES = {"fast": ["-m", "not slow"], "full": []}
+
+
+def counts(output: str) -> dict:
+    """pytest's last summary line (``701 passed, 3 skipped, 128 warnings in 541.32s``) as numbers."""
+    last = [line for line in output.splitlines() if re.search(r"\b(passed|failed|error)", line)][-1:]
+    found = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", last[0] if last else "")}
+    workers = re.search(r"created: (\d+)/\d+ workers", output)
+    return {k: found.get(k, 0) for k in ("passed", "failed", "skipped")} | {
+        "workers": int(workers.group(1)) if workers else 1
+    }
+
+
+def run_lane(lane: str) -> tuple[float, dict]:
+    """One round of ``python -m pytest`` with the lane's options: wall seconds and its counts."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LANES[lane]]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "CI": "true"}, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    return seconds, counts(proc.stdout + proc.stderr) | {"returncode": proc.returncode}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", choices=sorted(LANES), help="one lane (default: both)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds of each lane, interleaved")
+    args = p.parse_args()
+    lanes = [args.only] if args.only else ["fast", "full"]
+    seconds: dict[str, list[float]] = {lane: [] for lane in lanes}
+    last: dict[str, dict] = {}
+    for _ in range(args.rounds):
+        for lane in lanes:
+            s, last[lane] = run_lane(lane)
+            seconds[lane].append(s)
+            print(f"{lane}: {s:.0f} s, {last[lane]}", file=sys.stderr, flush=True)
+    for lane in lanes:
+        emit(
+            "suite",
+            {"lane": lane, "pytest_options": " ".join(LANES[lane]), "wall_s": spread(seconds[lane]), **last[lane]},
+        )
+
+
+if __name__ == "__main__":
+    main()
