@@ -7,7 +7,8 @@ suite has no peer. The install is not timed (pip's time depends on its cache).
     python -m benchmarks.suite --only fast
 
 Each JSON line: the command, wall seconds per round (median, spread), the tests passed / failed / skipped
-of the last round, and the workers pytest-xdist started. Under CI=true (as ``.ci/run``) so that a test that
+of the last round, the workers pytest-xdist started, and the last round's 20 slowest tests (pytest's
+``--durations=20``: seconds of one phase, call or setup, of one test on its worker). Under CI=true (as ``.ci/run``) so that a test that
 skips outside CI fails instead.
 """
 
@@ -32,14 +33,19 @@ def counts(output: str) -> dict:
     last = [line for line in output.splitlines() if re.search(r"\b(passed|failed|error)", line)][-1:]
     found = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", last[0] if last else "")}
     workers = re.search(r"created: (\d+)/\d+ workers", output)
+    slowest = [
+        {"s": float(s), "phase": phase, "test": test}
+        for s, phase, test in re.findall(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S+)", output, re.MULTILINE)
+    ]
     return {k: found.get(k, 0) for k in ("passed", "failed", "skipped")} | {
-        "workers": int(workers.group(1)) if workers else 1
+        "workers": int(workers.group(1)) if workers else 1,
+        "slowest": slowest,
     }
 
 
 def run_lane(lane: str) -> tuple[float, dict]:
     """One round of ``python -m pytest`` with the lane's options: wall seconds and its counts."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LANES[lane]]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=20", *LANES[lane]]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "CI": "true"}, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -58,7 +64,8 @@ def main() -> None:
         for lane in lanes:
             s, last[lane] = run_lane(lane)
             seconds[lane].append(s)
-            print(f"{lane}: {s:.0f} s, {last[lane]}", file=sys.stderr, flush=True)
+            shown = {k: v for k, v in last[lane].items() if k != "slowest"}
+            print(f"{lane}: {s:.0f} s, {shown}", file=sys.stderr, flush=True)
     for lane in lanes:
         emit(
             "suite",
