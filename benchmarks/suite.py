@@ -45,7 +45,7 @@ def counts(output: str) -> dict:
 
 def run_lane(lane: str) -> tuple[float, dict]:
     """One round of ``python -m pytest`` with the lane's options: wall seconds and its counts."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=20", *LANES[lane]]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--durations=20", *LANES[lane]]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "CI": "true"}, capture_output=True, text=True)
     seconds = time.perf_counter() - start
