@@ -2,7 +2,7 @@
 
     tiedtransformer sweep sweeps/seed_experiment.yaml --local        # the grid: runs/seed-experiment-3k-*
     python docs/keep_runs.py 'runs/seed-experiment-3k-*'             # what the page needs -> docs/results/grid/
-    python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'  # also CKA across runs over training (dumps)
+    python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'  # also the runs compared over training (dumps)
     python docs/intrinsic_null.py                                    # random nulls of SimLex/WordSim (needs the data)
     python docs/make_results.py                                      # the page from the committed files alone
     python -m benchmarks.tying --size recipe --norm_first --dropout 0.1 --rounds 9 --steps 10 \\
@@ -10,7 +10,9 @@
 
 Every number and every description on the page is read from the kept runs (their config.yaml, summary.json,
 metrics, final translations, trajectory.json, similarity-final.json), from docs/results/cross_trajectory.json
-(written with --dumps) and from docs/results/tying-speed.jsonl; every verdict comes from one rule
+(written with --dumps: CKA, Procrustes, Jaccard, k-NN and Spearman between a tied run's decoder matrix and an
+untied run's, at every snapshot; the pairs of the runs the glob matches are recomputed, the file's other pairs
+kept) and from docs/results/tying-speed.jsonl; every verdict comes from one rule
 (tiedtransformer.analysis.verdict, through tiedtransformer.analysis.findings). The README's summary between
 its `results:begin`/`results:end` markers is rewritten from the same verdicts.
 """
@@ -65,7 +67,9 @@ def main() -> None:
     if args.dumps:
         full = sorted(p for p in glob.glob(args.dumps) if RunDir(p).summary.is_file())
         OUT.mkdir(parents=True, exist_ok=True)
-        CROSS_FILE.write_text(json.dumps(collect_cross([load_run(d) for d in full]), indent=1) + "\n")
+        old = json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else []
+        fresh = collect_cross([load_run(d) for d in full])
+        CROSS_FILE.write_text(json.dumps(merged_cross(old, fresh), indent=1) + "\n")
     cross, stale = cross_coverage(runs, json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else [])
     if stale:
         print(f"warning: {stale}", file=sys.stderr)
@@ -173,6 +177,50 @@ def collect_cross(runs: list[dict]) -> list[dict]:
             }
         )
     return out
+
+
+def merged_cross(old: list[dict], new: list[dict]) -> list[dict]:
+    """The cross-run entries of ``new`` in place of ``old``'s for the same pair of runs, ``old``'s other pairs
+    kept (a rerun of some grid points with dumps recomputes their pairs only), in a stable order."""
+    fresh = {(c["run_a"], c["run_b"]) for c in new}
+    kept = [c for c in old if (c["run_a"], c["run_b"]) not in fresh] + new
+    return sorted(kept, key=lambda c: (c["direction"], c["tying"], c["seed_a"], c["seed_b"], c["run_a"], c["run_b"]))
+
+
+ACROSS = {  # measure of cross_trajectory: its name on the page
+    "cka": "CKA",
+    "procrustes": "Procrustes",
+    "jaccard_top_pairs": "Jaccard top pairs",
+    "jaccard_knn": "k-NN Jaccard",
+    "spearman": "Spearman of cosines",
+}
+
+
+def across_runs_table(cross: list[dict]) -> list[str]:
+    """A tied run's decoder matrix against an untied run of another seed, at the last step and at step 0, every
+    measure beside its chance level; the pairs whose dumps gave more than CKA (cross_trajectory.json's older
+    entries hold CKA only)."""
+    rows = []
+    for c in cross:
+        first, last = c["steps"][0], c["steps"][-1]
+        if first["step"] != 0 or "procrustes" not in last.get("dec_lut", {}):
+            continue
+        for target in ("dec_lut", "dec_embed"):
+            cells = [
+                f"{last[target][m]:.3f} / {first[target][m]:.3f} / {last[target][f'{m}_chance']:.3f}" for m in ACROSS
+            ]
+            rows.append([c["direction"], c["tying"], f"{c['seed_a']} vs {c['seed_b']}", target, *cells])
+    if not rows:
+        return []
+    return [
+        "",
+        "Across runs, by token text: a tied run's decoder matrix against an untied run of another seed, each measure "
+        "at the last step / at step 0 / its chance level at the last step (CKA and Procrustes: the second matrix's rows "
+        "shuffled; Jaccard: two random top-K sets; Spearman: 0), for the pairs of runs whose embedding dumps were at "
+        "hand (`python docs/make_results.py --dumps GLOB`; the other pairs have CKA only, in the figure above).",
+        "",
+        md(["direction", "tied run", "seeds", "against", *ACROSS.values()], rows),
+    ]
 
 
 def cross_coverage(runs: list[dict], cross: list[dict]) -> tuple[list[dict], str | None]:
@@ -592,6 +640,7 @@ def over_training_section(runs: list[dict], cross: list[dict]) -> list[str]:
                 )
             ),
         ]
+        out += across_runs_table(cross)
     bleu = {}
     for (direction, tying), members in g.items():
         per = [validation_bleu(r) for r in members]

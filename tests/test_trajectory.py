@@ -85,6 +85,12 @@ def test_a_tied_matrix_is_compared_with_another_runs_matrices_at_every_common_st
     )  # the first 4 rows of each run are specials
     assert rows[1]["dec_embed"]["cka"] < 0.2 and rows[0]["dec_lut"]["cka"] < 0.2
     assert rows[1]["dec_lut"]["cka_chance"] < 0.2
+    # a rotated copy: Procrustes residual 0 and the same top pairs; an unrelated matrix: near chance
+    same, other = rows[1]["dec_lut"], rows[1]["dec_embed"]
+    assert same["procrustes"] == pytest.approx(0.0, abs=1e-6) and same["procrustes_chance"] > 0.5
+    assert same["jaccard_top_pairs"] == 1.0 and same["jaccard_knn"] == 1.0 and same["spearman"] == pytest.approx(1.0)
+    assert other["procrustes"] > 0.5 and other["jaccard_top_pairs"] < 0.2 and abs(other["spearman"]) < 0.2
+    assert 0 < same["jaccard_top_pairs_chance"] < 0.05 and same["spearman_chance"] == 0.0
 
 
 def test_learned_minus_null_across_seeds_and_its_figure(tmp_path):

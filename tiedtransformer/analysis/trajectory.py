@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 
-from tiedtransformer.analysis.cross import common_tokens, rows_of
+from tiedtransformer.analysis.cross import MEASURES, common_tokens, compare_matrices, rows_of
 from tiedtransformer.analysis.dumps import MATRIX_NAMES, EmbeddingDump, read_dump
 from tiedtransformer.analysis.geometry import by_band, displacement, matrix_statistics, pair_statistics
 from tiedtransformer.analysis.matrices import frequency_bands, kept_rows
+from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.similarity import random_like
 from tiedtransformer.atomic import atomic_write_json
 from tiedtransformer.run.files import RunDir
@@ -109,12 +110,22 @@ def run_trajectory(run_dir: str | Path, min_count: int = 10, seed: int = 0) -> d
 
 
 def cross_trajectory(
-    run_a: str | Path, name_a: str, run_b: str | Path, names_b: tuple[str, ...], min_count: int = 10, seed: int = 0
+    run_a: str | Path,
+    name_a: str,
+    run_b: str | Path,
+    names_b: tuple[str, ...],
+    min_count: int = 10,
+    seed: int = 0,
+    options: AnalysisOptions | None = None,
+    pairs: int = 100_000,
 ) -> list[dict]:
     """Press & Wolf's claim as dynamics: at every step both runs have a snapshot of, run A's matrix ``name_a``
     against each of run B's ``names_b`` (e.g. a decoder-tied run's matrix against an untied run's ``dec_lut``
-    and ``dec_embed``), by token text: linear CKA and its chance level. Runs of one seed start from the same
-    random matrices, so pairs of runs of different seeds are the ones that tell."""
+    and ``dec_embed``), by token text: linear CKA and the orthogonal-Procrustes residual, and the measures of
+    :func:`~tiedtransformer.analysis.cross.compare_matrices` (Jaccard of the top-K pair sets, k-NN Jaccard,
+    Spearman of cosines; ``options``' top K and k), each beside its chance level. Runs of one seed start from
+    the same random matrices, so pairs of runs of different seeds are the ones that tell."""
+    options = options or AnalysisOptions(min_count=min_count)
     a_dumps = {int(p.name.split("-")[1]): p for p in RunDir(run_a).dumps()}
     b_dumps = {int(p.name.split("-")[1]): p for p in RunDir(run_b).dumps()}
     out = []
@@ -125,8 +136,13 @@ def cross_trajectory(
             tokens = common_tokens(a, name_a, b, name_b, min_count)
             x = a.matrices[name_a].float()[rows_of(a, name_a, tokens)]
             y = b.matrices[name_b].float()[rows_of(b, name_b, tokens)]
-            stats = pair_statistics(x, y, seed)
-            row[name_b] = {"cka": stats["cka"], "cka_chance": stats["cka_chance"], "tokens": len(tokens)}
+            measures = compare_matrices(x, y, tokens, options, pairs)
+            row[name_b] = (
+                pair_statistics(x, y, seed)
+                | {m: measures[m] for m in MEASURES}
+                | {f"{m}_chance": measures["chance"][m] for m in MEASURES}
+                | {"tokens": len(tokens)}
+            )
         out.append(row)
     return out
 

@@ -1,0 +1,48 @@
+"""docs/make_results.py: the cross-run entries a partial rerun recomputes, and the table made of them."""
+
+import importlib.util
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_results():
+    spec = importlib.util.spec_from_file_location("make_results", REPO / "docs" / "make_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def entry(a: str, b: str, seed_a: int, seed_b: int, full: bool, value: float = 0.5) -> dict:
+    measures = ("cka", "procrustes", "jaccard_top_pairs", "jaccard_knn", "spearman") if full else ("cka",)
+
+    def cell(x):
+        return {m: x for m in measures} | {f"{m}_chance": 0.01 for m in measures} | {"tokens": 100}
+
+    steps = [{"step": s, "dec_lut": cell(x), "dec_embed": cell(x / 2)} for s, x in ((0, 0.1), (3000, value))]
+    return {
+        "direction": "en-de",
+        "tying": "decoder",
+        "seed_a": seed_a,
+        "seed_b": seed_b,
+        "run_a": a,
+        "run_b": b,
+        "steps": steps,
+    }
+
+
+def test_a_partial_rerun_replaces_its_own_pairs_and_keeps_the_others():
+    mr = make_results()
+    old = [entry("d1", "n2", 1, 2, False, 0.3), entry("d2", "n3", 2, 3, False, 0.4)]
+    merged = mr.merged_cross(old, [entry("d1", "n2", 1, 2, True, 0.3)])
+    assert [(c["run_a"], "procrustes" in c["steps"][-1]["dec_lut"]) for c in merged] == [("d1", True), ("d2", False)]
+    assert mr.merged_cross(old, []) == old
+
+
+def test_the_across_runs_table_holds_the_pairs_with_every_measure_only():
+    mr = make_results()
+    lines = mr.across_runs_table([entry("d1", "n2", 1, 2, True, 0.25), entry("d2", "n3", 2, 3, False)])
+    table = "\n".join(lines)
+    assert "| en-de | decoder | 1 vs 2 | dec_lut | 0.250 / 0.100 / 0.010 |" in table  # last / step 0 / chance
+    assert "| 2 vs 3 |" not in table and table.count("\n| en-de |") == 2  # dec_lut and dec_embed of one pair
+    assert mr.across_runs_table([entry("d2", "n3", 2, 3, False)]) == []
