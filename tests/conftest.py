@@ -105,3 +105,15 @@ datasets.config.SLEEP_TIME_ON_THREADS_SHUTDOWN = 0
 def vocabulary_of(src: list[str], tgt: list[str], counts=None, models=None) -> dict:
     """A vocabulary in the form checkpoints and dumps keep (``Vocabulary.state``) for token lists."""
     return {"vocab_tokens": {"src": src, "tgt": tgt}, "vocab_counts": counts, "vocab_models": models}
+
+
+def docs_script(name: str):
+    """A script of docs/ (``keep_runs``, ``make_results``) imported as a module: docs/ is not a package."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,23 +1,17 @@
 """docs/keep_runs.py: what the results page needs of a finished run, copied into the repository."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 
+from tests.conftest import docs_script
 from tests.test_trajectory import dump
 from tiedtransformer.analysis.dumps import write_dump
 from tiedtransformer.run.files import RunDir
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def keep_runs():
-    spec = importlib.util.spec_from_file_location("keep_runs", REPO / "docs" / "keep_runs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return docs_script("keep_runs")
 
 
 def test_a_finished_runs_small_files_and_its_trajectory_are_kept_and_its_dumps_are_not(tmp_path):

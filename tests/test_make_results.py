@@ -1,16 +1,10 @@
 """docs/make_results.py: the cross-run entries a partial rerun recomputes, and the table made of them."""
 
-import importlib.util
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import docs_script
 
 
 def make_results():
-    spec = importlib.util.spec_from_file_location("make_results", REPO / "docs" / "make_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return docs_script("make_results")
 
 
 def entry(a: str, b: str, seed_a: int, seed_b: int, full: bool, value: float = 0.5) -> dict:
