@@ -6,8 +6,9 @@ suite has no peer. The install is not timed (pip's time depends on its cache).
     python -m benchmarks.suite                   # the fast lane, then the whole suite
     python -m benchmarks.suite --only fast
 
-Each JSON line: the command, wall seconds per round (median, spread), the tests passed / failed / skipped
-of the last round, the workers pytest-xdist started, and the last round's 20 slowest tests (pytest's
+Each JSON line: the command, pytest's options, the commit measured, wall seconds per round (median, spread),
+the tests passed / failed / skipped / in error / deselected of the last round, the workers pytest-xdist
+created, and the last round's 20 slowest tests (pytest's
 ``--durations=20``: seconds of one phase, call or setup, of one test on its worker). Under CI=true (as ``.ci/run``) so that a test that
 skips outside CI fails instead.
 """
@@ -26,30 +27,45 @@ from benchmarks.harness import emit, spread
 
 REPO = Path(__file__).resolve().parents[1]
 LANES = {"fast": ["-m", "not slow"], "full": []}
+OPTIONS = ["-p", "no:cacheprovider", "--durations=20"]  # besides the lane's: no cache written, the slowest kept
+KINDS = ("passed", "failed", "skipped", "errors", "deselected")
 
 
-def counts(output: str) -> dict:
-    """pytest's last summary line (``701 passed, 3 skipped, 128 warnings in 541.32s``) as numbers."""
-    last = [line for line in output.splitlines() if re.search(r"\b(passed|failed|error)", line)][-1:]
-    found = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", last[0] if last else "")}
-    workers = re.search(r"created: (\d+)/\d+ workers", output)
+def counts(stdout: str) -> dict:
+    """pytest's final summary line (``==== 701 passed, 3 skipped, 128 warnings in 541.32s (0:09:01) ====``, the
+    last line of its stdout that ends in a duration) as numbers, the workers pytest-xdist created, and the
+    ``--durations`` lines."""
+    summary = [line for line in stdout.splitlines() if re.search(r"\bin [\d.]+s\b", line)][-1:]
+    found = dict.fromkeys(KINDS, 0)
+    for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)\b", summary[0] if summary else ""):
+        found["errors" if kind.startswith("error") else kind] = int(n)
+    workers = re.search(r"created: (\d+)/\d+ workers", stdout)
     slowest = [
         {"s": float(s), "phase": phase, "test": test}
-        for s, phase, test in re.findall(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S+)", output, re.MULTILINE)
+        for s, phase, test in re.findall(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S+)", stdout, re.MULTILINE)
     ]
-    return {k: found.get(k, 0) for k in ("passed", "failed", "skipped")} | {
-        "workers": int(workers.group(1)) if workers else 1,
-        "slowest": slowest,
-    }
+    return found | {"workers": int(workers.group(1)) if workers else 1, "slowest": slowest}
 
 
 def run_lane(lane: str) -> tuple[float, dict]:
     """One round of ``python -m pytest`` with the lane's options: wall seconds and its counts."""
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--durations=20", *LANES[lane]]
+    cmd = [sys.executable, "-m", "pytest", *OPTIONS, *LANES[lane]]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "CI": "true"}, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    return seconds, counts(proc.stdout + proc.stderr) | {"returncode": proc.returncode}
+    return seconds, counts(proc.stdout) | {"returncode": proc.returncode}
+
+
+def commit() -> str | None:
+    """The commit measured (with ``+`` if the work tree differs from it)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
 def main() -> None:
@@ -69,7 +85,13 @@ def main() -> None:
     for lane in lanes:
         emit(
             "suite",
-            {"lane": lane, "pytest_options": " ".join(LANES[lane]), "wall_s": spread(seconds[lane]), **last[lane]},
+            {
+                "lane": lane,
+                "pytest_options": " ".join([*OPTIONS, *LANES[lane]]),
+                "commit": commit(),
+                "wall_s": spread(seconds[lane]),
+                **last[lane],
+            },
         )
 
 

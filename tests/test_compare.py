@@ -28,6 +28,7 @@ def test_table_has_deltas_against_the_untied_run(two_runs):
     assert tied["speed_delta_pct"] is not None and tied["wall_s"] > 0
 
 
+@pytest.mark.slow
 def test_compare_writes_html_markdown_and_csv(two_runs, tmp_path, capsys):
     out = tmp_path / "cmp" / "report.html"
     code, _, _ = run_main(["compare", *map(str, two_runs), "--out", str(out)], capsys)
@@ -57,6 +58,7 @@ def test_compare_writes_html_markdown_and_csv(two_runs, tmp_path, capsys):
     assert md.count(" / ") > 8  # learned / init / random
 
 
+@pytest.mark.slow
 def test_test_bleu_has_intervals_and_a_paired_p_value_against_the_untied_run(two_runs):
     runs = [load_run(d) for d in two_runs]
     rows = {r["tying"]: r for r in table(runs)}
@@ -91,6 +93,7 @@ FLAGS = [
 ]
 
 
+@pytest.mark.slow
 def test_the_page_renders_in_a_real_browser(two_runs, tmp_path, capsys):
     if CHROMIUM is None:  # CI installs it (.ci/run): there a missing browser is a failure, not a skip
         if os.environ.get("CI", "").lower() == "true":
@@ -172,6 +175,7 @@ def _dom(page, profile, *flags) -> str:
     ).stdout
 
 
+@pytest.mark.slow
 def test_the_first_screen_at_1280_by_800_answers_without_scrolling_sideways(two_runs, tmp_path, capsys):
     import dataclasses
     import re
@@ -221,6 +225,7 @@ def test_the_first_screen_at_1280_by_800_answers_without_scrolling_sideways(two_
         assert (out.parent / h).exists(), h
 
 
+@pytest.mark.slow
 def test_a_click_on_a_header_sorts_the_run_table(two_runs, tmp_path, capsys):
     if CHROMIUM is None:
         if os.environ.get("CI", "").lower() == "true":

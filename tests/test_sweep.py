@@ -48,7 +48,7 @@ def test_every_sweep_is_a_valid_config_whose_commands_parse_through_the_cli(path
     assert sweep["metric"]["goal"] == "maximize" and sweep["metric"]["name"] in ("val/bleu", "final/test_bleu")
     runs = expand(sweep)
     assert runs
-    for params in covering(runs):  # every value of every parameter reaches the CLI once
+    for params in covering(runs):  # every value of every categorical parameter reaches the CLI once
         argv = command(sweep, params)
         assert argv[:3] == ["/usr/bin/env", "tiedtransformer", "fit"]
         code, out, err = run_main([*argv[2:], "--print_config"], capsys)
