@@ -3,6 +3,7 @@
     tiedtransformer sweep sweeps/seed_experiment.yaml --local        # the grid: runs/seed-experiment-3k-*
     python docs/keep_runs.py 'runs/seed-experiment-3k-*'             # what the page needs -> docs/results/grid/
     python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'  # also the runs compared over training (dumps)
+    python docs/make_results.py --rerun-dumps 'RERUNS/seed-experiment-3k-*'  # the same of some points trained again
     python docs/intrinsic_null.py                                    # random nulls of SimLex/WordSim (needs the data)
     python docs/make_results.py                                      # the page from the committed files alone
     python -m benchmarks.tying --size recipe --norm_first --dropout 0.1 --rounds 9 --steps 10 \\
@@ -46,6 +47,7 @@ REPO = DOCS.parent
 OUT = DOCS / "results"
 KEPT = OUT / "grid"
 CROSS_FILE = OUT / "cross_trajectory.json"
+RERUN_CROSS_FILE = OUT / "cross_reruns.json"  # the same, of grid points trained again for their dumps
 SPEED_FILE = OUT / "tying-speed.jsonl"
 NULL_FILE = OUT / "intrinsic_null.json"  # docs/intrinsic_null.py: random nulls of runs analysed without them
 FIGURES = OUT / "figures"
@@ -58,6 +60,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", default=str(KEPT / "seed-experiment-3k-*"), help="kept runs (docs/keep_runs.py)")
     ap.add_argument("--dumps", help="the same runs with their embedding dumps: recompute the cross-run trajectories")
+    ap.add_argument(
+        "--rerun-dumps",
+        help="grid points trained again with their dumps (named as the grid's runs): their pairs into "
+        f"{RERUN_CROSS_FILE.name}, a table of its own (a rerun's weights need not equal the run's to the last bit)",
+    )
     args = ap.parse_args()
     dirs = sorted(p for p in glob.glob(args.runs) if RunDir(p).summary.is_file())
     if not dirs:
@@ -70,6 +77,10 @@ def main() -> None:
         old = json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else []
         fresh = collect_cross([load_run(d) for d in full])
         CROSS_FILE.write_text(json.dumps(merged_cross(old, fresh), indent=1) + "\n")
+    if args.rerun_dumps:
+        again = [load_run(p) for p in sorted(glob.glob(args.rerun_dumps)) if RunDir(p).summary.is_file()]
+        OUT.mkdir(parents=True, exist_ok=True)
+        RERUN_CROSS_FILE.write_text(json.dumps(rerun_cross(again, runs), indent=1) + "\n")
     cross, stale = cross_coverage(runs, json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else [])
     if stale:
         print(f"warning: {stale}", file=sys.stderr)
@@ -86,6 +97,7 @@ def main() -> None:
     lines += ["", "## The findings, each by the rule", ""] + rule_text() + [""] + findings_text(found)
     lines += ["", "## Statistics that tell learning from initialisation", ""] + geometry_section(runs)
     lines += ["", "## Over training", ""] + over_training_section(runs, cross)
+    lines += across_runs_table(json.loads(RERUN_CROSS_FILE.read_text()) if RERUN_CROSS_FILE.is_file() else {})
     lines += rerun_section(runs)
     lines += ["", "## The seed's tables", ""]
     for t in tables:
@@ -196,12 +208,29 @@ ACROSS = {  # measure of cross_trajectory: its name on the page
 }
 
 
-def across_runs_table(cross: list[dict]) -> list[str]:
+def rerun_cross(again: list[dict], runs: list[dict]) -> dict:
+    """The cross-run trajectories of grid points trained again with their dumps (``again``, named as the grid's
+    runs), and each one's final BLEU beside the kept run's of that name."""
+    kept = {r["name"]: r["summary"] for r in runs}
+    return {
+        "pairs": collect_cross(again),
+        "runs": [
+            {
+                "name": r["name"],
+                "label": r.get("label"),
+                "val_bleu": [getattr(kept.get(r["name"]), "final_val_bleu", None), r["summary"].final_val_bleu],
+                "test_bleu": [getattr(kept.get(r["name"]), "final_test_bleu", None), r["summary"].final_test_bleu],
+            }
+            for r in again
+        ],
+    }
+
+
+def across_runs_table(reruns: dict) -> list[str]:
     """A tied run's decoder matrix against an untied run of another seed, at the last step and at step 0, every
-    measure beside its chance level; the pairs whose dumps gave more than CKA (cross_trajectory.json's older
-    entries hold CKA only)."""
+    measure beside its chance level, from grid points trained again with their dumps (:func:`rerun_cross`)."""
     rows = []
-    for c in cross:
+    for c in reruns.get("pairs", []):
         first, last = c["steps"][0], c["steps"][-1]
         if first["step"] != 0 or "procrustes" not in last.get("dec_lut", {}):
             continue
@@ -212,12 +241,22 @@ def across_runs_table(cross: list[dict]) -> list[str]:
             rows.append([c["direction"], c["tying"], f"{c['seed_a']} vs {c['seed_b']}", target, *cells])
     if not rows:
         return []
+    bleu = "; ".join(
+        f"{r['label'] or r['name']}: validation BLEU {r['val_bleu'][0]:.2f} in the grid, {r['val_bleu'][1]:.2f} again, "
+        f"test {r['test_bleu'][0]:.2f} and {r['test_bleu'][1]:.2f}"
+        for r in reruns["runs"]
+        if None not in r["val_bleu"] + r["test_bleu"]
+    )
     return [
         "",
-        "Across runs, by token text: a tied run's decoder matrix against an untied run of another seed, each measure "
-        "at the last step / at step 0 / its chance level at the last step (CKA and Procrustes: the second matrix's rows "
-        "shuffled; Jaccard: two random top-K sets; Spearman: 0), for the pairs of runs whose embedding dumps were at "
-        "hand (`python docs/make_results.py --dumps GLOB`; the other pairs have CKA only, in the figure above).",
+        "### Across runs: every measure",
+        "",
+        "A tied run's decoder matrix against an untied run of another seed, by token text, each measure at the last "
+        "step / at step 0 / its chance level at the last step (CKA and Procrustes: the second matrix's rows shuffled; "
+        "Jaccard: two random top-K sets; Spearman: 0). The grid's dumps are not kept, so these pairs are of grid points "
+        f"trained again from the same config for their dumps (`{RERUN_CROSS_FILE.name}`, `python docs/make_results.py "
+        "--rerun-dumps GLOB`); the rerun's weights are not the run's to the last bit: " + bleu + ". One pair of runs "
+        "has no spread across seeds: a description, not a finding.",
         "",
         md(["direction", "tied run", "seeds", "against", *ACROSS.values()], rows),
     ]
@@ -640,7 +679,6 @@ def over_training_section(runs: list[dict], cross: list[dict]) -> list[str]:
                 )
             ),
         ]
-        out += across_runs_table(cross)
     bleu = {}
     for (direction, tying), members in g.items():
         per = [validation_bleu(r) for r in members]

@@ -33,10 +33,13 @@ def test_a_partial_rerun_replaces_its_own_pairs_and_keeps_the_others():
     assert mr.merged_cross(old, []) == old
 
 
-def test_the_across_runs_table_holds_the_pairs_with_every_measure_only():
+def test_the_across_runs_table_holds_the_pairs_with_every_measure_and_the_reruns_bleu():
     mr = make_results()
-    lines = mr.across_runs_table([entry("d1", "n2", 1, 2, True, 0.25), entry("d2", "n3", 2, 3, False)])
-    table = "\n".join(lines)
+    runs = [{"name": "d1", "label": "en-de · decoder · seed 1", "val_bleu": [36.05, 36.22], "test_bleu": [30.3, 30.5]}]
+    reruns = {"pairs": [entry("d1", "n2", 1, 2, True, 0.25), entry("d2", "n3", 2, 3, False)], "runs": runs}
+    table = "\n".join(mr.across_runs_table(reruns))
     assert "| en-de | decoder | 1 vs 2 | dec_lut | 0.250 / 0.100 / 0.010 |" in table  # last / step 0 / chance
     assert "| 2 vs 3 |" not in table and table.count("\n| en-de |") == 2  # dec_lut and dec_embed of one pair
-    assert mr.across_runs_table([entry("d2", "n3", 2, 3, False)]) == []
+    assert "en-de · decoder · seed 1: validation BLEU 36.05 in the grid, 36.22 again" in table
+    assert mr.across_runs_table({"pairs": [entry("d2", "n3", 2, 3, False)], "runs": []}) == []
+    assert mr.across_runs_table({}) == []
