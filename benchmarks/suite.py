@@ -7,7 +7,7 @@ suite has no peer. The install is not timed (pip's time depends on its cache).
     python -m benchmarks.suite --only fast
 
 Each JSON line: the command, pytest's options, the commit measured, wall seconds per round (median, spread),
-the tests passed / failed / skipped / in error / deselected of the last round, the workers pytest-xdist
+the tests passed / failed / skipped / in error of the last round, the workers pytest-xdist
 created, and the last round's 20 slowest tests (pytest's
 ``--durations=20``: seconds of one phase, call or setup, of one test on its worker). Under CI=true (as ``.ci/run``) so that a test that
 skips outside CI fails instead.
@@ -28,7 +28,7 @@ from benchmarks.harness import emit, spread
 REPO = Path(__file__).resolve().parents[1]
 LANES = {"fast": ["-m", "not slow"], "full": []}
 OPTIONS = ["-p", "no:cacheprovider", "--durations=20"]  # besides the lane's: no cache written, the slowest kept
-KINDS = ("passed", "failed", "skipped", "errors", "deselected")
+KINDS = ("passed", "failed", "skipped", "errors")  # under xdist the summary line does not count deselected tests
 
 
 def counts(stdout: str) -> dict:
@@ -37,7 +37,7 @@ def counts(stdout: str) -> dict:
     ``--durations`` lines."""
     summary = [line for line in stdout.splitlines() if re.search(r"\bin [\d.]+s\b", line)][-1:]
     found = dict.fromkeys(KINDS, 0)
-    for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)\b", summary[0] if summary else ""):
+    for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", summary[0] if summary else ""):
         found["errors" if kind.startswith("error") else kind] = int(n)
     workers = re.search(r"created: (\d+)/\d+ workers", stdout)
     slowest = [
