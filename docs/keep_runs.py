@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 
 from tiedtransformer.analysis import schema
-from tiedtransformer.analysis.dumps import read_dump
+from tiedtransformer.analysis.dumps import EmbeddingDump, read_dump
 from tiedtransformer.analysis.options import AnalysisOptions
 from tiedtransformer.analysis.report import analyze_to_dir
 from tiedtransformer.analysis.trajectory import nulls, run_trajectory
@@ -102,10 +102,10 @@ def keep(run: RunDir, into: Path, again: bool = False) -> list[Path]:
     return copied
 
 
-def step0_mismatch(dump_dir: Path, kept: RunDir) -> str | None:
-    """Why a step-0 snapshot is not the kept run's own (None if it is): another grid point (tying, direction,
-    seed), or statistics that differ from those in the kept run's trajectory.json at all."""
-    dump = read_dump(dump_dir)
+def step0_mismatch(dump_dir: Path, dump: EmbeddingDump, kept: RunDir) -> str | None:
+    """Why a step-0 snapshot (``dump``, read from ``dump_dir``) is not the kept run's own (None if it is):
+    another grid point (tying, direction, seed), or statistics that differ from those in the kept run's
+    trajectory.json at all."""
     summary, meta = kept.read_summary() or FitSummary(), dump.meta
     point = (meta.get("tying"), meta.get("direction"), meta.get("seed"), meta.get("step"))
     if point != (summary.tying, summary.direction, summary.seed, 0):
@@ -129,21 +129,23 @@ def _same(a, b) -> bool:
 def keep_step0(dump_dirs: list[Path], into: Path) -> list[Path]:
     """Each step-0 snapshot's report into the kept run of its grid point, when the snapshot is that run's own
     step 0 (:func:`step0_mismatch`); the others are named with the reason, and nothing is written for them."""
-    kept = [RunDir(p) for p in sorted(into.iterdir()) if RunDir(p).summary.is_file()] if into.is_dir() else []
+    by_point = {}  # (tying, direction, seed) -> the kept run of that grid point
+    for p in sorted(into.iterdir()) if into.is_dir() else []:
+        if (s := RunDir(p).read_summary()) is not None:
+            by_point.setdefault((s.tying, s.direction, s.seed), RunDir(p))
     written = []
     for d in dump_dirs:
-        meta = read_dump(d).meta
-        point = (meta.get("tying"), meta.get("direction"), meta.get("seed"))
-        match = [r for r in kept if ((s := r.read_summary() or FitSummary()).tying, s.direction, s.seed) == point]
-        if not match:
+        dump = read_dump(d)
+        point = (dump.meta.get("tying"), dump.meta.get("direction"), dump.meta.get("seed"))
+        if (kept := by_point.get(point)) is None:
             print(f"{d}: no kept run of {point} (tying, direction, seed) in {into}")
             continue
-        if why := step0_mismatch(d, match[0]):
+        if why := step0_mismatch(d, dump, kept):
             print(f"not taken: {why}")
             continue
-        atomic_write_json(match[0].init_similarity, step0_similarity(d).to_json())
-        print(f"{match[0].name}: {match[0].init_similarity.name} from {d}")
-        written.append(match[0].init_similarity)
+        atomic_write_json(kept.init_similarity, step0_similarity(d).to_json())
+        print(f"{kept.name}: {kept.init_similarity.name} from {d}")
+        written.append(kept.init_similarity)
     return written
 
 

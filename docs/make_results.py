@@ -109,7 +109,8 @@ def main() -> None:
         "(its matrices' statistics at every snapshot with their nulls), similarity-final.json and, where a rerun "
         "supplied it (`docs/keep_runs.py --step0`), similarity-step0.json (the step-0 report: finding 5's "
         "initialisation null).",
-        "- `results/cross_trajectory.json`: CKA between runs over training; `results/tying-speed.jsonl`: the speed "
+        "- `results/cross_trajectory.json`: CKA between runs over training; `results/cross_reruns.json`: every measure "
+        "between the runs of grid points trained again for their dumps; `results/tying-speed.jsonl`: the speed "
         "benchmark; `results/compare.html` (`.md`, `.csv`): `tiedtransformer compare` of the same runs.",
     ]
     text = "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ import torch
 
 from tests.conftest import docs_script
 from tests.test_trajectory import dump
-from tiedtransformer.analysis.dumps import write_dump
+from tiedtransformer.analysis.dumps import read_dump, write_dump
 from tiedtransformer.run.files import RunDir
 
 
@@ -71,12 +71,13 @@ def test_a_rerun_step_0_is_kept_only_when_it_is_the_kept_runs_own(tmp_path):
         return tmp_path / "reruns" / name
 
     other = rerun("other-init", enc0 * 1.01)  # the same grid point, but not the same initialisation
-    assert "enc_embed" in keep_runs().step0_mismatch(other, kept)
-    assert "(tying, direction, seed" in keep_runs().step0_mismatch(rerun("other-seed", enc0, seed=2), kept)
+    assert "enc_embed" in keep_runs().step0_mismatch(other, read_dump(other), kept)
+    seed2 = rerun("other-seed", enc0, seed=2)
+    assert "(tying, direction, seed" in keep_runs().step0_mismatch(seed2, read_dump(seed2), kept)
     assert keep_runs().keep_step0([other], tmp_path / "kept") == [] and not kept.init_similarity.exists()
 
     same = rerun("same", enc0.clone())
-    assert keep_runs().step0_mismatch(same, kept) is None
+    assert keep_runs().step0_mismatch(same, read_dump(same), kept) is None
     assert keep_runs().keep_step0([other, same], tmp_path / "kept") == [kept.init_similarity]
     report = json.loads(kept.init_similarity.read_text())
     assert report["meta"]["step"] == 0 and len(report["matrices"]["dec_lut"]["top_pairs"]) == 100

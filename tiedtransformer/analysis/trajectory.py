@@ -125,18 +125,18 @@ def cross_trajectory(
     :func:`~tiedtransformer.analysis.cross.compare_matrices` (Jaccard of the top-K pair sets, k-NN Jaccard,
     Spearman of cosines; ``options``' top K and k), each beside its chance level. Runs of one seed start from
     the same random matrices, so pairs of runs of different seeds are the ones that tell."""
-    options = options or AnalysisOptions(min_count=min_count)
+    options = options or AnalysisOptions(min_count=min_count)  # its min_count decides which tokens are compared
     a_dumps = {int(p.name.split("-")[1]): p for p in RunDir(run_a).dumps()}
     b_dumps = {int(p.name.split("-")[1]): p for p in RunDir(run_b).dumps()}
     out = []
     for step in sorted(a_dumps.keys() & b_dumps.keys()):
         a, b = read_dump(a_dumps[step]), read_dump(b_dumps[step])
-        row = {"step": step}
+        row, cache = {"step": step}, {}  # A's matrix is analysed once per step and token set, not per B matrix
         for name_b in names_b:
-            tokens = common_tokens(a, name_a, b, name_b, min_count)
+            tokens = common_tokens(a, name_a, b, name_b, options.min_count)
             x = a.matrices[name_a].float()[rows_of(a, name_a, tokens)]
             y = b.matrices[name_b].float()[rows_of(b, name_b, tokens)]
-            measures = compare_matrices(x, y, tokens, options, pairs)
+            measures = compare_matrices(x, y, tokens, options, pairs, cache, (("A", name_a), ("B", name_b)))
             row[name_b] = (
                 pair_statistics(x, y, seed)
                 | {m: measures[m] for m in MEASURES}
