@@ -106,6 +106,23 @@ def test_linear_loss_multiplies_a_few_shapes_whatever_the_token_count():
     assert ROW_MULTIPLE == 64
 
 
+def test_linear_loss_pads_no_rows_without_autocast():
+    # fp32 products build no per-shape kernels, and padding changed their rounding for some row counts
+    # (the weight gradient sums over rows): fp32 runs made before the padding must rerun to the last bit.
+    torch.manual_seed(5)
+    weight = torch.randn(41, 8, requires_grad=True)
+    with MatmulShapes() as seen:
+        for n in (3, 70, 130):
+            hidden = torch.randn(1, n, 8, requires_grad=True)
+            linear_label_smoothed_nll(hidden, weight, torch.randint(4, 41, (1, n)), 0.1)[0].backward()
+    rows = {a[0] for a, b in seen.shapes if b[-1] != a[0] and a[-1] == 8}
+    assert rows == {3, 70, 130}
+    with MatmulShapes() as seen:  # an explicit multiple still pads
+        hidden = torch.randn(1, 70, 8, requires_grad=True)
+        linear_label_smoothed_nll(hidden, weight, torch.randint(4, 41, (1, 70)), 0.1, row_multiple=64)[0].backward()
+    assert {a[0] for a, b in seen.shapes if b[-1] != a[0] and a[-1] == 8} == {128}
+
+
 def test_training_steps_of_a_second_epoch_multiply_no_new_shapes():
     # The same guard end to end: the demo's batches come in a fixed set of (B, S, T) shapes, so once
     # the loss's row counts are bucketed, a later epoch brings no matrix product of a new shape (with

@@ -9,11 +9,13 @@ import torch.nn.functional as F
 from tiedtransformer.specials import PAD_ID
 
 ROW_MULTIPLE = 64
-"""The fused loss pads its rows (the non-pad target tokens of a batch) to a multiple of this. The
-token count differs in nearly every batch, and under CPU bf16 autocast each new row count made
+"""Under autocast the fused loss pads its rows (the non-pad target tokens of a batch) to a multiple of
+this. The token count differs in nearly every batch, and under CPU bf16 autocast each new row count made
 oneDNN build and cache new matrix-product kernels, and the main process grew epoch after epoch
-(``benchmarks/soak.py``). With 64 the products see a
-few dozen shapes, at the cost of fewer than 64 zero rows per batch in the output layer."""
+(``benchmarks/soak.py``). With 64 the products see a few dozen shapes, at the cost of fewer than 64 zero
+rows per batch in the output layer. Without autocast the rows are not padded: fp32 products build no
+such kernels, and padding changed their rounding for some row counts (the weight gradient sums over
+the rows), so fp32 runs made before the padding could no longer be rerun to the last bit."""
 
 
 def label_smoothed_nll(
@@ -42,7 +44,7 @@ def linear_label_smoothed_nll(
     epsilon: float,
     ignore_index: int = PAD_ID,
     chunk_elements: int = 2**26,
-    row_multiple: int = ROW_MULTIPLE,
+    row_multiple: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`label_smoothed_nll` of ``logits = hidden @ weight.T``, without the (N, V) logits.
 
@@ -57,10 +59,13 @@ def linear_label_smoothed_nll(
     chunks ran much slower (``python -m benchmarks.train_step`` times the fused and the whole-logits
     loss). A batch of 4096 rows and V 37000 is 3 chunks of < 2^26 logits.
 
-    The kept rows are padded with zero rows to a multiple of ``row_multiple`` (see ``ROW_MULTIPLE``)
-    and the chunks are multiples of it too, so that the matrix products see a few shapes, not one per
-    count of target tokens; padded rows add nothing to the sums or the gradients.
+    The kept rows are padded with zero rows to a multiple of ``row_multiple`` and the chunks are
+    multiples of it too, so that the matrix products see a few shapes, not one per count of target
+    tokens; padded rows add nothing to the sums or the gradients. ``None``: ``ROW_MULTIPLE`` under
+    autocast on the rows' device, 1 (no padding) otherwise.
     """
+    if row_multiple is None:
+        row_multiple = ROW_MULTIPLE if torch.is_autocast_enabled(hidden.device.type) else 1
     target = target.reshape(-1)
     keep = target != ignore_index
     rows = hidden.reshape(-1, hidden.size(-1))[keep]  # (n, d)
