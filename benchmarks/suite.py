@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import emit, spread
+from tiedtransformer.run.machine import code_commit
 
 REPO = Path(__file__).resolve().parents[1]
 LANES = {"fast": ["-m", "not slow"], "full": []}
@@ -58,14 +59,7 @@ def run_lane(lane: str) -> tuple[float, dict]:
 
 def commit() -> str | None:
     """The commit measured (with ``+`` if the work tree differs from it)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+    return code_commit(REPO)
 
 
 def main() -> None:

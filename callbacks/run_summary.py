@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 import tiedtransformer
 from tiedtransformer.run.files import RunDir
-from tiedtransformer.run.machine import machine
+from tiedtransformer.run.machine import code_commit, machine
 from tiedtransformer.run.summary import FitSummary
 from tiedtransformer.training.distributed import all_gather_objects
 
@@ -108,6 +108,7 @@ class RunSummary(L.Callback):
         summary = FitSummary(
             status=status,
             version=tiedtransformer.__version__,
+            commit=code_commit(),
             machine=machine(),
             run_dir=str(run.path.resolve()),
             tying=net.cfg.tying,

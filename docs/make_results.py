@@ -3,7 +3,7 @@
     tiedtransformer sweep sweeps/seed_experiment.yaml --local        # the grid: runs/seed-experiment-3k-*
     python docs/keep_runs.py 'runs/seed-experiment-3k-*'             # what the page needs -> docs/results/grid/
     python docs/make_results.py --dumps 'runs/seed-experiment-3k-*'  # also the runs compared over training (dumps)
-    python docs/make_results.py --rerun-dumps 'RERUNS/seed-experiment-3k-*'  # the same of some points trained again
+    python docs/make_results.py --dumps 'RERUNS/seed-experiment-3k-*'  # or grid points trained again, equal to them
     python docs/intrinsic_null.py                                    # random nulls of SimLex/WordSim (needs the data)
     python docs/make_results.py                                      # the page from the committed files alone
     python -m benchmarks.tying --size recipe --norm_first --dropout 0.1 --rounds 9 --steps 10 \\
@@ -21,6 +21,7 @@ its `results:begin`/`results:end` markers is rewritten from the same verdicts.
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
 import json
 import re
@@ -35,7 +36,7 @@ import yaml
 from tiedtransformer.analysis.compare import load_run, significance, write_pages
 from tiedtransformer.analysis.dumps import MATRIX_NAMES
 from tiedtransformer.analysis.figures import jaccard_heatmap, over_training
-from tiedtransformer.analysis.model_findings import seed_findings
+from tiedtransformer.analysis.model_findings import ACROSS_MEASURES, seed_findings
 from tiedtransformer.analysis.seed_tables import GEOMETRY, geometry_rows, groups, pair_rows
 from tiedtransformer.analysis.trajectory import cross_trajectory, learned_minus_null
 from tiedtransformer.analysis.verdict import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
@@ -47,7 +48,6 @@ REPO = DOCS.parent
 OUT = DOCS / "results"
 KEPT = OUT / "grid"
 CROSS_FILE = OUT / "cross_trajectory.json"
-RERUN_CROSS_FILE = OUT / "cross_reruns.json"  # the same, of grid points trained again for their dumps
 SPEED_FILE = OUT / "tying-speed.jsonl"
 NULL_FILE = OUT / "intrinsic_null.json"  # docs/intrinsic_null.py: random nulls of runs analysed without them
 FIGURES = OUT / "figures"
@@ -59,11 +59,10 @@ LABEL = {REPRODUCED: "**reproduced**", NOT_REPRODUCED: "**not reproduced**", NOT
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", default=str(KEPT / "seed-experiment-3k-*"), help="kept runs (docs/keep_runs.py)")
-    ap.add_argument("--dumps", help="the same runs with their embedding dumps: recompute the cross-run trajectories")
     ap.add_argument(
-        "--rerun-dumps",
-        help="grid points trained again with their dumps (named as the grid's runs): their pairs into "
-        f"{RERUN_CROSS_FILE.name}, a table of its own (a rerun's weights need not equal the run's to the last bit)",
+        "--dumps",
+        help="the same runs with their embedding dumps (or grid points trained again, named as the grid's runs, "
+        "whose training equals the kept run's): recompute the cross-run trajectories of their pairs",
     )
     args = ap.parse_args()
     dirs = sorted(p for p in glob.glob(args.runs) if RunDir(p).summary.is_file())
@@ -72,15 +71,13 @@ def main() -> None:
     runs = [load_run(d) for d in dirs]
     add_intrinsic_nulls(runs, json.loads(NULL_FILE.read_text()) if NULL_FILE.is_file() else {})
     if args.dumps:
-        full = sorted(p for p in glob.glob(args.dumps) if RunDir(p).summary.is_file())
+        full = [load_run(p) for p in sorted(glob.glob(args.dumps)) if RunDir(p).summary.is_file()]
+        kept = {r["name"]: r for r in runs}
+        if bad := [f"{r['dir']}: {why}" for r in full if (why := differs_from_kept(r, kept.get(r["name"])))]:
+            sys.exit("not the kept runs' training, so their dumps are not the runs' own:\n  " + "\n  ".join(bad))
         OUT.mkdir(parents=True, exist_ok=True)
         old = json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else []
-        fresh = collect_cross([load_run(d) for d in full])
-        CROSS_FILE.write_text(json.dumps(merged_cross(old, fresh), indent=1) + "\n")
-    if args.rerun_dumps:
-        again = [load_run(p) for p in sorted(glob.glob(args.rerun_dumps)) if RunDir(p).summary.is_file()]
-        OUT.mkdir(parents=True, exist_ok=True)
-        RERUN_CROSS_FILE.write_text(json.dumps(rerun_cross(again, runs), indent=1) + "\n")
+        CROSS_FILE.write_text(json.dumps(merged_cross(old, collect_cross(full)), indent=1) + "\n")
     cross, stale = cross_coverage(runs, json.loads(CROSS_FILE.read_text()) if CROSS_FILE.is_file() else [])
     if stale:
         print(f"warning: {stale}", file=sys.stderr)
@@ -97,7 +94,7 @@ def main() -> None:
     lines += ["", "## The findings, each by the rule", ""] + rule_text() + [""] + findings_text(found)
     lines += ["", "## Statistics that tell learning from initialisation", ""] + geometry_section(runs)
     lines += ["", "## Over training", ""] + over_training_section(runs, cross)
-    lines += across_runs_table(json.loads(RERUN_CROSS_FILE.read_text()) if RERUN_CROSS_FILE.is_file() else {})
+    lines += across_runs_table(cross)
     lines += rerun_section(runs)
     lines += ["", "## The seed's tables", ""]
     for t in tables:
@@ -109,9 +106,11 @@ def main() -> None:
         "(its matrices' statistics at every snapshot with their nulls), similarity-final.json and, where a rerun "
         "supplied it (`docs/keep_runs.py --step0`), similarity-step0.json (the step-0 report: finding 5's "
         "initialisation null).",
-        "- `results/cross_trajectory.json`: CKA between runs over training; `results/cross_reruns.json`: every measure "
-        "between the runs of grid points trained again for their dumps; `results/tying-speed.jsonl`: the speed "
-        "benchmark; `results/compare.html` (`.md`, `.csv`): `tiedtransformer compare` of the same runs.",
+        "- `results/cross_trajectory.json`: between a tied run's decoder matrix and an untied run's, over training: "
+        "CKA of every pair (from the grid's dumps), every measure of the pairs whose runs were trained again with "
+        "their dumps; `results/rerun/<run>/`: grid points trained again from their committed config.yaml, kept as "
+        "the grid's runs are; `results/tying-speed.jsonl`: the speed benchmark; `results/compare.html` (`.md`, "
+        "`.csv`): `tiedtransformer compare` of the same runs.",
     ]
     text = "\n".join(lines) + "\n"
     (DOCS / "results.md").write_text(text, encoding="utf-8")
@@ -132,28 +131,62 @@ def add_intrinsic_nulls(runs: list[dict], nulls: dict) -> None:
                 intrinsic[name].setdefault("random", scores)
 
 
+def logged_losses(run_dir: Path) -> dict[int, float]:
+    """The training loss at every logged step of a run (its metrics, across resumed parts)."""
+    out = {}
+    for f in RunDir(run_dir).metrics_files():
+        with f.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("train/loss") and row.get("step"):
+                    out[int(row["step"])] = float(row["train/loss"])
+    return out
+
+
+def differs_from_kept(again: dict, kept: dict | None) -> str | None:
+    """Why a run trained again (with its dumps) is not the kept run of its name: no such kept run, or another
+    training (its loss at a logged step, or its final validation loss, BLEU or training tokens differ); None
+    when it is the same training."""
+    if kept is None:
+        return "no kept run of this name (docs/keep_runs.py keeps it first)"
+    a, b = logged_losses(kept["dir"]), logged_losses(again["dir"])
+    if (step := next((k for k in sorted(a.keys() & b.keys()) if a[k] != b[k]), None)) is not None:
+        return f"training loss at step {step}: {a[step]!r} kept, {b[step]!r} here"
+    if not a.keys() & b.keys():
+        return "no logged training loss to compare"
+    for key in ("final_val_loss", "final_val_bleu", "train_tokens", "global_step"):
+        if getattr(kept["summary"], key) != getattr(again["summary"], key):
+            return f"{key}: {getattr(kept['summary'], key)!r} kept, {getattr(again['summary'], key)!r} here"
+    return None
+
+
 def rerun_section(runs: list[dict]) -> list[str]:
-    """A grid point trained again from its committed config (``fit -c docs/results/grid/X/config.yaml``), kept
-    by ``python docs/keep_runs.py 'RERUN_ROOT/rerun-*' --into docs/results/rerun``: its BLEU against the run's."""
-    by_name = {r["name"]: r for r in runs}
+    """Grid points trained again from their committed config (``fit -c docs/results/grid/X/config.yaml``), kept
+    by ``python docs/keep_runs.py 'RERUN_ROOT/*' --into docs/results/rerun`` (a directory per rerun, named by
+    its grid point's hash at the end): each one's BLEU and logged training losses against the run's."""
+    by_hash = {r["name"].rsplit("-", 1)[-1]: r for r in runs}
     out = []
-    for d in sorted(RERUNS.glob("rerun-*")):
-        if not RunDir(d).summary.is_file() or d.name.removeprefix("rerun-") not in {n.split("-")[-1] for n in by_name}:
+    for d in sorted(RERUNS.glob("*"), key=lambda p: p.name.rsplit("-", 1)[-1]):
+        run = by_hash.get(d.name.rsplit("-", 1)[-1])
+        if run is None or not RunDir(d).summary.is_file():
             continue
         again = RunDir(d).read_summary() or FitSummary()
-        run = next(r for n, r in by_name.items() if n.endswith(d.name.removeprefix("rerun-")))
         first = run["summary"]
         cells, pairs = [], [(k, getattr(first, k), getattr(again, k)) for k in ("final_val_bleu", "final_test_bleu")]
         for key, a, b in pairs:
             if a is not None and b is not None:
                 cells.append(f"{key.split('_')[1]} BLEU {a:.2f} then {b:.2f} (difference {b - a:+.2f})")
         within = all(abs(b - a) <= 0.3 for _, a, b in pairs if a is not None and b is not None)
+        losses, kept = logged_losses(d), logged_losses(run["dir"])
+        common = sorted(losses.keys() & kept.keys())
+        same = sum(losses[k] == kept[k] for k in common)
         out.append(
-            f"- {run.get('label') or run['name']} (`{run['name']}`) trained again from its committed `config.yaml`: "
+            f"- {run.get('label') or run['name']} (`{run['name']}`) trained again from its committed `config.yaml` "
+            f"(`rerun/{d.name}`): "
             + "; ".join(cells)
+            + f"; training loss equal to the last bit at {same} of {len(common)} logged steps"
             + f". Within 0.3 BLEU: {'yes' if within else 'no'}."
         )
-    return ["", "## A grid point trained again", ""] + out if out else []
+    return ["", "## Grid points trained again", ""] + out if out else []
 
 
 def cross_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
@@ -200,40 +233,17 @@ def merged_cross(old: list[dict], new: list[dict]) -> list[dict]:
     return sorted(kept, key=lambda c: (c["direction"], c["tying"], c["seed_a"], c["seed_b"], c["run_a"], c["run_b"]))
 
 
-ACROSS = {  # measure of cross_trajectory: its name on the page
-    "cka": "CKA",
-    "procrustes": "Procrustes",
-    "jaccard_top_pairs": "Jaccard top pairs",
-    "jaccard_knn": "k-NN Jaccard",
-    "spearman": "Spearman of cosines",
-}
+ACROSS = {m: a.label for m, a in ACROSS_MEASURES.items()}  # measure of cross_trajectory: its column
 
 
-def rerun_cross(again: list[dict], runs: list[dict]) -> dict:
-    """The cross-run trajectories of grid points trained again with their dumps (``again``, named as the grid's
-    runs), and each one's final BLEU beside the kept run's of that name."""
-    kept = {r["name"]: r["summary"] for r in runs}
-    return {
-        "pairs": collect_cross(again),
-        "runs": [
-            {
-                "name": r["name"],
-                "label": r.get("label"),
-                "val_bleu": [getattr(kept.get(r["name"]), "final_val_bleu", None), r["summary"].final_val_bleu],
-                "test_bleu": [getattr(kept.get(r["name"]), "final_test_bleu", None), r["summary"].final_test_bleu],
-            }
-            for r in again
-        ],
-    }
-
-
-def across_runs_table(reruns: dict) -> list[str]:
+def across_runs_table(cross: list[dict]) -> list[str]:
     """A tied run's decoder matrix against an untied run of another seed, at the last step and at step 0, every
-    measure beside its chance level, from grid points trained again with their dumps (:func:`rerun_cross`)."""
+    measure beside its chance level: the pairs of ``cross`` that have every measure (their runs' dumps were
+    recomputed with this code; findings 4b-4e judge them)."""
     rows = []
-    for c in reruns.get("pairs", []):
+    for c in cross:
         first, last = c["steps"][0], c["steps"][-1]
-        if first["step"] != 0 or "procrustes" not in last.get("dec_lut", {}):
+        if first["step"] != 0 or any(m not in last.get("dec_lut", {}) for m in ACROSS):
             continue
         for target in ("dec_lut", "dec_embed"):
             cells = [
@@ -242,22 +252,16 @@ def across_runs_table(reruns: dict) -> list[str]:
             rows.append([c["direction"], c["tying"], f"{c['seed_a']} vs {c['seed_b']}", target, *cells])
     if not rows:
         return []
-    bleu = "; ".join(
-        f"{r['label'] or r['name']}: validation BLEU {r['val_bleu'][0]:.2f} in the grid, {r['val_bleu'][1]:.2f} again, "
-        f"test {r['test_bleu'][0]:.2f} and {r['test_bleu'][1]:.2f}"
-        for r in reruns["runs"]
-        if None not in r["val_bleu"] + r["test_bleu"]
-    )
     return [
         "",
         "### Across runs: every measure",
         "",
         "A tied run's decoder matrix against an untied run of another seed, by token text, each measure at the last "
         "step / at step 0 / its chance level at the last step (CKA and Procrustes: the second matrix's rows shuffled; "
-        "Jaccard: two random top-K sets; Spearman: 0). The grid's dumps are not kept, so these pairs are of grid points "
-        f"trained again from the same config for their dumps (`{RERUN_CROSS_FILE.name}`, `python docs/make_results.py "
-        "--rerun-dumps GLOB`); the rerun's weights are not the run's to the last bit: " + bleu + ". One pair of runs "
-        "has no spread across seeds: a description, not a finding.",
+        "Jaccard: two random top-K sets; Spearman: 0). Every pair whose runs' dumps exist is listed; findings 4b-4e "
+        "take each run in one pair only. The grid's dumps are not kept: these come from grid points trained again "
+        "from their committed config.yaml, whose training equals the grid's run to the last bit (checked by "
+        "`--dumps`; see *Grid points trained again*).",
         "",
         md(["direction", "tied run", "seeds", "against", *ACROSS.values()], rows),
     ]
@@ -504,6 +508,7 @@ def summary_lines(found) -> list[str]:
             for f in fs
         )
 
+    more = [a.key for a in ACROSS_MEASURES.values() if a.key != "4"]
     return [
         f"Structure learned by the untied matrices (finding 0, top-pair cosines against step 0 and random): {say(['0'])}.",
         f"The seed's overlaps of top pairs and `dec_lut`'s bottom similarities (1a-1c): {say(['1a', '1b', '1c'])}.",
@@ -511,7 +516,8 @@ def summary_lines(found) -> list[str]:
         f"Three-way tying against untied, same seeds, test BLEU difference: {gaps('3') or 'none measured'}; "
         f"a cost (3, the seed's ~1.5) and a gain (6): {say(['3', '6'])}.",
         "Press & Wolf: the decoder-tied matrix resembles an untied run's output embedding more than its input "
-        f"embedding, by CKA at the last step against step 0 (4): {say(['4'])}; "
+        f"embedding, at the last step against step 0 and chance, by CKA (4): {say(['4'])}; by the Procrustes "
+        f"residual, top pairs, neighbours and cosines (4b-4e): {say(more) if any(k in by for k in more) else 'not measured'}; "
         f"the output embedding scores better on SimLex-999 (5): {say(['5'])}.",
     ]
 

@@ -1,6 +1,7 @@
 """docs/make_results.py: the cross-run entries a partial rerun recomputes, and the table made of them."""
 
 from tests.conftest import docs_script
+from tiedtransformer.run.files import RunDir
 
 
 def make_results():
@@ -33,13 +34,51 @@ def test_a_partial_rerun_replaces_its_own_pairs_and_keeps_the_others():
     assert mr.merged_cross(old, []) == old
 
 
-def test_the_across_runs_table_holds_the_pairs_with_every_measure_and_the_reruns_bleu():
+def test_the_across_runs_table_holds_the_pairs_with_every_measure():
     mr = make_results()
-    runs = [{"name": "d1", "label": "en-de · decoder · seed 1", "val_bleu": [36.05, 36.22], "test_bleu": [30.3, 30.5]}]
-    reruns = {"pairs": [entry("d1", "n2", 1, 2, True, 0.25), entry("d2", "n3", 2, 3, False)], "runs": runs}
-    table = "\n".join(mr.across_runs_table(reruns))
+    table = "\n".join(mr.across_runs_table([entry("d1", "n2", 1, 2, True, 0.25), entry("d2", "n3", 2, 3, False)]))
     assert "| en-de | decoder | 1 vs 2 | dec_lut | 0.250 / 0.100 / 0.010 |" in table  # last / step 0 / chance
     assert "| 2 vs 3 |" not in table and table.count("\n| en-de |") == 2  # dec_lut and dec_embed of one pair
-    assert "en-de · decoder · seed 1: validation BLEU 36.05 in the grid, 36.22 again" in table
-    assert mr.across_runs_table({"pairs": [entry("d2", "n3", 2, 3, False)], "runs": []}) == []
-    assert mr.across_runs_table({}) == []
+    assert mr.across_runs_table([entry("d2", "n3", 2, 3, False)]) == []
+    assert mr.across_runs_table([]) == []
+
+
+def fake_run(tmp_path, name: str, losses: dict[int, float], resumed: dict[int, float] | None = None, **summary):
+    """A run directory with its training losses logged (metrics.csv, and a resumed part's) and its summary."""
+    from tiedtransformer.run.summary import FitSummary
+
+    d = tmp_path / name
+    parts = [(d, losses)] + ([(d / "resume-1", resumed)] if resumed else [])
+    for where, logged in parts:
+        where.mkdir(parents=True)
+        rows = "".join(f"{step},{loss!r},\n" for step, loss in logged.items())
+        (where / "metrics.csv").write_text("step,train/loss,val/loss\n" + rows + "99,,2.5\n")
+    fields = dict(final_val_loss=2.5, final_val_bleu=36.0, train_tokens=1000, global_step=99) | summary
+    return {"name": name, "dir": d, "summary": FitSummary(**fields)}
+
+
+def test_a_run_trained_again_is_the_kept_run_only_when_its_training_is(tmp_path):
+    mr = make_results()
+    kept = fake_run(tmp_path / "kept", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25}, {59: 5.125})
+    same = fake_run(tmp_path / "again", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25, 59: 5.125})
+    assert mr.differs_from_kept(same, kept) is None  # a resumed part's losses are the run's too
+    other = fake_run(tmp_path / "b", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25, 59: 5.1250001})
+    assert "training loss at step 59" in mr.differs_from_kept(other, kept)
+    bleu = fake_run(tmp_path / "c", "seed-experiment-3k-ab", {19: 7.5}, final_val_bleu=36.5)
+    assert "final_val_bleu" in mr.differs_from_kept(bleu, kept)
+    assert "no kept run" in mr.differs_from_kept(same, None)
+    nothing = fake_run(tmp_path / "d", "seed-experiment-3k-ab", {})
+    assert "no logged training loss" in mr.differs_from_kept(nothing, kept)
+
+
+def test_the_reruns_section_reports_bleu_and_losses_of_each_rerun(tmp_path, monkeypatch):
+    mr = make_results()
+    kept = fake_run(tmp_path / "kept", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25}, final_test_bleu=30.0)
+    monkeypatch.setattr(mr, "RERUNS", tmp_path / "rerun")
+    again = fake_run(tmp_path / "rerun", "rerun-ab", {19: 7.5, 39: 6.0}, final_val_bleu=36.4, final_test_bleu=30.1)
+    RunDir(again["dir"]).write_summary(again["summary"])
+    kept["label"] = "en-de · none · seed 1"
+    (text,) = [x for x in mr.rerun_section([kept]) if x.startswith("- ")]
+    assert "val BLEU 36.00 then 36.40 (difference +0.40)" in text and "test BLEU 30.00 then 30.10" in text
+    assert "equal to the last bit at 1 of 2 logged steps" in text and "Within 0.3 BLEU: no." in text
+    assert mr.rerun_section([]) == []

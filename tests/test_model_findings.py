@@ -41,6 +41,39 @@ def test_press_wolf_as_dynamics_counts_pairs_of_runs_of_different_seeds_only():
     assert press_wolf_dynamics([cross(1, 1, (1, 0), (1, 0))]) == []  # one seed: the shared start explains it
 
 
+def full_cross(seed_a, seed_b, lut_end, embed_end):
+    """A pair with every measure: at step 0 both matrices at chance (the same value); at the last step the given
+    values, with chance levels equal for the two matrices."""
+    measures = ("cka", "procrustes", "jaccard_top_pairs", "jaccard_knn", "spearman")
+
+    def cell(x):
+        return {m: x for m in measures} | {f"{m}_chance": 0.05 for m in measures}
+
+    steps = [
+        {"step": 0, "dec_lut": cell(0.05), "dec_embed": cell(0.05)},
+        {"step": 3000, "dec_lut": cell(lut_end), "dec_embed": cell(embed_end)},
+    ]
+    return {"direction": "en-de", "tying": "decoder", "seed_a": seed_a, "seed_b": seed_b, "steps": steps}
+
+
+def test_press_wolf_by_every_measure_with_the_residual_lower_when_alike():
+    # dec_lut 0.4 against dec_embed 0.2 in three pairs: more alike by CKA, Jaccard and Spearman (higher), less
+    # alike by the Procrustes residual (lower is more alike)
+    pairs = [full_cross(1, 2, 0.40, 0.20), full_cross(2, 3, 0.41, 0.20), full_cross(3, 1, 0.39, 0.21)]
+    found = {f.key: f for f in press_wolf_dynamics(pairs)}
+    assert sorted(found) == ["4-en-de", "4b-en-de", "4c-en-de", "4d-en-de", "4e-en-de"]
+    assert {k: f.result.outcome for k, f in found.items() if k != "4b-en-de"} == dict.fromkeys(
+        ["4-en-de", "4c-en-de", "4d-en-de", "4e-en-de"], REPRODUCED
+    )
+    assert found["4b-en-de"].result.outcome == NOT_REPRODUCED and "below step 0 in 0 of 3" in found["4b-en-de"].detail
+    assert set(found["4-en-de"].result.gaps) == {"step 0", "chance"}
+    # the measures a pair lacks give no finding (the grid's own dumps held CKA only)
+    assert [f.key for f in press_wolf_dynamics([cross(1, 2, (0.1, 0.1), (0.6, 0.2))])] == ["4-en-de"]
+    # inside the spread: not testable
+    noisy = [full_cross(1, 2, 0.40, 0.20), full_cross(2, 3, 0.10, 0.30), full_cross(3, 1, 0.25, 0.20)]
+    assert {f.result.outcome for f in press_wolf_dynamics(noisy)} == {NOT_TESTABLE}
+
+
 def test_independent_pairs_use_each_run_once():
     all_pairs = [cross(a, b, (0, 0), (0, 0)) for a in (1, 2, 3) for b in (1, 2, 3) if a != b]
     chosen = [(c["seed_a"], c["seed_b"]) for c in independent_pairs(all_pairs)]

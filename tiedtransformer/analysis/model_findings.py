@@ -1,9 +1,11 @@
 """The seed experiment's findings about the models as wholes and across runs: the BLEU cost of tying (3, 6),
-and Press & Wolf's claims (4: the tied matrix evolves like the output embedding, by CKA across runs; 5: the
-output embedding scores better on SimLex-999); and :func:`seed_findings`, every finding together (those about
-the four matrices of a run are in :mod:`tiedtransformer.analysis.findings`)."""
+and Press & Wolf's claims (4: the tied matrix evolves like the output embedding, by CKA and the other measures
+across runs; 5: the output embedding scores better on SimLex-999); and :func:`seed_findings`, every finding
+together (those about the four matrices of a run are in :mod:`tiedtransformer.analysis.findings`)."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from tiedtransformer.analysis.findings import (
     Finding,
@@ -169,39 +171,71 @@ def independent_pairs(pairs: list[dict]) -> list[dict]:
     return out
 
 
+class AcrossMeasure(NamedTuple):
+    key: str  # the finding's key
+    label: str  # a table column's
+    words: str  # in a sentence
+    sign: int  # +1 where a larger value means more alike, -1 where a smaller one does
+
+
+ACROSS_MEASURES = {  # the measures of cross_trajectory, by their keys there
+    "cka": AcrossMeasure("4", "CKA", "linear CKA", +1),
+    "procrustes": AcrossMeasure("4b", "Procrustes", "orthogonal-Procrustes residual", -1),
+    "jaccard_top_pairs": AcrossMeasure("4c", "Jaccard top pairs", "Jaccard overlap of the top pairs", +1),
+    "jaccard_knn": AcrossMeasure("4d", "k-NN Jaccard", "Jaccard overlap of the k nearest neighbours", +1),
+    "spearman": AcrossMeasure("4e", "Spearman of cosines", "Spearman correlation of the pair cosines", +1),
+}
+
+
 def press_wolf_dynamics(cross: list[dict]) -> list[Finding]:
     """Finding 4 (Press & Wolf): the decoder-tied matrix resembles an untied run's output embedding (``dec_lut``)
-    more than its input embedding (``dec_embed``). ``cross``: one entry per pair of runs of different seeds,
-    ``{"direction", "tying", "seed_a", "seed_b", "steps": cross_trajectory(...)}``; a unit is a pair of runs, at
-    the last step both have, against the same difference at step 0."""
+    more than its input embedding (``dec_embed``), by every measure of :data:`ACROSS_MEASURES` that the pairs
+    have (4: CKA; 4b-4e: Procrustes, Jaccard of top pairs, k-NN Jaccard, Spearman of cosines). ``cross``: one
+    entry per pair of runs of different seeds, ``{"direction", "tying", "seed_a", "seed_b", "steps":
+    cross_trajectory(...)}``; a unit is a pair of runs, at the last step both have, against the same difference
+    at step 0 and between the two chance levels (the second matrix's rows shuffled)."""
     out = []
-    for direction in sorted({c["direction"] for c in cross}):
-        rows = [
-            c for c in cross if c["direction"] == direction and c["tying"] == "decoder" and c["seed_a"] != c["seed_b"]
-        ]
-        rows = independent_pairs([c for c in rows if len(c["steps"]) >= 2 and c["steps"][0]["step"] == 0])
-        if not rows:
-            continue
-
-        def diff(step):
-            return step["dec_lut"]["cka"] - step["dec_embed"]["cka"]
-
-        end = [diff(c["steps"][-1]) for c in rows]
-        start = [diff(c["steps"][0]) for c in rows]
-        out.append(
-            Finding(
-                f"4-{direction}",
-                f"{direction}: the decoder-tied matrix resembles the untied output embedding more than the untied input "
-                "embedding (Press & Wolf)",
-                "linear CKA (by token text) of a decoder-tied run's matrix with an untied run's `dec_lut` minus that with "
-                "its `dec_embed`, runs of different seeds, at the last step, against the same at step 0; a unit is a "
-                "pair of runs, each run in one pair only (decoder-tied seed s with the untied run of the next seed)",
-                verdict(end, {"step 0": start}, +1),
-                "; ".join(
-                    f"decoder seed {c['seed_a']} vs untied seed {c['seed_b']}: {fmt(e)} (step 0 {fmt(s)})"
-                    for c, e, s in zip(rows, end, start)
-                )
-                + f"; larger than at step 0 in {sum(e > s for e, s in zip(end, start))} of {len(rows)} pairs of runs",
-            )
-        )
+    for measure, (key, _, words, sign) in ACROSS_MEASURES.items():
+        for direction in sorted({c["direction"] for c in cross}):
+            rows = [
+                c
+                for c in cross
+                if c["direction"] == direction
+                and c["tying"] == "decoder"
+                and c["seed_a"] != c["seed_b"]
+                and len(c["steps"]) >= 2
+                and c["steps"][0]["step"] == 0
+                and measure in c["steps"][-1]["dec_lut"]
+            ]
+            rows = independent_pairs(rows)
+            if rows:
+                out.append(_press_wolf_finding(f"{key}-{direction}", direction, measure, words, sign, rows))
     return out
+
+
+def _press_wolf_finding(key: str, direction: str, measure: str, words: str, sign: int, rows: list[dict]) -> Finding:
+    def diff(step, suffix=""):
+        return step["dec_lut"][measure + suffix] - step["dec_embed"][measure + suffix]
+
+    end = [diff(c["steps"][-1]) for c in rows]
+    start = [diff(c["steps"][0]) for c in rows]
+    nulls = {"step 0": start}
+    if all(f"{measure}_chance" in c["steps"][-1]["dec_lut"] for c in rows):
+        nulls["chance"] = [diff(c["steps"][-1], "_chance") for c in rows]
+    closer = "lower" if sign < 0 else "higher"
+    return Finding(
+        key,
+        f"{direction}: the decoder-tied matrix resembles the untied output embedding more than the untied input "
+        f"embedding (Press & Wolf), by the {words}",
+        f"{words} (by token text; {closer} is more alike) of a decoder-tied run's matrix with an untied run's "
+        f"`dec_lut` minus that with its `dec_embed`, runs of different seeds, at the last step, against the same at "
+        "step 0 and between the chance levels; a unit is a pair of runs, each run in one pair only (decoder-tied "
+        "seed s with the untied run of the next seed)",
+        verdict(end, nulls, sign),
+        "; ".join(
+            f"decoder seed {c['seed_a']} vs untied seed {c['seed_b']}: {fmt(e)} (step 0 {fmt(s)})"
+            for c, e, s in zip(rows, end, start)
+        )
+        + f"; {'below' if sign < 0 else 'above'} step 0 in {sum((e - s) * sign > 0 for e, s in zip(end, start))} "
+        f"of {len(rows)} pairs of runs",
+    )

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parents[2]  # the checkout this package runs from (an editable install)
 
 
 def machine() -> dict:
@@ -24,3 +28,21 @@ def machine() -> dict:
     except ImportError:
         pass
     return out
+
+
+def code_commit(where: Path = SOURCE) -> str | None:
+    """The git commit of the checkout whose root is ``where``, with ``+`` when its tracked files differ from it;
+    None where ``where`` is no checkout's root (an installed wheel, even in a venv inside some checkout) or git
+    is missing."""
+    try:
+        top, head = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=where, capture_output=True, text=True, check=True
+        ).stdout.split()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True
+        )
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+    if Path(top).resolve() != Path(where).resolve():
+        return None
+    return head + ("+" if dirty.stdout.strip() else "")

@@ -15,6 +15,9 @@ class FitSummary:
     """"finished", or "failed: <exception>"."""
     version: str | None = None
     """The tiedtransformer version that trained the run."""
+    commit: str | None = None
+    """The git commit of the code that trained it, ``+`` when its tracked files differed from it; None when it
+    ran from an installed package, not a checkout."""
     run_dir: str | None = None
     tying: str | None = None
     direction: str | None = None
