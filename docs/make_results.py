@@ -159,6 +159,11 @@ def differs_from_kept(again: dict, kept: dict | None) -> str | None:
     return None
 
 
+def short_commit(commit: str) -> str:
+    """A recorded commit (``code_commit``) as people read it: 7 hex digits, ``+`` kept (tracked files differed)."""
+    return commit[:7] + ("+" if commit.endswith("+") else "")
+
+
 def rerun_section(runs: list[dict]) -> list[str]:
     """Grid points trained again from their committed config (``fit -c docs/results/grid/X/config.yaml``), kept
     by ``python docs/keep_runs.py 'RERUN_ROOT/*' --into docs/results/rerun`` (a directory per rerun, named by
@@ -181,7 +186,7 @@ def rerun_section(runs: list[dict]) -> list[str]:
         same = sum(losses[k] == kept[k] for k in common)
         out.append(
             f"- {run.get('label') or run['name']} (`{run['name']}`) trained again from its committed `config.yaml` "
-            f"(`rerun/{d.name}`): "
+            f"(`rerun/{d.name}`{f', code at commit {short_commit(again.commit)}' if again.commit else ''}): "
             + "; ".join(cells)
             + f"; training loss equal to the last bit at {same} of {len(common)} logged steps"
             + f". Within 0.3 BLEU: {'yes' if within else 'no'}."

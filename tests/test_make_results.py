@@ -75,10 +75,18 @@ def test_the_reruns_section_reports_bleu_and_losses_of_each_rerun(tmp_path, monk
     mr = make_results()
     kept = fake_run(tmp_path / "kept", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25}, final_test_bleu=30.0)
     monkeypatch.setattr(mr, "RERUNS", tmp_path / "rerun")
-    again = fake_run(tmp_path / "rerun", "rerun-ab", {19: 7.5, 39: 6.0}, final_val_bleu=36.4, final_test_bleu=30.1)
+    again = fake_run(
+        tmp_path / "rerun",
+        "rerun-ab",
+        {19: 7.5, 39: 6.0},
+        final_val_bleu=36.4,
+        final_test_bleu=30.1,
+        commit="b574b6d0+",
+    )
     RunDir(again["dir"]).write_summary(again["summary"])
     kept["label"] = "en-de · none · seed 1"
     (text,) = [x for x in mr.rerun_section([kept]) if x.startswith("- ")]
+    assert "(`rerun/rerun-ab`, code at commit b574b6d+)" in text  # its tracked files differed from the commit
     assert "val BLEU 36.00 then 36.40 (difference +0.40)" in text and "test BLEU 30.00 then 30.10" in text
     assert "equal to the last bit at 1 of 2 logged steps" in text and "Within 0.3 BLEU: no." in text
     assert mr.rerun_section([]) == []
