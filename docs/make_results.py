@@ -144,8 +144,8 @@ def logged_losses(run_dir: Path) -> dict[int, float]:
 
 def differs_from_kept(again: dict, kept: dict | None) -> str | None:
     """Why a run trained again (with its dumps) is not the kept run of its name: no such kept run, or another
-    training (its loss at a logged step, or its final validation loss, BLEU or training tokens differ); None
-    when it is the same training."""
+    training (its loss at a logged step, its final validation loss or BLEU, or its last step differ); None when
+    it is the same training. (Not the tokens trained on: a resumed run's summary counts its last part's.)"""
     if kept is None:
         return "no kept run of this name (docs/keep_runs.py keeps it first)"
     a, b = logged_losses(kept["dir"]), logged_losses(again["dir"])
@@ -153,7 +153,7 @@ def differs_from_kept(again: dict, kept: dict | None) -> str | None:
         return f"training loss at step {step}: {a[step]!r} kept, {b[step]!r} here"
     if not a.keys() & b.keys():
         return "no logged training loss to compare"
-    for key in ("final_val_loss", "final_val_bleu", "train_tokens", "global_step"):
+    for key in ("final_val_loss", "final_val_bleu", "global_step"):
         if getattr(kept["summary"], key) != getattr(again["summary"], key):
             return f"{key}: {getattr(kept['summary'], key)!r} kept, {getattr(again['summary'], key)!r} here"
     return None

@@ -62,6 +62,8 @@ def test_a_run_trained_again_is_the_kept_run_only_when_its_training_is(tmp_path)
     kept = fake_run(tmp_path / "kept", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25}, {59: 5.125})
     same = fake_run(tmp_path / "again", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25, 59: 5.125})
     assert mr.differs_from_kept(same, kept) is None  # a resumed part's losses are the run's too
+    kept["summary"].train_tokens = 400  # a resumed run's summary counts its last part's tokens only
+    assert mr.differs_from_kept(same, kept) is None
     other = fake_run(tmp_path / "b", "seed-experiment-3k-ab", {19: 7.5, 39: 6.25, 59: 5.1250001})
     assert "training loss at step 59" in mr.differs_from_kept(other, kept)
     bleu = fake_run(tmp_path / "c", "seed-experiment-3k-ab", {19: 7.5}, final_val_bleu=36.5)
