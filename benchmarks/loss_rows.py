@@ -1,5 +1,5 @@
 """What padding the fused loss's rows costs or saves: training steps of the demo over its real batches,
-with the loss's rows padded to a multiple of ``loss.ROW_MULTIPLE`` (ours, what training does) against
+with the loss's rows padded to a multiple of ``loss.ROW_MULTIPLE`` (ours, what training does in 16 bits) against
 one row count per batch's token count (``row_multiple=1``, the code before the fix of issue 32).
 
 Each round is one epoch of the demo's batches (a new shuffle each round, as in training), every

@@ -34,6 +34,7 @@ class RunSummary(L.Callback):
         self.filtered: dict[str, int] | None = None  # pairs skipped by the reader in one epoch, by reason
         self._val_loss: float | None = None
         self._history: list[dict] = []  # one entry per validation: epoch, step, BLEU, chrF
+        self._commit: str | None = None  # the code's commit when fit started (the checkout can move meanwhile)
 
     def state_dict(self) -> dict:
         """What a resumed run's summary must still count (it is kept in checkpoints): every validation so far,
@@ -52,6 +53,7 @@ class RunSummary(L.Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
+        self._commit = code_commit()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._step_start = time.perf_counter()
@@ -108,7 +110,7 @@ class RunSummary(L.Callback):
         summary = FitSummary(
             status=status,
             version=tiedtransformer.__version__,
-            commit=code_commit(),
+            commit=self._commit,
             machine=machine(),
             run_dir=str(run.path.resolve()),
             tying=net.cfg.tying,

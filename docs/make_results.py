@@ -94,7 +94,9 @@ def main() -> None:
     lines += ["", "## The findings, each by the rule", ""] + rule_text() + [""] + findings_text(found)
     lines += ["", "## Statistics that tell learning from initialisation", ""] + geometry_section(runs)
     lines += ["", "## Over training", ""] + over_training_section(runs, cross)
-    lines += across_runs_table(cross)
+    lines += across_runs_table(
+        cross, {run["name"] for run, again in kept_reruns(runs) if not differs_from_kept(again, run)}
+    )
     lines += rerun_section(runs)
     lines += ["", "## The seed's tables", ""]
     for t in tables:
@@ -109,7 +111,7 @@ def main() -> None:
         "- `results/cross_trajectory.json`: between a tied run's decoder matrix and an untied run's, over training: "
         "CKA of every pair (from the grid's dumps), every measure of the pairs whose runs were trained again with "
         "their dumps; `results/rerun/<run>/`: grid points trained again from their committed config.yaml, kept as "
-        "the grid's runs are; `results/tying-speed.jsonl`: the speed benchmark; `results/compare.html` (`.md`, "
+        "the grid's runs are (`results/rerun-padded/<run>/`: the same, while the loss padded fp32 rows); `results/tying-speed.jsonl`: the speed benchmark; `results/compare.html` (`.md`, "
         "`.csv`): `tiedtransformer compare` of the same runs.",
     ]
     text = "\n".join(lines) + "\n"
@@ -119,6 +121,8 @@ def main() -> None:
 
 
 RERUNS = OUT / "rerun"  # kept copies of grid points trained again from their committed config.yaml
+# the same, trained again while the fused loss padded fp32 rows (7de14f9, before b574b6d): what the padding did
+RERUNS_PADDED = OUT / "rerun-padded"
 
 
 def add_intrinsic_nulls(runs: list[dict], nulls: dict) -> None:
@@ -131,32 +135,54 @@ def add_intrinsic_nulls(runs: list[dict], nulls: dict) -> None:
                 intrinsic[name].setdefault("random", scores)
 
 
-def logged_losses(run_dir: Path) -> dict[int, float]:
-    """The training loss at every logged step of a run (its metrics, across resumed parts)."""
-    out = {}
+def logged_losses(run_dir: Path) -> tuple[dict[int, float], list[int]]:
+    """The training loss at every logged step of a run (its metrics, across resumed parts), and the steps that
+    two parts log with different losses (a resumed part that did not retrace the run: its later value is kept)."""
+    out, conflicts = {}, []
     for f in RunDir(run_dir).metrics_files():
         with f.open(newline="") as fh:
             for row in csv.DictReader(fh):
                 if row.get("train/loss") and row.get("step"):
-                    out[int(row["step"])] = float(row["train/loss"])
-    return out
+                    step, loss = int(row["step"]), float(row["train/loss"])
+                    if step in out and out[step] != loss:
+                        conflicts.append(step)
+                    out[step] = loss
+    return out, conflicts
 
 
 def differs_from_kept(again: dict, kept: dict | None) -> str | None:
     """Why a run trained again (with its dumps) is not the kept run of its name: no such kept run, or another
-    training (its loss at a logged step, its final validation loss or BLEU, or its last step differ); None when
-    it is the same training. (Not the tokens trained on: a resumed run's summary counts its last part's.)"""
+    training (its logged steps, its loss at one of them, its final validation loss or BLEU, or its last step
+    differ, or one of them logs a step twice with two losses); None when it is the same training. Not the
+    tokens trained on: the grid's resumed run (e1492eda) counted those of its last part only."""
     if kept is None:
         return "no kept run of this name (docs/keep_runs.py keeps it first)"
-    a, b = logged_losses(kept["dir"]), logged_losses(again["dir"])
-    if (step := next((k for k in sorted(a.keys() & b.keys()) if a[k] != b[k]), None)) is not None:
-        return f"training loss at step {step}: {a[step]!r} kept, {b[step]!r} here"
-    if not a.keys() & b.keys():
+    (a, a_conflicts), (b, b_conflicts) = logged_losses(kept["dir"]), logged_losses(again["dir"])
+    if a_conflicts or b_conflicts:
+        return f"a step logged twice with two losses: {(a_conflicts or b_conflicts)[0]} ({'kept' if a_conflicts else 'here'})"
+    if not a:
         return "no logged training loss to compare"
+    if a.keys() != b.keys():
+        return f"logged steps differ: {len(a.keys() - b.keys())} only in the kept run, {len(b.keys() - a.keys())} only here"
+    if (step := next((k for k in sorted(a) if a[k] != b[k]), None)) is not None:
+        return f"training loss at step {step}: {a[step]!r} kept, {b[step]!r} here"
     for key in ("final_val_loss", "final_val_bleu", "global_step"):
         if getattr(kept["summary"], key) != getattr(again["summary"], key):
             return f"{key}: {getattr(kept['summary'], key)!r} kept, {getattr(again['summary'], key)!r} here"
     return None
+
+
+def kept_reruns(runs: list[dict], where: Path | None = None) -> list[tuple[dict, dict]]:
+    """The grid points trained again and kept in ``where`` (``RERUNS``; a directory per rerun, named by its grid
+    point's hash at the end), each as (kept run, rerun ``{"dir", "name", "summary"}``), in the order of the
+    hashes."""
+    by_hash = {r["name"].rsplit("-", 1)[-1]: r for r in runs}
+    out = []
+    for d in sorted((where or RERUNS).glob("*"), key=lambda p: (p.name.rsplit("-", 1)[-1], p.name)):
+        run = by_hash.get(d.name.rsplit("-", 1)[-1])
+        if run is not None and RunDir(d).summary.is_file():
+            out.append((run, {"dir": d, "name": d.name, "summary": RunDir(d).read_summary() or FitSummary()}))
+    return out
 
 
 def short_commit(commit: str) -> str:
@@ -166,32 +192,48 @@ def short_commit(commit: str) -> str:
 
 def rerun_section(runs: list[dict]) -> list[str]:
     """Grid points trained again from their committed config (``fit -c docs/results/grid/X/config.yaml``), kept
-    by ``python docs/keep_runs.py 'RERUN_ROOT/*' --into docs/results/rerun`` (a directory per rerun, named by
-    its grid point's hash at the end): each one's BLEU and logged training losses against the run's."""
-    by_hash = {r["name"].rsplit("-", 1)[-1]: r for r in runs}
+    by ``python docs/keep_runs.py 'RERUN_ROOT/*' --into docs/results/rerun`` (and those of ``RERUNS_PADDED``):
+    each one's BLEU and logged training losses against the run's, and whether it is the same training."""
+    out = rerun_lines(runs, RERUNS)
+    if padded := rerun_lines(runs, RERUNS_PADDED):
+        out += [
+            "",
+            f"Trained again while the fused loss padded the rows of fp32 batches too (`{RERUNS_PADDED.name}/`: at "
+            "commit 7de14f9, between the padding of b7dc0fe and b574b6d, which pads under autocast only; their "
+            "summaries predate the recorded commit). The padding changed the rounding of some batches "
+            "(`python -m benchmarks.loss_rounding`); from the first step that differs the run is another "
+            "training:",
+            "",
+            *padded,
+        ]
+    return ["", "## Grid points trained again", ""] + out if out else []
+
+
+def rerun_lines(runs: list[dict], where: Path) -> list[str]:
+    """One line per rerun kept in ``where``: its BLEU and logged training losses against the run's, and whether
+    it is the same training (:func:`differs_from_kept`)."""
     out = []
-    for d in sorted(RERUNS.glob("*"), key=lambda p: p.name.rsplit("-", 1)[-1]):
-        run = by_hash.get(d.name.rsplit("-", 1)[-1])
-        if run is None or not RunDir(d).summary.is_file():
-            continue
-        again = RunDir(d).read_summary() or FitSummary()
-        first = run["summary"]
-        cells, pairs = [], [(k, getattr(first, k), getattr(again, k)) for k in ("final_val_bleu", "final_test_bleu")]
+    for run, again in kept_reruns(runs, where):
+        first, second = run["summary"], again["summary"]
+        cells, pairs = [], [(k, getattr(first, k), getattr(second, k)) for k in ("final_val_bleu", "final_test_bleu")]
         for key, a, b in pairs:
             if a is not None and b is not None:
                 cells.append(f"{key.split('_')[1]} BLEU {a:.2f} then {b:.2f} (difference {b - a:+.2f})")
         within = all(abs(b - a) <= 0.3 for _, a, b in pairs if a is not None and b is not None)
-        losses, kept = logged_losses(d), logged_losses(run["dir"])
-        common = sorted(losses.keys() & kept.keys())
-        same = sum(losses[k] == kept[k] for k in common)
+        (losses, _), (kept, _) = logged_losses(again["dir"]), logged_losses(run["dir"])
+        steps = losses.keys() | kept.keys()
+        same = sum(k in losses and k in kept and losses[k] == kept[k] for k in steps)
+        code = f"code at commit {short_commit(second.commit)}" if second.commit else "code's commit not recorded"
+        why = differs_from_kept(again, run)
         out.append(
             f"- {run.get('label') or run['name']} (`{run['name']}`) trained again from its committed `config.yaml` "
-            f"(`rerun/{d.name}`{f', code at commit {short_commit(again.commit)}' if again.commit else ''}): "
+            f"(`{where.name}/{again['name']}`, {code}): "
             + "; ".join(cells)
-            + f"; training loss equal to the last bit at {same} of {len(common)} logged steps"
+            + f"; training loss equal to the last bit at {same} of {len(steps)} logged steps"
+            + f"; the same training: {'yes' if why is None else 'no (' + why + ')'}"
             + f". Within 0.3 BLEU: {'yes' if within else 'no'}."
         )
-    return ["", "## Grid points trained again", ""] + out if out else []
+    return out
 
 
 def cross_pairs(runs: list[dict]) -> list[tuple[dict, dict]]:
@@ -241,15 +283,17 @@ def merged_cross(old: list[dict], new: list[dict]) -> list[dict]:
 ACROSS = {m: a.label for m, a in ACROSS_MEASURES.items()}  # measure of cross_trajectory: its column
 
 
-def across_runs_table(cross: list[dict]) -> list[str]:
+def across_runs_table(cross: list[dict], same: set[str]) -> list[str]:
     """A tied run's decoder matrix against an untied run of another seed, at the last step and at step 0, every
     measure beside its chance level: the pairs of ``cross`` that have every measure (their runs' dumps were
-    recomputed with this code; findings 4b-4e judge them)."""
-    rows = []
+    recomputed with this code; findings 4b-4e judge them). ``same``: the runs whose kept rerun is the same
+    training (:func:`differs_from_kept`), which the text counts."""
+    rows, names = [], set()
     for c in cross:
         first, last = c["steps"][0], c["steps"][-1]
         if first["step"] != 0 or any(m not in last.get("dec_lut", {}) for m in ACROSS):
             continue
+        names |= {c["run_a"], c["run_b"]}
         for target in ("dec_lut", "dec_embed"):
             cells = [
                 f"{last[target][m]:.3f} / {first[target][m]:.3f} / {last[target][f'{m}_chance']:.3f}" for m in ACROSS
@@ -264,9 +308,10 @@ def across_runs_table(cross: list[dict]) -> list[str]:
         "A tied run's decoder matrix against an untied run of another seed, by token text, each measure at the last "
         "step / at step 0 / its chance level at the last step (CKA and Procrustes: the second matrix's rows shuffled; "
         "Jaccard: two random top-K sets; Spearman: 0). Every pair whose runs' dumps exist is listed; findings 4b-4e "
-        "take each run in one pair only. The grid's dumps are not kept: these come from grid points trained again "
-        "from their committed config.yaml, whose training equals the grid's run to the last bit (checked by "
-        "`--dumps`; see *Grid points trained again*).",
+        "take each run in one pair only. The grid's dumps are not kept: the dumps came from its runs trained again "
+        f"from their committed config.yaml (`--dumps` takes only a rerun that is the same training); of the "
+        f"{len(names)} runs in these pairs, {len(names & same)} have a kept rerun that is the same training as the "
+        "grid's run (*Grid points trained again*).",
         "",
         md(["direction", "tied run", "seeds", "against", *ACROSS.values()], rows),
     ]
@@ -514,6 +559,13 @@ def summary_lines(found) -> list[str]:
         )
 
     more = [a.key for a in ACROSS_MEASURES.values() if a.key != "4"]
+    outcome = {f.key: f.result.outcome for f in found}
+    split = sorted(  # directions where CKA's verdict is not every other measure's
+        key.split("-", 1)[1]
+        for key in outcome
+        if key.startswith("4-")
+        and any(outcome.get(f"{m}-{key.split('-', 1)[1]}", outcome[key]) != outcome[key] for m in more)
+    )
     return [
         f"Structure learned by the untied matrices (finding 0, top-pair cosines against step 0 and random): {say(['0'])}.",
         f"The seed's overlaps of top pairs and `dec_lut`'s bottom similarities (1a-1c): {say(['1a', '1b', '1c'])}.",
@@ -522,7 +574,10 @@ def summary_lines(found) -> list[str]:
         f"a cost (3, the seed's ~1.5) and a gain (6): {say(['3', '6'])}.",
         "Press & Wolf: the decoder-tied matrix resembles an untied run's output embedding more than its input "
         f"embedding, at the last step against step 0 and chance, by CKA (4): {say(['4'])}; by the Procrustes "
-        f"residual, top pairs, neighbours and cosines (4b-4e): {say(more) if any(k in by for k in more) else 'not measured'}; "
+        "residual, top pairs, neighbours and cosines (4b-4e: the same pairs of runs seen otherwise, not "
+        f"replications): {say(more) if any(k in by for k in more) else 'not measured'}"
+        + (f" (CKA and the other measures disagree: {', '.join(split)})" if split else "")
+        + "; "
         f"the output embedding scores better on SimLex-999 (5): {say(['5'])}.",
     ]
 

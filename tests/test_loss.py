@@ -117,6 +117,11 @@ def test_linear_loss_pads_no_rows_without_autocast():
             linear_label_smoothed_nll(hidden, weight, torch.randint(4, 41, (1, n)), 0.1)[0].backward()
     rows = {a[0] for a, b in seen.shapes if b[-1] != a[0] and a[-1] == 8}
     assert rows == {3, 70, 130}
+    with MatmulShapes() as seen:  # bf16 weights without autocast (bf16-true) run 16-bit products: padded
+        w16 = weight.detach().to(torch.bfloat16).requires_grad_()
+        hidden = torch.randn(1, 70, 8, dtype=torch.bfloat16, requires_grad=True)
+        linear_label_smoothed_nll(hidden, w16, torch.randint(4, 41, (1, 70)), 0.1)[0].backward()
+    assert {a[0] for a, b in seen.shapes if b[-1] != a[0] and a[-1] == 8} == {128}
     with MatmulShapes() as seen:  # an explicit multiple still pads
         hidden = torch.randn(1, 70, 8, requires_grad=True)
         linear_label_smoothed_nll(hidden, weight, torch.randint(4, 41, (1, 70)), 0.1, row_multiple=64)[0].backward()

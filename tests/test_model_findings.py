@@ -1,6 +1,8 @@
 """tiedtransformer.analysis.model_findings: BLEU, Press & Wolf and every finding together, from synthetic runs
 whose answer is known."""
 
+import copy
+
 from tests.test_findings import outcomes, run
 from tiedtransformer.analysis.model_findings import (
     bleu_findings,
@@ -41,17 +43,17 @@ def test_press_wolf_as_dynamics_counts_pairs_of_runs_of_different_seeds_only():
     assert press_wolf_dynamics([cross(1, 1, (1, 0), (1, 0))]) == []  # one seed: the shared start explains it
 
 
-def full_cross(seed_a, seed_b, lut_end, embed_end):
-    """A pair with every measure: at step 0 both matrices at chance (the same value); at the last step the given
-    values, with chance levels equal for the two matrices."""
+def full_cross(seed_a, seed_b, lut_end, embed_end, lut_chance=0.05):
+    """A pair with every measure: at step 0 both matrices at the same value (0.05); at the last step the given
+    values, with chance levels (the dec_lut one given; dec_embed's 0.05)."""
     measures = ("cka", "procrustes", "jaccard_top_pairs", "jaccard_knn", "spearman")
 
-    def cell(x):
-        return {m: x for m in measures} | {f"{m}_chance": 0.05 for m in measures}
+    def cell(x, chance=0.05):
+        return {m: x for m in measures} | {f"{m}_chance": chance for m in measures}
 
     steps = [
-        {"step": 0, "dec_lut": cell(0.05), "dec_embed": cell(0.05)},
-        {"step": 3000, "dec_lut": cell(lut_end), "dec_embed": cell(embed_end)},
+        {"step": 0, "dec_lut": cell(0.05, 0.9), "dec_embed": cell(0.05, 0.1)},  # step 0's chance is not read
+        {"step": 3000, "dec_lut": cell(lut_end, lut_chance), "dec_embed": cell(embed_end)},
     ]
     return {"direction": "en-de", "tying": "decoder", "seed_a": seed_a, "seed_b": seed_b, "steps": steps}
 
@@ -67,6 +69,19 @@ def test_press_wolf_by_every_measure_with_the_residual_lower_when_alike():
     )
     assert found["4b-en-de"].result.outcome == NOT_REPRODUCED and "below step 0 in 0 of 3" in found["4b-en-de"].detail
     assert set(found["4-en-de"].result.gaps) == {"step 0", "chance"}
+    learned = (0.40 - 0.20 + 0.41 - 0.20 + 0.39 - 0.21) / 3
+    assert round(found["4-en-de"].result.gaps["chance"], 6) == round(learned - 0.0, 6)  # the last step's levels
+    # a chance level of dec_lut as high as its learned value: the chance null explains the difference
+    explained = [full_cross(s, s % 3 + 1, 0.40 + 0.01 * s, 0.20, lut_chance=0.25 + 0.01 * s) for s in (1, 2, 3)]
+    assert {f.result.outcome for f in press_wolf_dynamics(explained) if f.key == "4-en-de"} == {NOT_TESTABLE}
+    # no chance levels: the step-0 null alone, and the text does not name the chance levels
+    bare = copy.deepcopy(pairs)
+    for c in bare:
+        for step in c["steps"]:
+            for m in ("dec_lut", "dec_embed"):
+                step[m] = {k: v for k, v in step[m].items() if not k.endswith("_chance")}
+    (only,) = [f for f in press_wolf_dynamics(bare) if f.key == "4-en-de"]
+    assert set(only.result.gaps) == {"step 0"} and "chance" not in only.measure
     # the measures a pair lacks give no finding (the grid's own dumps held CKA only)
     assert [f.key for f in press_wolf_dynamics([cross(1, 2, (0.1, 0.1), (0.6, 0.2))])] == ["4-en-de"]
     # inside the spread: not testable

@@ -205,7 +205,7 @@ def press_wolf_dynamics(cross: list[dict]) -> list[Finding]:
                 and c["seed_a"] != c["seed_b"]
                 and len(c["steps"]) >= 2
                 and c["steps"][0]["step"] == 0
-                and measure in c["steps"][-1]["dec_lut"]
+                and all(measure in c["steps"][i][m] for i in (0, -1) for m in ("dec_lut", "dec_embed"))
             ]
             rows = independent_pairs(rows)
             if rows:
@@ -220,7 +220,7 @@ def _press_wolf_finding(key: str, direction: str, measure: str, words: str, sign
     end = [diff(c["steps"][-1]) for c in rows]
     start = [diff(c["steps"][0]) for c in rows]
     nulls = {"step 0": start}
-    if all(f"{measure}_chance" in c["steps"][-1]["dec_lut"] for c in rows):
+    if all(f"{measure}_chance" in c["steps"][-1][m] for c in rows for m in ("dec_lut", "dec_embed")):
         nulls["chance"] = [diff(c["steps"][-1], "_chance") for c in rows]
     closer = "lower" if sign < 0 else "higher"
     return Finding(
@@ -229,8 +229,8 @@ def _press_wolf_finding(key: str, direction: str, measure: str, words: str, sign
         f"embedding (Press & Wolf), by the {words}",
         f"{words} (by token text; {closer} is more alike) of a decoder-tied run's matrix with an untied run's "
         f"`dec_lut` minus that with its `dec_embed`, runs of different seeds, at the last step, against the same at "
-        "step 0 and between the chance levels; a unit is a pair of runs, each run in one pair only (decoder-tied "
-        "seed s with the untied run of the next seed)",
+        f"step 0{' and between the chance levels' if 'chance' in nulls else ''}; a unit is a pair of runs, each run "
+        "in one pair only (decoder-tied seed s with the untied run of the next seed)",
         verdict(end, nulls, sign),
         "; ".join(
             f"decoder seed {c['seed_a']} vs untied seed {c['seed_b']}: {fmt(e)} (step 0 {fmt(s)})"

@@ -9,13 +9,14 @@ import torch.nn.functional as F
 from tiedtransformer.specials import PAD_ID
 
 ROW_MULTIPLE = 64
-"""Under autocast the fused loss pads its rows (the non-pad target tokens of a batch) to a multiple of
-this. The token count differs in nearly every batch, and under CPU bf16 autocast each new row count made
-oneDNN build and cache new matrix-product kernels, and the main process grew epoch after epoch
-(``benchmarks/soak.py``). With 64 the products see a few dozen shapes, at the cost of fewer than 64 zero
-rows per batch in the output layer. Without autocast the rows are not padded: fp32 products build no
-such kernels, and padding changed their rounding for some row counts (the weight gradient sums over
-the rows), so fp32 runs made before the padding could no longer be rerun to the last bit."""
+"""When its products run in 16 bits (autocast, or bf16/fp16 weights) the fused loss pads its rows (the
+non-pad target tokens of a batch) to a multiple of this. The token count differs in nearly every batch, and
+under CPU bf16 autocast each new row count made oneDNN build and cache new matrix-product kernels, and the
+main process grew epoch after epoch (``benchmarks/soak.py``). With 64 the products see a few dozen shapes,
+at the cost of fewer than 64 zero rows per batch in the output layer. fp32 rows are not padded: the padding
+changed their rounding for some row counts (the weight gradient sums over the rows;
+``benchmarks/loss_rounding.py``), so fp32 runs made before the padding could no longer be rerun to the
+last bit."""
 
 
 def label_smoothed_nll(
@@ -61,11 +62,12 @@ def linear_label_smoothed_nll(
 
     The kept rows are padded with zero rows to a multiple of ``row_multiple`` and the chunks are
     multiples of it too, so that the matrix products see a few shapes, not one per count of target
-    tokens; padded rows add nothing to the sums or the gradients. ``None``: ``ROW_MULTIPLE`` under
-    autocast on the rows' device, 1 (no padding) otherwise.
+    tokens; padded rows add nothing to the sums or the gradients. ``None``: ``ROW_MULTIPLE`` when the
+    products run in 16 bits (autocast on the rows' device, or bf16/fp16 weights), 1 (no padding) in fp32.
     """
     if row_multiple is None:
-        row_multiple = ROW_MULTIPLE if torch.is_autocast_enabled(hidden.device.type) else 1
+        low = torch.is_autocast_enabled(hidden.device.type) or weight.dtype in (torch.bfloat16, torch.float16)
+        row_multiple = ROW_MULTIPLE if low else 1
     target = target.reshape(-1)
     keep = target != ignore_index
     rows = hidden.reshape(-1, hidden.size(-1))[keep]  # (n, d)

@@ -32,14 +32,18 @@ def machine() -> dict:
 
 def code_commit(where: Path = SOURCE) -> str | None:
     """The git commit of the checkout whose root is ``where``, with ``+`` when its tracked files differ from it;
-    None where ``where`` is no checkout's root (an installed wheel, even in a venv inside some checkout) or git
-    is missing."""
+    None where ``where`` is no checkout's root (an installed wheel, even in a venv inside some checkout), or git
+    is missing or fails (then a clean commit could be a wrong one)."""
     try:
         top, head = subprocess.run(
             ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=where, capture_output=True, text=True, check=True
         ).stdout.split()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     except (OSError, ValueError, subprocess.CalledProcessError):
         return None

@@ -16,8 +16,9 @@ class FitSummary:
     version: str | None = None
     """The tiedtransformer version that trained the run."""
     commit: str | None = None
-    """The git commit of the code that trained it, ``+`` when its tracked files differed from it; None when it
-    ran from an installed package, not a checkout."""
+    """The git commit of the code that trained it when fit started, ``+`` when its tracked files differed from
+    it; None when it is not known: an installed package (not a checkout), git missing or refusing the
+    checkout, or a run trained before this field existed."""
     run_dir: str | None = None
     tying: str | None = None
     direction: str | None = None
